@@ -4,6 +4,8 @@ const common = { transform, testEnvironment: "node", moduleFileExtensions: ["ts"
 
 module.exports = {
   maxWorkers: 2,
+  // Integration and e2e tests start servers and daemons; e2e files raise this further where they need to.
+  testTimeout: 60_000,
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
   projects: [

@@ -1,0 +1,62 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { Router } from "./http/router";
+import { sendJson } from "./http/respond";
+import { OciError, toOciError } from "./oci/errors";
+import { registerOciRoutes, type RegistryServices } from "./oci/routes";
+
+export interface AppDeps {
+  services: RegistryServices;
+  logger: Logger;
+}
+
+/** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
+export function buildApp(deps: AppDeps): RequestListener {
+  const router = new Router();
+  registerOciRoutes(router, deps.services);
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
+    const isRegistryApi = path === "/v2" || path.startsWith("/v2/");
+    if (isRegistryApi) res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+    res.once("close", () => logRequest(deps.logger, req, res, path, started));
+
+    const match = router.match(req.method ?? "GET", path);
+    if (!match) return renderError(deps.logger, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
+    if ("allowed" in match) {
+      return renderError(deps.logger, res, new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: match.allowed.join(", ") } }));
+    }
+    match.handler({ req, res, path, query, params: match.params }).catch((err: unknown) => renderError(deps.logger, res, err));
+  };
+}
+
+function renderError(logger: Logger, res: ServerResponse, err: unknown): void {
+  const error = toOciError(err);
+  if (error.code === "UNKNOWN") logger.error({ err: error.cause ?? err }, "request failed");
+  if (res.headersSent) {
+    // Mid-stream failure: the only honest signal left is to cut the connection.
+    res.destroy(error);
+    return;
+  }
+  sendJson(res, error.status, error.headers, error.toBody());
+}
+
+function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, path: string, started: bigint): void {
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  logger.info(
+    {
+      method: req.method,
+      path,
+      status: res.statusCode,
+      bytesIn: req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]),
+      bytesOut: Number(res.getHeader("content-length") ?? 0),
+      ms: Math.round(ms * 100) / 100,
+      aborted: !res.writableFinished || undefined,
+    },
+    "request",
+  );
+}

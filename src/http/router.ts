@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  query: URLSearchParams;
+  /** The route pattern's capture groups, raw (never percent-decoded: every one is validated by a grammar). */
+  params: string[];
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void>;
+
+interface Route {
+  pattern: RegExp;
+  handlers: Map<string, Handler>;
+}
+
+export type RouteMatch = { handler: Handler; params: string[] } | { allowed: string[] } | null;
+
+/**
+ * A deliberately tiny router: ordered regular expressions over the raw path. Repository names contain
+ * slashes, so the OCI routes are matched by their suffix (`/manifests/<ref>`), which regexes say plainly.
+ */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  on(methods: string | string[], pattern: RegExp, handler: Handler): this {
+    let route = this.routes.find((r) => r.pattern.source === pattern.source);
+    if (!route) {
+      route = { pattern, handlers: new Map() };
+      this.routes.push(route);
+    }
+    for (const method of Array.isArray(methods) ? methods : [methods]) route.handlers.set(method, handler);
+    return this;
+  }
+
+  /** A handler, or the methods the path allows (→ 405), or null when no route knows the path (→ 404). */
+  match(method: string, path: string): RouteMatch {
+    for (const route of this.routes) {
+      const m = route.pattern.exec(path);
+      if (!m) continue;
+      const handler = route.handlers.get(method);
+      if (handler) return { handler, params: m.slice(1) };
+      return { allowed: [...route.handlers.keys()] };
+    }
+    return null;
+  }
+}

@@ -1,0 +1,196 @@
+// Opens Berth's metadata database: a real PostgreSQL server when a URL is given, otherwise an embedded
+// PGlite (Postgres compiled to WASM) stored under the data dir. Either way migrations are applied first,
+// and the same generated Prisma client and the same raw SQL work on both.
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import pg from "pg";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "../generated/prisma/client";
+import { migrate, pgliteSession, pgSession, type MigrateOptions } from "./migrator";
+
+export interface Database {
+  readonly kind: "postgres" | "embedded";
+  readonly prisma: PrismaClient;
+  /**
+   * Raw parameterised SQL ($1, $2…) for hot paths, bypassing the ORM; resolves to the rows. Results are
+   * typed alike on both backends: int8 → bigint (as Prisma's BigInt), bytea → Buffer, timestamptz → Date,
+   * json/jsonb → parsed, numeric → string.
+   * Never call it (or `prisma` itself) inside a `prisma.$transaction` callback: use the callback's `tx`.
+   * On PGlite, which has one connection, it would wait for that very transaction to end.
+   */
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Releases connections / closes PGlite and its lock. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** postgres:// URL; without it the embedded database under `<dataDir>/db` is used. */
+  url?: string;
+  dataDir: string;
+  /** Pool size for a real server. */
+  poolMax?: number;
+  migrationsDir?: string;
+  migrate?: MigrateOptions;
+  /**
+   * Errors of idle pooled connections (server restart, network cut). pg already drops the broken
+   * connection and the next query opens a new one, so the default only ignores them instead of letting
+   * an unhandled 'error' event kill the process.
+   */
+  onPoolError?: (err: Error) => void;
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts.url, opts) : openEmbedded(opts);
+}
+
+const INT8 = 20;
+const BYTEA = 17;
+
+// Per query, not per pool: the pool is shared with @prisma/adapter-pg, which relies on its own parsers.
+const pgRawTypes = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === INT8 ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format as "text")) as never,
+};
+
+async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Database> {
+  const schema = new URL(url).searchParams.get("schema");
+  if (schema && schema !== "public") {
+    // The migrator and raw SQL use the connection's search_path; only the default schema is supported.
+    throw new Error(`database URL: ?schema=${schema} is not supported (only the public schema)`);
+  }
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10 });
+  pool.on("error", opts.onPoolError ?? (() => undefined));
+  try {
+    // The advisory lock is per session, so the migrator needs one dedicated connection, not the pool.
+    const client = await pool.connect();
+    let failure: Error | undefined;
+    try {
+      await migrate(pgSession(client), opts.migrationsDir, opts.migrate);
+    } catch (err) {
+      failure = err as Error;
+      throw err;
+    } finally {
+      client.release(failure); // destroy rather than reuse a connection left in an unknown state
+    }
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+
+  // Given our pool, the adapter does not end it on $disconnect (disposeExternalPool defaults to false).
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    kind: "postgres",
+    prisma,
+    query: async <R>(sql: string, params?: readonly unknown[]) =>
+      (await pool.query({ text: sql, values: params ? [...params] : undefined, types: pgRawTypes })).rows as R[],
+    close: once(async () => {
+      await prisma.$disconnect();
+      await pool.end();
+    }),
+  };
+}
+
+const pgliteRawParsers = {
+  [INT8]: (v: string) => BigInt(v),
+  [BYTEA]: (v: string) => Buffer.from(v.slice(2), "hex"), // text format is "\x" + hex
+};
+
+async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
+  const dir = path.join(path.resolve(opts.dataDir), "db");
+  await mkdir(dir, { recursive: true });
+  // PGlite does not lock its directory: a second instance on it (another process, or a forgotten one in
+  // this process) would happily open it and the two would corrupt each other.
+  const unlock = await lockDir(`${dir}.lock`);
+  let pglite: PGlite | undefined;
+  try {
+    pglite = await PGlite.create(dir).catch((err: NodeJS.ErrnoException) => {
+      // PGlite's Emscripten loader does `await import("module")`, which code run inside a vm context
+      // (jest) may only do when node has --experimental-vm-modules. Plain `node` is unaffected.
+      if (err?.code !== "ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG") throw err;
+      throw new Error(
+        "the embedded database (PGlite) cannot load inside a vm context without node's " +
+          "--experimental-vm-modules; under jest run `NODE_OPTIONS=--experimental-vm-modules jest` (npm test does)",
+        { cause: err },
+      );
+    });
+    await migrate(pgliteSession(pglite), opts.migrationsDir, opts.migrate);
+  } catch (err) {
+    await pglite?.close().catch(() => undefined);
+    await unlock();
+    throw err;
+  }
+  const db = pglite;
+
+  // PGlite is one connection; it serializes everything on its own transaction mutex: the adapter's
+  // interactive transaction holds it from BEGIN to COMMIT, and any other query or transaction (from
+  // Prisma or `query` below) waits for it, so transactions never interleave and no extra wrapper is needed.
+  // The wait counts against Prisma's `maxWait` (time to start a transaction, default 2 s), so allow for
+  // queueing behind other transactions. Isolation levels are moot with a single connection (the adapter's
+  // SET TRANSACTION even runs before its BEGIN, where Postgres ignores it).
+  const prisma = new PrismaClient({
+    adapter: new PrismaPGlite(db),
+    transactionOptions: { maxWait: 10_000 },
+  });
+  return {
+    kind: "embedded",
+    prisma,
+    query: async <R>(sql: string, params?: readonly unknown[]) =>
+      (await db.query<R>(sql, params ? [...params] : undefined, { parsers: pgliteRawParsers })).rows,
+    close: once(async () => {
+      try {
+        await prisma.$disconnect();
+        await db.close(); // flushes and releases the WASM instance; the dir can then be reopened
+      } finally {
+        await unlock();
+      }
+    }),
+  };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}
+
+// Lock files held by this process: a lock file bearing our own pid that is not in here was left by an
+// earlier process that had the same pid (typical for pid 1 in a container) and is stale.
+const heldLocks = new Set<string>();
+
+async function lockDir(lockPath: string): Promise<() => Promise<void>> {
+  const target = lockPath.replace(/\.lock$/, "");
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(lockPath, "wx");
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      heldLocks.add(lockPath);
+      return once(async () => {
+        heldLocks.delete(lockPath);
+        await rm(lockPath, { force: true });
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const pid = Number((await readFile(lockPath, "utf8").catch(() => "")).trim());
+    if (heldLocks.has(lockPath)) {
+      throw new Error(`embedded database ${target} is already open in this process`);
+    }
+    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new Error(`embedded database ${target} is in use by process ${pid}`);
+    }
+    await rm(lockPath, { force: true }); // stale: its process is gone
+  }
+  throw new Error(`cannot lock ${lockPath}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
+}

@@ -1,0 +1,255 @@
+import type { PrismaClient } from "../generated/prisma/client";
+import type { Digest } from "../registry/digest";
+import type { RepositoryName, TagName } from "../oci/names";
+import type { WriterState } from "../storage/driver";
+import type {
+  BlobRecord,
+  ManifestRecord,
+  ManifestReference,
+  MetadataStore,
+  NewManifest,
+  PageRequest,
+  ReferrerRecord,
+  UploadRecord,
+} from "./store";
+
+type Tx = Omit<PrismaClient, "$connect" | "$disconnect" | "$on" | "$transaction" | "$extends">;
+
+/** Thrown inside a transaction to roll it back when a manifest names content the repository lacks. */
+class MissingReferences extends Error {
+  constructor(readonly missing: Digest[]) {
+    super("manifest references missing content");
+  }
+}
+
+/**
+ * MetadataStore on Prisma. Hot paths use single raw statements (one round trip, no ORM result mapping);
+ * the rest uses the generated client where it reads better.
+ */
+export class PrismaMetadataStore implements MetadataStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | null> {
+    const rows = await this.prisma.$queryRaw<Array<{ size: bigint }>>`
+      SELECT b.size FROM repository_blob rb
+      JOIN repository r ON r.id = rb.repository_id
+      JOIN blob b ON b.digest = rb.digest
+      WHERE r.name = ${repository} AND rb.digest = ${digest}`;
+    return rows.length ? { digest, size: Number(rows[0].size) } : null;
+  }
+
+  async linkBlob(repository: RepositoryName, blob: BlobRecord): Promise<void> {
+    // One statement: data-modifying CTEs run together and foreign keys are checked at its end.
+    await this.prisma.$executeRaw`
+      WITH repo AS (
+        INSERT INTO repository (name) VALUES (${repository})
+        ON CONFLICT (name) DO UPDATE SET updated_at = now() RETURNING id
+      ), b AS (
+        INSERT INTO blob (digest, size) VALUES (${blob.digest}, ${blob.size})
+        ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING digest
+      )
+      INSERT INTO repository_blob (repository_id, digest)
+      SELECT repo.id, b.digest FROM repo, b
+      ON CONFLICT DO NOTHING`;
+  }
+
+  async mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null> {
+    return this.prisma.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<Array<{ size: bigint }>>`
+        SELECT b.size FROM repository_blob rb
+        JOIN repository r ON r.id = rb.repository_id
+        JOIN blob b ON b.digest = rb.digest
+        WHERE r.name = ${from} AND rb.digest = ${digest}
+        FOR SHARE OF b`;
+      if (!rows.length) return null;
+      const blob = { digest, size: Number(rows[0].size) };
+      await new PrismaMetadataStore(tx as PrismaClient).linkBlob(to, blob);
+      return blob;
+    });
+  }
+
+  async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`
+      DELETE FROM repository_blob rb USING repository r
+      WHERE r.id = rb.repository_id AND r.name = ${repository} AND rb.digest = ${digest}`;
+    return count > 0;
+  }
+
+  async createUpload(repository: RepositoryName, id: string): Promise<UploadRecord> {
+    const rows = await this.prisma.$queryRaw<Array<{ started_at: Date }>>`
+      WITH repo AS (
+        INSERT INTO repository (name) VALUES (${repository})
+        ON CONFLICT (name) DO UPDATE SET updated_at = now() RETURNING id
+      )
+      INSERT INTO upload (id, repository_id) SELECT ${id}::uuid, repo.id FROM repo
+      RETURNING started_at`;
+    const startedAt = rows[0].started_at;
+    return { id, repository, offset: 0, driverState: null, startedAt, updatedAt: startedAt };
+  }
+
+  async findUpload(repository: RepositoryName, id: string): Promise<UploadRecord | null> {
+    const rows = await this.prisma.$queryRaw<
+      Array<{ offset: bigint; driver_state: WriterState | null; started_at: Date; updated_at: Date }>
+    >`
+      SELECT u."offset", u.driver_state, u.started_at, u.updated_at FROM upload u
+      JOIN repository r ON r.id = u.repository_id
+      WHERE r.name = ${repository} AND u.id = ${id}::uuid`;
+    if (!rows.length) return null;
+    const row = rows[0];
+    return {
+      id,
+      repository,
+      offset: Number(row.offset),
+      driverState: row.driver_state,
+      startedAt: row.started_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  async advanceUpload(id: string, expectedOffset: number, next: { offset: number; driverState: WriterState }): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`
+      UPDATE upload SET "offset" = ${next.offset}, driver_state = ${JSON.stringify(next.driverState)}::jsonb, updated_at = now()
+      WHERE id = ${id}::uuid AND "offset" = ${expectedOffset}`;
+    return count > 0;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`DELETE FROM upload WHERE id = ${id}::uuid`;
+    return count > 0;
+  }
+
+  async putManifest(repository: RepositoryName, manifest: NewManifest, tag: TagName | null): Promise<{ missing: Digest[] }> {
+    try {
+      await this.prisma.$transaction((tx) => this.putManifestIn(tx, repository, manifest, tag));
+      return { missing: [] };
+    } catch (err) {
+      if (err instanceof MissingReferences) return { missing: err.missing };
+      throw err;
+    }
+  }
+
+  private async putManifestIn(tx: Tx, repository: RepositoryName, manifest: NewManifest, tag: TagName | null): Promise<void> {
+    const [{ id: repositoryId }] = await tx.$queryRaw<Array<{ id: number }>>`
+      INSERT INTO repository (name) VALUES (${repository})
+      ON CONFLICT (name) DO UPDATE SET updated_at = now() RETURNING id`;
+
+    // FOR SHARE holds what we reference until commit, so a concurrent delete (or GC) waits for us or wins first.
+    const blobs = manifest.references.filter((r) => r.kind === "blob").map((r) => r.digest);
+    const children = manifest.references.filter((r) => r.kind === "manifest").map((r) => r.digest);
+    const found = new Set<string>();
+    if (blobs.length) {
+      const rows = await tx.$queryRaw<Array<{ digest: string }>>`
+        SELECT digest FROM repository_blob WHERE repository_id = ${repositoryId} AND digest = ANY(${blobs}) FOR SHARE`;
+      rows.forEach((r) => found.add(r.digest));
+    }
+    if (children.length) {
+      const rows = await tx.$queryRaw<Array<{ digest: string }>>`
+        SELECT digest FROM manifest WHERE repository_id = ${repositoryId} AND digest = ANY(${children}) FOR SHARE`;
+      rows.forEach((r) => found.add(r.digest));
+    }
+    const missing = manifest.references.map((r) => r.digest).filter((d) => !found.has(d));
+    if (missing.length) throw new MissingReferences([...new Set(missing)]);
+
+    const inserted = await tx.$queryRaw<Array<{ id: number }>>`
+      INSERT INTO manifest (repository_id, digest, media_type, content, size, subject_digest, artifact_type, annotations)
+      VALUES (${repositoryId}, ${manifest.digest}, ${manifest.mediaType}, ${manifest.content}, ${manifest.content.length},
+              ${manifest.subject}, ${manifest.artifactType},
+              ${manifest.annotations ? JSON.stringify(manifest.annotations) : null}::jsonb)
+      ON CONFLICT (repository_id, digest) DO NOTHING
+      RETURNING id`;
+    let manifestId: number;
+    if (inserted.length) {
+      manifestId = inserted[0].id;
+      const references = uniqueBy(manifest.references, (r) => r.digest);
+      if (references.length) {
+        await tx.manifestReference.createMany({
+          data: references.map((r) => ({ manifestId, digest: r.digest, kind: r.kind })),
+        });
+      }
+    } else {
+      const [existing] = await tx.$queryRaw<Array<{ id: number }>>`
+        SELECT id FROM manifest WHERE repository_id = ${repositoryId} AND digest = ${manifest.digest}`;
+      manifestId = existing.id;
+    }
+    if (tag) {
+      await tx.$executeRaw`
+        INSERT INTO tag (repository_id, name, manifest_id) VALUES (${repositoryId}, ${tag}, ${manifestId})
+        ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()`;
+    }
+  }
+
+  async findManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | null> {
+    type Row = { digest: string; media_type: string; content: Uint8Array; subject_digest: string | null };
+    const rows =
+      "tag" in reference
+        ? await this.prisma.$queryRaw<Row[]>`
+            SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tag t
+            JOIN repository r ON r.id = t.repository_id
+            JOIN manifest m ON m.id = t.manifest_id
+            WHERE r.name = ${repository} AND t.name = ${reference.tag}`
+        : await this.prisma.$queryRaw<Row[]>`
+            SELECT m.digest, m.media_type, m.content, m.subject_digest FROM manifest m
+            JOIN repository r ON r.id = m.repository_id
+            WHERE r.name = ${repository} AND m.digest = ${reference.digest}`;
+    if (!rows.length) return null;
+    const row = rows[0];
+    return {
+      digest: row.digest as Digest,
+      mediaType: row.media_type,
+      content: Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength),
+      subject: row.subject_digest as Digest | null,
+    };
+  }
+
+  async deleteTag(repository: RepositoryName, tag: TagName): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`
+      DELETE FROM tag t USING repository r WHERE r.id = t.repository_id AND r.name = ${repository} AND t.name = ${tag}`;
+    return count > 0;
+  }
+
+  async deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    // Tags and references go with it through ON DELETE CASCADE.
+    const count = await this.prisma.$executeRaw`
+      DELETE FROM manifest m USING repository r WHERE r.id = m.repository_id AND r.name = ${repository} AND m.digest = ${digest}`;
+    return count > 0;
+  }
+
+  async listTags(repository: RepositoryName, page: PageRequest): Promise<string[] | null> {
+    const repo = await this.prisma.repository.findUnique({ where: { name: repository }, select: { id: true } });
+    if (!repo) return null;
+    const rows = await this.prisma.$queryRaw<Array<{ name: string }>>`
+      SELECT name FROM tag WHERE repository_id = ${repo.id} AND name > ${page.last ?? ""}
+      ORDER BY name LIMIT ${page.limit}`;
+    return rows.map((r) => r.name);
+  }
+
+  async listRepositories(page: PageRequest): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<Array<{ name: string }>>`
+      SELECT name FROM repository r
+      WHERE name > ${page.last ?? ""} AND EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = r.id)
+      ORDER BY name LIMIT ${page.limit}`;
+    return rows.map((r) => r.name);
+  }
+
+  async listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
+    const rows = await this.prisma.$queryRaw<
+      Array<{ digest: string; media_type: string; size: number; artifact_type: string | null; annotations: Record<string, string> | null }>
+    >`
+      SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifest m
+      JOIN repository r ON r.id = m.repository_id
+      WHERE r.name = ${repository} AND m.subject_digest = ${subject}
+      ORDER BY m.id`;
+    return rows.map((r) => ({
+      digest: r.digest as Digest,
+      mediaType: r.media_type,
+      size: Number(r.size),
+      artifactType: r.artifact_type,
+      annotations: r.annotations,
+    }));
+  }
+}
+
+function uniqueBy<T>(items: T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => !seen.has(key(item)) && (seen.add(key(item)), true));
+}

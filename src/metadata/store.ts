@@ -1,0 +1,80 @@
+import type { Digest } from "../registry/digest";
+import type { RepositoryName, TagName } from "../oci/names";
+import type { WriterState } from "../storage/driver";
+
+/**
+ * Every fact Berth keeps about content, behind one interface so services never see SQL or the ORM.
+ * Postgres (or the embedded PGlite) is the only source of truth; storage only holds bytes.
+ */
+export interface MetadataStore {
+  findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | null>;
+  /** Records the blob (if new) and makes it readable in the repository. */
+  linkBlob(repository: RepositoryName, blob: BlobRecord): Promise<void>;
+  /** Links a blob readable in `from` into `to`; null when `from` cannot read it. */
+  mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null>;
+  unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
+
+  createUpload(repository: RepositoryName, id: string): Promise<UploadRecord>;
+  findUpload(repository: RepositoryName, id: string): Promise<UploadRecord | null>;
+  /** Compare-and-set on the offset, so two requests racing on one upload cannot both append. */
+  advanceUpload(id: string, expectedOffset: number, next: { offset: number; driverState: WriterState }): Promise<boolean>;
+  deleteUpload(id: string): Promise<boolean>;
+
+  /**
+   * Stores a manifest, its references and optionally a tag in one transaction. Referenced blobs must be
+   * linked in the repository and referenced manifests stored there; otherwise nothing is written and the
+   * missing digests are returned.
+   */
+  putManifest(repository: RepositoryName, manifest: NewManifest, tag: TagName | null): Promise<{ missing: Digest[] }>;
+  findManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | null>;
+  deleteTag(repository: RepositoryName, tag: TagName): Promise<boolean>;
+  /** Deletes the manifest and every tag pointing at it. */
+  deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /** Null when the repository is unknown. */
+  listTags(repository: RepositoryName, page: PageRequest): Promise<string[] | null>;
+  listRepositories(page: PageRequest): Promise<string[]>;
+  listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]>;
+}
+
+export interface BlobRecord {
+  digest: Digest;
+  size: number;
+}
+
+export interface UploadRecord {
+  id: string;
+  repository: RepositoryName;
+  offset: number;
+  driverState: WriterState | null;
+  startedAt: Date;
+  updatedAt: Date;
+}
+
+export type ManifestReference = { digest: Digest } | { tag: TagName };
+
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  content: Buffer;
+  subject: Digest | null;
+}
+
+export interface NewManifest extends ManifestRecord {
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+  references: Array<{ digest: Digest; kind: "blob" | "manifest" }>;
+}
+
+export interface ReferrerRecord {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+/** Lexically ordered pages: at most `limit` names strictly after `last`. */
+export interface PageRequest {
+  limit: number;
+  last?: string;
+}

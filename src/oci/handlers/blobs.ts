@@ -1,0 +1,46 @@
+import { pipeline } from "node:stream/promises";
+import type { RequestContext } from "../../http/router";
+import { send } from "../../http/respond";
+import { parseRepositoryName } from "../names";
+import { parseByteRange } from "../request-parsers";
+import { parseDigest } from "../../registry/digest";
+import type { BlobService } from "../../registry/blob-service";
+
+export function blobHandlers(blobs: BlobService) {
+  return {
+    /** HEAD and GET /v2/<name>/blobs/<digest>, with single-range requests answered 206. */
+    async get(ctx: RequestContext): Promise<void> {
+      const repository = parseRepositoryName(ctx.params[0]);
+      const digest = parseDigest(ctx.params[1]);
+      const blob = await blobs.stat(repository, digest);
+      const headers = {
+        "Docker-Content-Digest": digest,
+        ETag: `"${digest}"`,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+        "Content-Type": "application/octet-stream",
+      };
+      if (ctx.req.headers["if-none-match"] === headers.ETag) return send(ctx.res, 304, headers);
+      const isHead = ctx.req.method === "HEAD";
+      if (!isHead) {
+        const url = await blobs.redirectUrl(blob);
+        if (url) return send(ctx.res, 307, { ...headers, Location: url });
+      }
+      const range = parseByteRange(ctx.req.headers.range, blob.size);
+      const status = range ? 206 : 200;
+      const length = range ? range.end! - range.start + 1 : blob.size;
+      const rangeHeaders: Record<string, string> = range ? { "Content-Range": `bytes ${range.start}-${range.end}/${blob.size}` } : {};
+      if (isHead || length === 0) return send(ctx.res, status, { ...headers, ...rangeHeaders, "Content-Length": length });
+      const stream = await blobs.open(blob, range ?? undefined);
+      ctx.res.writeHead(status, { ...headers, ...rangeHeaders, "Content-Length": length });
+      await pipeline(stream, ctx.res);
+    },
+
+    async delete(ctx: RequestContext): Promise<void> {
+      const repository = parseRepositoryName(ctx.params[0]);
+      const digest = parseDigest(ctx.params[1]);
+      await blobs.delete(repository, digest);
+      send(ctx.res, 202, { "Docker-Content-Digest": digest });
+    },
+  };
+}

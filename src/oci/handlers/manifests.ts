@@ -1,0 +1,50 @@
+import type { RequestContext } from "../../http/router";
+import { readSmallBody, send } from "../../http/respond";
+import { OciError } from "../errors";
+import { parseRepositoryName } from "../names";
+import { parseManifestReference } from "../request-parsers";
+import { acceptsMediaType } from "../accept";
+import type { ManifestService } from "../../registry/manifest-service";
+
+/** Manifests are small; anything larger is refused before it is buffered. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export function manifestHandlers(manifests: ManifestService) {
+  return {
+    async get(ctx: RequestContext): Promise<void> {
+      const repository = parseRepositoryName(ctx.params[0]);
+      const reference = parseManifestReference(ctx.params[1]);
+      const manifest = await manifests.get(repository, reference);
+      if (!acceptsMediaType(ctx.req.headers.accept, manifest.mediaType)) {
+        throw new OciError("MANIFEST_UNKNOWN", `manifest is ${manifest.mediaType}, which the Accept header does not allow`);
+      }
+      const headers = {
+        "Content-Type": manifest.mediaType,
+        "Docker-Content-Digest": manifest.digest,
+        ETag: `"${manifest.digest}"`,
+        "Content-Length": manifest.content.length,
+      };
+      if (ctx.req.headers["if-none-match"] === headers.ETag) return send(ctx.res, 304, headers);
+      if (ctx.req.method === "HEAD") return send(ctx.res, 200, headers);
+      send(ctx.res, 200, headers, manifest.content);
+    },
+
+    async put(ctx: RequestContext): Promise<void> {
+      const repository = parseRepositoryName(ctx.params[0]);
+      const reference = parseManifestReference(ctx.params[1]);
+      const content = await readSmallBody(ctx.req, MAX_MANIFEST_BYTES);
+      const stored = await manifests.put(repository, reference, content, ctx.req.headers["content-type"]);
+      send(ctx.res, 201, {
+        Location: `/v2/${repository}/manifests/${stored.digest}`,
+        "Docker-Content-Digest": stored.digest,
+        ...(stored.subject ? { "OCI-Subject": stored.subject } : {}),
+      });
+    },
+
+    async delete(ctx: RequestContext): Promise<void> {
+      const repository = parseRepositoryName(ctx.params[0]);
+      await manifests.delete(repository, parseManifestReference(ctx.params[1]));
+      send(ctx.res, 202, {});
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Readable } from "node:stream";
+import { OciError } from "../oci/errors";
+import type { RepositoryName } from "../oci/names";
+import type { BlobRecord, MetadataStore } from "../metadata/store";
+import { PathNotFoundError, type ByteRange, type StorageDriver } from "../storage/driver";
+import type { Digest } from "./digest";
+import { blobPath } from "./paths";
+
+/** Reading, mounting and unlinking blobs. Readability is per repository; bytes are stored once. */
+export class BlobService {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly storage: StorageDriver,
+  ) {}
+
+  async stat(repository: RepositoryName, digest: Digest): Promise<BlobRecord> {
+    const blob = await this.store.findLinkedBlob(repository, digest);
+    if (!blob) throw new OciError("BLOB_UNKNOWN", { digest });
+    return blob;
+  }
+
+  /** Opens the blob's bytes, or the inclusive `range` of them (already checked against the size). */
+  async open(blob: BlobRecord, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.storage.reader(blobPath(blob.digest), range);
+    } catch (err) {
+      if (err instanceof PathNotFoundError) {
+        throw new OciError("BLOB_UNKNOWN", { digest: blob.digest, reason: "content missing from storage" }, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async redirectUrl(blob: BlobRecord): Promise<string | null> {
+    return this.storage.redirectUrl ? this.storage.redirectUrl(blobPath(blob.digest)) : null;
+  }
+
+  /** Cross-repository mount: null when `from` cannot read the blob (the caller then starts an upload). */
+  mount(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null> {
+    return this.store.mountBlob(from, to, digest);
+  }
+
+  /** Makes the blob unreadable in this repository; the bytes go when garbage collection finds them unused. */
+  async delete(repository: RepositoryName, digest: Digest): Promise<void> {
+    if (!(await this.store.unlinkBlob(repository, digest))) throw new OciError("BLOB_UNKNOWN", { digest });
+  }
+}

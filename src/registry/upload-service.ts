@@ -1,0 +1,213 @@
+import { randomUUID, type Hash } from "node:crypto";
+import type { Readable } from "node:stream";
+import { OciError } from "../oci/errors";
+import type { RepositoryName } from "../oci/names";
+import type { MetadataStore, UploadRecord } from "../metadata/store";
+import type { StorageDriver } from "../storage/driver";
+import { createDigester, digestAlgorithm, finishDigest, type Digest, type DigestAlgorithm } from "./digest";
+import { HashingTap, tapped } from "./hashing-stream";
+import { KeyedMutex } from "./keyed-mutex";
+import { blobPath, uploadDir, uploadPath } from "./paths";
+
+/** An inclusive byte range a client claims for a chunk (Content-Range on PATCH). */
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+export interface UploadStatus {
+  id: string;
+  /** Bytes received so far; the next chunk must start here. */
+  offset: number;
+}
+
+/**
+ * The blob upload state machine: start → append* → finish | cancel.
+ *
+ * State lives in the database (offset, driver state) so any process can continue an upload, even after a
+ * restart. The running digest is an in-process optimisation: when it is missing or stale (another replica
+ * took the previous chunk) the bytes received so far are re-read from storage and hashed again.
+ * Content becomes a blob only after its digest verifies, by a move into the content-addressed path.
+ */
+export class UploadService {
+  private readonly locks = new KeyedMutex();
+  private readonly hashers = new HasherCache(4096);
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly storage: StorageDriver,
+  ) {}
+
+  async start(repository: RepositoryName): Promise<UploadStatus> {
+    const id = randomUUID();
+    await this.store.createUpload(repository, id);
+    return { id, offset: 0 };
+  }
+
+  /** POST with ?digest=: the whole blob in one request, never tracked as a session. */
+  async uploadWhole(repository: RepositoryName, digest: Digest, body: Readable): Promise<void> {
+    const id = randomUUID();
+    const algorithm = digestAlgorithm(digest);
+    const hash = createDigester(algorithm);
+    const writer = await this.storage.writer(uploadPath(id));
+    try {
+      await writer.append(tapped(body, new HashingTap(hash)));
+      const actual = finishDigest(algorithm, hash);
+      if (actual !== digest) throw digestMismatch(digest, actual);
+      await writer.commit();
+      await this.publish(repository, id, digest, writer.size);
+    } catch (err) {
+      await writer.cancel().catch(() => undefined);
+      await this.storage.delete(uploadDir(id)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async status(repository: RepositoryName, id: string): Promise<UploadStatus> {
+    const upload = await this.load(repository, id);
+    return { id, offset: upload.offset };
+  }
+
+  /** PATCH: appends one chunk. A chunk that does not start at the current offset is refused with 416. */
+  append(repository: RepositoryName, id: string, body: Readable, range: ChunkRange | null): Promise<UploadStatus> {
+    return this.locks.run(id, async () => {
+      const upload = await this.load(repository, id);
+      const offset = await this.appendChunk(upload, body, range);
+      return { id, offset };
+    });
+  }
+
+  /** PUT: appends an optional last chunk, verifies the digest and publishes the blob. */
+  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null): Promise<void> {
+    return this.locks.run(id, async () => {
+      let upload = await this.load(repository, id);
+      if (body) upload = { ...upload, offset: await this.appendChunk(upload, body, null) };
+      const actual = await this.digestOf(upload, digestAlgorithm(digest));
+      if (actual !== digest) {
+        await this.discard(id);
+        throw digestMismatch(digest, actual);
+      }
+      const writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
+      await writer.commit();
+      await this.publish(repository, id, digest, upload.offset);
+      await this.store.deleteUpload(id);
+      this.hashers.delete(id);
+    });
+  }
+
+  cancel(repository: RepositoryName, id: string): Promise<void> {
+    return this.locks.run(id, async () => {
+      await this.load(repository, id);
+      await this.discard(id);
+    });
+  }
+
+  private async load(repository: RepositoryName, id: string): Promise<UploadRecord> {
+    const upload = await this.store.findUpload(repository, id);
+    if (!upload) throw new OciError("BLOB_UPLOAD_UNKNOWN", `upload ${id} does not exist in ${repository}`);
+    return upload;
+  }
+
+  private async appendChunk(upload: UploadRecord, body: Readable, range: ChunkRange | null): Promise<number> {
+    if (range && range.start !== upload.offset) {
+      throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
+        headers: rangeHeaders(upload.id, upload.repository, upload.offset),
+      });
+    }
+    const hash = await this.hasherAt(upload);
+    const writer = await this.storage.writer(uploadPath(upload.id), upload.driverState ?? { size: upload.offset });
+    const tap = new HashingTap(hash);
+    try {
+      await writer.append(tapped(body, tap));
+    } catch (err) {
+      // The hash has seen bytes the upload will not keep; the next chunk re-hashes from storage.
+      this.hashers.delete(upload.id);
+      await writer.suspend().catch(() => undefined);
+      throw err;
+    }
+    const state = await writer.suspend();
+    if (range && tap.bytes !== range.end - range.start + 1) {
+      this.hashers.delete(upload.id);
+      throw new OciError("RANGE_INVALID", `Content-Range announced ${range.end - range.start + 1} bytes but ${tap.bytes} arrived`, {
+        headers: rangeHeaders(upload.id, upload.repository, upload.offset),
+      });
+    }
+    const offset = upload.offset + tap.bytes;
+    if (!(await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState: state }))) {
+      this.hashers.delete(upload.id);
+      throw new OciError("BLOB_UPLOAD_INVALID", "the upload was changed by another request; retry from its current offset");
+    }
+    this.hashers.set(upload.id, hash, offset);
+    return offset;
+  }
+
+  /** A sha256 hasher positioned at the upload's offset: the cached one, or one rebuilt from storage. */
+  private async hasherAt(upload: UploadRecord): Promise<Hash> {
+    const cached = this.hashers.take(upload.id, upload.offset);
+    if (cached) return cached;
+    return this.hashStored(upload, "sha256");
+  }
+
+  private async digestOf(upload: UploadRecord, algorithm: DigestAlgorithm): Promise<Digest> {
+    const cached = algorithm === "sha256" ? this.hashers.take(upload.id, upload.offset) : null;
+    const hash = cached ?? (await this.hashStored(upload, algorithm));
+    return finishDigest(algorithm, hash);
+  }
+
+  private async hashStored(upload: UploadRecord, algorithm: DigestAlgorithm): Promise<Hash> {
+    const hash = createDigester(algorithm);
+    if (upload.offset === 0) return hash;
+    const stream = await this.storage.reader(uploadPath(upload.id), { start: 0, end: upload.offset - 1 });
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return hash;
+  }
+
+  private async publish(repository: RepositoryName, id: string, digest: Digest, size: number): Promise<void> {
+    await this.storage.move(uploadPath(id), blobPath(digest));
+    await this.store.linkBlob(repository, { digest, size });
+    await this.storage.delete(uploadDir(id));
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashers.delete(id);
+    await this.store.deleteUpload(id);
+    await this.storage.delete(uploadDir(id));
+  }
+}
+
+/** Headers that tell a client where an upload stands, for 202 answers and for 416 refusals alike. */
+export function rangeHeaders(id: string, repository: RepositoryName, offset: number): Record<string, string> {
+  return {
+    Location: `/v2/${repository}/blobs/uploads/${id}`,
+    Range: `0-${Math.max(offset - 1, 0)}`,
+    "Docker-Upload-UUID": id,
+  };
+}
+
+function digestMismatch(expected: Digest, actual: Digest): OciError {
+  return new OciError("DIGEST_INVALID", `content digest ${actual} does not match ${expected}`);
+}
+
+/** Running sha256 states by upload, valid only at the offset they were left at. Bounded: LRU by insertion. */
+class HasherCache {
+  private readonly entries = new Map<string, { hash: Hash; offset: number }>();
+
+  constructor(private readonly capacity: number) {}
+
+  set(id: string, hash: Hash, offset: number): void {
+    this.entries.delete(id);
+    this.entries.set(id, { hash, offset });
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  /** The state at `offset`, removed from the cache (the caller now owns and advances it). */
+  take(id: string, offset: number): Hash | null {
+    const entry = this.entries.get(id);
+    this.entries.delete(id);
+    return entry && entry.offset === offset ? entry.hash : null;
+  }
+
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
+}

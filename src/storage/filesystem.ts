@@ -1,0 +1,183 @@
+import { constants } from "node:fs";
+import { mkdir, open, opendir, readFile, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import { randomUUID } from "node:crypto";
+import {
+  assertValidPath,
+  PathNotFoundError,
+  type ByteRange,
+  type FileInfo,
+  type FileWriter,
+  type StorageDriver,
+  type WriterState,
+} from "./driver";
+
+export interface FilesystemDriverOptions {
+  root: string;
+  /** fsync files before they become visible, so a crash cannot leave a committed blob truncated. */
+  fsync?: boolean;
+}
+
+export class FilesystemDriver implements StorageDriver {
+  readonly name = "filesystem";
+  private readonly root: string;
+  private readonly fsync: boolean;
+
+  constructor(options: FilesystemDriverOptions) {
+    this.root = options.root;
+    this.fsync = options.fsync ?? true;
+  }
+
+  private resolve(path: string): string {
+    assertValidPath(path);
+    return join(this.root, path);
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    try {
+      const s = await stat(this.resolve(path));
+      if (!s.isFile()) throw new PathNotFoundError(path);
+      return { size: s.size, modifiedAt: s.mtime };
+    } catch (err) {
+      throw notFound(err, path);
+    }
+  }
+
+  async reader(path: string, range?: ByteRange): Promise<Readable> {
+    // Open first so a missing file is reported before any response headers go out.
+    let handle: FileHandle;
+    try {
+      handle = await open(this.resolve(path), constants.O_RDONLY);
+    } catch (err) {
+      throw notFound(err, path);
+    }
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024, autoClose: true });
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    try {
+      return await readFile(this.resolve(path));
+    } catch (err) {
+      throw notFound(err, path);
+    }
+  }
+
+  async putContent(path: string, data: Buffer): Promise<void> {
+    const target = this.resolve(path);
+    await mkdir(dirname(target), { recursive: true });
+    const temp = `${target}.${randomUUID()}.tmp`;
+    try {
+      await writeFile(temp, data, { flush: this.fsync });
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  async writer(path: string, state?: WriterState | null): Promise<FileWriter> {
+    const file = this.resolve(path);
+    await mkdir(dirname(file), { recursive: true });
+    const handle = await open(file, constants.O_RDWR | constants.O_CREAT);
+    // A request that failed half-way may have appended bytes the upload never accepted: cut them off.
+    const size = state?.size ?? 0;
+    await handle.truncate(size);
+    return new FilesystemWriter(handle, file, size, this.fsync);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const source = this.resolve(from);
+    const target = this.resolve(to);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await rename(source, target);
+    } catch (err) {
+      throw notFound(err, from);
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    await rm(this.resolve(path), { recursive: true, force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const base = prefix.replace(/\/+$/, "");
+    yield* walk(base === "" ? this.root : this.resolve(base), base);
+  }
+}
+
+class FilesystemWriter implements FileWriter {
+  private closed = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly file: string,
+    public size: number,
+    private readonly fsync: boolean,
+  ) {}
+
+  async append(body: Readable): Promise<number> {
+    this.assertOpen();
+    const out = this.handle.createWriteStream({ start: this.size, autoClose: false, highWaterMark: 256 * 1024 });
+    try {
+      await pipeline(body, out);
+    } catch (err) {
+      // Keep the file consistent with `size`; the caller decides whether the upload survives.
+      await this.handle.truncate(this.size).catch(() => undefined);
+      throw err;
+    }
+    this.size += out.bytesWritten;
+    return out.bytesWritten;
+  }
+
+  async suspend(): Promise<WriterState> {
+    await this.close();
+    return { size: this.size };
+  }
+
+  async commit(): Promise<void> {
+    this.assertOpen();
+    if (this.fsync) await this.handle.datasync();
+    await this.close();
+  }
+
+  async cancel(): Promise<void> {
+    await this.close();
+    await rm(this.file, { force: true });
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error("writer is closed");
+  }
+}
+
+async function* walk(dir: string, key: string): AsyncIterable<string> {
+  let entries;
+  try {
+    entries = await opendir(dir);
+  } catch (err) {
+    if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return;
+    throw err;
+  }
+  for await (const entry of entries) {
+    const childKey = key ? `${key}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) yield* walk(join(dir, entry.name), childKey);
+    else if (entry.isFile()) yield childKey;
+  }
+}
+
+function notFound(err: unknown, path: string): unknown {
+  return isErrno(err, "ENOENT") || isErrno(err, "EISDIR") || isErrno(err, "ENOTDIR") ? new PathNotFoundError(path) : err;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as NodeJS.ErrnoException).code === code;
+}
