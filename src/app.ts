@@ -23,7 +23,7 @@ export function buildApp(deps: AppDeps): RequestListener {
     const query = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
     const isRegistryApi = path === "/v2" || path.startsWith("/v2/");
     if (isRegistryApi) res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
-    res.once("close", () => logRequest(deps.logger, req, res, path, started));
+    res.once("close", () => logRequest(deps.logger, req, res, url, started));
 
     const match = router.match(req.method ?? "GET", path);
     if (!match) return renderError(deps.logger, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
@@ -45,12 +45,12 @@ function renderError(logger: Logger, res: ServerResponse, err: unknown): void {
   sendJson(res, error.status, error.headers, error.toBody());
 }
 
-function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, path: string, started: bigint): void {
+function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, url: string, started: bigint): void {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   logger.info(
     {
       method: req.method,
-      path,
+      url,
       status: res.statusCode,
       bytesIn: req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]),
       bytesOut: Number(res.getHeader("content-length") ?? 0),

@@ -49,9 +49,9 @@ const INT8 = 20;
 const BYTEA = 17;
 
 // Per query, not per pool: the pool is shared with @prisma/adapter-pg, which relies on its own parsers.
-const pgRawTypes = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8 ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format as "text")) as never,
+const pgRawTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8 ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Database> {

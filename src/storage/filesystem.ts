@@ -1,7 +1,6 @@
 import { constants } from "node:fs";
 import { mkdir, open, opendir, readFile, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { randomUUID } from "node:crypto";
 import {
@@ -120,16 +119,23 @@ class FilesystemWriter implements FileWriter {
 
   async append(body: Readable): Promise<number> {
     this.assertOpen();
-    const out = this.handle.createWriteStream({ start: this.size, autoClose: false, highWaterMark: 256 * 1024 });
+    let written = 0;
     try {
-      await pipeline(body, out);
+      for await (const chunk of body) {
+        const buffer = chunk as Buffer;
+        for (let done = 0; done < buffer.length; ) {
+          const { bytesWritten } = await this.handle.write(buffer, done, buffer.length - done, this.size + written);
+          done += bytesWritten;
+          written += bytesWritten;
+        }
+      }
     } catch (err) {
       // Keep the file consistent with `size`; the caller decides whether the upload survives.
       await this.handle.truncate(this.size).catch(() => undefined);
       throw err;
     }
-    this.size += out.bytesWritten;
-    return out.bytesWritten;
+    this.size += written;
+    return written;
   }
 
   async suspend(): Promise<WriterState> {

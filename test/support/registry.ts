@@ -3,26 +3,40 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseConfig } from "../../src/config";
+import type { Logger } from "pino";
+import { parseConfig, type Config } from "../../src/config";
 import { createDeps, createLogger, type Deps } from "../../src/deps";
-import { startServer } from "../../src/server";
+import { startServer, type RunningServer } from "../../src/server";
 import { createTestDatabase } from "./postgres";
 
 export type DatabaseKind = "postgres" | "embedded";
 
 export interface TestRegistry {
-  /** "http://127.0.0.1:PORT" */
+  /** "http://127.0.0.1:PORT" (changes on restart) */
   url: string;
-  /** "127.0.0.1:PORT" */
+  /** "127.0.0.1:PORT" (changes on restart) */
   host: string;
   dataDir: string;
   deps: Deps;
+  /** Stops the server as a SIGTERM would, then starts a new one on the same data dir and database. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startTestRegistry(options: { database?: DatabaseKind; config?: Record<string, unknown> } = {}): Promise<TestRegistry> {
+export interface TestRegistryOptions {
+  database?: DatabaseKind;
+  config?: Record<string, unknown>;
+  /** Where the server logs (default: silent, or BERTH_TEST_LOG_LEVEL to stdout). */
+  logger?: Logger;
+}
+
+export async function startTestRegistry(options: TestRegistryOptions = {}): Promise<TestRegistry> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-test-"));
   const database = options.database === "embedded" ? null : await createTestDatabase();
+  const cleanup = async () => {
+    await database?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
   try {
     const config = parseConfig({
       listen: "127.0.0.1:0",
@@ -34,22 +48,36 @@ export async function startTestRegistry(options: { database?: DatabaseKind; conf
       ...(database ? { databaseUrl: database.url } : {}),
       ...options.config,
     });
-    const deps = await createDeps(config, createLogger(config));
-    const running = await startServer(deps);
-    return {
+    const logger = options.logger ?? createLogger(config);
+    let running = await start(config, logger);
+    const registry: TestRegistry = {
       url: `http://${running.address}`,
       host: running.address,
       dataDir,
-      deps,
+      deps: running.deps,
+      async restart() {
+        await running.stop();
+        running = await start(config, logger);
+        Object.assign(registry, { url: `http://${running.address}`, host: running.address, deps: running.deps });
+      },
       async stop() {
         await running.stop();
-        await database?.drop();
-        await rm(dataDir, { recursive: true, force: true });
+        await cleanup();
       },
     };
+    return registry;
   } catch (err) {
-    await database?.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    await cleanup();
+    throw err;
+  }
+}
+
+async function start(config: Config, logger: Logger): Promise<RunningServer & { deps: Deps }> {
+  const deps = await createDeps(config, logger);
+  try {
+    return { ...(await startServer(deps)), deps };
+  } catch (err) {
+    await deps.close();
     throw err;
   }
 }

@@ -1,0 +1,113 @@
+// The CNCF distribution registry (Debian's docker-registry 2.8.2) as a private process: its own
+// temp root, config file and 127.0.0.1 port. The e2e suite validates against it until Berth is
+// ready, and benchmarks reuse it as the side-by-side reference.
+import { writeFile } from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { makeTempDir, removeTree, startDaemon, waitFor, type Daemon } from "./process";
+import { requireBinary } from "./tools";
+
+export interface CncfRegistry {
+  /** "127.0.0.1:PORT", usable in image references. */
+  readonly host: string;
+  readonly port: number;
+  /** Temp dir holding config.yml, registry.log and the storage root (data/). */
+  readonly dir: string;
+  readonly pid: number;
+  /** The registry's log so far, including its combined-format access log (one line per request). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface CncfRegistryOptions {
+  /** Fixed port; default: a free one picked at random (retried if another process grabs it first). */
+  port?: number;
+  /** Go log level of the registry ("info" keeps the access log; "debug" adds much more). */
+  logLevel?: "error" | "warn" | "info" | "debug";
+}
+
+/** Asks the kernel for a free port. Racy by nature, hence the retry in startCncfRegistry. */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", resolve);
+  });
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** GET /v2/ answering 200 means the registry is serving the API (no auth configured). */
+export function pingV2(host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(`http://${host}/v2/`, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.setTimeout(2_000, () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+function configYaml(root: string, port: number, logLevel: string): string {
+  // JSON is valid YAML, so no YAML writer is needed. Delete is enabled because the suite tests
+  // `skopeo delete`; upload purging is off so it never races a test; the fixed secret only
+  // silences the "generated random secret" warning (single instance).
+  return JSON.stringify(
+    {
+      version: 0.1,
+      log: { level: logLevel, formatter: "text", accesslog: { disabled: false } },
+      storage: {
+        filesystem: { rootdirectory: root },
+        delete: { enabled: true },
+        maintenance: { uploadpurging: { enabled: false } },
+        cache: { blobdescriptor: "inmemory" },
+      },
+      http: { addr: `127.0.0.1:${port}`, secret: "berth-e2e-not-a-secret" },
+    },
+    null,
+    2,
+  );
+}
+
+export async function startCncfRegistry(opts: CncfRegistryOptions = {}): Promise<CncfRegistry> {
+  const bin = requireBinary("docker-registry");
+  // REGISTRY_* variables override the config file inside the registry; drop any from the caller.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
+  const attempts = opts.port ? 1 : 5;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const dir = await makeTempDir("berth-cncf");
+    const port = opts.port ?? (await freePort());
+    const host = `127.0.0.1:${port}`;
+    const configFile = path.join(dir, "config.yml");
+    await writeFile(configFile, configYaml(path.join(dir, "data"), port, opts.logLevel ?? "info"));
+    let daemon: Daemon | undefined;
+    try {
+      daemon = startDaemon(bin, ["serve", configFile], path.join(dir, "registry.log"), env);
+      const d = daemon;
+      await waitFor(`docker-registry on ${host}`, () => pingV2(host), {
+        timeoutMs: 20_000,
+        abort: () => (d.exited() ? `exited during start-up:\n${d.log()}` : undefined),
+      });
+      return {
+        host,
+        port,
+        dir,
+        pid: d.pid,
+        log: () => d.log(),
+        async stop() {
+          await d.stop();
+          await removeTree(dir);
+        },
+      };
+    } catch (e) {
+      lastError = e;
+      await daemon?.stop().catch(() => undefined);
+      await removeTree(dir);
+    }
+  }
+  throw lastError;
+}
