@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { OciError } from "../oci/errors";
 import type { RepositoryName } from "../oci/names";
 import type { MetadataStore, UploadRecord } from "../metadata/store";
-import type { StorageDriver } from "../storage/driver";
+import type { StorageDriver, WriterState } from "../storage/driver";
 import { createDigester, digestAlgorithm, finishDigest, type Digest, type DigestAlgorithm } from "./digest";
 import { HashingTap, tapped } from "./hashing-stream";
 import { KeyedMutex } from "./keyed-mutex";
@@ -21,6 +21,9 @@ export interface UploadStatus {
   offset: number;
 }
 
+/** What the upload state machine needs from the metadata store, and no more. */
+export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "linkBlob">;
+
 /**
  * The blob upload state machine: start → append* → finish | cancel.
  *
@@ -34,7 +37,7 @@ export class UploadService {
   private readonly hashers = new HasherCache(4096);
 
   constructor(
-    private readonly store: MetadataStore,
+    private readonly store: UploadStore,
     private readonly storage: StorageDriver,
   ) {}
 
@@ -72,7 +75,7 @@ export class UploadService {
   append(repository: RepositoryName, id: string, body: Readable, range: ChunkRange | null): Promise<UploadStatus> {
     return this.locks.run(id, async () => {
       const upload = await this.load(repository, id);
-      const offset = await this.appendChunk(upload, body, range);
+      const { offset } = await this.appendChunk(upload, body, range);
       return { id, offset };
     });
   }
@@ -81,7 +84,7 @@ export class UploadService {
   finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null): Promise<void> {
     return this.locks.run(id, async () => {
       let upload = await this.load(repository, id);
-      if (body) upload = { ...upload, offset: await this.appendChunk(upload, body, null) };
+      if (body) upload = { ...upload, ...(await this.appendChunk(upload, body, null)) };
       const actual = await this.digestOf(upload, digestAlgorithm(digest));
       if (actual !== digest) {
         await this.discard(id);
@@ -108,7 +111,12 @@ export class UploadService {
     return upload;
   }
 
-  private async appendChunk(upload: UploadRecord, body: Readable, range: ChunkRange | null): Promise<number> {
+  /** Appends and records one chunk; returns where the upload now stands. */
+  private async appendChunk(
+    upload: UploadRecord,
+    body: Readable,
+    range: ChunkRange | null,
+  ): Promise<{ offset: number; driverState: WriterState }> {
     if (range && range.start !== upload.offset) {
       throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
         headers: rangeHeaders(upload.id, upload.repository, upload.offset),
@@ -138,7 +146,7 @@ export class UploadService {
       throw new OciError("BLOB_UPLOAD_INVALID", "the upload was changed by another request; retry from its current offset");
     }
     this.hashers.set(upload.id, hash, offset);
-    return offset;
+    return { offset, driverState: state };
   }
 
   /** A sha256 hasher positioned at the upload's offset: the cached one, or one rebuilt from storage. */
