@@ -100,10 +100,12 @@ if [ "$(head -c 4 /bin/busybox | tail -c 3)" != ELF ]; then
 fi
 log "clients: $(skopeo --version); $(dockerd --version); $(containerd --version | cut -d' ' -f1,3)"
 
+# `npm install`, not `npm ci`: npm 11 here leaves other platforms' optional binaries (swc, unrs) out of
+# package-lock.json, and `npm ci` then refuses the lock as out of sync. The lock still pins every version.
 if [ -d node_modules ]; then
-  log "node_modules present: skipping npm ci"
+  log "node_modules present: skipping npm install"
 else
-  log "npm ci"
-  npm ci
+  log "npm install"
+  npm install --no-audit --no-fund
 fi
 log "done"
