@@ -30,12 +30,15 @@ export async function startServer(deps: Deps): Promise<RunningServer> {
 
 async function shutdown(server: Server, deps: Deps): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Keep-alive connections turn idle as their last request ends; close each as soon as it does.
+  const reaper = setInterval(() => server.closeIdleConnections(), 50);
   server.closeIdleConnections();
   const timeout = deps.config.shutdownTimeoutSeconds * 1000;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)));
   await Promise.race([closed, expired]);
   clearTimeout(timer);
+  clearInterval(reaper);
   // Whatever is still running after the grace period is cut; uploads resume from their last saved offset.
   server.closeAllConnections();
   await closed;

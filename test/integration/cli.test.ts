@@ -1,0 +1,107 @@
+// The CLI as users run it: the compiled dist/main.js (built by `npm test`'s pretest), in a child process.
+import { spawn, execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const MAIN = path.resolve(__dirname, "../../dist/main.js");
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForLine(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<string> {
+  let seen = "";
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const line = seen.split("\n").find((l) => pattern.test(l));
+      if (line) resolve(line);
+    });
+    child.once("exit", (code) => reject(new Error(`exited with ${code} before ${pattern}: ${seen}`)));
+  });
+}
+
+describe("berth CLI", () => {
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-cli-"));
+  });
+  afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+  it("prints help", async () => {
+    const { stdout } = await run("node", [MAIN, "--help"]);
+    expect(stdout).toMatch(/Usage: berth <command>/);
+    expect(stdout).toMatch(/serve/);
+    expect(stdout).toMatch(/migrate/);
+  });
+
+  it("refuses unknown commands and bad configuration with exit code 2 and the key's name", async () => {
+    await expect(run("node", [MAIN, "frobnicate"])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command frobnicate/) });
+    await expect(run("node", [MAIN, "serve"], { env: { ...process.env, BERTH_LISTEN: "nonsense" } })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/listen: must be host:port/),
+    });
+  });
+
+  it("migrates the embedded database and says so", async () => {
+    const { stdout } = await run("node", [MAIN, "migrate", "--data-dir", dataDir]);
+    expect(stdout).toMatch(/database \(embedded\) is up to date/);
+  });
+
+  it("serves on the embedded defaults, logs each request as a JSON line, and lets an upload finish on SIGTERM", async () => {
+    const port = await freePort();
+    const child = spawn("node", [MAIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      await waitForLine(child, /Berth listening/);
+      const base = `http://127.0.0.1:${port}`;
+      expect((await fetch(`${base}/v2/`)).status).toBe(200);
+
+      // A slow upload in flight when SIGTERM arrives still completes: shutdown waits for it.
+      const data = Buffer.alloc(256 * 1024, 7);
+      const digest = `sha256:${createHash("sha256").update(data).digest("hex")}`;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(data.subarray(0, 1024));
+          await gate;
+          controller.enqueue(data.subarray(1024));
+          controller.close();
+        },
+      });
+      const upload = fetch(`${base}/v2/cli/test/blobs/uploads/?digest=${digest}`, { method: "POST", body, duplex: "half" } as RequestInit);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      release();
+      expect((await upload).status).toBe(201);
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+
+    // The request log: one JSON line per request with method, url, status, duration.
+    const restarted = spawn("node", [MAIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      await waitForLine(restarted, /Berth listening/);
+      const logged = waitForLine(restarted, /"msg":"request"/);
+      const res = await fetch(`http://127.0.0.1:${port}/v2/cli/test/blobs/${createHash("sha256").update(Buffer.alloc(256 * 1024, 7)).digest("hex").replace(/^/, "sha256:")}`, { method: "HEAD" });
+      expect(res.status).toBe(200);
+      const entry = JSON.parse(await logged);
+      expect(entry).toMatchObject({ method: "HEAD", status: 200, url: expect.stringMatching(/^\/v2\/cli\/test\/blobs\//) });
+      expect(typeof entry.ms).toBe("number");
+    } finally {
+      restarted.kill("SIGKILL");
+    }
+  });
+});
