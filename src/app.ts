@@ -3,17 +3,22 @@ import type { Logger } from "pino";
 import { Router } from "./http/router";
 import { sendJson } from "./http/respond";
 import { OciError, toOciError } from "./oci/errors";
-import { registerOciRoutes, type RegistryServices } from "./oci/routes";
+import { registerOciRoutes } from "./oci/routes";
+import { tokenHandlers } from "./auth/token-handler";
+import { registerAdminRoutes } from "./admin/routes";
+import type { Deps } from "./deps";
 
-export interface AppDeps {
-  services: RegistryServices;
-  logger: Logger;
-}
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit">;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
 export function buildApp(deps: AppDeps): RequestListener {
   const router = new Router();
-  registerOciRoutes(router, deps.services);
+  registerOciRoutes(router, { services: deps.services, authorizer: deps.auth.authorizer, audit: deps.audit });
+  if (deps.auth.token) {
+    const token = tokenHandlers({ ...deps.auth.token, audit: deps.audit });
+    router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
+  }
+  registerAdminRoutes(router, deps);
 
   return (req, res) => {
     const started = process.hrtime.bigint();

@@ -24,8 +24,29 @@ const ConfigSchema = z
         fsync: z.boolean().default(true),
       })
       .strict()
-      .default({ driver: "fs", fsync: true }),
+      .prefault({}),
     shutdownTimeoutSeconds: z.number().int().min(0).default(30),
+    /** How clients reach Berth (behind a reverse proxy): used for the token realm. Default: the request's Host. */
+    externalUrl: z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry.example.com (no path)").optional(),
+    auth: z
+      .object({
+        enabled: z.boolean().default(true),
+        service: z.string().min(1).default("berth"),
+        issuer: z.string().min(1).default("berth"),
+        tokenTtlSeconds: z.number().int().min(30).default(300),
+        refreshTokenTtlSeconds: z.number().int().min(60).default(30 * 24 * 3600),
+        clockSkewSeconds: z.number().int().min(0).default(30),
+        /** Who may create a project by pushing into it. */
+        projectCreation: z.enum(["everyone", "admins"]).default("everyone"),
+        /** Password of the admin created on first start; generated and printed once when unset. */
+        adminPassword: z.string().min(8, "must be at least 8 characters").optional(),
+        /** PEM private key (EC P-256 or RSA) to sign tokens with; default: generated and kept in the database. */
+        signingKeyFile: z.string().min(1).optional(),
+        loginFailures: z.number().int().min(1).default(5),
+        loginWindowSeconds: z.number().int().min(1).default(300),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -48,6 +69,13 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_STORAGE_ROOT: { path: ["storage", "root"], type: "string" },
   BERTH_STORAGE_FSYNC: { path: ["storage", "fsync"], type: "boolean" },
   BERTH_SHUTDOWN_TIMEOUT: { path: ["shutdownTimeoutSeconds"], type: "number" },
+  BERTH_EXTERNAL_URL: { path: ["externalUrl"], type: "string" },
+  BERTH_AUTH: { path: ["auth", "enabled"], type: "boolean" },
+  BERTH_AUTH_SERVICE: { path: ["auth", "service"], type: "string" },
+  BERTH_TOKEN_TTL: { path: ["auth", "tokenTtlSeconds"], type: "number" },
+  BERTH_PROJECT_CREATION: { path: ["auth", "projectCreation"], type: "string" },
+  BERTH_ADMIN_PASSWORD: { path: ["auth", "adminPassword"], type: "string" },
+  BERTH_SIGNING_KEY_FILE: { path: ["auth", "signingKeyFile"], type: "string" },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {

@@ -9,6 +9,8 @@ import { ManifestService } from "./registry/manifest-service";
 import { UploadService } from "./registry/upload-service";
 import type { StorageDriver } from "./storage/driver";
 import { createStorageDriver } from "./storage/factory";
+import { AuditLog } from "./audit/audit-log";
+import { createAuth, type AuthComponents } from "./auth";
 
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
@@ -18,6 +20,8 @@ export interface Deps {
   storage: StorageDriver;
   store: MetadataStore;
   services: RegistryServices;
+  auth: AuthComponents;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -30,7 +34,19 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: new BlobService(store, storage),
     manifests: new ManifestService(store),
   };
-  return { config, logger, database, storage, store, services, close: () => database.close() };
+  const audit = new AuditLog(database.prisma, logger);
+  try {
+    const auth = await createAuth(config, database.prisma, audit, logger);
+    const close = async () => {
+      await audit.close();
+      await database.close();
+    };
+    return { config, logger, database, storage, store, services, auth, audit, close };
+  } catch (err) {
+    await audit.close();
+    await database.close();
+    throw err;
+  }
 }
 
 export function createLogger(config: Pick<Config, "logLevel">): Logger {

@@ -1,71 +1,79 @@
 #!/usr/bin/env node
 import { COMMANDS } from "./cli/commands";
+import { UsageError } from "./cli/command";
 import { ConfigError, loadConfig } from "./config";
+import { OciError } from "./oci/errors";
 
 const USAGE = `Berth — a private container registry
 
-Usage: berth <command> [options]
+Usage: berth [global options] <command> [arguments]
 
 Commands:
 ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join("\n")}
 
-Options:
+Global options:
   --listen HOST:PORT   address to listen on        (env BERTH_LISTEN, default 127.0.0.1:5000)
   --data-dir DIR       data directory              (env BERTH_DATA_DIR, default ./data)
   --config FILE        YAML configuration file     (env BERTH_CONFIG)
-  -h, --help           show this help
+  --no-auth            an open registry, no login  (env BERTH_AUTH=off)
+  -h, --help           show this help (berth <command> --help for the command's own)
 
 The database is DATABASE_URL (postgres://…) when set, else an embedded Postgres under the data directory.
 See README.md for every setting.`;
 
-const FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir": "BERTH_DATA_DIR", "--config": "BERTH_CONFIG" };
+const VALUE_FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir": "BERTH_DATA_DIR", "--config": "BERTH_CONFIG" };
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number | null> {
   const env = { ...process.env };
-  const positional: string[] = [];
+  const rest: string[] = [];
+  let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "-h" || arg === "--help") {
-      console.log(USAGE);
-      return 0;
-    }
     const [flag, inline] = arg.split(/=(.*)/s, 2);
-    if (flag in FLAGS) {
+    if (arg === "-h" || arg === "--help") help = true;
+    else if (arg === "--no-auth") env.BERTH_AUTH = "off";
+    else if (flag in VALUE_FLAGS) {
       const value = inline ?? argv[++i];
       if (value === undefined) return usageError(`${flag} needs a value`);
-      env[FLAGS[flag]] = value;
-    } else if (arg.startsWith("-")) {
-      return usageError(`unknown option ${arg}`);
-    } else {
-      positional.push(arg);
-    }
+      env[VALUE_FLAGS[flag]] = value;
+    } else rest.push(arg);
   }
-  const [name = "serve", ...rest] = positional;
-  const command = COMMANDS[name];
+  const [name, ...args] = rest;
+  if (help && !name) {
+    console.log(USAGE);
+    return 0;
+  }
+  const command = COMMANDS[name ?? "serve"];
   if (!command) return usageError(`unknown command ${name}`);
-  if (rest.length) return usageError(`unexpected argument ${rest[0]}`);
+  if (help) {
+    console.log(`${command.summary}\n\n${command.usage ?? `berth ${name}`}`);
+    return 0;
+  }
   try {
-    await command.run(loadConfig(env));
+    return await command.run(loadConfig(env), args);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
+    if (err instanceof ConfigError) return fail(err.message);
+    if (err instanceof UsageError) return usageError(err.message);
+    if (err instanceof OciError && err.code !== "UNKNOWN") return fail(`berth: ${String(err.detail ?? err.message)}`, 1);
+    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return usageError(err.message);
     throw err;
   }
-  return -1; // still running (serve)
+}
+
+function fail(message: string, code = 2): number {
+  console.error(message);
+  return code;
 }
 
 function usageError(message: string): number {
-  console.error(`berth: ${message}\n\n${USAGE}`);
-  return 2;
+  return fail(`berth: ${message}\n\nRun berth --help for usage.`);
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    if (code !== null) process.exit(code);
   },
   (err) => {
     console.error(err);

@@ -1,44 +1,52 @@
-import type { Config } from "../config";
 import { createDeps, createLogger } from "../deps";
 import { openDatabase } from "../metadata/database";
 import { startServer } from "../server";
+import { keyCommand, projectCommand, robotCommand, userCommand } from "./account-commands";
+import { UsageError, type Command } from "./command";
 
-export interface Command {
-  summary: string;
-  run(config: Config): Promise<void>;
-}
+const serve: Command = {
+  summary: "run the registry (migrates the database first)",
+  async run(config, args) {
+    if (args.length) throw new UsageError(`unexpected argument ${args[0]}`);
+    const logger = createLogger(config);
+    const deps = await createDeps(config, logger);
+    const running = await startServer(deps);
+    logger.info(
+      { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled },
+      `Berth listening on http://${running.address}`,
+    );
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, "shutting down");
+      running.stop().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+    return null;
+  },
+};
+
+const migrate: Command = {
+  summary: "apply pending database migrations and exit",
+  async run(config, args) {
+    if (args.length) throw new UsageError(`unexpected argument ${args[0]}`);
+    const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+    await database.close();
+    console.log(`database (${database.kind}) is up to date`);
+    return 0;
+  },
+};
 
 export const COMMANDS: Record<string, Command> = {
-  serve: {
-    summary: "run the registry (migrates the database first)",
-    async run(config) {
-      const logger = createLogger(config);
-      const deps = await createDeps(config, logger);
-      const running = await startServer(deps);
-      logger.info(
-        { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir },
-        `Berth listening on http://${running.address}`,
-      );
-      const onSignal = (signal: string) => {
-        logger.info({ signal }, "shutting down");
-        running.stop().then(
-          () => process.exit(0),
-          (err) => {
-            logger.error({ err }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", onSignal);
-      process.once("SIGINT", onSignal);
-    },
-  },
-  migrate: {
-    summary: "apply pending database migrations and exit",
-    async run(config) {
-      const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-      await database.close();
-      console.log(`database (${database.kind}) is up to date`);
-    },
-  },
+  serve,
+  migrate,
+  user: userCommand,
+  robot: robotCommand,
+  project: projectCommand,
+  key: keyCommand,
 };

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Grant } from "../auth/authorizer";
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -7,6 +8,8 @@ export interface RequestContext {
   query: URLSearchParams;
   /** The route pattern's capture groups, raw (never percent-decoded: every one is validated by a grammar). */
   params: string[];
+  /** Set by the route's access guard: who is acting and what they may do. */
+  grant?: Grant;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

@@ -1,8 +1,11 @@
-import type { Router } from "../http/router";
+import type { AuditLog } from "../audit/audit-log";
+import type { Authorizer } from "../auth/authorizer";
+import type { Handler, Router } from "../http/router";
 import { send } from "../http/respond";
 import type { BlobService } from "../registry/blob-service";
 import type { ManifestService } from "../registry/manifest-service";
 import type { UploadService } from "../registry/upload-service";
+import { ACCESS, type AccessRule } from "./access";
 import { blobHandlers } from "./handlers/blobs";
 import { listingHandlers } from "./handlers/listing";
 import { manifestHandlers } from "./handlers/manifests";
@@ -14,26 +17,40 @@ export interface RegistryServices {
   manifests: ManifestService;
 }
 
+export interface OciRouteDeps {
+  services: RegistryServices;
+  authorizer: Authorizer;
+  audit: AuditLog;
+}
+
 /** The /v2 API. Names hold slashes, so each route is anchored on what follows the name. */
-export function registerOciRoutes(router: Router, services: RegistryServices): void {
-  const blobs = blobHandlers(services.blobs);
+export function registerOciRoutes(router: Router, deps: OciRouteDeps): void {
+  const { services, authorizer, audit } = deps;
+  const guard =
+    (rule: AccessRule, handler: Handler): Handler =>
+    async (ctx) => {
+      ctx.grant = await authorizer.authorize(ctx.req, rule(ctx));
+      return handler(ctx);
+    };
+  const blobs = blobHandlers(services.blobs, audit);
   const uploads = uploadHandlers(services.uploads, services.blobs);
-  const manifests = manifestHandlers(services.manifests);
+  const manifests = manifestHandlers(services.manifests, audit);
   const listing = listingHandlers(services.manifests);
+  const base: Handler = async (ctx) => send(ctx.res, 200, { "Content-Type": "application/json" }, "{}");
 
   router
-    .on(["GET", "HEAD"], /^\/v2\/?$/, async (ctx) => send(ctx.res, 200, { "Content-Type": "application/json" }, "{}"))
-    .on("GET", /^\/v2\/_catalog$/, listing.catalog)
-    .on("POST", /^\/v2\/(.+)\/blobs\/uploads\/?$/, uploads.start)
-    .on("GET", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, uploads.status)
-    .on("PATCH", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, uploads.append)
-    .on("PUT", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, uploads.finish)
-    .on("DELETE", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, uploads.cancel)
-    .on(["GET", "HEAD"], /^\/v2\/(.+)\/blobs\/([^/]+)$/, blobs.get)
-    .on("DELETE", /^\/v2\/(.+)\/blobs\/([^/]+)$/, blobs.delete)
-    .on(["GET", "HEAD"], /^\/v2\/(.+)\/manifests\/([^/]+)$/, manifests.get)
-    .on("PUT", /^\/v2\/(.+)\/manifests\/([^/]+)$/, manifests.put)
-    .on("DELETE", /^\/v2\/(.+)\/manifests\/([^/]+)$/, manifests.delete)
-    .on("GET", /^\/v2\/(.+)\/tags\/list$/, listing.tags)
-    .on("GET", /^\/v2\/(.+)\/referrers\/([^/]+)$/, listing.referrers);
+    .on(["GET", "HEAD"], /^\/v2\/?$/, guard(ACCESS.identity, base))
+    .on("GET", /^\/v2\/_catalog$/, guard(ACCESS.catalog, listing.catalog))
+    .on("POST", /^\/v2\/(.+)\/blobs\/uploads\/?$/, guard(ACCESS.uploadStart, uploads.start))
+    .on("GET", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.status))
+    .on("PATCH", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.append))
+    .on("PUT", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.finish))
+    .on("DELETE", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.cancel))
+    .on(["GET", "HEAD"], /^\/v2\/(.+)\/blobs\/([^/]+)$/, guard(ACCESS.pull, blobs.get))
+    .on("DELETE", /^\/v2\/(.+)\/blobs\/([^/]+)$/, guard(ACCESS.delete, blobs.delete))
+    .on(["GET", "HEAD"], /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.pull, manifests.get))
+    .on("PUT", /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.push, manifests.put))
+    .on("DELETE", /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.delete, manifests.delete))
+    .on("GET", /^\/v2\/(.+)\/tags\/list$/, guard(ACCESS.pull, listing.tags))
+    .on("GET", /^\/v2\/(.+)\/referrers\/([^/]+)$/, guard(ACCESS.pull, listing.referrers));
 }

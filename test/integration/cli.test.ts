@@ -39,7 +39,7 @@ describe("berth CLI", () => {
 
   it("prints help", async () => {
     const { stdout } = await run("node", [MAIN, "--help"]);
-    expect(stdout).toMatch(/Usage: berth <command>/);
+    expect(stdout).toMatch(/Usage: berth \[global options\] <command>/);
     expect(stdout).toMatch(/serve/);
     expect(stdout).toMatch(/migrate/);
   });
@@ -57,13 +57,21 @@ describe("berth CLI", () => {
     expect(stdout).toMatch(/database \(embedded\) is up to date/);
   });
 
-  it("serves on the embedded defaults, logs each request as a JSON line, and lets an upload finish on SIGTERM", async () => {
+  it("serves on the embedded defaults with auth on, logs each request as a JSON line, and lets an upload finish on SIGTERM", async () => {
     const port = await freePort();
     const child = spawn("node", [MAIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    let authorization: string;
     try {
+      // First start: an admin is created and its generated password printed once.
+      const bootstrap = await waitForLine(child, /generated password is: /);
+      const password = /generated password is: (\S+?)"/.exec(bootstrap)![1];
+      authorization = `Basic ${Buffer.from(`admin:${password}`).toString("base64")}`;
       await waitForLine(child, /Berth listening/);
       const base = `http://127.0.0.1:${port}`;
-      expect((await fetch(`${base}/v2/`)).status).toBe(200);
+      const anonymous = await fetch(`${base}/v2/`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get("www-authenticate")).toBe(`Bearer realm="http://127.0.0.1:${port}/token",service="berth"`);
+      expect((await fetch(`${base}/v2/`, { headers: { authorization } })).status).toBe(200);
 
       // A slow upload in flight when SIGTERM arrives still completes: shutdown waits for it.
       const data = Buffer.alloc(256 * 1024, 7);
@@ -78,7 +86,7 @@ describe("berth CLI", () => {
           controller.close();
         },
       });
-      const upload = fetch(`${base}/v2/cli/test/blobs/uploads/?digest=${digest}`, { method: "POST", body, duplex: "half" } as RequestInit);
+      const upload = fetch(`${base}/v2/cli/test/blobs/uploads/?digest=${digest}`, { method: "POST", body, duplex: "half", headers: { authorization } } as RequestInit);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
@@ -91,11 +99,12 @@ describe("berth CLI", () => {
     }
 
     // The request log: one JSON line per request with method, url, status, duration.
+    // Restarted on the same data: the admin's password still works (nothing is generated twice).
     const restarted = spawn("node", [MAIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
     try {
       await waitForLine(restarted, /Berth listening/);
       const logged = waitForLine(restarted, /"msg":"request"/);
-      const res = await fetch(`http://127.0.0.1:${port}/v2/cli/test/blobs/${createHash("sha256").update(Buffer.alloc(256 * 1024, 7)).digest("hex").replace(/^/, "sha256:")}`, { method: "HEAD" });
+      const res = await fetch(`http://127.0.0.1:${port}/v2/cli/test/blobs/${createHash("sha256").update(Buffer.alloc(256 * 1024, 7)).digest("hex").replace(/^/, "sha256:")}`, { method: "HEAD", headers: { authorization } });
       expect(res.status).toBe(200);
       const entry = JSON.parse(await logged);
       expect(entry).toMatchObject({ method: "HEAD", status: 200, url: expect.stringMatching(/^\/v2\/cli\/test\/blobs\//) });

@@ -45,6 +45,8 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
       // Test data is thrown away: skip fsync so the suite stays quick on a shared disk.
       storage: { fsync: false },
       shutdownTimeoutSeconds: 5,
+      // Auth has its own tests; the API suites run against an open registry unless they ask otherwise.
+      auth: { enabled: false },
       ...(database ? { databaseUrl: database.url } : {}),
       ...options.config,
     });

@@ -5,11 +5,13 @@ import { parseRepositoryName } from "../names";
 import { parseManifestReference } from "../request-parsers";
 import { acceptsMediaType } from "../accept";
 import type { ManifestService } from "../../registry/manifest-service";
+import type { AuditLog } from "../../audit/audit-log";
+import { actorOf } from "./audit-context";
 
 /** Manifests are small; anything larger is refused before it is buffered. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-export function manifestHandlers(manifests: ManifestService) {
+export function manifestHandlers(manifests: ManifestService, audit: AuditLog) {
   return {
     async get(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);
@@ -27,6 +29,7 @@ export function manifestHandlers(manifests: ManifestService) {
       if (ctx.req.headers["if-none-match"] === headers.ETag) return send(ctx.res, 304, headers);
       if (ctx.req.method === "HEAD") return send(ctx.res, 200, headers);
       send(ctx.res, 200, headers, manifest.content);
+      audit.record({ ...actorOf(ctx), action: "pull", repository, reference: ctx.params[1] });
     },
 
     async put(ctx: RequestContext): Promise<void> {
@@ -34,6 +37,7 @@ export function manifestHandlers(manifests: ManifestService) {
       const reference = parseManifestReference(ctx.params[1]);
       const content = await readSmallBody(ctx.req, MAX_MANIFEST_BYTES);
       const stored = await manifests.put(repository, reference, content, ctx.req.headers["content-type"]);
+      audit.record({ ...actorOf(ctx), action: "push", repository, reference: ctx.params[1], detail: { digest: stored.digest } });
       send(ctx.res, 201, {
         Location: `/v2/${repository}/manifests/${stored.digest}`,
         "Docker-Content-Digest": stored.digest,
@@ -44,6 +48,7 @@ export function manifestHandlers(manifests: ManifestService) {
     async delete(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);
       await manifests.delete(repository, parseManifestReference(ctx.params[1]));
+      audit.record({ ...actorOf(ctx), action: "delete", repository, reference: ctx.params[1] });
       send(ctx.res, 202, {});
     },
   };

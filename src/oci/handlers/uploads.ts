@@ -20,7 +20,9 @@ export function uploadHandlers(uploads: UploadService, blobs: BlobService) {
         const digest = parseDigest(mount);
         const from = ctx.query.get("from");
         // A mount that cannot happen (no or unreadable source) falls back to an upload session, per the spec.
-        const mounted = from !== null && (await blobs.mount(parseRepositoryName(from), repository, digest));
+        // Only from a repository the client may pull from: a mount must not leak blobs across projects.
+        const source = from === null ? null : parseRepositoryName(from);
+        const mounted = source !== null && ctx.grant?.can("repository", source, "pull") && (await blobs.mount(source, repository, digest));
         if (mounted) return created(ctx, repository, digest);
       } else {
         const digestParam = ctx.query.get("digest");

@@ -1,0 +1,126 @@
+import { z } from "zod";
+import type { Deps } from "../deps";
+import type { Handler, RequestContext, Router } from "../http/router";
+import { readSmallBody, send, sendJson } from "../http/respond";
+import { OciError } from "../oci/errors";
+import { ROLES } from "../auth/principal";
+import { identifyCaller, isAdminCaller, requireAdmin, type Caller } from "./admin-gate";
+
+/**
+ * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
+ * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
+ */
+export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit">): void {
+  const { accounts } = deps.auth;
+  const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
+    handler(ctx, await identifyCaller(deps.auth, ctx.req));
+  const admin = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>) =>
+    api(async (ctx, caller) => {
+      requireAdmin(caller);
+      await handler(ctx, caller);
+    });
+  const projectAdmin = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>) =>
+    api(async (ctx, caller) => {
+      if (!isAdminCaller(caller) && (caller.kind !== "user" || (await accounts.roleOf(ctx.params[0], caller.name)) !== "admin")) {
+        throw new OciError("DENIED", "project administrators only");
+      }
+      await handler(ctx, caller);
+    });
+  const ok = (ctx: RequestContext, value: unknown, status = 200) => sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
+
+  router
+    .on("GET", /^\/api\/v1\/me$/, api(async (ctx, caller) => ok(ctx, { name: caller.name, kind: caller.kind, isAdmin: isAdminCaller(caller) })))
+    .on("GET", /^\/api\/v1\/users$/, admin(async (ctx) => ok(ctx, await accounts.listUsers())))
+    .on("POST", /^\/api\/v1\/users$/, admin(async (ctx) => {
+      const body = await readJson(ctx, NewUser);
+      ok(ctx, await accounts.addUser(body.username, body.password, body.isAdmin), 201);
+    }))
+    .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => ok(ctx, await accounts.updateUser(ctx.params[0], await readJson(ctx, UserChanges)))))
+    .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
+      await accounts.removeUser(ctx.params[0]);
+      send(ctx.res, 204, {});
+    }))
+    .on("GET", /^\/api\/v1\/robots$/, admin(async (ctx) => ok(ctx, await accounts.listRobots())))
+    .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx) => {
+      const body = await readJson(ctx, NewRobot);
+      ok(ctx, await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null }), 201);
+    }))
+    .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx) => {
+      await accounts.removeRobot(decodeURIComponent(ctx.params[0]));
+      send(ctx.res, 204, {});
+    }))
+    .on("GET", /^\/api\/v1\/projects$/, admin(async (ctx) => ok(ctx, await accounts.listProjects())))
+    .on("POST", /^\/api\/v1\/projects$/, admin(async (ctx) => {
+      const body = await readJson(ctx, NewProject);
+      ok(ctx, await accounts.addProject(body.name, { public: body.public, owner: body.owner }), 201);
+    }))
+    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx) => ok(ctx, await accounts.updateProject(ctx.params[0], await readJson(ctx, ProjectChanges)))))
+    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx) => {
+      await accounts.removeProject(ctx.params[0]);
+      deps.auth.token?.policy.forgetProject(ctx.params[0]);
+      send(ctx.res, 204, {});
+    }))
+    .on("GET", /^\/api\/v1\/projects\/([^/]+)\/members$/, projectAdmin(async (ctx) => ok(ctx, await accounts.members(ctx.params[0]))))
+    .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx) => {
+      const { role } = await readJson(ctx, Membership);
+      await accounts.setMember(ctx.params[0], ctx.params[1], role);
+      send(ctx.res, 204, {});
+    }))
+    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx) => {
+      await accounts.removeMember(ctx.params[0], ctx.params[1]);
+      send(ctx.res, 204, {});
+    }))
+    .on("GET", /^\/api\/v1\/audit$/, admin(async (ctx) => ok(ctx, await deps.audit.query(parseAuditQuery(ctx.query)))));
+}
+
+const NewUser = z.object({ username: z.string(), password: z.string(), isAdmin: z.boolean().default(false) }).strict();
+const UserChanges = z.object({ password: z.string().optional(), isAdmin: z.boolean().optional(), disabled: z.boolean().optional() }).strict();
+const NewRobot = z
+  .object({
+    name: z.string(),
+    description: z.string().max(1000).optional(),
+    permissions: z.array(z.object({ project: z.string(), actions: z.array(z.enum(["pull", "push", "delete"])) }).strict()),
+    expiresAt: z.string().datetime({ offset: true }).optional(),
+  })
+  .strict();
+const NewProject = z.object({ name: z.string(), public: z.boolean().optional(), owner: z.string().optional() }).strict();
+const ProjectChanges = z.object({ public: z.boolean().optional() }).strict();
+const Membership = z.object({ role: z.enum(ROLES) }).strict();
+
+async function readJson<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
+  const raw = await readSmallBody(ctx.req, 1024 * 1024);
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new OciError("INVALID_REQUEST", "body must be JSON");
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new OciError("INVALID_REQUEST", parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; "));
+  }
+  return parsed.data;
+}
+
+function parseAuditQuery(query: URLSearchParams) {
+  const date = (name: string) => {
+    const value = query.get(name);
+    if (value === null) return undefined;
+    const d = new Date(value);
+    if (Number.isNaN(d.getTime())) throw new OciError("INVALID_REQUEST", `${name} must be a date`);
+    return d;
+  };
+  const limit = Number(query.get("limit") ?? 100);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new OciError("INVALID_REQUEST", "limit must be 1..1000");
+  const before = query.get("before") ?? undefined;
+  if (before !== undefined && !/^\d{1,19}$/.test(before)) throw new OciError("INVALID_REQUEST", "before must be an event id");
+  return {
+    actor: query.get("actor") ?? undefined,
+    action: query.get("action") ?? undefined,
+    repository: query.get("repository") ?? undefined,
+    since: date("since"),
+    until: date("until"),
+    before,
+    limit,
+  };
+}

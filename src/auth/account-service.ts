@@ -1,0 +1,209 @@
+import { OciError } from "../oci/errors";
+import { parseRepositoryName } from "../oci/names";
+import type { AccountStore, ProjectRow, RobotRow, UserRow } from "./account-store";
+import { generateSecret, hashSecret } from "./passwords";
+import { ROBOT_PREFIX, ROLES, type RobotPermission, type Role } from "./principal";
+
+const ACCOUNT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const MIN_PASSWORD = 8;
+
+export interface UserView {
+  username: string;
+  isAdmin: boolean;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+export interface RobotView {
+  name: string;
+  description: string;
+  permissions: RobotPermission[];
+  expiresAt: Date | null;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+export interface ProjectView {
+  name: string;
+  public: boolean;
+  createdAt: Date;
+}
+
+/** Users, robot accounts, projects and memberships: the rules, for the CLI and the admin API alike. */
+export class AccountService {
+  constructor(private readonly accounts: AccountStore) {}
+
+  async listUsers(): Promise<UserView[]> {
+    return (await this.accounts.listUsers()).map(userView);
+  }
+
+  async addUser(username: string, password: string, isAdmin = false): Promise<UserView> {
+    if (!ACCOUNT_NAME.test(username)) throw invalid(`username must match ${ACCOUNT_NAME.source}`);
+    checkPassword(password);
+    if (await this.accounts.findUser(username)) throw new OciError("CONFLICT", `user ${username} exists`);
+    return userView(await this.accounts.createUser({ username, passwordHash: await hashSecret(password), isAdmin }));
+  }
+
+  async updateUser(username: string, changes: { password?: string; isAdmin?: boolean; disabled?: boolean }): Promise<UserView> {
+    if (changes.password !== undefined) checkPassword(changes.password);
+    const row = await this.accounts.updateUser(username, {
+      ...(changes.password !== undefined ? { passwordHash: await hashSecret(changes.password) } : {}),
+      ...(changes.isAdmin !== undefined ? { isAdmin: changes.isAdmin } : {}),
+      ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
+    });
+    if (!row) throw notFound("user", username);
+    return userView(row);
+  }
+
+  async removeUser(username: string): Promise<void> {
+    if (!(await this.accounts.deleteUser(username))) throw notFound("user", username);
+  }
+
+  /**
+   * Creates the first admin when there are no users at all. Returns the password when it was generated
+   * (to be shown once), null when given, or undefined when nothing was done.
+   */
+  async bootstrapAdmin(password: string | undefined): Promise<string | null | undefined> {
+    if ((await this.accounts.countUsers()) > 0) return undefined;
+    const chosen = password ?? generateSecret(18);
+    try {
+      await this.addUser("admin", chosen, true);
+    } catch (err) {
+      // Another replica bootstrapped at the same moment.
+      if (err instanceof OciError && err.code === "CONFLICT") return undefined;
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
+    }
+    return password === undefined ? chosen : null;
+  }
+
+  async listRobots(): Promise<RobotView[]> {
+    return (await this.accounts.listRobots()).map(robotView);
+  }
+
+  /** Creates a robot; the secret is returned here once and only its hash is kept. */
+  async addRobot(input: { name: string; permissions: RobotPermission[]; description?: string; expiresAt?: Date | null }): Promise<{ robot: RobotView; secret: string }> {
+    const bare = input.name.startsWith(ROBOT_PREFIX) ? input.name.slice(ROBOT_PREFIX.length) : input.name;
+    if (!ACCOUNT_NAME.test(bare)) throw invalid(`robot name must match ${ACCOUNT_NAME.source}`);
+    const permissions = input.permissions.map(checkPermission);
+    if (!permissions.length) throw invalid("a robot needs at least one permission");
+    const name = `${ROBOT_PREFIX}${bare}`;
+    if (await this.accounts.findRobot(name)) throw new OciError("CONFLICT", `robot ${name} exists`);
+    const secret = generateSecret();
+    const row = await this.accounts.createRobot({
+      name,
+      secretHash: await hashSecret(secret),
+      description: input.description ?? "",
+      permissions,
+      expiresAt: input.expiresAt ?? null,
+    });
+    return { robot: robotView(row), secret };
+  }
+
+  async removeRobot(name: string): Promise<void> {
+    if (!(await this.accounts.deleteRobot(name))) throw notFound("robot", name);
+  }
+
+  async listProjects(): Promise<ProjectView[]> {
+    return (await this.accounts.listProjects()).map(projectView);
+  }
+
+  async addProject(name: string, options: { public?: boolean; owner?: string } = {}): Promise<ProjectView> {
+    checkProjectName(name);
+    const owner = options.owner ? await this.requireUser(options.owner) : null;
+    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false);
+    if (!created) throw new OciError("CONFLICT", `project ${name} exists`);
+    return projectView(project);
+  }
+
+  async updateProject(name: string, changes: { public?: boolean }): Promise<ProjectView> {
+    const row = await this.accounts.updateProject(name, changes);
+    if (!row) throw notFound("project", name);
+    return projectView(row);
+  }
+
+  async removeProject(name: string): Promise<void> {
+    if (!(await this.accounts.deleteProject(name))) throw notFound("project", name);
+  }
+
+  async members(project: string): Promise<Array<{ username: string; role: Role }>> {
+    return this.accounts.listMembers((await this.requireProject(project)).id);
+  }
+
+  async setMember(project: string, username: string, role: string): Promise<void> {
+    if (!(ROLES as readonly string[]).includes(role)) throw invalid(`role must be one of ${ROLES.join(", ")}`);
+    const [p, u] = await Promise.all([this.requireProject(project), this.requireUser(username)]);
+    await this.accounts.setMember(p.id, u.id, role as Role);
+  }
+
+  async removeMember(project: string, username: string): Promise<void> {
+    const [p, u] = await Promise.all([this.requireProject(project), this.requireUser(username)]);
+    if (!(await this.accounts.removeMember(p.id, u.id))) throw notFound("member", username);
+  }
+
+  /** The role a user holds in a project (admins count as project admins everywhere). */
+  async roleOf(project: string, username: string): Promise<Role | null> {
+    const [p, u] = await Promise.all([this.accounts.findProject(project), this.accounts.findUser(username)]);
+    if (!p || !u) return null;
+    if (u.isAdmin) return "admin";
+    return this.accounts.findRole(p.id, u.id);
+  }
+
+  private async requireUser(username: string): Promise<UserRow> {
+    const user = await this.accounts.findUser(username);
+    if (!user) throw notFound("user", username);
+    return user;
+  }
+
+  private async requireProject(name: string): Promise<ProjectRow> {
+    const project = await this.accounts.findProject(name);
+    if (!project) throw notFound("project", name);
+    return project;
+  }
+}
+
+function checkPassword(password: string): void {
+  if (password.length < MIN_PASSWORD) throw invalid(`password must be at least ${MIN_PASSWORD} characters`);
+}
+
+function checkProjectName(name: string): void {
+  if (name.includes("/")) throw invalid("a project name is one path segment");
+  try {
+    parseRepositoryName(name);
+  } catch {
+    throw invalid(`invalid project name: ${name.slice(0, 100)}`);
+  }
+}
+
+function checkPermission(p: RobotPermission): RobotPermission {
+  if (typeof p?.project !== "string") throw invalid("permission needs a project");
+  if (p.project !== "*") checkProjectName(p.project);
+  const actions = Array.isArray(p.actions) ? p.actions : [];
+  if (!actions.length || !actions.every((a) => a === "pull" || a === "push" || a === "delete")) {
+    throw invalid("permission actions must be pull, push and/or delete");
+  }
+  return { project: p.project, actions: [...new Set(actions)] };
+}
+
+function invalid(detail: string): OciError {
+  return new OciError("INVALID_REQUEST", detail);
+}
+
+function notFound(kind: string, name: string): OciError {
+  return new OciError("NOT_FOUND", `${kind} ${name} does not exist`);
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return typeof err === "object" && err !== null && ((err as { code?: string }).code === "P2002" || /unique/i.test(String((err as Error).message)));
+}
+
+const userView = (u: UserRow): UserView => ({ username: u.username, isAdmin: u.isAdmin, disabled: u.disabled, createdAt: u.createdAt });
+const robotView = (r: RobotRow): RobotView => ({
+  name: r.name,
+  description: r.description,
+  permissions: r.permissions,
+  expiresAt: r.expiresAt,
+  disabled: r.disabled,
+  createdAt: r.createdAt,
+});
+const projectView = (p: ProjectRow): ProjectView => ({ name: p.name, public: p.public, createdAt: p.createdAt });

@@ -1,0 +1,143 @@
+import type { PrismaClient } from "../generated/prisma/client";
+import type { RobotPermission, Role } from "./principal";
+
+export interface UserRow {
+  id: number;
+  username: string;
+  passwordHash: string;
+  isAdmin: boolean;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+export interface RobotRow {
+  id: number;
+  name: string;
+  secretHash: string;
+  description: string;
+  permissions: RobotPermission[];
+  expiresAt: Date | null;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+export interface ProjectRow {
+  id: number;
+  name: string;
+  public: boolean;
+  ownerId: number | null;
+  createdAt: Date;
+}
+
+export interface MemberRow {
+  username: string;
+  role: Role;
+}
+
+/** Accounts, projects and memberships in Postgres. No rules here: those live in AccountService and AccessPolicy. */
+export class AccountStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  findUser(username: string): Promise<UserRow | null> {
+    return this.prisma.user.findUnique({ where: { username } });
+  }
+
+  async findRobot(name: string): Promise<RobotRow | null> {
+    const row = await this.prisma.robot.findUnique({ where: { name } });
+    return row ? { ...row, permissions: row.permissions as unknown as RobotPermission[] } : null;
+  }
+
+  findProject(name: string): Promise<ProjectRow | null> {
+    return this.prisma.project.findUnique({ where: { name } });
+  }
+
+  async findRole(projectId: number, userId: number): Promise<Role | null> {
+    const row = await this.prisma.projectMember.findUnique({ where: { projectId_userId: { projectId, userId } }, select: { role: true } });
+    return (row?.role as Role | undefined) ?? null;
+  }
+
+  countUsers(): Promise<number> {
+    return this.prisma.user.count();
+  }
+
+  listUsers(): Promise<UserRow[]> {
+    return this.prisma.user.findMany({ orderBy: { username: "asc" } });
+  }
+
+  createUser(data: { username: string; passwordHash: string; isAdmin: boolean }): Promise<UserRow> {
+    return this.prisma.user.create({ data });
+  }
+
+  async updateUser(username: string, data: Partial<Pick<UserRow, "passwordHash" | "isAdmin" | "disabled">>): Promise<UserRow | null> {
+    const result = await this.prisma.user.updateMany({ where: { username }, data: { ...data, updatedAt: new Date() } });
+    return result.count ? this.findUser(username) : null;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return (await this.prisma.user.deleteMany({ where: { username } })).count > 0;
+  }
+
+  async listRobots(): Promise<RobotRow[]> {
+    const rows = await this.prisma.robot.findMany({ orderBy: { name: "asc" } });
+    return rows.map((row) => ({ ...row, permissions: row.permissions as unknown as RobotPermission[] }));
+  }
+
+  async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow> {
+    const row = await this.prisma.robot.create({ data: { ...data, permissions: data.permissions as never } });
+    return { ...row, permissions: data.permissions };
+  }
+
+  async deleteRobot(name: string): Promise<boolean> {
+    return (await this.prisma.robot.deleteMany({ where: { name } })).count > 0;
+  }
+
+  listProjects(): Promise<ProjectRow[]> {
+    return this.prisma.project.findMany({ orderBy: { name: "asc" } });
+  }
+
+  /** Creates the project (owner becomes its admin member) unless it exists; returns it either way. */
+  async ensureProject(name: string, ownerId: number | null, isPublic = false): Promise<{ project: ProjectRow; created: boolean }> {
+    return this.prisma.$transaction(async (tx) => {
+      const inserted = await tx.$queryRaw<ProjectRow[]>`
+        INSERT INTO project (name, public, owner_id) VALUES (${name}, ${isPublic}, ${ownerId})
+        ON CONFLICT (name) DO NOTHING
+        RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt"`;
+      if (inserted.length) {
+        if (ownerId !== null) await tx.projectMember.create({ data: { projectId: inserted[0].id, userId: ownerId, role: "admin" } });
+        return { project: inserted[0], created: true };
+      }
+      const project = await tx.project.findUniqueOrThrow({ where: { name } });
+      return { project, created: false };
+    });
+  }
+
+  async updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null> {
+    const result = await this.prisma.project.updateMany({ where: { name }, data });
+    return result.count ? this.findProject(name) : null;
+  }
+
+  async deleteProject(name: string): Promise<boolean> {
+    return (await this.prisma.project.deleteMany({ where: { name } })).count > 0;
+  }
+
+  async listMembers(projectId: number): Promise<MemberRow[]> {
+    const rows = await this.prisma.projectMember.findMany({
+      where: { projectId },
+      include: { user: { select: { username: true } } },
+      orderBy: { user: { username: "asc" } },
+    });
+    return rows.map((r) => ({ username: r.user.username, role: r.role as Role }));
+  }
+
+  async setMember(projectId: number, userId: number, role: Role): Promise<void> {
+    await this.prisma.projectMember.upsert({
+      where: { projectId_userId: { projectId, userId } },
+      create: { projectId, userId, role },
+      update: { role },
+    });
+  }
+
+  async removeMember(projectId: number, userId: number): Promise<boolean> {
+    return (await this.prisma.projectMember.deleteMany({ where: { projectId, userId } })).count > 0;
+  }
+}

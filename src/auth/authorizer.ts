@@ -1,0 +1,120 @@
+import type { IncomingMessage } from "node:http";
+import { OciError } from "../oci/errors";
+import type { Authenticator } from "./authenticator";
+import { parseBasic, parseBearer } from "./authenticator";
+import type { AccessPolicy } from "./policy";
+import { ANONYMOUS, type Principal } from "./principal";
+import { allows, coversAll, formatScope, type Access, type ResourceType } from "./scope";
+import { InvalidTokenError, type TokenService } from "./tokens";
+
+export interface AccessRequirement {
+  /** What the route needs; an empty list still needs a valid identity (anonymous tokens count). */
+  required: Access[];
+  /** What the route may use if granted (e.g. pull on a mount's source repository). */
+  optional?: Access[];
+}
+
+export interface Grant {
+  /** Who is acting ("" for anonymous). */
+  subject: string;
+  can(type: ResourceType, name: string, action: string): boolean;
+}
+
+export interface Authorizer {
+  authorize(req: IncomingMessage, requirement: AccessRequirement): Promise<Grant>;
+}
+
+/** BERTH_AUTH=off: an open registry for local use. */
+export const OPEN_AUTHORIZER: Authorizer = {
+  async authorize() {
+    return { subject: "", can: () => true };
+  },
+};
+
+export interface ChallengeOptions {
+  service: string;
+  /** The token endpoint's URL; null to derive it from the request's Host. */
+  realm: string | null;
+}
+
+/**
+ * Checks every /v2 request: a Bearer token from /token (signature, iss, aud, exp, then its access claim),
+ * or Basic credentials checked directly. Without credentials, or with a token lacking the scope, the answer
+ * is 401 with the challenge that tells the client which token to fetch; an authenticated account that
+ * truly lacks the right gets 403 DENIED.
+ */
+export class TokenAuthorizer implements Authorizer {
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly authenticator: Authenticator,
+    private readonly policy: AccessPolicy,
+    private readonly challenge: ChallengeOptions,
+  ) {}
+
+  async authorize(req: IncomingMessage, requirement: AccessRequirement): Promise<Grant> {
+    const header = req.headers.authorization;
+    const token = parseBearer(header);
+    if (token) return this.byToken(req, token, requirement);
+    const basic = parseBasic(header);
+    if (basic) {
+      let principal: Principal;
+      try {
+        principal = await this.authenticator.login(basic.username, basic.password, req.socket.remoteAddress ?? "");
+      } catch (err) {
+        if (err instanceof OciError && err.code === "UNAUTHORIZED") throw this.unauthorized(req, requirement, "invalid username or password");
+        throw err;
+      }
+      const granted = await this.policy.grant(principal, [...requirement.required, ...(requirement.optional ?? [])]);
+      if (!coversAll(granted, requirement.required)) throw denied(requirement.required);
+      return this.finish(async () => principal, granted, requirement, principal.name);
+    }
+    throw this.unauthorized(req, requirement, "authentication required");
+  }
+
+  private async byToken(req: IncomingMessage, token: string, requirement: AccessRequirement): Promise<Grant> {
+    let verified;
+    try {
+      verified = await this.tokens.verifyAccess(token);
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw this.unauthorized(req, requirement, `invalid token: ${err.message}`, "invalid_token");
+      throw err;
+    }
+    if (coversAll(verified.access, requirement.required)) {
+      const principal = async () => (verified.subject ? await this.authenticator.byName(verified.subject) : null) ?? ANONYMOUS;
+      return this.finish(principal, verified.access, requirement, verified.subject);
+    }
+    // The token lacks the scope. If the account could get it, send the client back for a new token;
+    // if it never could, say so plainly.
+    const principal = verified.subject ? await this.authenticator.byName(verified.subject) : null;
+    if (principal && !coversAll(await this.policy.grant(principal, requirement.required), requirement.required)) {
+      throw denied(requirement.required);
+    }
+    throw this.unauthorized(req, requirement, "token does not grant the required access", "insufficient_scope");
+  }
+
+  private async finish(
+    principal: () => Promise<Principal>,
+    granted: readonly Access[],
+    requirement: AccessRequirement,
+    subject: string,
+  ): Promise<Grant> {
+    // A first push into a project that does not exist yet creates it, owned by the pusher.
+    for (const r of requirement.required) {
+      if (r.type === "repository" && r.actions.includes("push")) await this.policy.ensureProject(principal, r.name);
+    }
+    return { subject, can: (type, name, action) => allows(granted, type, name, action) };
+  }
+
+  private unauthorized(req: IncomingMessage, requirement: AccessRequirement, detail: string, error?: string): OciError {
+    const realm = this.challenge.realm ?? `http://${req.headers.host ?? "localhost"}/token`;
+    const parts = [`realm="${realm}"`, `service="${this.challenge.service}"`];
+    const scopes = requirement.required.map(formatScope).join(" ");
+    if (scopes) parts.push(`scope="${scopes}"`);
+    if (error) parts.push(`error="${error}"`);
+    return new OciError("UNAUTHORIZED", detail, { headers: { "WWW-Authenticate": `Bearer ${parts.join(",")}` } });
+  }
+}
+
+function denied(required: readonly Access[]): OciError {
+  return new OciError("DENIED", { required: required.map(formatScope) });
+}

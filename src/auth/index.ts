@@ -1,0 +1,48 @@
+import type { Logger } from "pino";
+import type { Config } from "../config";
+import type { PrismaClient } from "../generated/prisma/client";
+import type { AuditLog } from "../audit/audit-log";
+import { AccountService } from "./account-service";
+import { AccountStore } from "./account-store";
+import { Authenticator } from "./authenticator";
+import { OPEN_AUTHORIZER, TokenAuthorizer, type Authorizer } from "./authorizer";
+import { LoginThrottle } from "./login-throttle";
+import { AccessPolicy } from "./policy";
+import { KeyRing } from "./signing-keys";
+import { TokenService } from "./tokens";
+
+/** Everything auth, assembled from the config: when auth is off, only the open authorizer. */
+export interface AuthComponents {
+  authorizer: Authorizer;
+  accounts: AccountService;
+  /** Null when auth is off. */
+  token: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; keys: KeyRing } | null;
+}
+
+export async function createAuth(config: Config, prisma: PrismaClient, audit: AuditLog, logger: Logger): Promise<AuthComponents> {
+  const store = new AccountStore(prisma);
+  const accounts = new AccountService(store);
+  if (!config.auth.enabled) return { authorizer: OPEN_AUTHORIZER, accounts, token: null };
+
+  const generated = await accounts.bootstrapAdmin(config.auth.adminPassword);
+  if (typeof generated === "string") {
+    // Printed once, on the first start only; it is not stored anywhere in clear.
+    logger.warn({ username: "admin" }, `created the first admin account; its generated password is: ${generated}`);
+  }
+  const keys = await KeyRing.open(prisma, { keyFile: config.auth.signingKeyFile, retainSeconds: config.auth.refreshTokenTtlSeconds });
+  const tokens = new TokenService(keys, {
+    issuer: config.auth.issuer,
+    service: config.auth.service,
+    ttlSeconds: config.auth.tokenTtlSeconds,
+    refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    clockSkewSeconds: config.auth.clockSkewSeconds,
+  });
+  const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
+  const authenticator = new Authenticator(store, throttle, audit);
+  const policy = new AccessPolicy(store, { projectCreation: config.auth.projectCreation });
+  const authorizer = new TokenAuthorizer(tokens, authenticator, policy, {
+    service: config.auth.service,
+    realm: config.externalUrl ? `${config.externalUrl}/token` : null,
+  });
+  return { authorizer, accounts, token: { tokens, authenticator, policy, keys } };
+}

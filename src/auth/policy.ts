@@ -1,0 +1,85 @@
+import type { AccountStore, ProjectRow } from "./account-store";
+import { projectOf, ROLE_ACTIONS, type Principal } from "./principal";
+import { intersect, type Access } from "./scope";
+
+export interface PolicyOptions {
+  /** Who may create a project by pushing to it: every user, or admins only. Robots never may. */
+  projectCreation: "everyone" | "admins";
+}
+
+/**
+ * What a principal may do. Rights per repository come from its project (first path segment):
+ * admins may do everything; members by role (guest pull; developer +push; maintainer and admin +delete);
+ * robots by their per-project permissions; everybody, anonymous included, may pull from a public project.
+ * A push to a project that does not exist is allowed to whoever may create projects; the project is
+ * created (private, owned by the pusher) on that principal's first authorised write — see ensureProject.
+ */
+export class AccessPolicy {
+  private readonly knownProjects = new Map<string, number>();
+
+  constructor(
+    private readonly accounts: AccountStore,
+    private readonly options: PolicyOptions,
+  ) {}
+
+  /** The requested access intersected with the principal's rights: never more than asked, never more than allowed. */
+  async grant(principal: Principal, requested: readonly Access[]): Promise<Access[]> {
+    const rights = new Map<string, readonly string[]>();
+    for (const access of requested) rights.set(`${access.type}:${access.name}`, await this.actionsOn(principal, access));
+    return intersect(requested, (access) => rights.get(`${access.type}:${access.name}`) ?? []);
+  }
+
+  private async actionsOn(principal: Principal, access: Access): Promise<readonly string[]> {
+    if (access.type === "registry") return isAdmin(principal) ? ["*"] : [];
+    return this.repositoryActions(principal, access.name);
+  }
+
+  async repositoryActions(principal: Principal, repository: string): Promise<readonly string[]> {
+    if (isAdmin(principal)) return ["pull", "push", "delete"];
+    const project = await this.accounts.findProject(projectOf(repository));
+    if (!project) return this.mayCreateProjects(principal) ? ["pull", "push"] : [];
+    const actions = new Set<string>(project.public ? ["pull"] : []);
+    for (const action of await this.memberActions(principal, project)) actions.add(action);
+    return [...actions];
+  }
+
+  /**
+   * Called before a write: creates the repository's project, owned by the writer, if it is missing. Projects
+   * seen to exist are remembered for a minute, so a push's many requests do not each ask the database.
+   */
+  async ensureProject(principal: () => Promise<Principal>, repository: string): Promise<void> {
+    const name = projectOf(repository);
+    const seen = this.knownProjects.get(name);
+    if (seen && seen > Date.now()) return;
+    const writer = await principal();
+    if (writer.kind !== "user") return;
+    await this.accounts.ensureProject(name, writer.id);
+    if (this.knownProjects.size > 10_000) this.knownProjects.clear();
+    this.knownProjects.set(name, Date.now() + 60_000);
+  }
+
+  /** After a project is deleted here, forget that it existed. */
+  forgetProject(name: string): void {
+    this.knownProjects.delete(name);
+  }
+
+  private async memberActions(principal: Principal, project: ProjectRow): Promise<readonly string[]> {
+    if (principal.kind === "user") {
+      const role = await this.accounts.findRole(project.id, principal.id);
+      return role ? ROLE_ACTIONS[role] : [];
+    }
+    if (principal.kind === "robot") {
+      return principal.permissions.filter((p) => p.project === project.name || p.project === "*").flatMap((p) => p.actions);
+    }
+    return [];
+  }
+
+  private mayCreateProjects(principal: Principal): boolean {
+    return principal.kind === "user" && (principal.isAdmin || this.options.projectCreation === "everyone");
+  }
+}
+
+function isAdmin(principal: Principal): boolean {
+  return principal.kind === "user" && principal.isAdmin;
+}
+

@@ -1,0 +1,80 @@
+import type { RequestContext } from "../http/router";
+import { readSmallBody, sendJson } from "../http/respond";
+import { OciError } from "../oci/errors";
+import type { AuditLog } from "../audit/audit-log";
+import { parseBasic, type Authenticator } from "./authenticator";
+import type { AccessPolicy } from "./policy";
+import { ANONYMOUS, type Principal } from "./principal";
+import { formatScope, parseScopes } from "./scope";
+import { InvalidTokenError, type TokenService } from "./tokens";
+
+/**
+ * The token endpoint of the Docker registry token spec: `GET /token` (Basic credentials or anonymous) and
+ * the OAuth2 `POST /token` form (grant_type=password | refresh_token) that `docker login` may use.
+ * The token grants the requested scopes intersected with the account's rights.
+ */
+export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; audit: AuditLog }) {
+  const { tokens, authenticator, policy, audit } = deps;
+  const clientIp = (ctx: RequestContext) => ctx.req.socket.remoteAddress ?? "";
+
+  async function respond(ctx: RequestContext, principal: Principal, scopes: string[], withRefresh: boolean, oauth: boolean): Promise<void> {
+    const access = await policy.grant(principal, parseScopes(scopes));
+    const issued = tokens.issueAccess(principal.name, access);
+    const refresh = withRefresh && principal.kind !== "anonymous" ? tokens.issueRefresh(principal.name) : undefined;
+    audit.record({ actor: principal.name || "anonymous", action: "token", clientIp: clientIp(ctx), detail: { scope: access.map(formatScope) } });
+    sendJson(ctx.res, 200, { "Cache-Control": "no-store" }, {
+      token: issued.token,
+      access_token: issued.token,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt,
+      ...(refresh ? { refresh_token: refresh } : {}),
+      ...(oauth ? { scope: access.map(formatScope).join(" ") } : {}),
+    });
+  }
+
+  return {
+    async get(ctx: RequestContext): Promise<void> {
+      const basic = parseBasic(ctx.req.headers.authorization);
+      let principal = ANONYMOUS;
+      if (basic) {
+        try {
+          principal = await authenticator.login(basic.username, basic.password, clientIp(ctx));
+        } catch (err) {
+          if (err instanceof OciError && err.code === "UNAUTHORIZED") {
+            throw new OciError("UNAUTHORIZED", err.detail, { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });
+          }
+          throw err;
+        }
+      }
+      await respond(ctx, principal, ctx.query.getAll("scope"), ctx.query.get("offline_token") === "true", false);
+    },
+
+    async post(ctx: RequestContext): Promise<void> {
+      const form = new URLSearchParams((await readSmallBody(ctx.req, 64 * 1024)).toString("utf8"));
+      const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
+      const grantType = form.get("grant_type");
+      if (grantType === "password") {
+        const username = form.get("username");
+        const password = form.get("password");
+        if (!username || password === null) throw new OciError("INVALID_REQUEST", "username and password are required");
+        const principal = await authenticator.login(username, password, clientIp(ctx));
+        return respond(ctx, principal, scopes, form.get("access_type") === "offline", true);
+      }
+      if (grantType === "refresh_token") {
+        const refreshToken = form.get("refresh_token");
+        if (!refreshToken) throw new OciError("INVALID_REQUEST", "refresh_token is required");
+        let subject: string;
+        try {
+          subject = await tokens.verifyRefresh(refreshToken);
+        } catch (err) {
+          if (err instanceof InvalidTokenError) throw new OciError("UNAUTHORIZED", `invalid refresh token: ${err.message}`);
+          throw err;
+        }
+        const principal = await authenticator.byName(subject);
+        if (!principal) throw new OciError("UNAUTHORIZED", "the account behind this refresh token is gone or disabled");
+        return respond(ctx, principal, scopes, true, true);
+      }
+      throw new OciError("INVALID_REQUEST", "grant_type must be password or refresh_token");
+    },
+  };
+}

@@ -1,0 +1,187 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { Config } from "../config";
+import { AccountService } from "../auth/account-service";
+import { AccountStore } from "../auth/account-store";
+import { generateSecret } from "../auth/passwords";
+import type { RobotPermission } from "../auth/principal";
+import { KeyRing } from "../auth/signing-keys";
+import { openDatabase } from "../metadata/database";
+import { UsageError, type Command } from "./command";
+
+async function withAccounts<T>(config: Config, work: (accounts: AccountService) => Promise<T>): Promise<T> {
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    return await work(new AccountService(new AccountStore(database.prisma)));
+  } finally {
+    await database.close();
+  }
+}
+
+function password(values: { password?: string; "password-stdin"?: boolean }): { value: string; generated: boolean } {
+  if (values["password-stdin"]) return { value: readFileSync(0, "utf8").replace(/\r?\n$/, ""), generated: false };
+  if (values.password !== undefined) return { value: values.password, generated: false };
+  return { value: generateSecret(18), generated: true };
+}
+
+function positionals(args: string[], count: number, usage: string): string[] {
+  if (args.length !== count) throw new UsageError(usage);
+  return args;
+}
+
+const passwordOptions = { password: { type: "string" }, "password-stdin": { type: "boolean" } } as const;
+
+export const userCommand: Command = {
+  summary: "manage users: add | passwd | rm | list",
+  usage: `berth user add <name> [--admin] [--password P | --password-stdin]   (a password is generated and printed if none is given)
+berth user passwd <name> [--password P | --password-stdin]
+berth user rm <name>
+berth user list`,
+  async run(config, args) {
+    const [sub, ...rest] = args;
+    const { values, positionals: names } = parseArgs({ args: rest, allowPositionals: true, options: { ...passwordOptions, admin: { type: "boolean" } } });
+    return withAccounts(config, async (accounts) => {
+      switch (sub) {
+        case "add": {
+          const [name] = positionals(names, 1, "berth user add <name>");
+          const pw = password(values);
+          await accounts.addUser(name, pw.value, values.admin ?? false);
+          console.log(pw.generated ? `created user ${name} with password: ${pw.value}` : `created user ${name}`);
+          return 0;
+        }
+        case "passwd": {
+          const [name] = positionals(names, 1, "berth user passwd <name>");
+          const pw = password(values);
+          await accounts.updateUser(name, { password: pw.value });
+          console.log(pw.generated ? `new password for ${name}: ${pw.value}` : `password of ${name} changed`);
+          return 0;
+        }
+        case "rm": {
+          const [name] = positionals(names, 1, "berth user rm <name>");
+          await accounts.removeUser(name);
+          console.log(`removed user ${name}`);
+          return 0;
+        }
+        case "list":
+          for (const u of await accounts.listUsers()) console.log(`${u.username}${u.isAdmin ? " (admin)" : ""}${u.disabled ? " (disabled)" : ""}`);
+          return 0;
+        default:
+          throw new UsageError(userCommand.usage!);
+      }
+    });
+  },
+};
+
+export const robotCommand: Command = {
+  summary: "manage robot accounts for CI: add | rm | list",
+  usage: `berth robot add <name> --project <project>:<pull,push,delete> [--project …] [--expires <ISO date>] [--description text]
+berth robot rm <robot$name>
+berth robot list`,
+  async run(config, args) {
+    const [sub, ...rest] = args;
+    const { values, positionals: names } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { project: { type: "string", multiple: true }, expires: { type: "string" }, description: { type: "string" } },
+    });
+    return withAccounts(config, async (accounts) => {
+      switch (sub) {
+        case "add": {
+          const [name] = positionals(names, 1, "berth robot add <name> --project p:pull,push");
+          const permissions = (values.project ?? []).map(parsePermission);
+          const expiresAt = values.expires ? new Date(values.expires) : null;
+          if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new UsageError("--expires must be a date, e.g. 2027-01-31");
+          const { robot, secret } = await accounts.addRobot({ name, permissions, description: values.description, expiresAt });
+          console.log(`created ${robot.name}; its secret (shown only now): ${secret}`);
+          return 0;
+        }
+        case "rm": {
+          const [name] = positionals(names, 1, "berth robot rm <robot$name>");
+          await accounts.removeRobot(name);
+          console.log(`removed ${name}`);
+          return 0;
+        }
+        case "list":
+          for (const r of await accounts.listRobots()) {
+            console.log(`${r.name} ${r.permissions.map((p) => `${p.project}:${p.actions.join(",")}`).join(" ")}${r.expiresAt ? ` expires ${r.expiresAt.toISOString()}` : ""}`);
+          }
+          return 0;
+        default:
+          throw new UsageError(robotCommand.usage!);
+      }
+    });
+  },
+};
+
+function parsePermission(value: string): RobotPermission {
+  const colon = value.lastIndexOf(":");
+  if (colon <= 0) throw new UsageError(`--project ${value}: expected <project>:<actions>, e.g. team-a:pull,push`);
+  return { project: value.slice(0, colon), actions: value.slice(colon + 1).split(",") as RobotPermission["actions"] };
+}
+
+export const projectCommand: Command = {
+  summary: "manage projects and members: add | rm | list | member",
+  usage: `berth project add <name> [--public] [--owner <user>]
+berth project rm <name>
+berth project list
+berth project member <project> <user> <guest|developer|maintainer|admin>
+berth project member <project> <user> --remove`,
+  async run(config, args) {
+    const [sub, ...rest] = args;
+    const { values, positionals: names } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { public: { type: "boolean" }, owner: { type: "string" }, remove: { type: "boolean" } },
+    });
+    return withAccounts(config, async (accounts) => {
+      switch (sub) {
+        case "add": {
+          const [name] = positionals(names, 1, "berth project add <name>");
+          await accounts.addProject(name, { public: values.public ?? false, owner: values.owner });
+          console.log(`created ${values.public ? "public" : "private"} project ${name}`);
+          return 0;
+        }
+        case "rm": {
+          const [name] = positionals(names, 1, "berth project rm <name>");
+          await accounts.removeProject(name);
+          console.log(`removed project ${name}`);
+          return 0;
+        }
+        case "list":
+          for (const p of await accounts.listProjects()) console.log(`${p.name}${p.public ? " (public)" : ""}`);
+          return 0;
+        case "member": {
+          if (values.remove) {
+            const [project, user] = positionals(names, 2, "berth project member <project> <user> --remove");
+            await accounts.removeMember(project, user);
+            console.log(`removed ${user} from ${project}`);
+          } else {
+            const [project, user, role] = positionals(names, 3, "berth project member <project> <user> <role>");
+            await accounts.setMember(project, user, role);
+            console.log(`${user} is ${role} of ${project}`);
+          }
+          return 0;
+        }
+        default:
+          throw new UsageError(projectCommand.usage!);
+      }
+    });
+  },
+};
+
+export const keyCommand: Command = {
+  summary: "token signing keys: rotate",
+  usage: "berth key rotate   (tokens signed with the old key stay valid until they expire)",
+  async run(config, args) {
+    if (args.join(" ") !== "rotate") throw new UsageError(keyCommand.usage!);
+    if (config.auth.signingKeyFile) throw new UsageError("the signing key comes from auth.signingKeyFile: replace that file to rotate");
+    const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+    try {
+      const keys = await KeyRing.open(database.prisma, { retainSeconds: config.auth.refreshTokenTtlSeconds });
+      console.log(`new signing key ${await keys.rotate(config.auth.refreshTokenTtlSeconds)}`);
+    } finally {
+      await database.close();
+    }
+    return 0;
+  },
+};
