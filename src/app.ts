@@ -8,12 +8,17 @@ import { tokenHandlers } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import type { Deps } from "./deps";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit">;
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror">;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
 export function buildApp(deps: AppDeps): RequestListener {
   const router = new Router();
-  registerOciRoutes(router, { services: deps.services, authorizer: deps.auth.authorizer, audit: deps.audit });
+  registerOciRoutes(router, {
+    services: deps.services,
+    authorizer: deps.auth.authorizer,
+    audit: deps.audit,
+    namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
+  });
   if (deps.auth.token) {
     const token = tokenHandlers({ ...deps.auth.token, audit: deps.audit });
     router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
@@ -30,16 +35,20 @@ export function buildApp(deps: AppDeps): RequestListener {
     if (isRegistryApi) res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
     res.once("close", () => logRequest(deps.logger, req, res, url, started));
 
-    const match = router.match(req.method ?? "GET", path);
-    if (!match) return renderError(deps.logger, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
-    if ("allowed" in match) {
-      return renderError(deps.logger, res, new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: match.allowed.join(", ") } }));
+    if (deps.mirror && String(req.headers.via ?? "").includes(deps.mirror.viaToken)) {
+      // Our own upstream request came back to us: the mirror is configured to mirror itself.
+      return renderError(deps.logger, req, res, new OciError("UNAVAILABLE", "mirror loop detected (Via)", { status: 508 }));
     }
-    match.handler({ req, res, path, query, params: match.params }).catch((err: unknown) => renderError(deps.logger, res, err));
+    const match = router.match(req.method ?? "GET", path);
+    if (!match) return renderError(deps.logger, req, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
+    if ("allowed" in match) {
+      return renderError(deps.logger, req, res, new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: match.allowed.join(", ") } }));
+    }
+    match.handler({ req, res, path, query, params: match.params }).catch((err: unknown) => renderError(deps.logger, req, res, err));
   };
 }
 
-function renderError(logger: Logger, res: ServerResponse, err: unknown): void {
+function renderError(logger: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
   const error = toOciError(err);
   if (error.code === "UNKNOWN") logger.error({ err: error.cause ?? err }, "request failed");
   if (res.headersSent) {
@@ -47,6 +56,8 @@ function renderError(logger: Logger, res: ServerResponse, err: unknown): void {
     res.destroy(error);
     return;
   }
+  // A body we stopped reading half-way cannot be skipped reliably: end the connection after answering.
+  if (!req.complete) res.setHeader("Connection", "close");
   sendJson(res, error.status, error.headers, error.toBody());
 }
 

@@ -7,6 +7,29 @@ import { z } from "zod";
  * Typed, validated, frozen configuration. Sources, later winning: defaults, the YAML file named by
  * BERTH_CONFIG, environment variables. Unknown keys and bad values stop start-up with the key's name.
  */
+const UpstreamSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be lower-case letters, digits and dashes"),
+    url: z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry-1.docker.io (no path)"),
+    /**
+     * Names under this prefix are mirrored from this upstream ("ghcr.io" serves /v2/ghcr.io/owner/img).
+     * The empty prefix makes it the default, docker.io-style upstream for names no local project owns.
+     */
+    prefix: z.string().regex(/^$|^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/, "must be empty or a path like ghcr.io"),
+    /** The registry host clients call this upstream by (containerd's ?ns=), e.g. docker.io. */
+    registry: z.string().optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    tagTtlSeconds: z.number().int().min(0).default(300),
+    /** How long cached tags may still be served while the upstream fails. */
+    maxStalenessSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+    timeoutSeconds: z.number().int().min(1).default(30),
+    /** Glob patterns over upstream repository names ("library/*"); empty allows all. Deny wins. */
+    allow: z.array(z.string()).default([]),
+    deny: z.array(z.string()).default([]),
+  })
+  .strict();
+
 const ConfigSchema = z
   .object({
     listen: z
@@ -47,10 +70,30 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    mirror: z
+      .object({
+        upstreams: z.array(UpstreamSchema).default([]),
+        /** Outbound HTTP(S) proxy for upstream traffic, e.g. http://proxy.internal:3128. */
+        httpProxy: z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL").optional(),
+        /** Let anonymous clients pull mirrored content even when local projects are private. */
+        anonymousPull: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    const defaults = config.mirror.upstreams.filter((u) => u.prefix === "");
+    if (defaults.length > 1) ctx.addIssue({ code: "custom", path: ["mirror", "upstreams"], message: "only one upstream may have the empty (default) prefix" });
+    const names = new Set<string>();
+    for (const [i, u] of config.mirror.upstreams.entries()) {
+      if (names.has(u.name)) ctx.addIssue({ code: "custom", path: ["mirror", "upstreams", i, "name"], message: `duplicate upstream name ${u.name}` });
+      names.add(u.name);
+    }
+  });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>> & { readonly storage: Readonly<z.infer<typeof ConfigSchema>["storage"]> };
+export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -76,6 +119,7 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_PROJECT_CREATION: { path: ["auth", "projectCreation"], type: "string" },
   BERTH_ADMIN_PASSWORD: { path: ["auth", "adminPassword"], type: "string" },
   BERTH_SIGNING_KEY_FILE: { path: ["auth", "signingKeyFile"], type: "string" },
+  BERTH_MIRROR_HTTP_PROXY: { path: ["mirror", "httpProxy"], type: "string" },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
@@ -85,7 +129,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     if (value === undefined || value === "") continue;
     setPath(raw, spec.path, convert(name, value, spec.type));
   }
+  if (env.BERTH_MIRROR_UPSTREAM) applyMirrorEnv(raw, env);
   return parseConfig(deepMerge(raw, overrides));
+}
+
+/** BERTH_MIRROR_UPSTREAM=<url>: the common case in one variable, a docker.io-style default upstream. */
+function applyMirrorEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const mirror = (raw.mirror ??= {}) as Record<string, unknown>;
+  const upstreams = ((mirror.upstreams as Record<string, unknown>[] | undefined) ?? []).filter((u) => u.prefix !== "");
+  upstreams.push({
+    name: "default",
+    url: env.BERTH_MIRROR_UPSTREAM!.replace(/\/+$/, ""),
+    prefix: "",
+    registry: "docker.io",
+    ...(env.BERTH_MIRROR_USERNAME ? { username: env.BERTH_MIRROR_USERNAME } : {}),
+    ...(env.BERTH_MIRROR_PASSWORD ? { password: env.BERTH_MIRROR_PASSWORD } : {}),
+  });
+  mirror.upstreams = upstreams;
 }
 
 export function parseConfig(raw: unknown): Config {

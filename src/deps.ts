@@ -11,6 +11,8 @@ import type { StorageDriver } from "./storage/driver";
 import { createStorageDriver } from "./storage/factory";
 import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
+import { AccountStore } from "./auth/account-store";
+import { createMirror, type Mirror } from "./proxy";
 
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
@@ -22,6 +24,8 @@ export interface Deps {
   services: RegistryServices;
   auth: AuthComponents;
   audit: AuditLog;
+  /** Null unless mirror upstreams are configured. */
+  mirror: Mirror | null;
   close(): Promise<void>;
 }
 
@@ -29,21 +33,37 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const storage = createStorageDriver(config);
   const store = new PrismaMetadataStore(database.prisma);
+  const blobs = new BlobService(store, storage);
+  const manifests = new ManifestService(store);
+  const accountStore = new AccountStore(database.prisma);
+  const mirror = createMirror(config, {
+    prisma: database.prisma,
+    storage,
+    store,
+    blobs,
+    manifests,
+    logger,
+    isLocalProject: async (project) => (await accountStore.findProject(project)) !== null,
+  });
   const services: RegistryServices = {
     uploads: new UploadService(store, storage),
-    blobs: new BlobService(store, storage),
-    manifests: new ManifestService(store),
+    blobs: mirror?.blobs ?? blobs,
+    manifests: mirror?.manifests ?? manifests,
   };
   const audit = new AuditLog(database.prisma, logger);
   try {
-    const auth = await createAuth(config, database.prisma, audit, logger);
+    const auth = await createAuth(config, accountStore, audit, logger, {
+      isMirrored: mirror && config.mirror.anonymousPull ? async (repository) => (await mirror.routing.route(repository as never)) !== null : undefined,
+    });
     const close = async () => {
       await audit.close();
+      await mirror?.close();
       await database.close();
     };
-    return { config, logger, database, storage, store, services, auth, audit, close };
+    return { config, logger, database, storage, store, services, auth, audit, mirror, close };
   } catch (err) {
     await audit.close();
+    await mirror?.close();
     await database.close();
     throw err;
   }

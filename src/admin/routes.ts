@@ -4,13 +4,14 @@ import type { Handler, RequestContext, Router } from "../http/router";
 import { readSmallBody, send, sendJson } from "../http/respond";
 import { OciError } from "../oci/errors";
 import { ROLES } from "../auth/principal";
+import { Warmer } from "../proxy/warmer";
 import { identifyCaller, isAdminCaller, requireAdmin, type Caller } from "./admin-gate";
 
 /**
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
  * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
  */
-export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit">): void {
+export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "mirror" | "services">): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));
@@ -70,7 +71,27 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       await accounts.removeMember(ctx.params[0], ctx.params[1]);
       send(ctx.res, 204, {});
     }))
-    .on("GET", /^\/api\/v1\/audit$/, admin(async (ctx) => ok(ctx, await deps.audit.query(parseAuditQuery(ctx.query)))));
+    .on("GET", /^\/api\/v1\/audit$/, admin(async (ctx) => ok(ctx, await deps.audit.query(parseAuditQuery(ctx.query)))))
+    .on("GET", /^\/api\/v1\/mirror$/, admin(async (ctx) => {
+      const mirror = deps.mirror;
+      if (!mirror) return ok(ctx, { enabled: false });
+      ok(ctx, {
+        enabled: true,
+        upstreams: mirror.upstreams.map((u) => ({
+          name: u.config.name,
+          url: u.config.url,
+          prefix: u.config.prefix,
+          health: u.breaker.state,
+          rateLimitRemaining: u.rateLimitRemaining,
+        })),
+        ...mirror.stats.snapshot(),
+      });
+    }))
+    .on("POST", /^\/api\/v1\/mirror\/warm$/, admin(async (ctx) => {
+      if (!deps.mirror) throw new OciError("UNSUPPORTED", "mirror mode is off");
+      const { image } = await readJson(ctx, z.object({ image: z.string().min(1) }).strict());
+      ok(ctx, await new Warmer(deps.services.manifests, deps.services.blobs).warm(image));
+    }));
 }
 
 const NewUser = z.object({ username: z.string(), password: z.string(), isAdmin: z.boolean().default(false) }).strict();

@@ -36,7 +36,7 @@ export interface MemberRow {
 
 /** Accounts, projects and memberships in Postgres. No rules here: those live in AccountService and AccessPolicy. */
 export class AccountStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(readonly prisma: PrismaClient) {}
 
   findUser(username: string): Promise<UserRow | null> {
     return this.prisma.user.findUnique({ where: { username } });

@@ -1,9 +1,8 @@
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import type { PrismaClient } from "../generated/prisma/client";
 import type { AuditLog } from "../audit/audit-log";
 import { AccountService } from "./account-service";
-import { AccountStore } from "./account-store";
+import type { AccountStore } from "./account-store";
 import { Authenticator } from "./authenticator";
 import { OPEN_AUTHORIZER, TokenAuthorizer, type Authorizer } from "./authorizer";
 import { LoginThrottle } from "./login-throttle";
@@ -19,8 +18,14 @@ export interface AuthComponents {
   token: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; keys: KeyRing } | null;
 }
 
-export async function createAuth(config: Config, prisma: PrismaClient, audit: AuditLog, logger: Logger): Promise<AuthComponents> {
-  const store = new AccountStore(prisma);
+export async function createAuth(
+  config: Config,
+  store: AccountStore,
+  audit: AuditLog,
+  logger: Logger,
+  options: { isMirrored?: (repository: string) => Promise<boolean> } = {},
+): Promise<AuthComponents> {
+  const prisma = store.prisma;
   const accounts = new AccountService(store);
   if (!config.auth.enabled) return { authorizer: OPEN_AUTHORIZER, accounts, token: null };
 
@@ -39,7 +44,7 @@ export async function createAuth(config: Config, prisma: PrismaClient, audit: Au
   });
   const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
   const authenticator = new Authenticator(store, throttle, audit);
-  const policy = new AccessPolicy(store, { projectCreation: config.auth.projectCreation });
+  const policy = new AccessPolicy(store, { projectCreation: config.auth.projectCreation, isMirrored: options.isMirrored });
   const authorizer = new TokenAuthorizer(tokens, authenticator, policy, {
     service: config.auth.service,
     realm: config.externalUrl ? `${config.externalUrl}/token` : null,

@@ -5,6 +5,8 @@ import { intersect, type Access } from "./scope";
 export interface PolicyOptions {
   /** Who may create a project by pushing to it: every user, or admins only. Robots never may. */
   projectCreation: "everyone" | "admins";
+  /** Mirror mode with anonymous pull: names served from an upstream may be pulled by anyone. */
+  isMirrored?: (repository: string) => Promise<boolean>;
 }
 
 /**
@@ -36,6 +38,7 @@ export class AccessPolicy {
 
   async repositoryActions(principal: Principal, repository: string): Promise<readonly string[]> {
     if (isAdmin(principal)) return ["pull", "push", "delete"];
+    if (this.options.isMirrored && (await this.options.isMirrored(repository))) return ["pull"];
     const project = await this.accounts.findProject(projectOf(repository));
     if (!project) return this.mayCreateProjects(principal) ? ["pull", "push"] : [];
     const actions = new Set<string>(project.public ? ["pull"] : []);

@@ -3,6 +3,7 @@ import { openDatabase } from "../metadata/database";
 import { startServer } from "../server";
 import { keyCommand, projectCommand, robotCommand, userCommand } from "./account-commands";
 import { UsageError, type Command } from "./command";
+import { Warmer } from "../proxy/warmer";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -42,6 +43,27 @@ const migrate: Command = {
   },
 };
 
+const mirror: Command = {
+  summary: "mirror mode: warm <image>… pre-fetches images into the cache",
+  usage: "berth mirror warm <image>…   (e.g. nginx:1.27, library/alpine@sha256:…, ghcr.io/owner/img:tag)",
+  async run(config, args) {
+    const [sub, ...images] = args;
+    if (sub !== "warm" || !images.length) throw new UsageError(mirror.usage!);
+    const deps = await createDeps(config, createLogger({ logLevel: "warn" }));
+    try {
+      if (!deps.mirror) throw new UsageError("no mirror upstream is configured (mirror.upstreams or BERTH_MIRROR_UPSTREAM)");
+      const warmer = new Warmer(deps.services.manifests, deps.services.blobs);
+      for (const image of images) {
+        const r = await warmer.warm(image);
+        console.log(`${r.image}: ${r.manifests} manifests, ${r.blobs} blobs, ${r.bytes} bytes cached`);
+      }
+    } finally {
+      await deps.close();
+    }
+    return 0;
+  },
+};
+
 export const COMMANDS: Record<string, Command> = {
   serve,
   migrate,
@@ -49,4 +71,5 @@ export const COMMANDS: Record<string, Command> = {
   robot: robotCommand,
   project: projectCommand,
   key: keyCommand,
+  mirror,
 };

@@ -118,9 +118,14 @@ export class PrismaMetadataStore implements MetadataStore {
     return count > 0;
   }
 
-  async putManifest(repository: RepositoryName, manifest: NewManifest, tag: TagName | null): Promise<{ missing: Digest[] }> {
+  async putManifest(
+    repository: RepositoryName,
+    manifest: NewManifest,
+    tag: TagName | null,
+    options: { verifyReferences?: boolean } = {},
+  ): Promise<{ missing: Digest[] }> {
     try {
-      await this.prisma.$transaction((tx) => this.putManifestIn(tx, repository, manifest, tag));
+      await this.prisma.$transaction((tx) => this.putManifestIn(tx, repository, manifest, tag, options.verifyReferences ?? true));
       return { missing: [] };
     } catch (err) {
       if (err instanceof MissingReferences) return { missing: err.missing };
@@ -128,7 +133,7 @@ export class PrismaMetadataStore implements MetadataStore {
     }
   }
 
-  private async putManifestIn(tx: Tx, repository: RepositoryName, manifest: NewManifest, tag: TagName | null): Promise<void> {
+  private async putManifestIn(tx: Tx, repository: RepositoryName, manifest: NewManifest, tag: TagName | null, verifyReferences: boolean): Promise<void> {
     const [{ id: repositoryId }] = await tx.$queryRaw<Array<{ id: number }>>`
       INSERT INTO repository (name) VALUES (${repository})
       ON CONFLICT (name) DO UPDATE SET updated_at = now() RETURNING id`;
@@ -148,7 +153,7 @@ export class PrismaMetadataStore implements MetadataStore {
       rows.forEach((r) => found.add(r.digest));
     }
     const missing = manifest.references.map((r) => r.digest).filter((d) => !found.has(d));
-    if (missing.length) throw new MissingReferences([...new Set(missing)]);
+    if (missing.length && verifyReferences) throw new MissingReferences([...new Set(missing)]);
 
     const inserted = await tx.$queryRaw<Array<{ id: number }>>`
       INSERT INTO manifest (repository_id, digest, media_type, content, size, subject_digest, artifact_type, annotations)
@@ -215,7 +220,9 @@ export class PrismaMetadataStore implements MetadataStore {
   }
 
   async listTags(repository: RepositoryName, page: PageRequest): Promise<string[] | null> {
-    const repo = await this.prisma.repository.findUnique({ where: { name: repository }, select: { id: true } });
+    // Like the catalog, a repository exists once it holds a manifest; blobs or uploads alone do not make one.
+    const [repo] = await this.prisma.$queryRaw<Array<{ id: number }>>`
+      SELECT r.id FROM repository r WHERE r.name = ${repository} AND EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = r.id)`;
     if (!repo) return null;
     const rows = await this.prisma.$queryRaw<Array<{ name: string }>>`
       SELECT name FROM tag WHERE repository_id = ${repo.id} AND name > ${page.last ?? ""}

@@ -23,9 +23,9 @@ export interface MetadataStore {
   /**
    * Stores a manifest, its references and optionally a tag in one transaction. Referenced blobs must be
    * linked in the repository and referenced manifests stored there; otherwise nothing is written and the
-   * missing digests are returned.
+   * missing digests are returned. (`verifyReferences: false` skips that, for content cached from a mirror.)
    */
-  putManifest(repository: RepositoryName, manifest: NewManifest, tag: TagName | null): Promise<{ missing: Digest[] }>;
+  putManifest(repository: RepositoryName, manifest: NewManifest, tag: TagName | null, options?: { verifyReferences?: boolean }): Promise<{ missing: Digest[] }>;
   findManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | null>;
   deleteTag(repository: RepositoryName, tag: TagName): Promise<boolean>;
   /** Deletes the manifest and every tag pointing at it. */

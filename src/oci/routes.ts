@@ -2,8 +2,8 @@ import type { AuditLog } from "../audit/audit-log";
 import type { Authorizer } from "../auth/authorizer";
 import type { Handler, Router } from "../http/router";
 import { send } from "../http/respond";
-import type { BlobService } from "../registry/blob-service";
-import type { ManifestService } from "../registry/manifest-service";
+import type { BlobServiceApi } from "../registry/blob-service";
+import type { ManifestServiceApi } from "../registry/manifest-service";
 import type { UploadService } from "../registry/upload-service";
 import { ACCESS, type AccessRule } from "./access";
 import { blobHandlers } from "./handlers/blobs";
@@ -13,14 +13,16 @@ import { uploadHandlers } from "./handlers/uploads";
 
 export interface RegistryServices {
   uploads: UploadService;
-  blobs: BlobService;
-  manifests: ManifestService;
+  blobs: BlobServiceApi;
+  manifests: ManifestServiceApi;
 }
 
 export interface OciRouteDeps {
   services: RegistryServices;
   authorizer: Authorizer;
   audit: AuditLog;
+  /** Mirror mode: maps containerd's `?ns=<registry>` onto our repository names. */
+  namespaced?: (ns: string, name: string) => string;
 }
 
 /** The /v2 API. Names hold slashes, so each route is anchored on what follows the name. */
@@ -29,6 +31,8 @@ export function registerOciRoutes(router: Router, deps: OciRouteDeps): void {
   const guard =
     (rule: AccessRule, handler: Handler): Handler =>
     async (ctx) => {
+      const ns = ctx.query.get("ns");
+      if (ns !== null && deps.namespaced && ctx.params.length) ctx.params[0] = deps.namespaced(ns, ctx.params[0]);
       ctx.grant = await authorizer.authorize(ctx.req, rule(ctx));
       return handler(ctx);
     };

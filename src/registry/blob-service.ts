@@ -20,7 +20,7 @@ export class BlobService {
   }
 
   /** Opens the blob's bytes, or the inclusive `range` of them (already checked against the size). */
-  async open(blob: BlobRecord, range?: ByteRange): Promise<Readable> {
+  async open(_repository: RepositoryName, blob: BlobRecord, range?: ByteRange): Promise<Readable> {
     try {
       return await this.storage.reader(blobPath(blob.digest), range);
     } catch (err) {
@@ -45,3 +45,6 @@ export class BlobService {
     if (!(await this.store.unlinkBlob(repository, digest))) throw new OciError("BLOB_UNKNOWN", { digest });
   }
 }
+
+/** What handlers use: BlobService or a decorator of it (the pull-through mirror). */
+export type BlobServiceApi = Pick<BlobService, "stat" | "open" | "redirectUrl" | "mount" | "delete">;

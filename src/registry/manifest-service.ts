@@ -6,6 +6,7 @@ import { parseManifest } from "./manifest-parser";
 
 export interface StoredManifest {
   digest: Digest;
+  mediaType: string;
   subject: Digest | null;
 }
 
@@ -13,7 +14,25 @@ export interface StoredManifest {
 export class ManifestService {
   constructor(private readonly store: MetadataStore) {}
 
-  async put(repository: RepositoryName, reference: ManifestReference, content: Buffer, contentType: string | undefined): Promise<StoredManifest> {
+  put(repository: RepositoryName, reference: ManifestReference, content: Buffer, contentType: string | undefined): Promise<StoredManifest> {
+    return this.store_(repository, reference, content, contentType, true);
+  }
+
+  /**
+   * Stores a manifest copied from an upstream registry (the mirror): validated and digest-checked like a
+   * push, but its blobs and children need not be here yet — they are fetched when first asked for.
+   */
+  cache(repository: RepositoryName, reference: ManifestReference, content: Buffer, mediaType: string): Promise<StoredManifest> {
+    return this.store_(repository, reference, content, mediaType, false);
+  }
+
+  private async store_(
+    repository: RepositoryName,
+    reference: ManifestReference,
+    content: Buffer,
+    contentType: string | undefined,
+    verifyReferences: boolean,
+  ): Promise<StoredManifest> {
     const parsed = parseManifest(content, contentType);
     const digest = digestOf(content, "digest" in reference ? digestAlgorithm(reference.digest) : "sha256");
     if ("digest" in reference && reference.digest !== digest) {
@@ -23,11 +42,12 @@ export class ManifestService {
       repository,
       { digest, content, mediaType: parsed.mediaType, subject: parsed.subject, artifactType: parsed.artifactType, annotations: parsed.annotations, references: parsed.references },
       "tag" in reference ? reference.tag : null,
+      { verifyReferences },
     );
     if (missing.length) {
       throw new OciError("MANIFEST_BLOB_UNKNOWN", { missing: missing.slice(0, 20) });
     }
-    return { digest, subject: parsed.subject };
+    return { digest, mediaType: parsed.mediaType, subject: parsed.subject };
   }
 
   async get(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord> {
@@ -64,3 +84,6 @@ export class ManifestService {
 function describe(reference: ManifestReference): Record<string, string> {
   return "tag" in reference ? { tag: reference.tag } : { digest: reference.digest };
 }
+
+/** What handlers use: ManifestService or a decorator of it (the pull-through mirror). */
+export type ManifestServiceApi = Pick<ManifestService, "put" | "get" | "delete" | "tags" | "catalog" | "referrers">;

@@ -4,6 +4,7 @@
 // test keeps working after the registry restarts on another port.
 import { createHash, randomBytes as cryptoRandomBytes } from "node:crypto";
 import http from "node:http";
+import net from "node:net";
 
 export type DigestAlgorithm = "sha256" | "sha512";
 
@@ -420,4 +421,104 @@ export function nextLink(base: string, res: Response): string | null {
   const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
   if (!m) throw new Error(`malformed Link header: ${link}`);
   return new URL(m[1], base).toString();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One connection, by hand
+
+export interface ConnectionReuseResult {
+  /** The answer to the streamed request (null if none came). */
+  first: RawResponse | null;
+  /** Whether the whole chunked body could be written (false: the server stopped reading it). */
+  bodyWritten: boolean;
+  /** Whether the server closed the connection after answering. */
+  serverClosed: boolean;
+  /** Status of a follow-up `GET /v2/` sent on the same connection, when it was still open (null: no answer). */
+  followUp: number | null;
+}
+
+/**
+ * Sends `method path` with a chunked (no Content-Length) body over a fresh TCP connection, then, unless the
+ * server closed it, a `GET /v2/` on the same connection. A server that answers early and then neither reads
+ * the rest of the body nor closes the connection leaves it hanging: this tells those cases apart without
+ * tying up fetch's connection pool.
+ */
+export async function chunkedRequestThenReuse(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  chunks: Buffer[],
+  timeoutMs = 5000,
+): Promise<ConnectionReuseResult> {
+  const url = new URL(base);
+  const socket = net.connect(Number(url.port), url.hostname);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  let received = Buffer.alloc(0);
+  let serverClosed = false;
+  socket.on("data", (d: Buffer) => (received = Buffer.concat([received, d])));
+  socket.on("end", () => (serverClosed = true));
+  socket.on("close", () => (serverClosed = true));
+  socket.on("error", () => (serverClosed = true));
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const writeAll = async (data: Buffer | string): Promise<boolean> => {
+    if (serverClosed) return false;
+    if (socket.write(data)) return true;
+    const drained = await Promise.race([
+      new Promise<boolean>((r) => socket.once("drain", () => r(true))),
+      wait(timeoutMs).then(() => false),
+    ]);
+    return drained && !serverClosed;
+  };
+  try {
+    const head = [`${method} ${path} HTTP/1.1`, `Host: ${url.host}`, "Transfer-Encoding: chunked", ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    let bodyWritten = await writeAll(`${head.join("\r\n")}\r\n\r\n`);
+    for (const chunk of chunks) {
+      if (!bodyWritten) break;
+      bodyWritten = (await writeAll(`${chunk.length.toString(16)}\r\n`)) && (await writeAll(chunk)) && (await writeAll("\r\n"));
+    }
+    if (bodyWritten) bodyWritten = await writeAll("0\r\n\r\n");
+
+    const deadline = Date.now() + timeoutMs;
+    let parsed = parseResponses(received);
+    while (parsed.length < 1 && !serverClosed && Date.now() < deadline) {
+      await wait(20);
+      parsed = parseResponses(received);
+    }
+    let followUp: number | null = null;
+    if (!serverClosed && bodyWritten) {
+      socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+      const until = Date.now() + timeoutMs;
+      while (parseResponses(received).length < 2 && !serverClosed && Date.now() < until) await wait(20);
+      parsed = parseResponses(received);
+      followUp = parsed[1]?.status ?? null;
+    }
+    return { first: parsed[0] ?? null, bodyWritten, serverClosed, followUp };
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** The complete HTTP/1.1 responses (with Content-Length bodies) at the start of `data`. */
+function parseResponses(data: Buffer): RawResponse[] {
+  const out: RawResponse[] = [];
+  let at = 0;
+  for (;;) {
+    const end = data.indexOf("\r\n\r\n", at);
+    if (end === -1) return out;
+    const lines = data.subarray(at, end).toString("latin1").split("\r\n");
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0])?.[1] ?? 0);
+    const headers: http.IncomingHttpHeaders = {};
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(":");
+      headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const length = Number(headers["content-length"] ?? 0);
+    if (data.length < end + 4 + length) return out;
+    out.push({ status, headers, body: data.subarray(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
 }

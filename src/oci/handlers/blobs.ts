@@ -4,11 +4,11 @@ import { send } from "../../http/respond";
 import { parseRepositoryName } from "../names";
 import { parseByteRange } from "../request-parsers";
 import { parseDigest } from "../../registry/digest";
-import type { BlobService } from "../../registry/blob-service";
+import type { BlobServiceApi } from "../../registry/blob-service";
 import type { AuditLog } from "../../audit/audit-log";
 import { actorOf } from "./audit-context";
 
-export function blobHandlers(blobs: BlobService, audit: AuditLog) {
+export function blobHandlers(blobs: BlobServiceApi, audit: AuditLog) {
   return {
     /** HEAD and GET /v2/<name>/blobs/<digest>, with single-range requests answered 206. */
     async get(ctx: RequestContext): Promise<void> {
@@ -33,7 +33,7 @@ export function blobHandlers(blobs: BlobService, audit: AuditLog) {
       const length = range ? range.end! - range.start + 1 : blob.size;
       const rangeHeaders: Record<string, string> = range ? { "Content-Range": `bytes ${range.start}-${range.end}/${blob.size}` } : {};
       if (isHead || length === 0) return send(ctx.res, status, { ...headers, ...rangeHeaders, "Content-Length": length });
-      const stream = await blobs.open(blob, range ?? undefined);
+      const stream = await blobs.open(repository, blob, range ?? undefined);
       ctx.res.writeHead(status, { ...headers, ...rangeHeaders, "Content-Length": length });
       await pipeline(stream, ctx.res);
     },

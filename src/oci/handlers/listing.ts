@@ -4,14 +4,14 @@ import { parseRepositoryName } from "../names";
 import { parsePage } from "../request-parsers";
 import { parseDigest } from "../../registry/digest";
 import { MediaType } from "../../registry/media-types";
-import type { ManifestService } from "../../registry/manifest-service";
+import type { ManifestServiceApi } from "../../registry/manifest-service";
 import type { PageRequest } from "../../metadata/store";
 
 const MAX_PAGE = 10_000;
 const DEFAULT_CATALOG_PAGE = 1_000;
 
 /** Tag lists, the catalog and the referrers index: read-only listings out of the metadata store. */
-export function listingHandlers(manifests: ManifestService) {
+export function listingHandlers(manifests: ManifestServiceApi) {
   return {
     async tags(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);

@@ -4,14 +4,14 @@ import { OciError } from "../errors";
 import { parseRepositoryName } from "../names";
 import { parseManifestReference } from "../request-parsers";
 import { acceptsMediaType } from "../accept";
-import type { ManifestService } from "../../registry/manifest-service";
+import type { ManifestServiceApi } from "../../registry/manifest-service";
 import type { AuditLog } from "../../audit/audit-log";
 import { actorOf } from "./audit-context";
 
 /** Manifests are small; anything larger is refused before it is buffered. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-export function manifestHandlers(manifests: ManifestService, audit: AuditLog) {
+export function manifestHandlers(manifests: ManifestServiceApi, audit: AuditLog) {
   return {
     async get(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);

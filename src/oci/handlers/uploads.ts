@@ -4,10 +4,10 @@ import { OciError } from "../errors";
 import { parseRepositoryName, type RepositoryName } from "../names";
 import { parseContentRange } from "../request-parsers";
 import { parseDigest, type Digest } from "../../registry/digest";
-import type { BlobService } from "../../registry/blob-service";
+import type { BlobServiceApi } from "../../registry/blob-service";
 import { rangeHeaders, type UploadService } from "../../registry/upload-service";
 
-export function uploadHandlers(uploads: UploadService, blobs: BlobService) {
+export function uploadHandlers(uploads: UploadService, blobs: BlobServiceApi) {
   const created = (ctx: RequestContext, repository: RepositoryName, digest: Digest) =>
     send(ctx.res, 201, { Location: `/v2/${repository}/blobs/${digest}`, "Docker-Content-Digest": digest });
 

@@ -1,0 +1,69 @@
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { Config } from "../config";
+import type { PrismaClient } from "../generated/prisma/client";
+import type { MetadataStore } from "../metadata/store";
+import type { BlobService } from "../registry/blob-service";
+import type { ManifestService } from "../registry/manifest-service";
+import type { StorageDriver } from "../storage/driver";
+import { BlobFetcher } from "./blob-fetcher";
+import { MirrorBlobService } from "./mirror-blob-service";
+import { MirrorManifestService } from "./mirror-manifest-service";
+import { MirrorRouter } from "./mirror-router";
+import { MirrorRouting } from "./mirror-routing";
+import { MirrorStats } from "./mirror-stats";
+import { MirrorStore } from "./mirror-store";
+import { UpstreamClient } from "./upstream-client";
+
+export interface Mirror {
+  blobs: MirrorBlobService;
+  manifests: MirrorManifestService;
+  routing: MirrorRouting;
+  stats: MirrorStats;
+  upstreams: UpstreamClient[];
+  /** This process's mark in the Via header: a request carrying it came back to us, i.e. a loop. */
+  viaToken: string;
+  close(): Promise<void>;
+}
+
+/** Pull-through mirror mode: decorates the blob and manifest services when upstreams are configured. */
+export function createMirror(
+  config: Config,
+  deps: {
+    prisma: PrismaClient;
+    storage: StorageDriver;
+    store: MetadataStore;
+    blobs: BlobService;
+    manifests: ManifestService;
+    logger: Logger;
+    isLocalProject: (project: string) => Promise<boolean>;
+  },
+): Mirror | null {
+  if (!config.mirror.upstreams.length) return null;
+  const viaToken = `berth-${randomUUID().slice(0, 8)}`;
+  const stats = new MirrorStats();
+  const upstreams = config.mirror.upstreams.map((u) => new UpstreamClient(u, `1.1 ${viaToken}`, stats, config.mirror.httpProxy));
+  const routing = new MirrorRouting(new MirrorRouter(upstreams), deps.isLocalProject);
+  const mirrorStore = new MirrorStore(deps.prisma);
+  const fetcher = new BlobFetcher({
+    storage: deps.storage,
+    store: deps.store,
+    mirror: mirrorStore,
+    stats,
+    logger: deps.logger,
+    spoolDir: join(config.dataDir, "spool"),
+  });
+  return {
+    blobs: new MirrorBlobService(deps.blobs, routing, fetcher, stats),
+    manifests: new MirrorManifestService(deps.manifests, routing, mirrorStore, stats),
+    routing,
+    stats,
+    upstreams,
+    viaToken,
+    close: async () => {
+      await fetcher.close();
+      await Promise.all(upstreams.map((u) => u.close()));
+    },
+  };
+}
