@@ -23,7 +23,7 @@ export interface Deps {
 
 export async function createDeps(config: Config, logger: Logger = createLogger(config)): Promise<Deps> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const storage = createStorageDriver(config);
+  const storage = createStorageDriver(config, logger);
   const store = new PrismaMetadataStore(database.prisma);
   const services: RegistryServices = {
     uploads: new UploadService(store, storage),
