@@ -151,6 +151,7 @@ export class S3Driver implements StorageDriver {
 
   async move(from: string, to: string): Promise<void> {
     const { size } = await this.stat(from);
+    if (from === to) return;
     await this.copy(from, to, size);
     await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(from) }), from);
   }

@@ -30,7 +30,7 @@ export interface TestRegistry {
 
 export interface TestRegistryOptions {
   database?: DatabaseKind;
-  /** Where blobs go (default "fs"). */
+  /** Where blobs go (default: $BERTH_TEST_STORAGE, else "fs"), so a whole suite can be re-run on S3. */
   storage?: StorageKind;
   /** For storage "s3": an S3 server to share (e.g. between replicas); default: one started for this registry. */
   s3?: S3TestServer;
@@ -50,7 +50,8 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    if (options.storage === "s3") {
+    const storage = options.storage ?? (process.env.BERTH_TEST_STORAGE === "s3" ? "s3" : "fs");
+    if (storage === "s3") {
       s3 = options.s3 ?? (await startS3Server());
       ownS3 = !options.s3;
     }
