@@ -196,9 +196,9 @@ async function main(): Promise<void> {
 
     const columns = [...new Set(rows.flatMap(([, r]) => Object.keys(r)))];
     console.log(`\nblob throughput, MiB/s (blobs of ${SIZE / MiB} MiB, ${COUNT} per parallel run, best of ${REPS}; ${os.cpus().length} cores)\n`);
-    console.log(["", ...columns].map((c, i) => (i === 0 ? c.padEnd(24) : c.padStart(13))).join(""));
+    console.log(["", ...columns].map((c, i) => (i === 0 ? c.padEnd(24) : c.padStart(15))).join(""));
     for (const [name, row] of rows) {
-      console.log([name.padEnd(24), ...columns.map((c) => (row[c] === undefined ? "—" : row[c].toFixed(0)).padStart(13))].join(""));
+      console.log([name.padEnd(24), ...columns.map((c) => (row[c] === undefined ? "—" : row[c].toFixed(0)).padStart(15))].join(""));
     }
   } finally {
     for (const child of children) child.kill("SIGTERM");
