@@ -50,7 +50,7 @@ export function buildApp(deps: AppDeps): RequestListener {
 
 function renderError(logger: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
   const error = toOciError(err);
-  if (error.code === "UNKNOWN") logger.error({ err: error.cause ?? err }, "request failed");
+  if (error.status >= 500) logger.error({ err: error.cause ?? err, code: error.code }, "request failed");
   if (res.headersSent) {
     // Mid-stream failure: the only honest signal left is to cut the connection.
     res.destroy(error);

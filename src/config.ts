@@ -29,6 +29,27 @@ const UpstreamSchema = z
     deny: z.array(z.string()).default([]),
   })
   .strict();
+/** The S3 driver's settings (see src/storage/s3.ts); credentials default to the AWS SDK's chain. */
+const S3Schema = z
+  .object({
+    bucket: z.string().min(1).optional(),
+    region: z.string().min(1).optional(),
+    endpoint: z.string().url().optional(),
+    forcePathStyle: z.boolean().default(false),
+    prefix: z.string().default(""),
+    storageClass: z.string().min(1).optional(),
+    redirect: z.boolean().default(false),
+    redirectExpiresSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(1200),
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    sessionToken: z.string().min(1).optional(),
+    partSizeMiB: z.number().int().min(5).max(5120).default(8),
+  })
+  .strict()
+  .refine((s) => !s.accessKeyId === !s.secretAccessKey, {
+    message: "accessKeyId and secretAccessKey go together",
+    path: ["accessKeyId"],
+  });
 
 const ConfigSchema = z
   .object({
@@ -41,13 +62,18 @@ const ConfigSchema = z
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     storage: z
       .object({
-        driver: z.enum(["fs"]).default("fs"),
+        driver: z.enum(["fs", "s3"]).default("fs"),
         /** Defaults to <dataDir>/storage. */
         root: z.string().min(1).optional(),
         fsync: z.boolean().default(true),
+        s3: S3Schema.optional(),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .refine((storage) => storage.driver !== "s3" || storage.s3?.bucket, {
+        message: "storage.s3.bucket (BERTH_S3_BUCKET) is required when storage.driver is s3",
+        path: ["s3", "bucket"],
+      }),
     shutdownTimeoutSeconds: z.number().int().min(0).default(30),
     /** How clients reach Berth (behind a reverse proxy): used for the token realm. Default: the request's Host. */
     externalUrl: z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry.example.com (no path)").optional(),
@@ -111,6 +137,13 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_STORAGE: { path: ["storage", "driver"], type: "string" },
   BERTH_STORAGE_ROOT: { path: ["storage", "root"], type: "string" },
   BERTH_STORAGE_FSYNC: { path: ["storage", "fsync"], type: "boolean" },
+  BERTH_S3_BUCKET: { path: ["storage", "s3", "bucket"], type: "string" },
+  BERTH_S3_ENDPOINT: { path: ["storage", "s3", "endpoint"], type: "string" },
+  BERTH_S3_REGION: { path: ["storage", "s3", "region"], type: "string" },
+  BERTH_S3_FORCE_PATH_STYLE: { path: ["storage", "s3", "forcePathStyle"], type: "boolean" },
+  BERTH_S3_PREFIX: { path: ["storage", "s3", "prefix"], type: "string" },
+  BERTH_S3_REDIRECT: { path: ["storage", "s3", "redirect"], type: "boolean" },
+  BERTH_S3_STORAGE_CLASS: { path: ["storage", "s3", "storageClass"], type: "string" },
   BERTH_SHUTDOWN_TIMEOUT: { path: ["shutdownTimeoutSeconds"], type: "number" },
   BERTH_EXTERNAL_URL: { path: ["externalUrl"], type: "string" },
   BERTH_AUTH: { path: ["auth", "enabled"], type: "boolean" },

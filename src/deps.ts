@@ -31,7 +31,7 @@ export interface Deps {
 
 export async function createDeps(config: Config, logger: Logger = createLogger(config)): Promise<Deps> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const storage = createStorageDriver(config);
+  const storage = createStorageDriver(config, logger);
   const store = new PrismaMetadataStore(database.prisma);
   const blobs = new BlobService(store, storage);
   const manifests = new ManifestService(store);

@@ -1,3 +1,5 @@
+import { StorageUnavailableError } from "../storage/driver";
+
 /**
  * The one error type for registry errors. Every failure a client can see goes through here, so the
  * OCI code, HTTP status and message always agree (see ERROR_TABLE, kept complete by a unit test).
@@ -59,7 +61,14 @@ export class OciError extends Error {
   }
 }
 
-/** Anything that is not an OciError is an internal failure: logged by the caller, never leaked. */
+/**
+ * Anything that is not an OciError is an internal failure: logged by the caller, never leaked. A storage
+ * backend that is down or overloaded is 503 UNAVAILABLE, which clients retry.
+ */
 export function toOciError(err: unknown): OciError {
-  return err instanceof OciError ? err : new OciError("UNKNOWN", undefined, { cause: err });
+  if (err instanceof OciError) return err;
+  if (err instanceof StorageUnavailableError) {
+    return new OciError("UNAVAILABLE", "the storage backend is unavailable; retry later", { cause: err, headers: { "Retry-After": "5" } });
+  }
+  return new OciError("UNKNOWN", undefined, { cause: err });
 }

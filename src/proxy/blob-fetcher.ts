@@ -106,8 +106,7 @@ export class BlobFetcher {
       const writer = await storage.writer(uploadPath(id));
       try {
         await writer.append(createReadStream(fetch.spoolPath));
-        await writer.commit();
-        await storage.move(uploadPath(id), blobPath(fetch.digest));
+        await writer.commit(blobPath(fetch.digest));
       } catch (err) {
         await writer.cancel().catch(() => undefined);
         throw err;

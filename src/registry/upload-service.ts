@@ -30,7 +30,8 @@ export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "a
  * State lives in the database (offset, driver state) so any process can continue an upload, even after a
  * restart. The running digest is an in-process optimisation: when it is missing or stale (another replica
  * took the previous chunk) the bytes received so far are re-read from storage and hashed again.
- * Content becomes a blob only after its digest verifies, by a move into the content-addressed path.
+ * Content becomes a blob only after its digest verifies: the writer then commits it straight into the
+ * content-addressed path (a rename on disk, a server-side assembly on S3) and only then is it linked.
  */
 export class UploadService {
   private readonly locks = new KeyedMutex();
@@ -57,7 +58,7 @@ export class UploadService {
       await writer.append(tapped(body, new HashingTap(hash)));
       const actual = finishDigest(algorithm, hash);
       if (actual !== digest) throw digestMismatch(digest, actual);
-      await writer.commit();
+      await writer.commit(blobPath(digest));
       await this.publish(repository, id, digest, writer.size);
     } catch (err) {
       await writer.cancel().catch(() => undefined);
@@ -91,7 +92,7 @@ export class UploadService {
         throw digestMismatch(digest, actual);
       }
       const writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
-      await writer.commit();
+      await writer.commit(blobPath(digest));
       await this.publish(repository, id, digest, upload.offset);
       await this.store.deleteUpload(id);
       this.hashers.delete(id);
@@ -165,13 +166,14 @@ export class UploadService {
   private async hashStored(upload: UploadRecord, algorithm: DigestAlgorithm): Promise<Hash> {
     const hash = createDigester(algorithm);
     if (upload.offset === 0) return hash;
-    const stream = await this.storage.reader(uploadPath(upload.id), { start: 0, end: upload.offset - 1 });
+    // With the state, the driver reads exactly the bytes this row accounts for (S3 keeps them in pieces).
+    const stream = await this.storage.reader(uploadPath(upload.id), { start: 0, end: upload.offset - 1 }, upload.driverState);
     for await (const chunk of stream) hash.update(chunk as Buffer);
     return hash;
   }
 
+  /** The verified bytes are already at blobPath (the writer committed them there): make them readable. */
   private async publish(repository: RepositoryName, id: string, digest: Digest, size: number): Promise<void> {
-    await this.storage.move(uploadPath(id), blobPath(digest));
     await this.store.linkBlob(repository, { digest, size });
     await this.storage.delete(uploadDir(id));
   }

@@ -8,8 +8,14 @@ export interface StorageDriver {
   readonly name: string;
   /** Throws PathNotFoundError when nothing is stored at path. */
   stat(path: string): Promise<FileInfo>;
-  /** Opens the content for reading, from `start` up to and including `end`; throws PathNotFoundError. */
-  reader(path: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Opens the content for reading, from `start` up to and including `end`; throws PathNotFoundError.
+   * For a file a writer is still appending to, pass the state that writer last suspended with: the
+   * bytes read are then exactly the ones that state accounts for, even if the driver keeps unfinished
+   * files in pieces (S3) or another process is appending at the same time. Drivers that keep one plain
+   * file per path (filesystem) may ignore it.
+   */
+  reader(path: string, range?: ByteRange, state?: WriterState | null): Promise<Readable>;
   getContent(path: string): Promise<Buffer>;
   /** Replaces the content at path atomically: readers see the old or the new content, never a mix. */
   putContent(path: string, data: Buffer): Promise<void>;
@@ -46,8 +52,12 @@ export interface FileWriter {
   append(body: Readable): Promise<number>;
   /** Stops writing for now and returns what a later writer() needs to continue. */
   suspend(): Promise<WriterState>;
-  /** Finishes the file so it can be read and moved. */
-  commit(): Promise<void>;
+  /**
+   * Finishes the file so it can be read and moved. With `to`, the finished file is put at `to` instead
+   * (replacing whatever is there, atomically) and nothing is left at the writer's own path: one step
+   * where commit-then-move would cost S3 a second server-side copy of the whole file.
+   */
+  commit(to?: string): Promise<void>;
   /** Abandons the file and deletes what was written. */
   cancel(): Promise<void>;
 }
@@ -56,6 +66,17 @@ export class PathNotFoundError extends Error {
   constructor(readonly path: string) {
     super(`path not found: ${path}`);
     this.name = "PathNotFoundError";
+  }
+}
+
+/**
+ * The object store behind a driver failed in a way that may pass (unreachable, timed out, 5xx, throttled):
+ * the API answers 503 UNAVAILABLE and the client may retry; nothing was recorded as done.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageUnavailableError";
   }
 }
 

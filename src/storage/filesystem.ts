@@ -44,6 +44,7 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  // The file at path always holds at least the bytes any suspended state accounts for: no state needed.
   async reader(path: string, range?: ByteRange): Promise<Readable> {
     // Open first so a missing file is reported before any response headers go out.
     let handle: FileHandle;
@@ -83,7 +84,7 @@ export class FilesystemDriver implements StorageDriver {
     // A request that failed half-way may have appended bytes the upload never accepted: cut them off.
     const size = state?.size ?? 0;
     await handle.truncate(size);
-    return new FilesystemWriter(handle, file, size, this.fsync);
+    return new FilesystemWriter(handle, file, size, this.fsync, (to) => this.resolve(to));
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -115,6 +116,7 @@ class FilesystemWriter implements FileWriter {
     private readonly file: string,
     public size: number,
     private readonly fsync: boolean,
+    private readonly resolve: (path: string) => string,
   ) {}
 
   async append(body: Readable): Promise<number> {
@@ -143,10 +145,15 @@ class FilesystemWriter implements FileWriter {
     return { size: this.size };
   }
 
-  async commit(): Promise<void> {
+  async commit(to?: string): Promise<void> {
     this.assertOpen();
+    const target = to === undefined ? undefined : this.resolve(to);
     if (this.fsync) await this.handle.datasync();
     await this.close();
+    if (target !== undefined) {
+      await mkdir(dirname(target), { recursive: true });
+      await rename(this.file, target);
+    }
   }
 
   async cancel(): Promise<void> {

@@ -6,5 +6,9 @@ import { describeStorageDriver } from "../support/storage-driver-suite";
 
 describeStorageDriver("filesystem", async () => {
   const root = await mkdtemp(path.join(os.tmpdir(), "berth-fs-"));
-  return { driver: new FilesystemDriver({ root }), cleanup: () => rm(root, { recursive: true, force: true }) };
+  return {
+    driver: new FilesystemDriver({ root }),
+    reopen: () => new FilesystemDriver({ root, fsync: false }),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
 });

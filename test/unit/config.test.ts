@@ -36,6 +36,39 @@ describe("configuration", () => {
     expect(() => loadConfig({ BERTH_CONFIG: file })).toThrow(/listne[\s\S]*storage.*rot|storage.*rot[\s\S]*listne/);
   });
 
+  it("configures S3 from the BERTH_S3_* variables", () => {
+    const config = loadConfig({
+      BERTH_STORAGE: "s3",
+      BERTH_S3_BUCKET: "registry",
+      BERTH_S3_ENDPOINT: "http://minio:9000",
+      BERTH_S3_REGION: "eu-central-1",
+      BERTH_S3_FORCE_PATH_STYLE: "true",
+      BERTH_S3_PREFIX: "berth/",
+      BERTH_S3_REDIRECT: "yes",
+      BERTH_S3_STORAGE_CLASS: "STANDARD_IA",
+    });
+    expect(config.storage.driver).toBe("s3");
+    expect(config.storage.s3).toEqual({
+      bucket: "registry",
+      endpoint: "http://minio:9000",
+      region: "eu-central-1",
+      forcePathStyle: true,
+      prefix: "berth/",
+      redirect: true,
+      redirectExpiresSeconds: 1200,
+      storageClass: "STANDARD_IA",
+      partSizeMiB: 8,
+    });
+  });
+
+  it.each([
+    [{ BERTH_STORAGE: "s3" }, /storage.s3.bucket/],
+    [{ BERTH_STORAGE: "s3", BERTH_S3_BUCKET: "b", BERTH_S3_ENDPOINT: "not a url" }, /storage.s3.endpoint/],
+    [{ BERTH_STORAGE: "s3", BERTH_S3_BUCKET: "b", BERTH_S3_REDIRECT: "sometimes" }, /BERTH_S3_REDIRECT/],
+  ])("refuses an incomplete S3 configuration %j", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
   it.each([
     [{ BERTH_LISTEN: "5000" }, /listen/],
     [{ DATABASE_URL: "mysql://x" }, /databaseUrl/],
