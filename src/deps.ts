@@ -53,7 +53,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const audit = new AuditLog(database.prisma, logger);
   try {
     const auth = await createAuth(config, accountStore, audit, logger, {
-      isMirrored: mirror && config.mirror.anonymousPull ? async (repository) => (await mirror.routing.route(repository as never)) !== null : undefined,
+      isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
+      anonymousMirrorPull: config.mirror.anonymousPull,
     });
     const close = async () => {
       await audit.close();

@@ -23,7 +23,7 @@ export async function createAuth(
   store: AccountStore,
   audit: AuditLog,
   logger: Logger,
-  options: { isMirrored?: (repository: string) => Promise<boolean> } = {},
+  options: { isMirrored?: (repository: string) => Promise<boolean>; anonymousMirrorPull?: boolean } = {},
 ): Promise<AuthComponents> {
   const prisma = store.prisma;
   const accounts = new AccountService(store);
@@ -44,7 +44,11 @@ export async function createAuth(
   });
   const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
   const authenticator = new Authenticator(store, throttle, audit);
-  const policy = new AccessPolicy(store, { projectCreation: config.auth.projectCreation, isMirrored: options.isMirrored });
+  const policy = new AccessPolicy(store, {
+    projectCreation: config.auth.projectCreation,
+    isMirrored: options.isMirrored,
+    anonymousMirrorPull: options.anonymousMirrorPull,
+  });
   const authorizer = new TokenAuthorizer(tokens, authenticator, policy, {
     service: config.auth.service,
     realm: config.externalUrl ? `${config.externalUrl}/token` : null,

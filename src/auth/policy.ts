@@ -5,8 +5,10 @@ import { intersect, type Access } from "./scope";
 export interface PolicyOptions {
   /** Who may create a project by pushing to it: every user, or admins only. Robots never may. */
   projectCreation: "everyone" | "admins";
-  /** Mirror mode with anonymous pull: names served from an upstream may be pulled by anyone. */
+  /** Mirror mode: names served from an upstream, which nobody may push to. */
   isMirrored?: (repository: string) => Promise<boolean>;
+  /** Whether anonymous clients may pull mirrored names. */
+  anonymousMirrorPull?: boolean;
 }
 
 /**
@@ -37,8 +39,12 @@ export class AccessPolicy {
   }
 
   async repositoryActions(principal: Principal, repository: string): Promise<readonly string[]> {
+    if (this.options.isMirrored && (await this.options.isMirrored(repository))) {
+      // Mirrored content is read-only: pulls for everyone allowed to, deletes (of the cache) for admins.
+      if (isAdmin(principal)) return ["pull", "delete"];
+      return principal.kind === "anonymous" && !this.options.anonymousMirrorPull ? [] : ["pull"];
+    }
     if (isAdmin(principal)) return ["pull", "push", "delete"];
-    if (this.options.isMirrored && (await this.options.isMirrored(repository))) return ["pull"];
     const project = await this.accounts.findProject(projectOf(repository));
     if (!project) return this.mayCreateProjects(principal) ? ["pull", "push"] : [];
     const actions = new Set<string>(project.public ? ["pull"] : []);

@@ -43,7 +43,7 @@ export function parseScope(item: string): Access | null {
     const known = actions.filter((a) => REPOSITORY_ACTIONS.has(a));
     return known.length ? { type, name, actions: known } : null;
   }
-  if (type === "registry" && name === "catalog") return { type, name, actions: actions.filter((a) => a === "*") };
+  if (type === "registry" && name === "catalog") return actions.includes("*") ? { type, name, actions: ["*"] } : null;
   return null;
 }
 

@@ -59,7 +59,9 @@ export class MirrorManifestService implements ManifestServiceApi {
   }
 
   async put(...args: Parameters<ManifestService["put"]>) {
-    this.refuseMirrorOnly(args[0]);
+    if (await this.routing.isMirrored(args[0])) {
+      throw new OciError("DENIED", `${args[0]} is mirrored from an upstream registry and cannot be pushed to`);
+    }
     return this.inner.put(...args);
   }
 
@@ -100,12 +102,6 @@ export class MirrorManifestService implements ManifestServiceApi {
     const stored = await this.inner.cache(repository, reference, content, upstream.mediaType);
     if ("tag" in reference) await this.mirror.markTagChecked(repository, reference.tag, route.upstream.config.name);
     return { digest: stored.digest, mediaType: stored.mediaType, content, subject: stored.subject };
-  }
-
-  private refuseMirrorOnly(repository: RepositoryName): void {
-    if (this.routing.isMirrorOnly(repository)) {
-      throw new OciError("DENIED", `${repository} is mirrored from an upstream registry and cannot be pushed to`);
-    }
   }
 }
 

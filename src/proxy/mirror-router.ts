@@ -20,11 +20,14 @@ export class MirrorRouter {
     this.fallback = upstreams.find((u) => u.config.prefix === "") ?? null;
   }
 
-  /** The prefixed upstream owning this name (such names are never local). */
-  prefixedRoute(name: string): MirrorRoute | null {
+  /**
+   * The prefixed upstream owning this name (such names are never local), or null when no prefix claims it.
+   * `route` is null when the owner's allow/deny lists refuse the name: it is then served by nobody.
+   */
+  prefixedRoute(name: string): { route: MirrorRoute | null } | null {
     for (const upstream of this.prefixed) {
       const prefix = `${upstream.config.prefix}/`;
-      if (name.startsWith(prefix)) return this.allowed(upstream, name.slice(prefix.length));
+      if (name.startsWith(prefix)) return { route: this.allowed(upstream, name.slice(prefix.length)) };
     }
     return null;
   }

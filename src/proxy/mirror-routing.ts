@@ -17,15 +17,22 @@ export class MirrorRouting {
 
   async route(repository: RepositoryName): Promise<MirrorRoute | null> {
     const prefixed = this.router.prefixedRoute(repository);
-    if (prefixed) return prefixed;
+    if (prefixed) return prefixed.route;
     const fallback = this.router.defaultRoute(repository);
     if (!fallback) return null;
     return (await this.isLocal(projectOf(repository))) ? null : fallback;
   }
 
-  /** Names that only an upstream may fill: pushing there would poison the cache. */
-  isMirrorOnly(repository: string): boolean {
-    return this.router.prefixedRoute(repository) !== null;
+  /**
+   * Whether the name belongs to the mirror rather than to local content: under an upstream's prefix (even a
+   * denied one), or served by the default upstream. Such names take no pushes: a push would shadow the
+   * upstream's image for everyone. (Create a local project first to push under a name the default upstream
+   * would otherwise serve.)
+   */
+  async isMirrored(repository: string): Promise<boolean> {
+    if (this.router.prefixedRoute(repository)) return true;
+    if (!this.router.defaultRoute(repository)) return false;
+    return !(await this.isLocal(projectOf(repository)));
   }
 
   private async isLocal(project: string): Promise<boolean> {

@@ -41,9 +41,12 @@ export class MirrorStore {
     await this.prisma.$executeRaw`DELETE FROM mirror_fetch WHERE digest = ${digest} AND owner = ${owner}`;
   }
 
-  /** Waits while another owner's live lease stands and `done` stays false (polling; bounded by the lease). */
+  /**
+   * Waits while another owner's live lease stands and `done` stays false. The owner renews its lease while
+   * its fetch makes progress, so a dead owner's lease lapses within LEASE_MS and the wait ends.
+   */
   async waitForFetch(digest: Digest, done: () => Promise<boolean>): Promise<void> {
-    for (let waited = 0; waited < 10 * 60_000; waited += 250) {
+    for (;;) {
       if (await done()) return;
       const rows = await this.prisma.$queryRaw<Array<{ live: boolean }>>`
         SELECT expires_at > now() AS live FROM mirror_fetch WHERE digest = ${digest}`;

@@ -48,7 +48,11 @@ export class UpstreamClient {
     private readonly stats: MirrorStats,
     httpProxy?: string,
   ) {
-    this.dispatcher = httpProxy ? new ProxyAgent({ uri: httpProxy }) : new Agent({ keepAliveTimeout: 30_000, connections: 32 });
+    // The timeout bounds waiting for headers and each silence in a body, never a whole (slow, large) download.
+    const timeouts = { headersTimeout: config.timeoutSeconds * 1000, bodyTimeout: config.timeoutSeconds * 1000 };
+    this.dispatcher = httpProxy
+      ? new ProxyAgent({ uri: httpProxy, ...timeouts })
+      : new Agent({ keepAliveTimeout: 30_000, connections: 32, ...timeouts });
   }
 
   async getManifest(repository: string, reference: string, method: "GET" | "HEAD"): Promise<UpstreamManifest> {
@@ -61,7 +65,7 @@ export class UpstreamClient {
 
   /** The blob's response, body unread; redirects to a CDN or object store are followed here, server-side. */
   async openBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<Response> {
-    return this.request(repository, `/v2/${repository}/blobs/${digest}`, { method: "GET", signal, bodyTimeout: true });
+    return this.request(repository, `/v2/${repository}/blobs/${digest}`, { method: "GET", signal });
   }
 
   async close(): Promise<void> {
@@ -71,7 +75,7 @@ export class UpstreamClient {
   private async request(
     repository: string,
     path: string,
-    options: { method: string; accept?: string; signal?: AbortSignal; bodyTimeout?: boolean },
+    options: { method: string; accept?: string; signal?: AbortSignal },
   ): Promise<Response> {
     if (!this.breaker.allow()) throw new UpstreamError(`upstream ${this.config.name} is failing; not asking it for a while`, 0);
     const started = Date.now();
@@ -107,14 +111,7 @@ export class UpstreamClient {
     const headers: Record<string, string> = { via: this.via, "user-agent": "berth-mirror" };
     if (options.accept) headers.accept = options.accept;
     if (auth && auth.until > Date.now()) headers.authorization = auth.header;
-    const timeout = AbortSignal.timeout(this.config.timeoutSeconds * 1000);
-    return fetch(`${this.config.url}${path}`, {
-      method: options.method,
-      headers,
-      redirect: "follow",
-      dispatcher: this.dispatcher,
-      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
-    });
+    return fetch(`${this.config.url}${path}`, { method: options.method, headers, redirect: "follow", dispatcher: this.dispatcher, signal: options.signal });
   }
 
   /** Answers the upstream's challenge: Bearer → fetch a token from its realm; Basic → send the credentials. */

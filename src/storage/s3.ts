@@ -285,7 +285,8 @@ export function createS3Client(options: S3DriverOptions): S3Client {
     // verified before it becomes visible.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 3,
+    // S3 asks clients to retry InternalError and SlowDown; the SDK backs off between attempts.
+    maxAttempts: 5,
     // Fail fast when the store is unreachable, and give up on a connection that went silent.
     requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 },
   });

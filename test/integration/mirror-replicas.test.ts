@@ -1,0 +1,218 @@
+// Two Berth mirror replicas sharing one Postgres database and one storage root (as replicas behind a load
+// balancer would share a database and an object store), in front of one upstream: the CNCF registry, seen
+// through the counting fault proxy and, in front of that, a throttle that makes every upstream blob download take a while, so
+// the replicas' requests really overlap. A cold blob asked for through both replicas at once must be
+// fetched from the upstream exactly once, and every client must get the right bytes.
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-registry";
+import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
+import { createTestDatabase, type TestDatabase } from "../support/postgres";
+import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { buildImage, digestResponse, finishUpload, MediaTypes, pushManifest, sha256, startUpload, uniqueSuffix, type BuiltImage } from "../support/oci-client";
+
+const ACCEPT = [MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX, MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST].join(", ");
+const MiB = 1024 * 1024;
+
+/** Pushes to the CNCF registry the way it accepts (POST then PUT; it has no single-POST upload). */
+async function pushUpstream(base: string, repo: string, image: BuiltImage, ref: string): Promise<void> {
+  for (const blob of [image.config, ...image.layers]) {
+    const { location } = await startUpload(base, repo);
+    const done = await finishUpload(location, blob.descriptor.digest, blob.data);
+    if (done.status !== 201) throw new Error(`upstream push of ${blob.descriptor.digest}: ${done.status}`);
+  }
+  const res = await pushManifest(base, repo, ref, image.bytes, image.mediaType);
+  if (res.status !== 201) throw new Error(`upstream manifest push: ${res.status}`);
+}
+
+interface Throttle {
+  url: string;
+  /** Bytes per second for blob bodies. */
+  rate: number;
+  /** When set, the next blob GET is cut off after this many bytes (an upstream dying mid-transfer). */
+  cutNextAfter: number | null;
+  stop(): Promise<void>;
+}
+
+/** A pass-through proxy that paces blob bodies (and can cut one short); everything else passes untouched. */
+async function startThrottle(target: string, rate: number): Promise<Throttle> {
+  const agent = new http.Agent({ keepAlive: true });
+  const throttle: Throttle = { url: "", rate, cutNextAfter: null, stop: async () => undefined };
+  const server = http.createServer((req, res) => {
+    const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
+    const cutAfter = isBlob ? throttle.cutNextAfter : null;
+    if (cutAfter !== null) throttle.cutNextAfter = null;
+    const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host }, agent }, async (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      if (!isBlob) return void up.pipe(res);
+      let sent = 0;
+      try {
+        for await (const chunk of up as AsyncIterable<Buffer>) {
+          for (let i = 0; i < chunk.length; i += 64 * 1024) {
+            const piece = chunk.subarray(i, i + 64 * 1024);
+            if (cutAfter !== null && sent + piece.length > cutAfter) {
+              res.destroy();
+              up.destroy();
+              return;
+            }
+            if (!res.write(piece)) await new Promise((resolve) => res.once("drain", resolve));
+            sent += piece.length;
+            await new Promise((resolve) => setTimeout(resolve, (piece.length / throttle.rate) * 1000));
+          }
+        }
+        res.end();
+      } catch {
+        res.destroy();
+      }
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  throttle.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  throttle.stop = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    agent.destroy();
+  };
+  return throttle;
+}
+
+function blobGets(proxy: FaultProxy, repo: string, digest: string): number {
+  return proxy.requests.filter((r) => r === `GET /v2/${repo}/blobs/${digest}`).length;
+}
+
+/** GET a blob; resolves with status, digest of the body, and when the first byte and the last arrived. */
+async function pull(base: string, repo: string, digest: string, started: number) {
+  const res = await fetch(`${base}/v2/${repo}/blobs/${digest}`);
+  const headersAt = Date.now() - started;
+  const body = await digestResponse(res).catch((err: Error) => ({ digest: `error: ${err.message}`, size: -1 }));
+  return { status: res.status, digest: body.digest, size: body.size, headersMs: headersAt, doneMs: Date.now() - started };
+}
+
+describe("two mirror replicas sharing one Postgres and one storage root", () => {
+  let upstream: CncfRegistry;
+  let throttle: Throttle;
+  let proxy: FaultProxy;
+  let database: TestDatabase;
+  let storageRoot: string;
+  let replicas: TestRegistry[] = [];
+
+  beforeAll(async () => {
+    upstream = await startCncfRegistry();
+    // replicas → throttle → counting proxy → upstream (the throttle sits nearest the replicas, so a
+    // transfer it cuts reaches the replica as a cut at once).
+    proxy = await startFaultProxy(`http://${upstream.host}`);
+    throttle = await startThrottle(proxy.url, 8 * MiB);
+    database = await createTestDatabase();
+    storageRoot = await mkdtemp(path.join(os.tmpdir(), "berth-replicas-storage-"));
+    const config = {
+      databaseUrl: database.url,
+      storage: { fsync: false, root: storageRoot },
+      mirror: { upstreams: [{ name: "hub", url: throttle.url, prefix: "", registry: "docker.io", timeoutSeconds: 30 }] },
+    };
+    // One after the other: the first applies the migrations, the second finds them applied.
+    replicas.push(await startTestRegistry({ config }));
+    replicas.push(await startTestRegistry({ config }));
+  });
+
+  afterAll(async () => {
+    for (const r of replicas) await r.stop().catch((err) => console.error("replica stop failed", err));
+    replicas = [];
+    await throttle?.stop();
+    await proxy?.stop();
+    await upstream?.stop();
+    await database?.drop();
+    if (storageRoot) await rm(storageRoot, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    throttle.rate = 8 * MiB;
+    throttle.cutNextAfter = null;
+  });
+
+  it("fetches a cold blob from the upstream once for concurrent clients of both replicas, all getting the right bytes", async () => {
+    const repo = `library/shared-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize: 12 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const layer = image.layers[0].descriptor.digest;
+
+    // Manifests first, as a client would, through both replicas at the same moment.
+    const manifests = await Promise.all(replicas.map((r) => fetch(`${r.url}/v2/${repo}/manifests/v1`, { headers: { Accept: ACCEPT } })));
+    for (const res of manifests) {
+      expect(res.status).toBe(200);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(image.digest);
+    }
+
+    // 3 clients per replica ask for the 12 MiB layer at once (about 1.5 s upstream at the throttle's pace).
+    const started = Date.now();
+    const results = await Promise.all(
+      replicas.flatMap((r, i) => Array.from({ length: 3 }, async () => ({ replica: i, ...(await pull(r.url, repo, layer, started)) }))),
+    );
+    console.log(
+      `cold ${image.layers[0].data.length} B blob through 2 replicas x 3 clients: ` +
+        results.map((r) => `replica ${r.replica}: headers ${r.headersMs} ms, done ${r.doneMs} ms`).join("; ") +
+        `; upstream blob GETs: ${blobGets(proxy, repo, layer)}`,
+    );
+    for (const r of results) expect({ replica: r.replica, status: r.status, digest: r.digest, size: r.size }).toEqual({ replica: r.replica, status: 200, digest: layer, size: 12 * MiB });
+    expect(blobGets(proxy, repo, layer)).toBe(1);
+
+    // And the blob exists once, in the shared storage; both replicas now serve it without the upstream.
+    const hex = layer.slice("sha256:".length);
+    expect(await readdir(path.join(storageRoot, "blobs/sha256", hex.slice(0, 2)))).toContain(hex);
+    const before = proxy.requests.length;
+    for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
+    expect(proxy.requests.slice(before)).toEqual([]);
+  });
+
+  it("fetches each blob of a cold image once when both replicas pull the whole image concurrently", async () => {
+    const repo = `library/image-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 4, layerSize: 2 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const blobs = [image.config, ...image.layers].map((b) => b.descriptor.digest);
+    const started = Date.now();
+    // Each replica's client walks the blobs in a different order, so the replicas lead on different blobs.
+    const results = await Promise.all(
+      replicas.map(async (r, i) => {
+        const order = i === 0 ? blobs : [...blobs].reverse();
+        return Promise.all(order.map((d) => pull(r.url, repo, d, started)));
+      }),
+    );
+    for (const perReplica of results) expect(perReplica.map((p) => p.status)).toEqual(blobs.map(() => 200));
+    for (const [i, perReplica] of results.entries()) {
+      const order = i === 0 ? blobs : [...blobs].reverse();
+      expect(perReplica.map((p) => p.digest)).toEqual(order);
+    }
+    expect(Object.fromEntries(blobs.map((d) => [d, blobGets(proxy, repo, d)]))).toEqual(Object.fromEntries(blobs.map((d) => [d, 1])));
+  });
+
+  it("lets the other replica take over when the fetching replica's upstream transfer breaks, leaving no partial blob", async () => {
+    const repo = `library/broken-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const layer = image.layers[0].descriptor.digest;
+    throttle.cutNextAfter = 2 * MiB;
+    throttle.rate = 4 * MiB;
+
+    const started = Date.now();
+    // Replica 0 starts the fetch (its transfer will break); replica 1's client arrives while it is under way.
+    const first = pull(replicas[0].url, repo, layer, started);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const second = pull(replicas[1].url, repo, layer, started);
+    const [a, b] = await Promise.all([first, second]);
+
+    // The client whose transfer broke must not receive a complete-looking, wrong blob.
+    expect(a.digest === layer || a.digest.startsWith("error") || a.status >= 500).toBe(true);
+    expect(a.size === -1 || a.size < 6 * MiB || a.digest === layer).toBe(true);
+    // The other replica's client gets the right bytes: the lease was released, and it fetched again.
+    expect({ status: b.status, digest: b.digest }).toEqual({ status: 200, digest: layer });
+    // One broken transfer, one complete one.
+    expect(blobGets(proxy, repo, layer)).toBe(2);
+    // What is in storage now is the verified blob, both replicas serve it, and no spool file is left over.
+    for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
+    for (const r of replicas) expect(await readdir(path.join(r.dataDir, "spool")).catch(() => [])).toEqual([]);
+  });
+});
