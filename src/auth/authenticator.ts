@@ -3,7 +3,14 @@ import { OciError } from "../oci/errors";
 import type { AuditLog } from "../audit/audit-log";
 import type { AccountStore } from "./account-store";
 import type { LoginThrottle } from "./login-throttle";
-import { verifySecret } from "./passwords";
+import { hashSecret, verifySecret } from "./passwords";
+
+// Checked against when the account does not exist, so unknown names cost as much as wrong passwords.
+let dummyHash: Promise<string> | undefined;
+async function burn(password: string): Promise<null> {
+  await verifySecret(password, await (dummyHash ??= hashSecret("berth-dummy-password")));
+  return null;
+}
 import { ROBOT_PREFIX, type Principal } from "./principal";
 
 /**
@@ -12,7 +19,7 @@ import { ROBOT_PREFIX, type Principal } from "./principal";
  * clients that send Basic auth on every request do not pay for scrypt every time.
  */
 export class Authenticator {
-  private readonly recent = new Map<string, { principal: Principal; until: number }>();
+  private readonly recent = new Map<string, { hash: string; until: number }>();
 
   constructor(
     private readonly accounts: AccountStore,
@@ -24,22 +31,36 @@ export class Authenticator {
   async login(username: string, password: string, clientIp: string): Promise<Principal> {
     const cacheKey = createHash("sha256").update(`${username}\u0000${password}`).digest("hex");
     const hit = this.recent.get(cacheKey);
-    if (hit && hit.until > Date.now()) return hit.principal;
+    if (hit && hit.until > Date.now()) {
+      // Re-read the account (no KDF): a disabled, deleted, demoted or re-keyed account takes effect at once.
+      const current = await this.current(username);
+      if (current && current.hash === hit.hash) return current.principal;
+      this.recent.delete(cacheKey);
+    }
 
     const wait = this.throttle.retryAfter(username, clientIp);
     if (wait > 0) {
       throw new OciError("TOOMANYREQUESTS", "too many failed logins; try again later", { headers: { "Retry-After": String(wait) } });
     }
+    // Count the attempt before the (slow, async) check, so parallel guesses cannot all pass the gate.
+    this.throttle.fail(username, clientIp);
     const principal = await this.check(username, password);
     this.audit.record({ actor: username, action: "login", success: principal !== null, clientIp });
-    if (!principal) {
-      this.throttle.fail(username, clientIp);
-      throw new OciError("UNAUTHORIZED", "invalid username or password");
-    }
+    if (!principal) throw new OciError("UNAUTHORIZED", "invalid username or password");
     this.throttle.succeed(username, clientIp);
+    const current = await this.current(username);
     if (this.recent.size > 10_000) this.recent.clear();
-    this.recent.set(cacheKey, { principal, until: Date.now() + this.cacheMs });
+    if (current) this.recent.set(cacheKey, { hash: current.hash, until: Date.now() + this.cacheMs });
     return principal;
+  }
+
+  private async current(name: string): Promise<{ principal: Principal; hash: string } | null> {
+    if (name.startsWith(ROBOT_PREFIX)) {
+      const robot = await this.accounts.findRobot(name);
+      return robot && usableRobot(robot) ? { principal: { kind: "robot", name, id: robot.id, permissions: robot.permissions }, hash: robot.secretHash } : null;
+    }
+    const user = await this.accounts.findUser(name);
+    return user && !user.disabled ? { principal: { kind: "user", name, id: user.id, isAdmin: user.isAdmin }, hash: user.passwordHash } : null;
   }
 
   /** The principal behind a refresh token's subject as it is now (a disabled or deleted account gets none). */
@@ -55,11 +76,13 @@ export class Authenticator {
   private async check(username: string, password: string): Promise<Principal | null> {
     if (username.startsWith(ROBOT_PREFIX)) {
       const robot = await this.accounts.findRobot(username);
-      if (!robot || !usableRobot(robot) || !(await verifySecret(password, robot.secretHash))) return null;
+      if (!robot || !usableRobot(robot)) return burn(password);
+      if (!(await verifySecret(password, robot.secretHash))) return null;
       return { kind: "robot", name: username, id: robot.id, permissions: robot.permissions };
     }
     const user = await this.accounts.findUser(username);
-    if (!user || user.disabled || !(await verifySecret(password, user.passwordHash))) return null;
+    if (!user || user.disabled) return burn(password);
+    if (!(await verifySecret(password, user.passwordHash))) return null;
     return { kind: "user", name: username, id: user.id, isAdmin: user.isAdmin };
   }
 }

@@ -29,24 +29,32 @@ export class AccessPolicy {
   /** The requested access intersected with the principal's rights: never more than asked, never more than allowed. */
   async grant(principal: Principal, requested: readonly Access[]): Promise<Access[]> {
     const rights = new Map<string, readonly string[]>();
-    for (const access of requested) rights.set(`${access.type}:${access.name}`, await this.actionsOn(principal, access));
+    for (const access of requested) rights.set(`${access.type}:${access.name}`, await this.actionsOn(principal, access, access.actions.includes("push")));
     return intersect(requested, (access) => rights.get(`${access.type}:${access.name}`) ?? []);
   }
 
-  private async actionsOn(principal: Principal, access: Access): Promise<readonly string[]> {
+  private async actionsOn(principal: Principal, access: Access, create: boolean): Promise<readonly string[]> {
     if (access.type === "registry") return isAdmin(principal) ? ["*"] : [];
-    return this.repositoryActions(principal, access.name);
+    return this.repositoryActions(principal, access.name, create);
   }
 
-  async repositoryActions(principal: Principal, repository: string): Promise<readonly string[]> {
+  /**
+   * Rights on one repository. Rights are never granted on a project that does not exist: when `create`
+   * (a push was asked for) and the principal may create projects, the project is created first, private and
+   * owned by it — so a token obtained early cannot open a project someone else creates later.
+   */
+  async repositoryActions(principal: Principal, repository: string, create = false): Promise<readonly string[]> {
     if (this.options.isMirrored && (await this.options.isMirrored(repository))) {
       // Mirrored content is read-only: pulls for everyone allowed to, deletes (of the cache) for admins.
       if (isAdmin(principal)) return ["pull", "delete"];
       return principal.kind === "anonymous" && !this.options.anonymousMirrorPull ? [] : ["pull"];
     }
     if (isAdmin(principal)) return ["pull", "push", "delete"];
-    const project = await this.accounts.findProject(projectOf(repository));
-    if (!project) return this.mayCreateProjects(principal) ? ["pull", "push"] : [];
+    let project = await this.accounts.findProject(projectOf(repository));
+    if (!project) {
+      if (!create || principal.kind !== "user" || !this.mayCreateProjects(principal)) return [];
+      project = (await this.accounts.ensureProject(projectOf(repository), principal.id)).project;
+    }
     const actions = new Set<string>(project.public ? ["pull"] : []);
     for (const action of await this.memberActions(principal, project)) actions.add(action);
     return [...actions];

@@ -33,6 +33,8 @@ export class KeyRing {
     }
     const ring = new KeyRing(prisma, await ensureActiveKey(prisma), false);
     await ring.reload(options.retainSeconds);
+    const timer = setInterval(() => void ring.reload(options.retainSeconds).catch(() => undefined), 5_000);
+    timer.unref();
     return ring;
   }
 

@@ -93,12 +93,14 @@ export class TokenService {
     // The algorithm follows from our key, never from the token's header.
     const algorithm = key.asymmetricKeyType === "ec" ? "ES256" : "RS256";
     try {
-      return jwt.verify(token, key, {
+      const claims = jwt.verify(token, key, {
         algorithms: [algorithm],
         issuer: this.options.issuer,
         audience: this.options.service,
         clockTolerance: this.options.clockSkewSeconds,
       }) as jwt.JwtPayload;
+      if (typeof claims.exp !== "number") throw new Error("token has no exp");
+      return claims;
     } catch (err) {
       throw new InvalidTokenError((err as Error).message);
     }

@@ -88,7 +88,8 @@ berth robot list`,
       switch (sub) {
         case "add": {
           const [name] = positionals(names, 1, "berth robot add <name> --project p:pull,push");
-          const permissions = (values.project ?? []).map(parsePermission);
+          if (!values.project?.length) throw new UsageError("berth robot add <name> --project p:pull,push (at least one --project)");
+          const permissions = values.project.map(parsePermission);
           const expiresAt = values.expires ? new Date(values.expires) : null;
           if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new UsageError("--expires must be a date, e.g. 2027-01-31");
           const { robot, secret } = await accounts.addRobot({ name, permissions, description: values.description, expiresAt });

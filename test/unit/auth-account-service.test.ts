@@ -1,0 +1,217 @@
+// AccountService rules (names, passwords, robot permissions, roles) over an in-memory stand-in for the store.
+import { AccountService } from "../../src/auth/account-service";
+import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../../src/auth/account-store";
+import { verifySecret } from "../../src/auth/passwords";
+import type { RobotPermission, Role } from "../../src/auth/principal";
+import { OciError } from "../../src/oci/errors";
+
+class MemoryStore {
+  users = new Map<string, UserRow>();
+  robots = new Map<string, RobotRow>();
+  projects = new Map<string, ProjectRow>();
+  members = new Map<string, Role>();
+  private id = 0;
+
+  async findUser(username: string) {
+    return this.users.get(username) ?? null;
+  }
+  async findRobot(name: string) {
+    return this.robots.get(name) ?? null;
+  }
+  async findProject(name: string) {
+    return this.projects.get(name) ?? null;
+  }
+  async findRole(projectId: number, userId: number) {
+    return this.members.get(`${projectId}/${userId}`) ?? null;
+  }
+  async countUsers() {
+    return this.users.size;
+  }
+  async listUsers() {
+    return [...this.users.values()];
+  }
+  async createUser(data: { username: string; passwordHash: string; isAdmin: boolean }) {
+    const row: UserRow = { id: ++this.id, disabled: false, createdAt: new Date(), ...data };
+    this.users.set(data.username, row);
+    return row;
+  }
+  async updateUser(username: string, data: Partial<UserRow>) {
+    const row = this.users.get(username);
+    if (!row) return null;
+    Object.assign(row, data);
+    return row;
+  }
+  async deleteUser(username: string) {
+    return this.users.delete(username);
+  }
+  async listRobots() {
+    return [...this.robots.values()];
+  }
+  async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }) {
+    const row: RobotRow = { id: ++this.id, disabled: false, createdAt: new Date(), ...data };
+    this.robots.set(data.name, row);
+    return row;
+  }
+  async deleteRobot(name: string) {
+    return this.robots.delete(name);
+  }
+  async listProjects() {
+    return [...this.projects.values()];
+  }
+  async ensureProject(name: string, ownerId: number | null, isPublic = false) {
+    const existing = this.projects.get(name);
+    if (existing) return { project: existing, created: false };
+    const project: ProjectRow = { id: ++this.id, name, public: isPublic, ownerId, createdAt: new Date() };
+    this.projects.set(name, project);
+    if (ownerId !== null) this.members.set(`${project.id}/${ownerId}`, "admin");
+    return { project, created: true };
+  }
+  async setMember(projectId: number, userId: number, role: Role) {
+    this.members.set(`${projectId}/${userId}`, role);
+  }
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof OciError) return err.code;
+    throw err;
+  }
+  return "resolved";
+}
+
+describe("AccountService", () => {
+  let store: MemoryStore;
+  let accounts: AccountService;
+  beforeEach(() => {
+    store = new MemoryStore();
+    accounts = new AccountService(store as unknown as AccountStore);
+  });
+
+  describe("users", () => {
+    it("stores a scrypt hash of the password, never the password, and never shows the hash", async () => {
+      const view = await accounts.addUser("alice", "alice-password");
+      expect(view).toEqual({ username: "alice", isAdmin: false, disabled: false, createdAt: expect.any(Date) });
+      const row = store.users.get("alice")!;
+      expect(row.passwordHash).toMatch(/^scrypt\$/);
+      expect(row.passwordHash).not.toContain("alice-password");
+      expect(await verifySecret("alice-password", row.passwordHash)).toBe(true);
+      expect(JSON.stringify(await accounts.listUsers())).not.toMatch(/scrypt|passwordHash/);
+    });
+
+    it("refuses bad names, short passwords and duplicates", async () => {
+      expect(await codeOf(accounts.addUser("Alice", "long-enough"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addUser("robot$x", "long-enough"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addUser("a/b", "long-enough"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addUser("", "long-enough"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addUser("bob", "short"))).toBe("INVALID_REQUEST");
+      await accounts.addUser("bob", "long-enough");
+      expect(await codeOf(accounts.addUser("bob", "other-password"))).toBe("CONFLICT");
+    });
+
+    it("changes passwords with the same rules and reports unknown users", async () => {
+      await accounts.addUser("carol", "first-password");
+      expect(await codeOf(accounts.updateUser("carol", { password: "short" }))).toBe("INVALID_REQUEST");
+      await accounts.updateUser("carol", { password: "second-password" });
+      expect(await verifySecret("second-password", store.users.get("carol")!.passwordHash)).toBe(true);
+      expect(await verifySecret("first-password", store.users.get("carol")!.passwordHash)).toBe(false);
+      expect(await codeOf(accounts.updateUser("nobody", { disabled: true }))).toBe("NOT_FOUND");
+      expect(await codeOf(accounts.removeUser("nobody"))).toBe("NOT_FOUND");
+    });
+
+    it("bootstraps one admin: with the given password, or a generated one returned once", async () => {
+      expect(await accounts.bootstrapAdmin("given-password")).toBeNull();
+      expect(store.users.get("admin")?.isAdmin).toBe(true);
+      expect(await accounts.bootstrapAdmin("another-password")).toBeUndefined();
+
+      const fresh = new AccountService(new MemoryStore() as unknown as AccountStore);
+      const generated = await fresh.bootstrapAdmin(undefined);
+      expect(typeof generated).toBe("string");
+      expect((generated as string).length).toBeGreaterThanOrEqual(16);
+    });
+  });
+
+  describe("robots", () => {
+    it("creates robot$<name> with a long random secret returned once; only its hash is kept", async () => {
+      const { robot, secret } = await accounts.addRobot({ name: "ci", permissions: [{ project: "team-a", actions: ["pull", "push"] }] });
+      expect(robot.name).toBe("robot$ci");
+      expect(secret.length).toBeGreaterThanOrEqual(32);
+      const row = store.robots.get("robot$ci")!;
+      expect(row.secretHash).not.toContain(secret);
+      expect(await verifySecret(secret, row.secretHash)).toBe(true);
+      expect(JSON.stringify(robot)).not.toContain(secret);
+      expect(JSON.stringify(await accounts.listRobots())).not.toMatch(/secret/i);
+      // The prefix may be given or not: same robot.
+      expect(await codeOf(accounts.addRobot({ name: "robot$ci", permissions: [{ project: "x", actions: ["pull"] }] }))).toBe("CONFLICT");
+    });
+
+    it("validates permissions: a project name (one segment) or '*', and only pull/push/delete", async () => {
+      const bad: unknown[] = [
+        [],
+        [{ project: "team/a", actions: ["pull"] }],
+        [{ project: "Team", actions: ["pull"] }],
+        [{ project: "", actions: ["pull"] }],
+        [{ project: "..", actions: ["pull"] }],
+        [{ project: "a", actions: [] }],
+        [{ project: "a", actions: ["admin"] }],
+        [{ project: "a", actions: ["pull", "*"] }],
+        [{ project: "a" }],
+        [{ actions: ["pull"] }],
+        [{ project: "a", actions: ["pull"] }, { project: "b", actions: ["destroy"] }],
+      ];
+      for (const permissions of bad) {
+        expect({ permissions, code: await codeOf(accounts.addRobot({ name: "r", permissions: permissions as RobotPermission[] })) }).toEqual({
+          permissions,
+          code: "INVALID_REQUEST",
+        });
+      }
+      expect(store.robots.size).toBe(0);
+    });
+
+    it("refuses bad robot names", async () => {
+      for (const name of ["", "CI", "robot$", "a b", "robot$robot$x", "x/y"]) {
+        expect({ name, code: await codeOf(accounts.addRobot({ name, permissions: [{ project: "a", actions: ["pull"] }] })) }).toEqual({ name, code: "INVALID_REQUEST" });
+      }
+    });
+
+    it("accepts '*' and removes duplicate actions; keeps an expiry", async () => {
+      const expiresAt = new Date(Date.now() + 86_400_000);
+      const { robot } = await accounts.addRobot({
+        name: "deploy",
+        permissions: [
+          { project: "*", actions: ["pull", "pull"] },
+          { project: "team-b", actions: ["push", "delete", "push"] },
+        ],
+        expiresAt,
+      });
+      expect(robot.permissions).toEqual([
+        { project: "*", actions: ["pull"] },
+        { project: "team-b", actions: ["push", "delete"] },
+      ]);
+      expect(robot.expiresAt).toEqual(expiresAt);
+    });
+  });
+
+  describe("projects and members", () => {
+    it("creates a project (owner becomes its admin), refuses bad names and duplicates", async () => {
+      await accounts.addUser("owner", "owner-password");
+      expect(await accounts.addProject("team-a", { public: true, owner: "owner" })).toMatchObject({ name: "team-a", public: true });
+      expect(await accounts.roleOf("team-a", "owner")).toBe("admin");
+      expect(await codeOf(accounts.addProject("team-a"))).toBe("CONFLICT");
+      expect(await codeOf(accounts.addProject("a/b"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addProject("UPPER"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addProject("x", { owner: "ghost" }))).toBe("NOT_FOUND");
+    });
+
+    it("sets members with known roles only", async () => {
+      await accounts.addUser("dev", "dev-password");
+      await accounts.addProject("p");
+      await accounts.setMember("p", "dev", "developer");
+      expect(await accounts.roleOf("p", "dev")).toBe("developer");
+      expect(await codeOf(accounts.setMember("p", "dev", "owner"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.setMember("p", "ghost", "guest"))).toBe("NOT_FOUND");
+      expect(await codeOf(accounts.setMember("nope", "dev", "guest"))).toBe("NOT_FOUND");
+    });
+  });
+});

@@ -1,0 +1,175 @@
+// Authenticator: credentials → principal, with the login throttle and audit, over an in-memory store.
+import type { AuditEventInput, AuditLog } from "../../src/audit/audit-log";
+import type { AccountStore, RobotRow, UserRow } from "../../src/auth/account-store";
+import { Authenticator, parseBasic, parseBearer } from "../../src/auth/authenticator";
+import { LoginThrottle } from "../../src/auth/login-throttle";
+import { hashSecret } from "../../src/auth/passwords";
+import { OciError } from "../../src/oci/errors";
+
+const MAX_FAILURES = 3;
+
+class Store {
+  users = new Map<string, UserRow>();
+  robots = new Map<string, RobotRow>();
+  async findUser(name: string) {
+    return this.users.get(name) ?? null;
+  }
+  async findRobot(name: string) {
+    return this.robots.get(name) ?? null;
+  }
+}
+
+let store: Store;
+let events: AuditEventInput[];
+let auth: Authenticator;
+let hash: string;
+let nextId = 0;
+
+async function addUser(username: string, password: string, extra: Partial<UserRow> = {}): Promise<void> {
+  store.users.set(username, { id: ++nextId, username, passwordHash: password === "same" ? hash : await hashSecret(password), isAdmin: false, disabled: false, createdAt: new Date(), ...extra });
+}
+
+async function failure(promise: Promise<unknown>): Promise<{ code: string; headers: Record<string, string> } | "ok"> {
+  try {
+    await promise;
+    return "ok";
+  } catch (err) {
+    if (err instanceof OciError) return { code: err.code, headers: err.headers };
+    throw err;
+  }
+}
+
+beforeAll(async () => {
+  hash = await hashSecret("same");
+});
+
+beforeEach(async () => {
+  store = new Store();
+  events = [];
+  const audit = { record: (e: AuditEventInput) => events.push(e) } as unknown as AuditLog;
+  auth = new Authenticator(store as unknown as AccountStore, new LoginThrottle(MAX_FAILURES, 60_000), audit);
+  await addUser("alice", "alice-password");
+});
+
+describe("Authenticator.login", () => {
+  it("returns the user for the right password and refuses wrong, unknown and disabled accounts", async () => {
+    expect(await auth.login("alice", "alice-password", "ip")).toEqual({ kind: "user", name: "alice", id: store.users.get("alice")!.id, isAdmin: false });
+    expect(await failure(auth.login("alice", "wrong-password", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    expect(await failure(auth.login("nobody", "alice-password", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    await addUser("off", "off-password", { disabled: true });
+    expect(await failure(auth.login("off", "off-password", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  it("reads robot$… names as robots; an expired or disabled robot is refused", async () => {
+    const secretHash = await hashSecret("robot-secret");
+    const robot = (name: string, extra: Partial<RobotRow> = {}): RobotRow => ({
+      id: ++nextId, name, secretHash, description: "", permissions: [{ project: "p", actions: ["pull"] }], expiresAt: null, disabled: false, createdAt: new Date(), ...extra,
+    });
+    store.robots.set("robot$ci", robot("robot$ci"));
+    store.robots.set("robot$old", robot("robot$old", { expiresAt: new Date(Date.now() - 1000) }));
+    store.robots.set("robot$off", robot("robot$off", { disabled: true }));
+    expect(await auth.login("robot$ci", "robot-secret", "ip")).toMatchObject({ kind: "robot", name: "robot$ci", permissions: [{ project: "p", actions: ["pull"] }] });
+    expect(await failure(auth.login("robot$old", "robot-secret", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    expect(await failure(auth.login("robot$off", "robot-secret", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    // A user of the same bare name is not a robot and vice versa.
+    expect(await failure(auth.login("ci", "robot-secret", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  it("audits logins with success or failure, and never the password", async () => {
+    await auth.login("alice", "alice-password", "10.1.1.1");
+    await failure(auth.login("alice", "Sentinel-Wrong-Pw", "10.1.1.1"));
+    expect(events).toEqual([
+      expect.objectContaining({ actor: "alice", action: "login", success: true, clientIp: "10.1.1.1" }),
+      expect.objectContaining({ actor: "alice", action: "login", success: false, clientIp: "10.1.1.1" }),
+    ]);
+    expect(JSON.stringify(events)).not.toMatch(/alice-password|Sentinel-Wrong-Pw/);
+  });
+
+  it(`throttles after ${MAX_FAILURES} failures: 429 with Retry-After, the right password too, per address`, async () => {
+    for (let i = 0; i < MAX_FAILURES; i++) expect(await failure(auth.login("alice", `guess-${i}`, "1.2.3.4"))).toMatchObject({ code: "UNAUTHORIZED" });
+    const throttled = await failure(auth.login("alice", "guess-x", "1.2.3.4"));
+    expect(throttled).toMatchObject({ code: "TOOMANYREQUESTS", headers: { "Retry-After": expect.stringMatching(/^\d+$/) } });
+    expect(await failure(auth.login("alice", "alice-password", "1.2.3.4"))).toMatchObject({ code: "TOOMANYREQUESTS" });
+    expect(await failure(auth.login("alice", "alice-password", "5.6.7.8"))).toBe("ok");
+  });
+
+  it("parallel guesses cannot all slip past the throttle", async () => {
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => failure(auth.login("alice", `parallel-${i}`, "9.9.9.9"))));
+    const tried = results.filter((r) => r !== "ok" && r.code === "UNAUTHORIZED").length;
+    expect(tried).toBeLessThanOrEqual(MAX_FAILURES);
+  });
+
+  it("does not keep accepting a password after the account changed (disabled, new password, deleted)", async () => {
+    await addUser("bob", "bob-password");
+    await addUser("carol", "carol-password");
+    await addUser("dave", "dave-password");
+    for (const name of ["bob", "carol", "dave"]) await auth.login(name, `${name}-password`, "ip");
+    store.users.get("bob")!.disabled = true;
+    store.users.get("carol")!.passwordHash = await hashSecret("carol-new-password");
+    store.users.delete("dave");
+    const outcome = {
+      bob: await failure(auth.login("bob", "bob-password", "ip")),
+      carol: await failure(auth.login("carol", "carol-password", "ip")),
+      dave: await failure(auth.login("dave", "dave-password", "ip")),
+    };
+    expect(outcome).toEqual({
+      bob: expect.objectContaining({ code: "UNAUTHORIZED" }),
+      carol: expect.objectContaining({ code: "UNAUTHORIZED" }),
+      dave: expect.objectContaining({ code: "UNAUTHORIZED" }),
+    });
+  });
+
+  it("answers an unknown user about as slowly as a known one (no username enumeration by timing)", async () => {
+    await addUser("erin", "same");
+    const time = async (username: string) => {
+      const start = process.hrtime.bigint();
+      await failure(auth.login(username, `wrong-${Math.random()}`, `t-${Math.random()}`));
+      return Number(process.hrtime.bigint() - start) / 1e6;
+    };
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      known.push(await time("erin"));
+      unknown.push(await time(`ghost-${i}`));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    // A KDF run takes tens of milliseconds; skipping it for unknown names makes them ~100x faster.
+    expect({ known: median(known) > 5, ratio: median(unknown) / median(known) > 0.3 }).toEqual({ known: true, ratio: true });
+  });
+});
+
+describe("byName (refresh tokens)", () => {
+  it("returns the account as it is now, or null when it is gone, disabled or expired", async () => {
+    expect(await auth.byName("alice")).toMatchObject({ kind: "user", name: "alice" });
+    store.users.get("alice")!.isAdmin = true;
+    expect(await auth.byName("alice")).toMatchObject({ isAdmin: true });
+    store.users.get("alice")!.disabled = true;
+    expect(await auth.byName("alice")).toBeNull();
+    expect(await auth.byName("nobody")).toBeNull();
+    expect(await auth.byName("robot$nobody")).toBeNull();
+  });
+});
+
+describe("parseBasic / parseBearer", () => {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+  it("decodes Basic credentials; the password may hold colons", () => {
+    expect(parseBasic(`Basic ${b64("alice:pa:ss:word")}`)).toEqual({ username: "alice", password: "pa:ss:word" });
+    expect(parseBasic(`basic ${b64("robot$ci:s3cret")}`)).toEqual({ username: "robot$ci", password: "s3cret" });
+    expect(parseBasic(`Basic ${b64("alice:")}`)).toEqual({ username: "alice", password: "" });
+  });
+
+  it("returns null for anything else", () => {
+    expect(parseBasic(undefined)).toBeNull();
+    expect(parseBasic("")).toBeNull();
+    expect(parseBasic(`Bearer ${b64("alice:pw")}`)).toBeNull();
+    expect(parseBasic(`Basic ${b64("no-colon")}`)).toBeNull();
+    expect(parseBasic(`Basic ${b64(":only-password")}`)).toBeNull();
+    expect(parseBasic("Basic")).toBeNull();
+    expect(parseBearer("Bearer abc.def.ghi")).toBe("abc.def.ghi");
+    expect(parseBearer("bearer   tok ")).toBe("tok");
+    expect(parseBearer("Bearer ")).toBeNull();
+    expect(parseBearer("Basic abc")).toBeNull();
+    expect(parseBearer(undefined)).toBeNull();
+  });
+});
