@@ -22,7 +22,7 @@ export interface UploadStatus {
 }
 
 /** What the upload state machine needs from the metadata store, and no more. */
-export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "linkBlob">;
+export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "publishBlob">;
 
 /**
  * The blob upload state machine: start → append* → finish | cancel.
@@ -171,8 +171,8 @@ export class UploadService {
   }
 
   private async publish(repository: RepositoryName, id: string, digest: Digest, size: number): Promise<void> {
-    await this.storage.move(uploadPath(id), blobPath(digest));
-    await this.store.linkBlob(repository, { digest, size });
+    // The move happens under the blob's row lock: see MetadataStore.publishBlob and src/gc/collector.ts.
+    await this.store.publishBlob(repository, { digest, size }, () => this.storage.move(uploadPath(id), blobPath(digest)));
     await this.storage.delete(uploadDir(id));
   }
 
