@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
 
 /**
  * Typed, validated, frozen configuration. Sources, later winning: defaults, the YAML file named by
@@ -26,6 +27,10 @@ const ConfigSchema = z
       .strict()
       .default({ driver: "fs", fsync: true }),
     shutdownTimeoutSeconds: z.number().int().min(0).default(30),
+    /** Garbage collection; retention and immutability rules apply per project. See src/gc/config.ts. */
+    gc: GcConfigSchema,
+    retention: z.array(RetentionRuleSchema).default([]),
+    immutableTags: z.array(ImmutableTagRuleSchema).default([]),
   })
   .strict();
 
@@ -48,6 +53,8 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_STORAGE_ROOT: { path: ["storage", "root"], type: "string" },
   BERTH_STORAGE_FSYNC: { path: ["storage", "fsync"], type: "boolean" },
   BERTH_SHUTDOWN_TIMEOUT: { path: ["shutdownTimeoutSeconds"], type: "number" },
+  BERTH_GC_SCHEDULE: { path: ["gc", "schedule"], type: "string" },
+  BERTH_GC_GRACE: { path: ["gc", "grace"], type: "string" },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {

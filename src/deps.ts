@@ -1,5 +1,7 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config";
+import { touchIntervalFor } from "./gc/collector";
+import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { PrismaMetadataStore } from "./metadata/prisma-store";
 import type { MetadataStore } from "./metadata/store";
@@ -18,6 +20,8 @@ export interface Deps {
   storage: StorageDriver;
   store: MetadataStore;
   services: RegistryServices;
+  /** Garbage collection, retention and storage usage (CLI, schedule, admin API). */
+  gc: GcService;
   close(): Promise<void>;
 }
 
@@ -25,12 +29,17 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const storage = createStorageDriver(config);
   const store = new PrismaMetadataStore(database.prisma);
+  const gc = new GcService({ database, storage, config, logger });
   const services: RegistryServices = {
     uploads: new UploadService(store, storage),
-    blobs: new BlobService(store, storage),
-    manifests: new ManifestService(store),
+    blobs: new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) }),
+    manifests: new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags),
   };
-  return { config, logger, database, storage, store, services, close: () => database.close() };
+  const close = async () => {
+    await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
+    await database.close();
+  };
+  return { config, logger, database, storage, store, services, gc, close };
 }
 
 export function createLogger(config: Pick<Config, "logLevel">): Logger {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { COMMANDS } from "./cli/commands";
+import { COMMANDS, UsageError } from "./cli/commands";
 import { ConfigError, loadConfig } from "./config";
 
 const USAGE = `Berth — a private container registry
@@ -8,7 +8,9 @@ Usage: berth <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) =>
+    [`  ${name.padEnd(10)} ${c.summary}`, ...Object.entries(c.options ?? {}).map(([flag, o]) => `      ${`${flag}${o.value ? ` ${o.value}` : ""}`.padEnd(22)} ${o.help}`)].join("\n"),
+  )
   .join("\n")}
 
 Options:
@@ -25,6 +27,7 @@ const FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir"
 async function main(argv: string[]): Promise<number> {
   const env = { ...process.env };
   const positional: string[] = [];
+  const options: Record<string, string | true> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "-h" || arg === "--help") {
@@ -37,7 +40,17 @@ async function main(argv: string[]): Promise<number> {
       if (value === undefined) return usageError(`${flag} needs a value`);
       env[FLAGS[flag]] = value;
     } else if (arg.startsWith("-")) {
-      return usageError(`unknown option ${arg}`);
+      // Command options come after the command's name: `berth gc --dry-run`.
+      const spec = COMMANDS[positional[0] ?? ""]?.options?.[flag];
+      if (!spec) return usageError(`unknown option ${arg}`);
+      if (spec.value) {
+        const value = inline ?? argv[++i];
+        if (value === undefined) return usageError(`${flag} needs a value`);
+        options[flag] = value;
+      } else {
+        if (inline !== undefined) return usageError(`${flag} takes no value`);
+        options[flag] = true;
+      }
     } else {
       positional.push(arg);
     }
@@ -47,9 +60,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command) return usageError(`unknown command ${name}`);
   if (rest.length) return usageError(`unexpected argument ${rest[0]}`);
   try {
-    await command.run(loadConfig(env));
+    const code = await command.run(loadConfig(env), options);
+    if (typeof code === "number") return code;
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
       console.error(err.message);
       return 2;
     }
