@@ -122,8 +122,7 @@ export class Collector {
       interruptedRuns,
       errors: run.errors,
     };
-    run.phase = "done";
-    await this.runs.finish(runId, status, run.progress(), run.errors, report);
+    await this.runs.finish(runId, status, run.errors, report);
     return report;
   }
 
@@ -145,9 +144,12 @@ export class Collector {
           retained = decisions;
           run.recordTags(decisions);
         } else {
-          await applyRetention(this.db, decisions, options.batchSize, async (done) => {
-            run.recordTags(done);
-            await run.batchDone();
+          await applyRetention(this.db, decisions, options.batchSize, {
+            inBatch: (q, done) => this.runs.add(q, run.runId, { tags: done.length }),
+            afterBatch: async (done) => {
+              run.recordTags(done);
+              await run.batchDone();
+            },
           });
         }
       });
@@ -174,7 +176,11 @@ export class Collector {
     await run.enter("uploads", () => this.sweepUploads(run, uploadCutoff));
   }
 
-  /** Dangling manifests of each repository, a batch per transaction, under the repository's row lock. */
+  /**
+   * Dangling manifests of each repository, a batch per transaction, under the repository's row lock.
+   * Newest first: indexes and referrers are pushed after what they name, so they go first, and an
+   * interrupted sweep leaves orphans rather than an index missing a child.
+   */
   private async sweepManifests(run: RunState, repositoryIds: number[], cutoff: Date): Promise<void> {
     const batch = run.options.batchSize;
     for (const repositoryId of repositoryIds.sort((a, b) => a - b)) {
@@ -183,16 +189,18 @@ export class Collector {
           const locked = await q(`SELECT id FROM repository WHERE id = $1 FOR UPDATE`, [repositoryId]);
           if (!locked.length) return [];
           // A new statement, so a new snapshot: the kept set as of now that we hold the lock.
-          return q<{ id: number; digest: string; size: number }>(
+          const deleted = await q<{ id: number; digest: string; size: number }>(
             `WITH RECURSIVE ${keptCte({ cutoff: "$2::timestamptz", repository: "$1" })}
              DELETE FROM manifest m WHERE m.id IN (
                SELECT c.id FROM manifest c
                WHERE c.repository_id = $1 AND c.created_at < $2
                  AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.id = c.id)
-               ORDER BY c.id LIMIT $3)
+               ORDER BY c.id DESC LIMIT $3)
              RETURNING m.id, m.digest, m.size`,
             [repositoryId, cutoff, batch],
           );
+          if (deleted.length) await this.runs.add(q, run.runId, { manifests: deleted.length });
+          return deleted;
         });
         run.recordManifests(repositoryId, rows);
         await run.batchDone();
@@ -209,7 +217,7 @@ export class Collector {
         const rows = await this.db.transaction(async (q) => {
           const locked = await q(`SELECT id FROM repository WHERE id = $1 FOR UPDATE`, [repositoryId]);
           if (!locked.length) return [];
-          return q<{ digest: string; size: unknown }>(
+          const deleted = await q<{ digest: string; size: unknown }>(
             `WITH doomed AS (
                SELECT rb.digest FROM repository_blob rb JOIN blob b ON b.digest = rb.digest
                WHERE rb.repository_id = $1 AND rb.created_at < $2 AND b.last_touched_at < $2
@@ -221,6 +229,8 @@ export class Collector {
              RETURNING rb.digest, b.size`,
             [repositoryId, cutoff, batch],
           );
+          if (deleted.length) await this.runs.add(q, run.runId, { links: deleted.length });
+          return deleted;
         });
         run.recordLinks(repositoryId, rows.map((r) => ({ digest: r.digest, size: num(r.size) })));
         await run.batchDone();
@@ -251,7 +261,11 @@ export class Collector {
         );
         // The bytes go while we still hold the rows: no upload can place new bytes for these digests now.
         await settleAll(rows, 16, (r) => this.deps.storage.delete(blobPath(r.digest as Digest)));
-        return { deleted: rows.map((r) => ({ digest: r.digest, size: num(r.size) })), last: locked[locked.length - 1].digest, seen: locked.length };
+        const deleted = rows.map((r) => ({ digest: r.digest, size: num(r.size) }));
+        if (deleted.length) {
+          await this.runs.add(q, run.runId, { blobs: deleted.length, bytes: deleted.reduce((n, d) => n + d.size, 0) });
+        }
+        return { deleted, last: locked[locked.length - 1].digest, seen: locked.length };
       });
       run.recordBlobs(deleted);
       await run.batchDone();
@@ -276,6 +290,7 @@ export class Collector {
           run.errors.push(`deleting partial upload data: ${err.message}`);
         });
         await q(`DELETE FROM upload WHERE id = ANY($1::uuid[])`, [stale.map((u) => u.id)]);
+        await this.runs.add(q, run.runId, { uploads: stale.length, bytes: stale.reduce((n, u) => n + num(u.offset), 0) });
         return stale;
       });
       run.recordUploads(rows.map((u) => ({ repositoryId: u.repository_id, bytes: num(u.offset) })));
@@ -402,7 +417,7 @@ class RunState {
     this.checkAbort();
     this.phase = phase;
     const started = Date.now();
-    await this.runs.progress(this.runId, this.progress());
+    await this.runs.phase(this.runId, phase);
     try {
       return await fn();
     } finally {
@@ -410,11 +425,9 @@ class RunState {
     }
   }
 
-  /** After each committed batch: record progress, let the caller see it, pause if asked, stop if aborted. */
+  /** After each committed batch (which recorded itself in the run's row): report, pause if asked, stop if aborted. */
   async batchDone(): Promise<void> {
-    const progress = this.progress();
-    await this.runs.progress(this.runId, progress);
-    this.options.onProgress?.(progress);
+    this.options.onProgress?.(this.progress());
     if (this.options.batchPauseMs > 0) await new Promise((r) => setTimeout(r, this.options.batchPauseMs));
     this.checkAbort();
   }

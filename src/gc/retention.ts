@@ -2,7 +2,7 @@
 // the manifests those tags held become dangling and the same collection removes them (after the grace
 // period, counted from each manifest's push).
 import { ImmutableTags, RetentionRules, tagsToDelete } from "./rules";
-import type { GcDatabase } from "./sql";
+import type { GcDatabase, Query } from "./sql";
 
 export interface RetentionDecision {
   repositoryId: number;
@@ -76,28 +76,36 @@ export async function applyRetention(
   db: GcDatabase,
   decisions: RetentionDecision[],
   batchSize: number,
-  afterBatch: (deleted: RetentionDecision[]) => Promise<void>,
+  /** Runs inside each batch's transaction (to record the batch with it), then again after its commit. */
+  hooks: {
+    inBatch?: (q: Query, deleted: RetentionDecision[]) => Promise<void>;
+    afterBatch?: (deleted: RetentionDecision[]) => Promise<void>;
+  } = {},
 ): Promise<RetentionDecision[]> {
   const done: RetentionDecision[] = [];
   for (let i = 0; i < decisions.length; i += batchSize) {
     const batch = decisions.slice(i, i + batchSize);
-    const rows = await db.query<{ repository_id: number; name: string }>(
-      `DELETE FROM tag t
-       USING unnest($1::int[], $2::text[], $3::int[], $4::timestamptz[]) AS x(repository_id, name, manifest_id, updated_at)
-       WHERE t.repository_id = x.repository_id AND t.name = x.name AND t.manifest_id = x.manifest_id
-         AND t.updated_at = x.updated_at
-       RETURNING t.repository_id, t.name`,
-      [
-        batch.map((d) => d.repositoryId),
-        batch.map((d) => d.tag),
-        batch.map((d) => d.manifestId),
-        batch.map((d) => d.updatedAt.toISOString()),
-      ],
-    );
-    const deleted = new Set(rows.map((r) => `${r.repository_id}\u0000${r.name}`));
-    const carried = batch.filter((d) => deleted.has(`${d.repositoryId}\u0000${d.tag}`));
+    const carried = await db.transaction(async (q) => {
+      const rows = await q<{ repository_id: number; name: string }>(
+        `DELETE FROM tag t
+         USING unnest($1::int[], $2::text[], $3::int[], $4::timestamptz[]) AS x(repository_id, name, manifest_id, updated_at)
+         WHERE t.repository_id = x.repository_id AND t.name = x.name AND t.manifest_id = x.manifest_id
+           AND t.updated_at = x.updated_at
+         RETURNING t.repository_id, t.name`,
+        [
+          batch.map((d) => d.repositoryId),
+          batch.map((d) => d.tag),
+          batch.map((d) => d.manifestId),
+          batch.map((d) => d.updatedAt.toISOString()),
+        ],
+      );
+      const deleted = new Set(rows.map((r) => `${r.repository_id}\u0000${r.name}`));
+      const carried = batch.filter((d) => deleted.has(`${d.repositoryId}\u0000${d.tag}`));
+      await hooks.inBatch?.(q, carried);
+      return carried;
+    });
     done.push(...carried);
-    await afterBatch(carried);
+    await hooks.afterBatch?.(carried);
   }
   return done;
 }

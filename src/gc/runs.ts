@@ -1,6 +1,6 @@
 // The gc_run table: one row per collection or dry run, updated as it goes.
 import type { GcReport, RunStatus, RunTrigger } from "./report";
-import { num, type GcDatabase } from "./sql";
+import { num, type GcDatabase, type Query } from "./sql";
 
 export interface GcRunRecord {
   id: number;
@@ -19,6 +19,16 @@ export interface GcRunRecord {
   bytesFreed: number;
   errors: string[] | null;
   report: GcReport | null;
+}
+
+/** What one batch deleted: added to the run's row inside the batch's own transaction. */
+export interface RunDelta {
+  tags?: number;
+  manifests?: number;
+  links?: number;
+  blobs?: number;
+  uploads?: number;
+  bytes?: number;
 }
 
 export interface RunProgress {
@@ -58,18 +68,27 @@ export class GcRuns {
     return rows.map((r) => r.id);
   }
 
-  async progress(id: number, p: RunProgress): Promise<void> {
-    await this.db.query(
-      `UPDATE gc_run SET phase = $2, tags_deleted = $3, manifests_deleted = $4, links_deleted = $5, blobs_deleted = $6,
-              uploads_deleted = $7, bytes_freed = $8 WHERE id = $1`,
-      [id, p.phase, p.tagsDeleted, p.manifestsDeleted, p.linksDeleted, p.blobsDeleted, p.uploadsDeleted, p.bytesFreed],
+  /**
+   * Adds a batch's deletions to the run's counters, within the batch's transaction: the counters commit
+   * or roll back with the deletions, so a run's row stays exact even when its process is killed.
+   */
+  async add(q: Query, id: number, d: RunDelta): Promise<void> {
+    await q(
+      `UPDATE gc_run SET tags_deleted = tags_deleted + $2, manifests_deleted = manifests_deleted + $3,
+              links_deleted = links_deleted + $4, blobs_deleted = blobs_deleted + $5,
+              uploads_deleted = uploads_deleted + $6, bytes_freed = bytes_freed + $7 WHERE id = $1`,
+      [id, d.tags ?? 0, d.manifests ?? 0, d.links ?? 0, d.blobs ?? 0, d.uploads ?? 0, d.bytes ?? 0],
     );
   }
 
-  async finish(id: number, status: RunStatus, p: RunProgress, errors: string[], report: GcReport): Promise<void> {
-    await this.progress(id, p);
+  async phase(id: number, phase: string): Promise<void> {
+    await this.db.query(`UPDATE gc_run SET phase = $2 WHERE id = $1`, [id, phase]);
+  }
+
+  async finish(id: number, status: RunStatus, errors: string[], report: GcReport): Promise<void> {
     await this.db.query(
-      `UPDATE gc_run SET status = $2, finished_at = clock_timestamp(), errors = $3::jsonb, report = $4::jsonb WHERE id = $1`,
+      `UPDATE gc_run SET status = $2, phase = 'done', finished_at = clock_timestamp(), errors = $3::jsonb, report = $4::jsonb
+       WHERE id = $1`,
       [id, status, errors.length ? JSON.stringify(errors) : null, JSON.stringify(report)],
     );
   }

@@ -98,7 +98,7 @@ describe("retention rules", () => {
     const { applyRetention } = await import("../../src/gc/retention");
     const { gcDatabase } = await import("../../src/gc/sql");
     await push(base(), "old/app", image([layer()]), "y");
-    const done = await applyRetention(gcDatabase(registry.deps.database), [decision], 10, async () => undefined);
+    const done = await applyRetention(gcDatabase(registry.deps.database), [decision], 10);
     expect(done).toEqual([]);
     expect((await snapshot(registry.deps)).tags).toEqual(["old/app:y"]);
   });

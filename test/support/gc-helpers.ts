@@ -181,3 +181,22 @@ export async function expectReachableBlobsStored(deps: Deps): Promise<void> {
   const files = new Set(await listFiles(deps.config.storage.root!));
   expect(needed.filter((d) => !files.has(d))).toEqual([]);
 }
+
+/**
+ * The metadata is whole: every blob a manifest references is linked in its repository, and every child
+ * an index names is stored there. (Deleting a blob through the API breaks the first on purpose; the
+ * tests using this do not.)
+ */
+export async function expectIntegrity(deps: Deps): Promise<void> {
+  const unlinked = await deps.database.query(
+    `SELECT m.digest AS manifest, mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
+     WHERE mr.kind = 'blob' AND NOT EXISTS (
+       SELECT 1 FROM repository_blob rb WHERE rb.repository_id = m.repository_id AND rb.digest = mr.digest)`,
+  );
+  const childless = await deps.database.query(
+    `SELECT m.digest AS manifest, mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
+     WHERE mr.kind = 'manifest' AND NOT EXISTS (
+       SELECT 1 FROM manifest c WHERE c.repository_id = m.repository_id AND c.digest = mr.digest)`,
+  );
+  expect({ unlinked, childless }).toEqual({ unlinked: [], childless: [] });
+}
