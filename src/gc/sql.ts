@@ -28,7 +28,13 @@ export function gcDatabase(database: Database): GcDatabase {
     query: (sql, params) => database.query(sql, params),
     transaction: (fn, options = {}) =>
       database.prisma.$transaction(
-        (tx) => fn(<R>(sql: string, params: readonly unknown[] = []) => tx.$queryRawUnsafe<R[]>(sql, ...params)),
+        async (tx) => {
+          const q: Query = <R>(sql: string, params: readonly unknown[] = []) => tx.$queryRawUnsafe<R[]>(sql, ...params);
+          // The kept-set CTE's row estimates are wildly pessimistic; they would make Postgres JIT-compile
+          // millisecond queries for tens of milliseconds, batch after batch.
+          await q(`SET LOCAL jit = off`);
+          return fn(q);
+        },
         {
           timeout: TX_TIMEOUT_MS,
           maxWait: TX_MAX_WAIT_MS,
