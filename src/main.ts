@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       const spec = COMMANDS[positional[0] ?? ""]?.options?.[flag];
       if (!spec) return usageError(`unknown option ${arg}`);
       if (spec.value) {
-        const value = inline ?? argv[++i];
+        const value = inline ?? (argv[i + 1]?.startsWith("-") ? undefined : argv[++i]);
         if (value === undefined) return usageError(`${flag} needs a value`);
         options[flag] = value;
       } else {
