@@ -283,3 +283,23 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("a re-push meeting the del
     }
   });
 });
+
+test("concurrent mounts of one blob into many repositories all succeed (no lock-upgrade deadlock)", async () => {
+  const registry = await startTestRegistry({ database: "postgres" });
+  try {
+    const x = layer(1024);
+    const stats = { pushed: 0, refused: 0, gaveUp: 0, mounted: 0, skipped: 0, uploaded: 0 };
+    await uploadBlob(registry.url, "mount/src", x, stats);
+    for (let round = 0; round < 3; round++) {
+      const statuses = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          fetch(`${registry.url}/v2/mount/dst-${round}-${i}/blobs/uploads/?mount=${x.descriptor.digest}&from=mount/src`, { method: "POST" })
+            .then(async (r) => (await r.arrayBuffer(), r.status)),
+        ),
+      );
+      expect(statuses).toEqual(Array(12).fill(201));
+    }
+  } finally {
+    await registry.stop();
+  }
+});
