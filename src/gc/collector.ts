@@ -155,9 +155,9 @@ export class Collector {
       });
     }
 
-    const plan = await run.enter("mark", () =>
-      mark(this.db, { cutoff, uploadCutoff, untagged: options.untagged, excludedTags: options.dryRun ? retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag })) : [] }),
-    );
+    // A dry run deleted no tags, so it marks as if retention's tags were gone already.
+    const excludedTags = retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag }));
+    const plan = await run.enter("mark", () => mark(this.db, { cutoff, uploadCutoff, untagged: options.untagged, excludedTags }));
     for (const [id, name] of plan.names) run.names.set(id, name);
 
     if (options.dryRun) {
