@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
 
 /**
  * Typed, validated, frozen configuration. Sources, later winning: defaults, the YAML file named by
@@ -106,6 +107,10 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Garbage collection; retention and immutability rules apply per project. See src/gc/config.ts. */
+    gc: GcConfigSchema,
+    retention: z.array(RetentionRuleSchema).default([]),
+    immutableTags: z.array(ImmutableTagRuleSchema).default([]),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -153,6 +158,8 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_ADMIN_PASSWORD: { path: ["auth", "adminPassword"], type: "string" },
   BERTH_SIGNING_KEY_FILE: { path: ["auth", "signingKeyFile"], type: "string" },
   BERTH_MIRROR_HTTP_PROXY: { path: ["mirror", "httpProxy"], type: "string" },
+  BERTH_GC_SCHEDULE: { path: ["gc", "schedule"], type: "string" },
+  BERTH_GC_GRACE: { path: ["gc", "grace"], type: "string" },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {

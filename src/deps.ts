@@ -1,5 +1,7 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config";
+import { touchIntervalFor } from "./gc/collector";
+import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { PrismaMetadataStore } from "./metadata/prisma-store";
 import type { MetadataStore } from "./metadata/store";
@@ -26,6 +28,8 @@ export interface Deps {
   audit: AuditLog;
   /** Null unless mirror upstreams are configured. */
   mirror: Mirror | null;
+  /** Garbage collection, retention and storage usage (CLI, schedule, admin API). */
+  gc: GcService;
   close(): Promise<void>;
 }
 
@@ -33,8 +37,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const storage = createStorageDriver(config, logger);
   const store = new PrismaMetadataStore(database.prisma);
-  const blobs = new BlobService(store, storage);
-  const manifests = new ManifestService(store);
+  const gc = new GcService({ database, storage, config, logger });
+  const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
+  const manifests = new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags);
   const accountStore = new AccountStore(database.prisma);
   const mirror = createMirror(config, {
     prisma: database.prisma,
@@ -51,21 +56,20 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     manifests: mirror?.manifests ?? manifests,
   };
   const audit = new AuditLog(database.prisma, logger);
+  const release = async () => {
+    await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
+    await audit.close();
+    await mirror?.close();
+    await database.close();
+  };
   try {
     const auth = await createAuth(config, accountStore, audit, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    const close = async () => {
-      await audit.close();
-      await mirror?.close();
-      await database.close();
-    };
-    return { config, logger, database, storage, store, services, auth, audit, mirror, close };
+    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, close: release };
   } catch (err) {
-    await audit.close();
-    await mirror?.close();
-    await database.close();
+    await release();
     throw err;
   }
 }

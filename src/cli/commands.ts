@@ -4,6 +4,7 @@ import { startServer } from "../server";
 import { keyCommand, projectCommand, robotCommand, userCommand } from "./account-commands";
 import { UsageError, type Command } from "./command";
 import { Warmer } from "../proxy/warmer";
+import { gcCommand } from "./gc-command";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -16,6 +17,8 @@ const serve: Command = {
       { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled },
       `Berth listening on http://${running.address}`,
     );
+    const nextGc = deps.gc.startSchedule();
+    if (nextGc) logger.info({ schedule: config.gc.schedule, next: nextGc.toISOString() }, "garbage collection scheduled");
     const onSignal = (signal: string) => {
       logger.info({ signal }, "shutting down");
       running.stop().then(
@@ -72,4 +75,5 @@ export const COMMANDS: Record<string, Command> = {
   project: projectCommand,
   key: keyCommand,
   mirror,
+  gc: gcCommand,
 };

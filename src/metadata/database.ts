@@ -8,7 +8,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
-import { migrate, pgliteSession, pgSession, type MigrateOptions } from "./migrator";
+import { migrate, pgliteSession, pgSession, type MigrateOptions, type SqlSession } from "./migrator";
 
 export interface Database {
   readonly kind: "postgres" | "embedded";
@@ -21,6 +21,13 @@ export interface Database {
    * On PGlite, which has one connection, it would wait for that very transaction to end.
    */
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /**
+   * One session of its own, for session-scoped state such as advisory locks: a pooled connection taken
+   * out of the pool until release() (Postgres), or PGlite's only session (embedded, where session locks
+   * are therefore shared by everything in the process). Results are raw driver values. Pass release() an
+   * error when the session may be broken, so the connection is destroyed rather than reused.
+   */
+  session(): Promise<{ session: SqlSession; release(broken?: Error): void }>;
   /** Releases connections / closes PGlite and its lock. Idempotent. */
   close(): Promise<void>;
 }
@@ -86,6 +93,10 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
     prisma,
     query: async <R>(sql: string, params?: readonly unknown[]) =>
       (await pool.query({ text: sql, values: params ? [...params] : undefined, types: pgRawTypes })).rows as R[],
+    session: async () => {
+      const client = await pool.connect();
+      return { session: pgSession(client), release: (broken?: Error) => client.release(broken) };
+    },
     close: once(async () => {
       await prisma.$disconnect();
       await pool.end();
@@ -139,6 +150,7 @@ async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
     prisma,
     query: async <R>(sql: string, params?: readonly unknown[]) =>
       (await db.query<R>(sql, params ? [...params] : undefined, { parsers: pgliteRawParsers })).rows,
+    session: async () => ({ session: pgliteSession(db), release: () => undefined }),
     close: once(async () => {
       try {
         await prisma.$disconnect();

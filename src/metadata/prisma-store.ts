@@ -9,6 +9,7 @@ import type {
   MetadataStore,
   NewManifest,
   PageRequest,
+  PutManifestOptions,
   ReferrerRecord,
   UploadRecord,
 } from "./store";
@@ -22,20 +23,43 @@ class MissingReferences extends Error {
   }
 }
 
+/** Thrown inside a transaction to roll it back when an immutable tag already names another manifest. */
+class ImmutableTagHeld extends Error {
+  constructor(readonly digest: Digest) {
+    super("immutable tag already names another manifest");
+  }
+}
+
+/** Publishing holds a transaction open while the bytes are moved into place; allow for slow storage. */
+const PUBLISH_TIMEOUT_MS = 10 * 60_000;
+
 /**
  * MetadataStore on Prisma. Hot paths use single raw statements (one round trip, no ORM result mapping);
  * the rest uses the generated client where it reads better.
+ *
+ * Row lock order, kept by every transaction here and by the garbage collector so that none can deadlock:
+ * a blob row before a repository row; a repository row before that repository's tag, manifest and
+ * repository_blob rows. (See src/gc/collector.ts for why the collector depends on these locks.)
  */
 export class PrismaMetadataStore implements MetadataStore {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | null> {
-    const rows = await this.prisma.$queryRaw<Array<{ size: bigint }>>`
-      SELECT b.size FROM repository_blob rb
+  async findLinkedBlob(repository: RepositoryName, digest: Digest, options: { touchIfIdleMs?: number } = {}): Promise<BlobRecord | null> {
+    // The idle check rides along in the same round trip; the write only happens when it is due.
+    const idleSeconds = options.touchIfIdleMs === undefined ? null : options.touchIfIdleMs / 1000;
+    const rows = await this.prisma.$queryRaw<Array<{ size: bigint; idle: boolean | null }>>`
+      SELECT b.size, b.last_touched_at < now() - make_interval(secs => ${idleSeconds}::float8) AS idle
+      FROM repository_blob rb
       JOIN repository r ON r.id = rb.repository_id
       JOIN blob b ON b.digest = rb.digest
       WHERE r.name = ${repository} AND rb.digest = ${digest}`;
-    return rows.length ? { digest, size: Number(rows[0].size) } : null;
+    if (!rows.length) return null;
+    if (rows[0].idle === true) {
+      await this.prisma.$executeRaw`
+        UPDATE blob SET last_touched_at = now()
+        WHERE digest = ${digest} AND last_touched_at < now() - make_interval(secs => ${idleSeconds}::float8)`;
+    }
+    return { digest, size: Number(rows[0].size) };
   }
 
   async linkBlob(repository: RepositoryName, blob: BlobRecord): Promise<void> {
@@ -53,14 +77,31 @@ export class PrismaMetadataStore implements MetadataStore {
       ON CONFLICT DO NOTHING`;
   }
 
+  async publishBlob(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>): Promise<void> {
+    await this.prisma.$transaction(
+      async (tx) => {
+        // Creating or touching the row locks it until commit: a collector deleting this blob holds the same
+        // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back.
+        await tx.$executeRaw`
+          INSERT INTO blob (digest, size) VALUES (${blob.digest}, ${blob.size})
+          ON CONFLICT (digest) DO UPDATE SET last_touched_at = now()`;
+        await place();
+        await new PrismaMetadataStore(tx as PrismaClient).linkBlob(repository, blob);
+      },
+      { timeout: PUBLISH_TIMEOUT_MS },
+    );
+  }
+
   async mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null> {
     return this.prisma.$transaction(async (tx) => {
+      // NO KEY UPDATE, not SHARE: linkBlob below updates this row, and two mounts of one blob holding SHARE
+      // locks would each wait for the other to let go before upgrading (a deadlock).
       const rows = await tx.$queryRaw<Array<{ size: bigint }>>`
         SELECT b.size FROM repository_blob rb
         JOIN repository r ON r.id = rb.repository_id
         JOIN blob b ON b.digest = rb.digest
         WHERE r.name = ${from} AND rb.digest = ${digest}
-        FOR SHARE OF b`;
+        FOR NO KEY UPDATE OF b`;
       if (!rows.length) return null;
       const blob = { digest, size: Number(rows[0].size) };
       await new PrismaMetadataStore(tx as PrismaClient).linkBlob(to, blob);
@@ -122,21 +163,37 @@ export class PrismaMetadataStore implements MetadataStore {
     repository: RepositoryName,
     manifest: NewManifest,
     tag: TagName | null,
-    options: { verifyReferences?: boolean } = {},
-  ): Promise<{ missing: Digest[] }> {
+    options: PutManifestOptions = {},
+  ): Promise<{ missing: Digest[]; immutableTagHeldBy?: Digest }> {
     try {
-      await this.prisma.$transaction((tx) => this.putManifestIn(tx, repository, manifest, tag, options.verifyReferences ?? true));
+      await this.prisma.$transaction((tx) => this.putManifestIn(tx, repository, manifest, tag, options));
       return { missing: [] };
     } catch (err) {
       if (err instanceof MissingReferences) return { missing: err.missing };
+      if (err instanceof ImmutableTagHeld) return { missing: [], immutableTagHeldBy: err.digest };
       throw err;
     }
   }
 
-  private async putManifestIn(tx: Tx, repository: RepositoryName, manifest: NewManifest, tag: TagName | null, verifyReferences: boolean): Promise<void> {
+  private async putManifestIn(
+    tx: Tx,
+    repository: RepositoryName,
+    manifest: NewManifest,
+    tag: TagName | null,
+    options: PutManifestOptions,
+  ): Promise<void> {
+    // The upsert locks the repository row until commit: manifest pushes to one repository (and the garbage
+    // collector's sweeps of it) take turns.
     const [{ id: repositoryId }] = await tx.$queryRaw<Array<{ id: number }>>`
       INSERT INTO repository (name) VALUES (${repository})
       ON CONFLICT (name) DO UPDATE SET updated_at = now() RETURNING id`;
+
+    if (tag && options.immutableTag) {
+      const held = await tx.$queryRaw<Array<{ digest: string }>>`
+        SELECT m.digest FROM tag t JOIN manifest m ON m.id = t.manifest_id
+        WHERE t.repository_id = ${repositoryId} AND t.name = ${tag}`;
+      if (held.length && held[0].digest !== manifest.digest) throw new ImmutableTagHeld(held[0].digest as Digest);
+    }
 
     // FOR SHARE holds what we reference until commit, so a concurrent delete (or GC) waits for us or wins first.
     const blobs = manifest.references.filter((r) => r.kind === "blob").map((r) => r.digest);
@@ -153,7 +210,7 @@ export class PrismaMetadataStore implements MetadataStore {
       rows.forEach((r) => found.add(r.digest));
     }
     const missing = manifest.references.map((r) => r.digest).filter((d) => !found.has(d));
-    if (missing.length && verifyReferences) throw new MissingReferences([...new Set(missing)]);
+    if (missing.length && options.verifyReferences !== false) throw new MissingReferences([...new Set(missing)]);
 
     const inserted = await tx.$queryRaw<Array<{ id: number }>>`
       INSERT INTO manifest (repository_id, digest, media_type, content, size, subject_digest, artifact_type, annotations)
@@ -212,11 +269,25 @@ export class PrismaMetadataStore implements MetadataStore {
     return count > 0;
   }
 
-  async deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean> {
+  async deleteManifest(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean> {
     // Tags and references go with it through ON DELETE CASCADE.
-    const count = await this.prisma.$executeRaw`
-      DELETE FROM manifest m USING repository r WHERE r.id = m.repository_id AND r.name = ${repository} AND m.digest = ${digest}`;
-    return count > 0;
+    if (!guard) {
+      const count = await this.prisma.$executeRaw`
+        DELETE FROM manifest m USING repository r WHERE r.id = m.repository_id AND r.name = ${repository} AND m.digest = ${digest}`;
+      return count > 0;
+    }
+    return this.prisma.$transaction(async (tx) => {
+      // FOR UPDATE keeps new tags off the manifest (their foreign key check would need a share lock) until
+      // we are done, so the guard judges the final set of tags.
+      const rows = await tx.$queryRaw<Array<{ id: number }>>`
+        SELECT m.id FROM manifest m JOIN repository r ON r.id = m.repository_id
+        WHERE r.name = ${repository} AND m.digest = ${digest} FOR UPDATE OF m`;
+      if (!rows.length) return false;
+      const tags = await tx.$queryRaw<Array<{ name: string }>>`SELECT name FROM tag WHERE manifest_id = ${rows[0].id} ORDER BY name`;
+      guard(tags.map((t) => t.name));
+      await tx.$executeRaw`DELETE FROM manifest WHERE id = ${rows[0].id}`;
+      return true;
+    });
   }
 
   async listTags(repository: RepositoryName, page: PageRequest): Promise<string[] | null> {

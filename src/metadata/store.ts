@@ -7,9 +7,20 @@ import type { WriterState } from "../storage/driver";
  * Postgres (or the embedded PGlite) is the only source of truth; storage only holds bytes.
  */
 export interface MetadataStore {
-  findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | null>;
+  /**
+   * The blob if readable in the repository. With `touchIfIdleMs`, also marks the blob as just used when
+   * it was last touched longer ago than that (garbage collection spares recently touched blobs), so
+   * reads write at most once per blob and interval.
+   */
+  findLinkedBlob(repository: RepositoryName, digest: Digest, options?: { touchIfIdleMs?: number }): Promise<BlobRecord | null>;
   /** Records the blob (if new) and makes it readable in the repository. */
   linkBlob(repository: RepositoryName, blob: BlobRecord): Promise<void>;
+  /**
+   * Like linkBlob, but runs `place` (which puts the bytes at the blob's storage path) while the blob's row
+   * is locked, so a garbage collection deleting that blob's bytes either finished before or waits and
+   * then finds the blob in use (see src/gc/collector.ts). Nothing is recorded when `place` fails.
+   */
+  publishBlob(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>): Promise<void>;
   /** Links a blob readable in `from` into `to`; null when `from` cannot read it. */
   mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null>;
   unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
@@ -25,11 +36,19 @@ export interface MetadataStore {
    * linked in the repository and referenced manifests stored there; otherwise nothing is written and the
    * missing digests are returned. (`verifyReferences: false` skips that, for content cached from a mirror.)
    */
-  putManifest(repository: RepositoryName, manifest: NewManifest, tag: TagName | null, options?: { verifyReferences?: boolean }): Promise<{ missing: Digest[] }>;
+  putManifest(
+    repository: RepositoryName,
+    manifest: NewManifest,
+    tag: TagName | null,
+    options?: PutManifestOptions,
+  ): Promise<{ missing: Digest[]; immutableTagHeldBy?: Digest }>;
   findManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | null>;
   deleteTag(repository: RepositoryName, tag: TagName): Promise<boolean>;
-  /** Deletes the manifest and every tag pointing at it. */
-  deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /**
+   * Deletes the manifest and every tag pointing at it. `guard`, when given, sees those tags with the
+   * manifest locked (no tag can be added meanwhile) and may throw to refuse the deletion.
+   */
+  deleteManifest(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean>;
   /** Null when the repository is unknown. */
   listTags(repository: RepositoryName, page: PageRequest): Promise<string[] | null>;
   listRepositories(page: PageRequest): Promise<string[]>;
@@ -39,6 +58,17 @@ export interface MetadataStore {
 export interface BlobRecord {
   digest: Digest;
   size: number;
+}
+
+export interface PutManifestOptions {
+  /** False for content cached from a mirror upstream: its blobs and children arrive later, on demand. */
+  verifyReferences?: boolean;
+  /**
+   * The tag must not move: when it already names another manifest nothing is written and the result's
+   * `immutableTagHeldBy` is that manifest's digest. Checked inside the transaction, so two pushes racing
+   * to create the tag cannot both win.
+   */
+  immutableTag?: boolean;
 }
 
 export interface UploadRecord {

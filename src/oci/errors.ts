@@ -35,6 +35,8 @@ export type OciErrorCode = keyof typeof ERROR_TABLE;
 export interface OciErrorOptions {
   /** Overrides the table's status where the spec asks for another one (e.g. 413 for a huge manifest). */
   status?: number;
+  /** Replaces the table's generic message where clients show only the message (e.g. docker's "denied: …"). */
+  message?: string;
   headers?: Record<string, string>;
   cause?: unknown;
 }
@@ -42,6 +44,7 @@ export interface OciErrorOptions {
 export class OciError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
+  private readonly clientMessage: string;
 
   constructor(
     readonly code: OciErrorCode,
@@ -52,10 +55,11 @@ export class OciError extends Error {
     this.name = "OciError";
     this.status = options.status ?? ERROR_TABLE[code].status;
     this.headers = options.headers ?? {};
+    this.clientMessage = options.message ?? ERROR_TABLE[code].message;
   }
 
   toBody(): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
-    const entry: { code: string; message: string; detail?: unknown } = { code: this.code, message: ERROR_TABLE[this.code].message };
+    const entry: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.clientMessage };
     if (this.detail !== undefined) entry.detail = this.detail;
     return { errors: [entry] };
   }

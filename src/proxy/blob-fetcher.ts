@@ -106,14 +106,14 @@ export class BlobFetcher {
       const writer = await storage.writer(uploadPath(id));
       try {
         await writer.append(createReadStream(fetch.spoolPath));
-        await writer.commit(blobPath(fetch.digest));
+        // Into place under the blob's row lock, linked in the same transaction (see MetadataStore.publishBlob).
+        await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => writer.commit(blobPath(fetch.digest)));
       } catch (err) {
         await writer.cancel().catch(() => undefined);
         throw err;
       } finally {
         await storage.delete(uploadDir(id)).catch(() => undefined);
       }
-      await store.linkBlob(repository, { digest: fetch.digest, size: fetch.written });
       fetch.finish(null);
     } catch (err) {
       logger.warn({ err, digest: fetch.digest, upstream: route.upstream.config.name }, "mirror blob fetch failed");

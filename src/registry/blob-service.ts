@@ -6,15 +6,24 @@ import { PathNotFoundError, type ByteRange, type StorageDriver } from "../storag
 import type { Digest } from "./digest";
 import { blobPath } from "./paths";
 
+export interface BlobServiceOptions {
+  /**
+   * HEAD/GET mark a blob as just used when it was last touched longer ago than this, so that garbage
+   * collection spares a layer a pusher has just checked for (see src/gc/collector.ts). Undefined: never.
+   */
+  touchIfIdleMs?: number;
+}
+
 /** Reading, mounting and unlinking blobs. Readability is per repository; bytes are stored once. */
 export class BlobService {
   constructor(
     private readonly store: MetadataStore,
     private readonly storage: StorageDriver,
+    private readonly options: BlobServiceOptions = {},
   ) {}
 
   async stat(repository: RepositoryName, digest: Digest): Promise<BlobRecord> {
-    const blob = await this.store.findLinkedBlob(repository, digest);
+    const blob = await this.store.findLinkedBlob(repository, digest, { touchIfIdleMs: this.options.touchIfIdleMs });
     if (!blob) throw new OciError("BLOB_UNKNOWN", { digest });
     return blob;
   }

@@ -10,9 +10,18 @@ export interface StoredManifest {
   subject: Digest | null;
 }
 
+/** Which tags may never be moved or deleted (src/gc/rules.ts implements it from the configuration). */
+export interface TagImmutability {
+  /** The rule that makes the tag immutable, described for error messages, or null when it is mutable. */
+  ruleFor(repository: RepositoryName, tag: string): string | null;
+}
+
 /** Manifests, tags, catalog and referrers: everything that lives only in the metadata store. */
 export class ManifestService {
-  constructor(private readonly store: MetadataStore) {}
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly immutability: TagImmutability | null = null,
+  ) {}
 
   put(repository: RepositoryName, reference: ManifestReference, content: Buffer, contentType: string | undefined): Promise<StoredManifest> {
     return this.store_(repository, reference, content, contentType, true);
@@ -38,12 +47,15 @@ export class ManifestService {
     if ("digest" in reference && reference.digest !== digest) {
       throw new OciError("DIGEST_INVALID", `manifest digest ${digest} does not match ${reference.digest}`);
     }
-    const { missing } = await this.store.putManifest(
+    const tag = "tag" in reference ? reference.tag : null;
+    const rule = tag === null ? null : this.immutableRule(repository, tag);
+    const { missing, immutableTagHeldBy } = await this.store.putManifest(
       repository,
       { digest, content, mediaType: parsed.mediaType, subject: parsed.subject, artifactType: parsed.artifactType, annotations: parsed.annotations, references: parsed.references },
-      "tag" in reference ? reference.tag : null,
-      { verifyReferences },
+      tag,
+      { verifyReferences, immutableTag: rule !== null },
     );
+    if (immutableTagHeldBy) throw immutableTagError(tag!, rule!, "overwritten", { digest: immutableTagHeldBy });
     if (missing.length) {
       throw new OciError("MANIFEST_BLOB_UNKNOWN", { missing: missing.slice(0, 20) });
     }
@@ -58,11 +70,32 @@ export class ManifestService {
 
   /** By tag: removes the tag only. By digest: removes the manifest and every tag on it. */
   async delete(repository: RepositoryName, reference: ManifestReference): Promise<void> {
-    const deleted =
-      "tag" in reference
-        ? await this.store.deleteTag(repository, reference.tag)
-        : await this.store.deleteManifest(repository, reference.digest);
+    let deleted: boolean;
+    if ("tag" in reference) {
+      const rule = this.immutableRule(repository, reference.tag);
+      if (rule !== null) {
+        const current = await this.store.findManifest(repository, reference);
+        if (!current) throw new OciError("MANIFEST_UNKNOWN", describe(reference));
+        throw immutableTagError(reference.tag, rule, "deleted", { digest: current.digest });
+      }
+      deleted = await this.store.deleteTag(repository, reference.tag);
+    } else {
+      // Deleting a manifest deletes its tags, so an immutable tag on it forbids that too.
+      const guard = this.immutability
+        ? (tags: string[]) => {
+            for (const tag of tags) {
+              const rule = this.immutableRule(repository, tag);
+              if (rule !== null) throw immutableTagError(tag, rule, "deleted", { digest: reference.digest });
+            }
+          }
+        : undefined;
+      deleted = await this.store.deleteManifest(repository, reference.digest, guard);
+    }
     if (!deleted) throw new OciError("MANIFEST_UNKNOWN", describe(reference));
+  }
+
+  private immutableRule(repository: RepositoryName, tag: string): string | null {
+    return this.immutability?.ruleFor(repository, tag) ?? null;
   }
 
   async tags(repository: RepositoryName, page: PageRequest): Promise<string[]> {
@@ -79,6 +112,19 @@ export class ManifestService {
     const all = await this.store.listReferrers(repository, subject);
     return artifactType === null ? all : all.filter((r) => r.artifactType === artifactType);
   }
+}
+
+/**
+ * DENIED (403), not MANIFEST_INVALID (400): the manifest is fine, a policy refuses the operation on the
+ * tag. Clients treat 403 as final (no retry) and show its message, so the message says what happened;
+ * MANIFEST_INVALID would send users looking for a problem in their image.
+ */
+function immutableTagError(tag: string, rule: string, verb: "overwritten" | "deleted", extra: Record<string, string>): OciError {
+  return new OciError(
+    "DENIED",
+    { tag, reason: "immutable tag", rule, ...extra },
+    { message: `tag ${tag} is immutable (${rule}) and cannot be ${verb}` },
+  );
 }
 
 function describe(reference: ManifestReference): Record<string, string> {

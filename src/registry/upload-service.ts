@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { OciError } from "../oci/errors";
 import type { RepositoryName } from "../oci/names";
 import type { MetadataStore, UploadRecord } from "../metadata/store";
-import type { StorageDriver, WriterState } from "../storage/driver";
+import type { FileWriter, StorageDriver, WriterState } from "../storage/driver";
 import { createDigester, digestAlgorithm, finishDigest, type Digest, type DigestAlgorithm } from "./digest";
 import { HashingTap, tapped } from "./hashing-stream";
 import { KeyedMutex } from "./keyed-mutex";
@@ -22,7 +22,7 @@ export interface UploadStatus {
 }
 
 /** What the upload state machine needs from the metadata store, and no more. */
-export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "linkBlob">;
+export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "publishBlob">;
 
 /**
  * The blob upload state machine: start → append* → finish | cancel.
@@ -58,8 +58,7 @@ export class UploadService {
       await writer.append(tapped(body, new HashingTap(hash)));
       const actual = finishDigest(algorithm, hash);
       if (actual !== digest) throw digestMismatch(digest, actual);
-      await writer.commit(blobPath(digest));
-      await this.publish(repository, id, digest, writer.size);
+      await this.publish(repository, id, digest, writer.size, writer);
     } catch (err) {
       await writer.cancel().catch(() => undefined);
       await this.storage.delete(uploadDir(id)).catch(() => undefined);
@@ -92,8 +91,7 @@ export class UploadService {
         throw digestMismatch(digest, actual);
       }
       const writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
-      await writer.commit(blobPath(digest));
-      await this.publish(repository, id, digest, upload.offset);
+      await this.publish(repository, id, digest, upload.offset, writer);
       await this.store.deleteUpload(id);
       this.hashers.delete(id);
     });
@@ -173,8 +171,9 @@ export class UploadService {
   }
 
   /** The verified bytes are already at blobPath (the writer committed them there): make them readable. */
-  private async publish(repository: RepositoryName, id: string, digest: Digest, size: number): Promise<void> {
-    await this.store.linkBlob(repository, { digest, size });
+  private async publish(repository: RepositoryName, id: string, digest: Digest, size: number, writer: FileWriter): Promise<void> {
+    // The bytes go into place under the blob's row lock: see MetadataStore.publishBlob and src/gc/collector.ts.
+    await this.store.publishBlob(repository, { digest, size }, () => writer.commit(blobPath(digest)));
     await this.storage.delete(uploadDir(id));
   }
 

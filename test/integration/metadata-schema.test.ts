@@ -125,6 +125,27 @@ describe.each<Kind>(["postgres", "embedded"])("%s backend", (kind) => {
     expect(upload.repository.id).toBe(repo.id);
   });
 
+  test("gc runs: every column round-trips, defaults included", async () => {
+    const { prisma } = db;
+    const created = await prisma.gcRun.create({
+      data: { trigger: "cli", dryRun: true, status: "running", options: { graceMs: 3_600_000 } },
+    });
+    expect(created).toMatchObject({
+      phase: null, finishedAt: null, tagsDeleted: 0, manifestsDeleted: 0, linksDeleted: 0, blobsDeleted: 0,
+      uploadsDeleted: 0, bytesFreed: 0n, errors: null, report: null,
+    });
+    expect(created.startedAt).toBeInstanceOf(Date);
+    await prisma.gcRun.update({
+      where: { id: created.id },
+      data: {
+        status: "succeeded", phase: "done", finishedAt: new Date(), tagsDeleted: 1, manifestsDeleted: 2, linksDeleted: 3,
+        blobsDeleted: 4, uploadsDeleted: 5, bytesFreed: 9_007_199_254_740_993n, errors: ["x"], report: { a: [1] },
+      },
+    });
+    const read = await prisma.gcRun.findMany({ where: { startedAt: { lte: new Date(Date.now() + 60_000) } }, orderBy: { startedAt: "desc" } });
+    expect(read[0]).toMatchObject({ id: created.id, status: "succeeded", bytesFreed: 9_007_199_254_740_993n, errors: ["x"], report: { a: [1] } });
+  });
+
   test("constraints from the migration behave as the schema says (unique, cascade, C collation)", async () => {
     const { prisma } = db;
     const repo = await prisma.repository.create({ data: { name: "dup/check" } });

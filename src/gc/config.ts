@@ -1,0 +1,83 @@
+// The configuration of garbage collection, retention and tag immutability; src/config.ts embeds it.
+import { z } from "zod";
+import { parseDuration } from "./duration";
+import { parseSchedule } from "./schedule";
+
+/** A duration string ("90s", "15m", "1h30m", "7d") or a number of seconds; parsed to milliseconds. */
+const duration = z.union([z.string(), z.number().min(0)]).transform((value, ctx) => {
+  if (typeof value === "number") return Math.round(value * 1000);
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const schedule = z.string().transform((value, ctx) => {
+  try {
+    return parseSchedule(value).text;
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** A regular expression matched against the whole tag. */
+const tagPattern = z.string().min(1).superRefine((value, ctx) => {
+  try {
+    new RegExp(value);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(err as Error).message}` });
+  }
+});
+
+/** A project name (the first segment of repository names) or a glob over them with * and ?. */
+const projectPattern = z.string().min(1).regex(/^[a-z0-9._*?-]+$/, "must be a project name or a glob with * and ?, e.g. team or *");
+
+export const GcConfigSchema = z
+  .object({
+    /** Untagged manifests, unreferenced blobs and links younger (or touched more recently) than this stay. */
+    grace: duration.prefault("1h"),
+    /** Delete dangling (untagged, unreferenced) manifests; false keeps every manifest. */
+    untagged: z.boolean().default(true),
+    /** Upload sessions idle for longer than this are deleted with their partial data. */
+    uploadTimeout: duration.prefault("24h"),
+    /** When the server runs a collection by itself (see src/gc/schedule.ts); unset: never. */
+    schedule: schedule.optional(),
+    /** Apply the retention rules at the start of each collection. */
+    retention: z.boolean().default(true),
+    /** Rows deleted per transaction. */
+    batchSize: z.number().int().min(1).max(10_000).default(500),
+    /** Pause between batches, to spread the load of a large collection on a busy server. */
+    batchPause: duration.prefault("0"),
+  })
+  .strict()
+  .prefault({});
+
+export const RetentionRuleSchema = z
+  .object({
+    project: projectPattern,
+    /** Keep the N most recently pushed tags of each repository. */
+    keepLatest: z.number().int().min(0).optional(),
+    /** Keep tags matching any of these regular expressions (whole-tag match). */
+    keepTags: z.array(tagPattern).default([]),
+    /** Delete tags last pushed more than D days ago. */
+    deleteOlderThanDays: z.number().min(0).optional(),
+  })
+  .strict()
+  .refine((r) => r.keepLatest !== undefined || r.deleteOlderThanDays !== undefined, {
+    message: "a retention rule needs keepLatest, deleteOlderThanDays or both",
+  });
+
+export const ImmutableTagRuleSchema = z
+  .object({
+    project: projectPattern,
+    /** Tags matching any of these regular expressions (whole-tag match) can be neither moved nor deleted. */
+    tags: z.array(tagPattern).min(1),
+  })
+  .strict();
+
+export type GcConfig = z.infer<typeof GcConfigSchema>;
+export type RetentionRule = z.infer<typeof RetentionRuleSchema>;
+export type ImmutableTagRule = z.infer<typeof ImmutableTagRuleSchema>;

@@ -1,0 +1,156 @@
+// Garbage collection, retention and storage usage as one service: what the CLI, the scheduler and (later)
+// the admin API call. Nothing here knows about HTTP; an admin route maps GcBusyError to 409 and the
+// reports to JSON as they are.
+import type { Logger } from "pino";
+import type { Database } from "../metadata/database";
+import type { StorageDriver } from "../storage/driver";
+import { Collector, type CollectOptions } from "./collector";
+import type { GcConfig, ImmutableTagRule, RetentionRule } from "./config";
+import { tryLockCollector } from "./lock";
+import type { GcReport, RunTrigger } from "./report";
+import { planRetention, type RetentionDecision } from "./retention";
+import { ImmutableTags, RetentionRules } from "./rules";
+import { GcRuns, type GcRunRecord, type RunProgress } from "./runs";
+import { parseSchedule } from "./schedule";
+import { GcScheduler } from "./scheduler";
+import { gcDatabase, type GcDatabase } from "./sql";
+import { storageUsage, type StorageUsage } from "./usage";
+
+export interface GcServiceDeps {
+  database: Database;
+  storage: StorageDriver;
+  config: { gc: GcConfig; retention: readonly RetentionRule[]; immutableTags: readonly ImmutableTagRule[] };
+  logger?: Logger;
+}
+
+/** What a caller may choose for one run; everything else comes from the configuration. */
+export interface GcRequest {
+  trigger: RunTrigger;
+  dryRun?: boolean;
+  graceMs?: number;
+  /** False keeps untagged manifests (and so everything they reference). */
+  untagged?: boolean;
+  uploadTimeoutMs?: number;
+  /** False skips the retention rules this time. */
+  retention?: boolean;
+  batchSize?: number;
+  batchPauseMs?: number;
+  onProgress?: (progress: RunProgress) => void;
+}
+
+/** Another collector (this process or another replica) is running; try again later. */
+export class GcBusyError extends Error {
+  override name = "GcBusyError";
+  constructor() {
+    super("another garbage collection is running");
+  }
+}
+
+export class GcService {
+  readonly immutableTags: ImmutableTags;
+  readonly retentionRules: RetentionRules;
+  private readonly db: GcDatabase;
+  private readonly runs: GcRuns;
+  private readonly collector: Collector;
+  private scheduler: GcScheduler | undefined;
+  private active: { controller: AbortController; done: Promise<unknown> } | undefined;
+  private closed = false;
+
+  constructor(private readonly deps: GcServiceDeps) {
+    this.immutableTags = new ImmutableTags(deps.config.immutableTags);
+    this.retentionRules = new RetentionRules(deps.config.retention);
+    this.db = gcDatabase(deps.database);
+    this.runs = new GcRuns(this.db);
+    this.collector = new Collector({
+      database: deps.database,
+      storage: deps.storage,
+      retentionRules: this.retentionRules,
+      immutableTags: this.immutableTags,
+      logger: deps.logger,
+    });
+  }
+
+  /**
+   * Runs a collection (or a dry run) now and resolves with its report, also recorded in gc_run. Throws
+   * GcBusyError at once when another collector holds the lock. A run that fails half-way resolves with
+   * status "failed" and its errors; what it committed stays done.
+   */
+  async collect(request: GcRequest): Promise<GcReport> {
+    if (this.closed) throw new Error("the garbage collection service is closed");
+    const release = await tryLockCollector(this.deps.database);
+    if (!release) throw new GcBusyError();
+    const controller = new AbortController();
+    const gc = this.deps.config.gc;
+    const options: CollectOptions = {
+      trigger: request.trigger,
+      dryRun: request.dryRun ?? false,
+      graceMs: request.graceMs ?? gc.grace,
+      untagged: request.untagged ?? gc.untagged,
+      uploadTimeoutMs: request.uploadTimeoutMs ?? gc.uploadTimeout,
+      retention: request.retention ?? gc.retention,
+      batchSize: request.batchSize ?? gc.batchSize,
+      batchPauseMs: request.batchPauseMs ?? gc.batchPause,
+      signal: controller.signal,
+      onProgress: request.onProgress,
+    };
+    const done = this.collector.run(options).finally(release);
+    this.active = { controller, done };
+    try {
+      const report = await done;
+      this.deps.logger?.info(
+        { runId: report.runId, dryRun: report.dryRun, status: report.status, trigger: report.trigger, totals: report.totals, ms: report.durationMs },
+        "garbage collection finished",
+      );
+      return report;
+    } finally {
+      if (this.active?.done === done) this.active = undefined;
+    }
+  }
+
+  /** The tags the retention rules would delete now, without deleting anything or taking the lock. */
+  async previewRetention(): Promise<RetentionDecision[]> {
+    const [{ now }] = await this.db.query<{ now: Date }>(`SELECT now() AS now`);
+    return planRetention(this.db, this.retentionRules, this.immutableTags, now);
+  }
+
+  usage(): Promise<StorageUsage> {
+    return storageUsage(this.db);
+  }
+
+  /** Most recent first. */
+  listRuns(limit = 20): Promise<GcRunRecord[]> {
+    return this.runs.list(limit);
+  }
+
+  getRun(id: number): Promise<GcRunRecord | null> {
+    return this.runs.get(id);
+  }
+
+  /** Starts the configured schedule (none configured: nothing to do). Returns the next due time. */
+  startSchedule(): Date | null {
+    const text = this.deps.config.gc.schedule;
+    if (!text || this.scheduler) return this.scheduler?.nextRun ?? null;
+    this.scheduler = new GcScheduler(
+      parseSchedule(text),
+      async () => {
+        try {
+          await this.collect({ trigger: "schedule" });
+        } catch (err) {
+          if (!(err instanceof GcBusyError)) throw err;
+          this.deps.logger?.info("scheduled garbage collection skipped: another collector is running");
+        }
+      },
+      this.deps.logger,
+    );
+    this.scheduler.start();
+    return this.scheduler.nextRun;
+  }
+
+  /** Stops the schedule and interrupts a run in progress at its next batch boundary, waiting for it. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const stopping = this.scheduler?.stop();
+    this.active?.controller.abort();
+    await Promise.allSettled([stopping, this.active?.done]);
+  }
+}

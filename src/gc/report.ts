@@ -1,0 +1,117 @@
+// What a collection (or dry run) reports, and its plain-text rendering for the CLI.
+import { formatDuration } from "./duration";
+
+export type RunTrigger = "cli" | "schedule" | "api";
+export type RunStatus = "succeeded" | "failed" | "interrupted";
+
+/** Per repository: what was (or, in a dry run, would be) deleted there. */
+export interface RepositoryReport {
+  repository: string;
+  /** Tags deleted by retention rules. */
+  tags: number;
+  manifests: number;
+  manifestBytes: number;
+  /** Blobs made unreadable in this repository (their bytes go only when no repository keeps them). */
+  links: number;
+  linkBytes: number;
+  uploads: number;
+  uploadBytes: number;
+}
+
+export interface GcTotals {
+  tags: number;
+  manifests: number;
+  manifestBytes: number;
+  links: number;
+  /** Blobs whose bytes were deleted from storage: each counted once, however many repositories had it. */
+  blobs: number;
+  blobBytes: number;
+  uploads: number;
+  uploadBytes: number;
+  /** Upload folders in storage without a session row (e.g. a monolithic upload cut off by a crash). */
+  orphanUploadDirs: number;
+  /** Storage bytes freed: blobs plus partial uploads (manifests live in the database). */
+  bytesFreed: number;
+}
+
+export interface GcReport {
+  runId: number;
+  dryRun: boolean;
+  status: RunStatus;
+  trigger: RunTrigger;
+  options: GcRunOptions;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  /** Time per phase, in milliseconds. */
+  phases: Record<string, number>;
+  totals: GcTotals;
+  repositories: RepositoryReport[];
+  /** The first items of each kind (ITEM_LIMIT), for review; `truncated` when there were more. */
+  items: {
+    tags: Array<{ repository: string; tag: string; digest: string }>;
+    manifests: Array<{ repository: string; digest: string; size: number }>;
+    blobs: Array<{ digest: string; size: number }>;
+    truncated: boolean;
+  };
+  /** Earlier runs found still marked running (their collector died) and marked interrupted. */
+  interruptedRuns: number[];
+  errors: string[];
+}
+
+export interface GcRunOptions {
+  graceMs: number;
+  untagged: boolean;
+  uploadTimeoutMs: number;
+  retention: boolean;
+  batchSize: number;
+  batchPauseMs: number;
+}
+
+export const ITEM_LIMIT = 1000;
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+/** The report as a person reads it at a terminal. */
+export function formatReport(r: GcReport): string {
+  const t = r.totals;
+  const verb = r.dryRun ? "would delete" : "deleted";
+  const lines = [
+    `garbage collection ${r.dryRun ? "dry run " : ""}#${r.runId}: ${r.status} in ${(r.durationMs / 1000).toFixed(2)} s ` +
+      `(grace ${formatDuration(r.options.graceMs)}, untagged manifests ${r.options.untagged ? "collected" : "kept"}, ` +
+      `retention ${r.options.retention ? "applied" : "skipped"})`,
+    `  ${verb}: ${t.tags} tags (retention), ${t.manifests} manifests (${formatBytes(t.manifestBytes)}), ` +
+      `${t.links} repository links, ${t.blobs} blobs (${formatBytes(t.blobBytes)}), ` +
+      `${t.uploads} stale uploads (${formatBytes(t.uploadBytes)})` +
+      (t.orphanUploadDirs ? `, ${t.orphanUploadDirs} orphaned upload folders` : ""),
+    `  storage ${r.dryRun ? "to free" : "freed"}: ${formatBytes(t.bytesFreed)}`,
+  ];
+  if (r.repositories.length) {
+    lines.push("  per repository:");
+    for (const repo of r.repositories) {
+      const parts = [
+        repo.tags && `${repo.tags} tags`,
+        repo.manifests && `${repo.manifests} manifests`,
+        repo.links && `${repo.links} links (${formatBytes(repo.linkBytes)})`,
+        repo.uploads && `${repo.uploads} uploads (${formatBytes(repo.uploadBytes)})`,
+      ].filter(Boolean);
+      lines.push(`    ${repo.repository}: ${parts.join(", ")}`);
+    }
+  }
+  if (r.dryRun && r.items.tags.length) {
+    lines.push("  tags retention would delete:");
+    for (const tag of r.items.tags) lines.push(`    ${tag.repository}:${tag.tag} (${tag.digest})`);
+  }
+  if (r.interruptedRuns.length) lines.push(`  earlier runs found interrupted: ${r.interruptedRuns.map((id) => `#${id}`).join(", ")}`);
+  for (const e of r.errors) lines.push(`  error: ${e}`);
+  return lines.join("\n");
+}
