@@ -105,6 +105,8 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     BERTH_LOG_LEVEL: "warn",
+    // An open registry: this test is about replicas sharing state, not about auth.
+    BERTH_AUTH: "off",
   };
   // One after the other: the first applies the migrations, the second finds them applied.
   a = await startReplica(env, path.join(work, "a"));

@@ -67,20 +67,21 @@ describe("berth gc", () => {
   });
 
   test.each([
-    [["gc", "--grace"], /--grace needs a value/],
+    [["gc", "--grace"], /Option '--grace <value>' argument missing/],
     [["gc", "--grace", "soon"], /--grace: invalid duration "soon"/],
-    [["gc", "--frobnicate"], /unknown option --frobnicate/],
-    [["gc", "--dry-run=yes"], /--dry-run takes no value/],
-    [["--dry-run", "gc"], /unknown option --dry-run/],
-    [["serve", "--dry-run"], /unknown option --dry-run/],
+    [["gc", "--frobnicate"], /Unknown option '--frobnicate'/],
+    [["gc", "--dry-run=yes"], /Option '--dry-run' does not take an argument/],
+    [["--dry-run", "gc"], /unknown command --dry-run/],
+    [["serve", "--dry-run"], /unexpected argument --dry-run/],
   ])("usage errors: %j", async (args, message) => {
     await expect(run("node", [MAIN, ...args, "--data-dir", dataDir])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(message) });
   });
 
   test("help lists the gc options", async () => {
-    const { stdout } = await run("node", [MAIN, "--help"]);
-    expect(stdout).toMatch(/gc +collect garbage now/);
-    for (const flag of ["--dry-run", "--grace DURATION", "--no-untagged", "--no-retention", "--json"]) expect(stdout).toContain(flag);
+    const { stdout: overview } = await run("node", [MAIN, "--help"]);
+    expect(overview).toMatch(/gc +collect garbage now/);
+    const { stdout } = await run("node", [MAIN, "gc", "--help"]);
+    for (const flag of ["--dry-run", "--grace D", "--no-untagged", "--no-retention", "--json"]) expect(stdout).toContain(flag);
   });
 });
 

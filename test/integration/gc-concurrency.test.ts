@@ -257,17 +257,22 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("a re-push meeting the del
     await uploadBlob(registry.url, "second/a", x, stats);
     await fetch(`${registry.url}/v2/second/a/blobs/${x.descriptor.digest}`, { method: "DELETE" }); // unlinked: garbage
 
-    // The server's storage holds the move of the re-pushed bytes into place (inside publishBlob).
+    // The server's storage holds the commit of the re-pushed bytes into place (inside publishBlob).
     const moving = gate();
     const release = gate();
     const storage = registry.deps.storage;
-    const move = storage.move.bind(storage);
-    storage.move = async (from: string, to: string) => {
-      if (to.endsWith(x.descriptor.digest.slice("sha256:".length))) {
-        moving.open();
-        await release.opened;
-      }
-      return move(from, to);
+    const openWriter = storage.writer.bind(storage);
+    storage.writer = async (...args: Parameters<typeof storage.writer>) => {
+      const writer = await openWriter(...args);
+      const commit = writer.commit.bind(writer);
+      writer.commit = async (to?: string) => {
+        if (to?.endsWith(x.descriptor.digest.slice("sha256:".length))) {
+          moving.open();
+          await release.opened;
+        }
+        return commit(to);
+      };
+      return writer;
     };
     const upload = uploadBlob(registry.url, "second/b", x, stats);
     await moving.opened;
@@ -275,7 +280,7 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("a re-push meeting the del
     setTimeout(release.open, 500);
     const report = await run;
     await upload;
-    storage.move = move;
+    storage.writer = openWriter;
     await expectReachableBlobsStored(registry.deps);
     if (database === "postgres") {
       // The collection's cutoff predates the publish, which locked x first: x is skipped and stays.

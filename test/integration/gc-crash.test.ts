@@ -80,6 +80,7 @@ async function serve(env: Record<string, string>): Promise<{ deps: Deps; base: s
     listen: "127.0.0.1:0",
     dataDir: env.BERTH_DATA_DIR,
     logLevel: "silent",
+    auth: { enabled: false },
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
   });
   const deps = await createDeps(config);
