@@ -283,6 +283,7 @@ async function runCase(c: CaseDef, target: RunningTarget, rep: number, settings:
           ? {
               peakRss: Math.max(usage.peakRss, u.peakRss),
               serverCpu: usage.serverCpu + u.serverCpu,
+              serverSys: usage.serverSys + u.serverSys,
               dbCpu: u.dbCpu === null ? usage.dbCpu : (usage.dbCpu ?? 0) + u.dbCpu,
               clientCpu: usage.clientCpu + u.clientCpu,
               wall: usage.wall + u.wall,

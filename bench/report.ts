@@ -36,8 +36,13 @@ export interface Row {
   unit: string;
   goal?: { min: number; name: string };
   results: Record<string, RowResult>;
-  /** Berth ÷ reference of the medians, per Berth target. */
+  /**
+   * Berth ÷ reference per Berth target: the median over repetitions of the ratio within each repetition
+   * (the two ran back to back, so slow drifts of a shared machine cancel out).
+   */
   ratios: Record<string, number | null>;
+  /** Berth median ÷ reference median, for comparison. */
+  ratiosOfMedians: Record<string, number | null>;
 }
 
 export interface PhaseResult {
@@ -47,6 +52,8 @@ export interface PhaseResult {
     {
       peakRssMiB: number;
       serverCpuSeconds: number;
+      /** Share of the server's CPU spent in the kernel, %. */
+      serverSysPercent: number;
       dbCpuSeconds: number | null;
       bytes: number;
       requests: number;
@@ -112,13 +119,22 @@ export function summariseRows(cases: CaseDef[], samples: Map<string, Map<string,
       };
     }
     const ref = results[reference]?.median ?? null;
+    const valueByRep = (target: string) => {
+      const m = new Map<number, number>();
+      for (const s of samples.get(c.id)?.get(target) ?? []) if (s.error === undefined && s.value !== undefined && Number.isFinite(s.value)) m.set(s.rep, s.value);
+      return m;
+    };
+    const refByRep = valueByRep(reference);
     const ratios: Record<string, number | null> = {};
+    const ratiosOfMedians: Record<string, number | null> = {};
     for (const t of targets) {
       if (t.role !== "berth") continue;
       const v = results[t.id]?.median ?? null;
-      ratios[t.id] = v !== null && ref ? round(v / ref, 3) : null;
+      ratiosOfMedians[t.id] = v !== null && ref ? round(v / ref, 3) : null;
+      const paired = [...valueByRep(t.id)].filter(([rep]) => refByRep.get(rep)).map(([rep, x]) => x / refByRep.get(rep)!);
+      ratios[t.id] = paired.length ? round(median(paired), 3) : null;
     }
-    return { id: c.id, group: c.group, title: c.title, unit: c.unit, ...(c.goal ? { goal: c.goal } : {}), results, ratios };
+    return { id: c.id, group: c.group, title: c.title, unit: c.unit, ...(c.goal ? { goal: c.goal } : {}), results, ratios, ratiosOfMedians };
   });
 }
 
@@ -129,6 +145,7 @@ export function summarisePhases(cases: CaseDef[], samples: Map<string, Map<strin
     for (const t of targets) {
       let peak = 0;
       let cpu = 0;
+      let sys = 0;
       let db: number | null = null;
       let bytes = 0;
       let requests = 0;
@@ -139,6 +156,7 @@ export function summarisePhases(cases: CaseDef[], samples: Map<string, Map<strin
           if (!s.usage) continue;
           peak = Math.max(peak, s.usage.peakRss);
           cpu += s.usage.serverCpu;
+          sys += s.usage.serverSys;
           if (s.usage.dbCpu !== null) db = (db ?? 0) + s.usage.dbCpu;
           bytes += s.bytes ?? 0;
           requests += s.requests ?? 0;
@@ -152,6 +170,7 @@ export function summarisePhases(cases: CaseDef[], samples: Map<string, Map<strin
       out[t.id] = {
         peakRssMiB: round(peak / MiB, 1),
         serverCpuSeconds: round(cpu, 3),
+        serverSysPercent: cpu > 0 ? round((100 * sys) / cpu, 1) : 0,
         dbCpuSeconds: db === null ? null : round(db, 3),
         bytes,
         requests,
@@ -268,7 +287,7 @@ export function renderMarkdown(r: Results): string {
   }
 
   out.push(
-    "\nServer resources per phase: peak RSS (MiB); server CPU per GiB moved (s/GiB) or per request (µs/req); for berth-pg the Postgres processes' CPU is added after `+`; load generator CPU in % of one core:\n",
+    "\nServer resources per phase: peak RSS (MiB); server CPU per GiB moved (s/GiB) or per request (µs/req), with the share spent in the kernel; for berth-pg the Postgres processes' CPU is added after `+`; load generator CPU in % of one core:\n",
     table(
       ["phase", ...r.targets.map((t) => `${t.id} RSS`), ...r.targets.map((t) => `${t.id} CPU`), "client CPU"],
       r.phases.map((p) => {
@@ -277,7 +296,7 @@ export function renderMarkdown(r: Results): string {
           const [v, db, unit] =
             x.cpuSecondsPerGiB !== null ? [x.cpuSecondsPerGiB, x.dbCpuSecondsPerGiB, "s/GiB"] : [x.cpuMicrosPerRequest, x.dbCpuMicrosPerRequest, "µs/req"];
           if (v === null) return "–";
-          return `${fmt(v)}${db !== null ? ` + ${fmt(db)}` : ""} ${unit}`;
+          return `${fmt(v)}${db !== null ? ` + ${fmt(db)}` : ""} ${unit}, ${fmt(x.serverSysPercent)} % sys`;
         };
         const clients = r.targets.map((t) => p.targets[t.id]!.clientCpuPercent);
         return [p.group, ...r.targets.map((t) => fmt(p.targets[t.id]!.peakRssMiB)), ...r.targets.map((t) => cpu(t.id)), `≤ ${fmt(Math.max(...clients))} %`];
@@ -297,10 +316,18 @@ export function renderMarkdown(r: Results): string {
 
   for (const p of r.profiles) {
     out.push(
-      `\nCPU profile of berth-pg, ${p.title}: ${p.ops.toLocaleString("en-US")} ops (${fmt(p.opsPerSec)}/s), ${fmt(p.busyMs)} ms busy, ${fmt(p.idleMs)} ms idle${p.windowed ? " (load window only)" : ""}. Self time by function:\n`,
+      `\nCPU profile of berth-pg, ${p.title}: ${p.ops.toLocaleString("en-US")} ops (${fmt(p.opsPerSec)}/s) in ${fmt(p.seconds)} s; ` +
+        `samples: ${fmt(p.busyMs)} ms busy, ${fmt(p.idleMs)} ms idle${p.windowed ? " (load window only)" : ""}; ` +
+        `the server really used ${fmt(p.serverCpuSeconds)} s CPU (${fmt(p.serverSysPercent)} % in the kernel)` +
+        `${p.dbCpuSeconds !== null ? ` and Postgres ${fmt(p.dbCpuSeconds)} s` : ""}. Self time by function:\n`,
       table(
-        ["function", "self ms", "%"],
-        p.functions.slice(0, 12).map((f) => [`\`${f.name.replace(/\|/g, "\\|")}\``, fmt(f.selfMs), fmt(f.pct)]),
+        ["function (all samples)", "self ms", "%", "JavaScript only", "self ms", "%"],
+        Array.from({ length: 10 }, (_, i) => {
+          const cell = (f: { name: string; selfMs: number; pct: number } | undefined) =>
+            f ? [`\`${f.name.replace(/\|/g, "\\|")}\``, fmt(f.selfMs), fmt(f.pct)] : ["", "", ""];
+          return [...cell(p.functions[i]), ...cell(p.jsFunctions[i])];
+        }).filter((cells) => cells.some((c) => c !== "")),
+        ["l", "r", "r", "l", "r", "r"],
       ),
       "\nBy package: " + p.packages.map((x) => `${x.name} ${fmt(x.pct)} %`).join(", "),
     );

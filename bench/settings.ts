@@ -1,4 +1,4 @@
-// Sizes, counts and durations of a run: the full benchmark (about 10 minutes on 2 cores) and the
+// Sizes, counts and durations of a run: the full benchmark (about 12 minutes on 2 cores) and the
 // --quick smoke mode (tiny sizes, one or two repetitions: checks the harness end to end in < 1 min).
 import { GiB, MiB } from "./lib/stats";
 
@@ -34,7 +34,7 @@ export interface Settings {
 export function fullSettings(): Settings {
   return {
     quick: false,
-    reps: 3,
+    reps: 5,
     blobReps: 5,
     monolithic: [
       { label: "1 MiB", size: MiB, count: 16 },
@@ -43,13 +43,13 @@ export function fullSettings(): Settings {
     ],
     chunked: { label: "128 MiB", size: 128 * MiB, chunk: 5 * MiB },
     range: { count: 64, size: MiB, concurrency: 4 },
-    manifest: { concurrency: [1, 8, 32], durationMs: 2_000, warmupMs: 300 },
+    manifest: { concurrency: [1, 8, 32], durationMs: 1_500, warmupMs: 250 },
     small: { count: 1_000, size: 4 * KiB, concurrency: 16 },
-    head: { concurrency: 32, durationMs: 2_000, warmupMs: 300 },
+    head: { concurrency: 32, durationMs: 1_500, warmupMs: 250 },
     skopeo: { layerMiB: [64, 48, 32, 24, 16, 12, 8, 4], reps: 3 },
     big: { size: 2 * GiB, label: "2 GiB" },
     ceilings: { bytes: 512 * MiB, durationMs: 2_000 },
-    profileSeconds: 8,
+    profileSeconds: 6,
   };
 }
 

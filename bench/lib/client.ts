@@ -149,6 +149,12 @@ export class RegistryClient {
     return n;
   }
 
+  /** GET a blob and drop the bytes (profiling the server's read path without client hashing). */
+  async pullDiscard(repo: string, digest: string): Promise<void> {
+    const res = await this.call("GET", `/v2/${repo}/blobs/${digest}`, 200);
+    await res.body.dump({ limit: Number.MAX_SAFE_INTEGER });
+  }
+
   /** GET with Range: bytes=start-end (inclusive) → the bytes (206 expected). */
   async pullRange(repo: string, digest: string, start: number, end: number): Promise<Buffer> {
     const path = `/v2/${repo}/blobs/${digest}`;

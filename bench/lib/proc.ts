@@ -16,6 +16,8 @@ interface StatFields {
   ppid: number;
   /** utime + stime of the process itself, seconds. */
   cpu: number;
+  /** stime alone (kernel time: syscalls, TCP, page cache), seconds. */
+  sys: number;
   /** cutime + cstime: CPU of its reaped children, seconds. */
   childrenCpu: number;
 }
@@ -31,12 +33,17 @@ function readStat(pid: number): StatFields | null {
   const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
   // rest[0] is field 3 (state); field n is rest[n - 3].
   const num = (field: number) => Number(rest[field - 3]);
-  return { ppid: num(4), cpu: (num(14) + num(15)) / CLK_TCK, childrenCpu: (num(16) + num(17)) / CLK_TCK };
+  return { ppid: num(4), cpu: (num(14) + num(15)) / CLK_TCK, sys: num(15) / CLK_TCK, childrenCpu: (num(16) + num(17)) / CLK_TCK };
 }
 
 /** CPU seconds (user + system) the process has used so far; NaN once it is gone. */
 export function cpuSeconds(pid: number): number {
   return readStat(pid)?.cpu ?? NaN;
+}
+
+/** Kernel-mode part of cpuSeconds. */
+export function sysSeconds(pid: number): number {
+  return readStat(pid)?.sys ?? NaN;
 }
 
 /**
@@ -111,8 +118,10 @@ export function findPostmaster(port: number): number | undefined {
 export interface PhaseUsage {
   /** Peak resident set of the server process during the phase, bytes. */
   peakRss: number;
-  /** Server process CPU seconds during the phase. */
+  /** Server process CPU seconds during the phase (user + system). */
   serverCpu: number;
+  /** The system (kernel) part of serverCpu. */
+  serverSys: number;
   /** CPU seconds of the server's database (Postgres tree), when it has a separate one. */
   dbCpu: number | null;
   /** CPU seconds the load generator (this process) used. */
@@ -129,7 +138,7 @@ export class PhaseMeter {
   private timer: NodeJS.Timeout | undefined;
   private sampledPeak = 0;
   private hwmReset = false;
-  private start = { server: 0, db: 0, client: process.cpuUsage(), wall: 0 };
+  private start = { server: 0, sys: 0, db: 0, client: process.cpuUsage(), wall: 0 };
 
   constructor(
     private readonly pid: number,
@@ -146,6 +155,7 @@ export class PhaseMeter {
     this.timer.unref();
     this.start = {
       server: cpuSeconds(this.pid),
+      sys: sysSeconds(this.pid),
       db: this.dbPid ? treeCpuSeconds(this.dbPid) : 0,
       client: process.cpuUsage(),
       wall: performance.now(),
@@ -161,6 +171,7 @@ export class PhaseMeter {
     return {
       peakRss: peak,
       serverCpu: cpuSeconds(this.pid) - this.start.server,
+      serverSys: sysSeconds(this.pid) - this.start.sys,
       dbCpu: this.dbPid ? treeCpuSeconds(this.dbPid) - this.start.db : null,
       clientCpu: (client.user + client.system) / 1e6,
       wall,

@@ -80,7 +80,7 @@ describe("npm run bench -- --quick", () => {
       if (c.id === "disk-read-direct" && c.value === null) expect(c.note).toBeTruthy();
       else expect(c.value).toBeGreaterThan(0);
     }
-    expect(r.profiles.map((p) => p.id)).toEqual(["manifest-get", "head-blob", "blob-push"]);
+    expect(r.profiles.map((p) => p.id)).toEqual(["manifest-get", "head-blob", "blob-push", "blob-pull", "manifest-put"]);
     for (const p of r.profiles) {
       expect(p.busyMs).toBeGreaterThan(0);
       expect(p.functions.length).toBeGreaterThan(0);
