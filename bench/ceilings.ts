@@ -7,6 +7,7 @@ import { open, rm } from "node:fs/promises";
 import path from "node:path";
 import { Pool } from "undici";
 import { run } from "../test/e2e/support/process";
+import { HeadClient } from "./lib/head-client";
 import { runLoad } from "./lib/load";
 import { median, MiB } from "./lib/stats";
 
@@ -62,6 +63,7 @@ async function loopback(bytes: number, durationMs: number): Promise<Ceiling[]> {
         { id: "loopback-upload", title: "loopback HTTP upload (server drops the body)", unit: "MiB/s", value: await medianRate(bytes, upload) },
         { id: "loopback-requests-c1", title: "loopback HTTP requests, empty 200, concurrency 1", unit: "ops/s", value: await reqs(1) },
         { id: "loopback-requests-c32", title: "loopback HTTP requests, empty 200, concurrency 32", unit: "ops/s", value: await reqs(32) },
+        { id: "loopback-head-c32", title: "loopback HTTP HEAD (the HEAD blob client), concurrency 32", unit: "ops/s", value: await heads(origin, durationMs) },
       ];
     } finally {
       await pool.close();
@@ -69,6 +71,15 @@ async function loopback(bytes: number, durationMs: number): Promise<Ceiling[]> {
   } finally {
     child.kill("SIGTERM");
     if (child.exitCode === null) await once(child, "exit");
+  }
+}
+
+async function heads(origin: string, durationMs: number): Promise<number> {
+  const client = new HeadClient(origin.replace("http://", ""));
+  try {
+    return (await runLoad({ concurrency: 32, durationMs, op: () => client.head("/small").then(() => undefined) })).opsPerSec;
+  } finally {
+    client.close();
   }
 }
 

@@ -169,12 +169,6 @@ async function main(): Promise<number> {
     const suite = SUITES[0]!;
     const wanted = opts.targets ? new Set(opts.targets.split(",").concat(REFERENCE_ID)) : null;
     const specs = suite.targets().filter((t) => !wanted || wanted.has(t.id));
-    for (const spec of specs) {
-      log(`starting ${spec.id}`);
-      running.push(await spec.start(env));
-    }
-    const targets: TargetInfo[] = running.map(({ id, label, role, notes }) => ({ id, label, role, notes }));
-    for (const t of running) log(`  ${t.id} on ${t.host} (pid ${t.pid}): ${t.notes}`);
 
     const only = opts.only ? new RegExp(opts.only) : null;
     let cases = suite.cases(settings);
@@ -185,6 +179,14 @@ async function main(): Promise<number> {
       const needed = (c: CaseDef) => selected.some((s) => Object.entries(deps).some(([prefix, re]) => s.id.startsWith(prefix) && re.test(c.id)));
       cases = cases.filter((c) => only.test(c.id) || needed(c));
     }
+
+    // No workload selected (e.g. `npm run bench:profile`): no need to start the servers.
+    for (const spec of cases.length ? specs : []) {
+      log(`starting ${spec.id}`);
+      running.push(await spec.start(env));
+    }
+    const targets: TargetInfo[] = running.map(({ id, label, role, notes }) => ({ id, label, role, notes }));
+    for (const t of running) log(`  ${t.id} on ${t.host} (pid ${t.pid}): ${t.notes}`);
 
     // samples[case][target] = one entry per repetition
     const samples = new Map<string, Map<string, Sample[]>>();

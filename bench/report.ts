@@ -230,16 +230,16 @@ const ratio = (x: number | null | undefined) => (x === null || x === undefined ?
 
 export function renderMarkdown(r: Results): string {
   const berths = r.targets.filter((t) => t.role === "berth");
-  const ref = r.targets.find((t) => t.id === r.reference)!;
+  const ref = r.targets.find((t) => t.id === r.reference);
   const out: string[] = [];
-
-  out.push(
+  if (!ref || !r.rows.length) out.push("(no workloads ran)");
+  else out.push(
     table(
-      ["workload", "unit", ref.id, ...berths.flatMap((b) => [b.id, `${b.id} ÷ ${ref.id}`]), "goal"],
+      ["workload", "unit", ref!.id, ...berths.flatMap((b) => [b.id, `${b.id} ÷ ${ref!.id}`]), "goal"],
       r.rows.map((row) => [
         row.title,
         row.unit,
-        fmt(row.results[ref.id]?.median),
+        fmt(row.results[ref!.id]?.median),
         ...berths.flatMap((b) => [fmt(row.results[b.id]?.median), ratio(row.ratios[b.id])]),
         row.goal ? `≥ ${row.goal.min}×` : "",
       ]),
@@ -257,7 +257,7 @@ export function renderMarkdown(r: Results): string {
     );
   }
 
-  out.push(
+  if (r.goals.length) out.push(
     "\nGoals (Berth ÷ reference, worst row / median row):\n",
     table(
       ["goal", ...berths.map((b) => b.id)],
@@ -286,7 +286,7 @@ export function renderMarkdown(r: Results): string {
     );
   }
 
-  out.push(
+  if (r.phases.length && r.targets.length) out.push(
     "\nServer resources per phase: peak RSS (MiB); server CPU per GiB moved (s/GiB) or per request (µs/req), with the share spent in the kernel; for berth-pg the Postgres processes' CPU is added after `+`; load generator CPU in % of one core:\n",
     table(
       ["phase", ...r.targets.map((t) => `${t.id} RSS`), ...r.targets.map((t) => `${t.id} CPU`), "client CPU"],

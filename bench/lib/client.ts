@@ -2,10 +2,14 @@
 // Pool of keep-alive connections (one per concurrent worker, no pipelining). Speaks only the parts of
 // the protocol both registries implement: POST-then-PUT monolithic uploads, PATCH chunks with
 // Content-Range, streamed PATCH, GET with client-side sha256, Range GET, HEAD, manifest PUT/GET.
+// HEAD goes through ./head-client instead: undici closes the connection after every HEAD (a guard
+// against servers that send a body anyway), which would turn a HEAD benchmark into a TCP accept
+// benchmark; docker and containerd keep those connections alive.
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { Pool } from "undici";
 import type { Payload } from "./data";
+import { HeadClient } from "./head-client";
 
 export const MANIFEST_ACCEPT = [
   "application/vnd.oci.image.manifest.v1+json",
@@ -30,9 +34,11 @@ export class RegistryError extends Error {
 export class RegistryClient {
   readonly origin: string;
   private readonly pool: Pool;
+  private readonly heads: HeadClient;
 
   constructor(host: string, connections = 1) {
     this.origin = `http://${host}`;
+    this.heads = new HeadClient(host);
     this.pool = new Pool(this.origin, {
       connections,
       pipelining: 1,
@@ -44,6 +50,7 @@ export class RegistryClient {
   }
 
   close(): Promise<void> {
+    this.heads.close();
     return this.pool.close();
   }
 
@@ -164,9 +171,11 @@ export class RegistryClient {
     return Buffer.concat(chunks);
   }
 
+  /** HEAD a blob on a keep-alive connection (one per concurrent caller). */
   async headBlob(repo: string, digest: string): Promise<void> {
-    const res = await this.call("HEAD", `/v2/${repo}/blobs/${digest}`, 200);
-    await res.body.dump();
+    const path = `/v2/${repo}/blobs/${digest}`;
+    const status = await this.heads.head(path);
+    if (status !== 200) throw new RegistryError("HEAD", path, status, "");
   }
 
   async putManifest(repo: string, reference: string, content: Buffer, mediaType: string): Promise<void> {
