@@ -43,6 +43,8 @@ export interface Row {
   ratios: Record<string, number | null>;
   /** Berth median ÷ reference median, for comparison. */
   ratiosOfMedians: Record<string, number | null>;
+  /** Lowest and highest per-repetition ratio: how much the machine's noise moved it. */
+  ratioRanges: Record<string, [number, number] | null>;
 }
 
 export interface PhaseResult {
@@ -127,14 +129,16 @@ export function summariseRows(cases: CaseDef[], samples: Map<string, Map<string,
     const refByRep = valueByRep(reference);
     const ratios: Record<string, number | null> = {};
     const ratiosOfMedians: Record<string, number | null> = {};
+    const ratioRanges: Record<string, [number, number] | null> = {};
     for (const t of targets) {
       if (t.role !== "berth") continue;
       const v = results[t.id]?.median ?? null;
       ratiosOfMedians[t.id] = v !== null && ref ? round(v / ref, 3) : null;
       const paired = [...valueByRep(t.id)].filter(([rep]) => refByRep.get(rep)).map(([rep, x]) => x / refByRep.get(rep)!);
       ratios[t.id] = paired.length ? round(median(paired), 3) : null;
+      ratioRanges[t.id] = paired.length ? [round(Math.min(...paired), 3), round(Math.max(...paired), 3)] : null;
     }
-    return { id: c.id, group: c.group, title: c.title, unit: c.unit, ...(c.goal ? { goal: c.goal } : {}), results, ratios, ratiosOfMedians };
+    return { id: c.id, group: c.group, title: c.title, unit: c.unit, ...(c.goal ? { goal: c.goal } : {}), results, ratios, ratiosOfMedians, ratioRanges };
   });
 }
 
@@ -234,13 +238,18 @@ export function renderMarkdown(r: Results): string {
   const out: string[] = [];
   if (!ref || !r.rows.length) out.push("(no workloads ran)");
   else out.push(
+    "Values are medians over repetitions (higher is better); a ratio is the median of the per-repetition ratios, with the lowest and highest in parentheses.\n",
     table(
       ["workload", "unit", ref!.id, ...berths.flatMap((b) => [b.id, `${b.id} ÷ ${ref!.id}`]), "goal"],
       r.rows.map((row) => [
         row.title,
         row.unit,
         fmt(row.results[ref!.id]?.median),
-        ...berths.flatMap((b) => [fmt(row.results[b.id]?.median), ratio(row.ratios[b.id])]),
+        ...berths.flatMap((b) => {
+          const range = row.ratioRanges[b.id];
+          const spread = range && range[0] !== range[1] ? ` (${range[0].toFixed(2)}–${range[1].toFixed(2)})` : "";
+          return [fmt(row.results[b.id]?.median), `${ratio(row.ratios[b.id])}${spread}`];
+        }),
         row.goal ? `≥ ${row.goal.min}×` : "",
       ]),
     ),
