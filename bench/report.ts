@@ -280,6 +280,21 @@ export function renderMarkdown(r: Results): string {
     ),
   );
 
+  const ceiling = r.ceilings.find((c) => c.id === "loopback-download-sha256")?.value ?? null;
+  const pulls = r.rows.filter((row) => row.id === "big-pull" || row.id === r.rows.filter((x) => x.id.startsWith("blob-pull-")).at(-1)?.id);
+  if (ceiling && pulls.length) {
+    out.push(
+      `\nLarge-blob pulls against the ceiling of a verified pull here (loopback download + client sha256, ${fmt(ceiling)} MiB/s; the issue asks for ≥ 80 %):\n`,
+      table(
+        ["workload", ...r.targets.map((t) => t.id)],
+        pulls.map((row) => [row.title, ...r.targets.map((t) => {
+          const v = row.results[t.id]?.median;
+          return v ? `${fmt((100 * v) / ceiling)} %` : "–";
+        })]),
+      ),
+    );
+  }
+
   if (r.memoryCheck) {
     const m = r.memoryCheck;
     out.push(
