@@ -25,6 +25,8 @@ export interface CncfRegistryOptions {
   port?: number;
   /** Go log level of the registry ("info" keeps the access log; "debug" adds much more). */
   logLevel?: "error" | "warn" | "info" | "debug";
+  /** The combined-format access log, one line per request (default on; benchmarks turn it off). */
+  accessLog?: boolean;
 }
 
 /** Asks the kernel for a free port. Racy by nature, hence the retry in startCncfRegistry. */
@@ -51,14 +53,14 @@ export function pingV2(host: string): Promise<boolean> {
   });
 }
 
-function configYaml(root: string, port: number, logLevel: string): string {
+function configYaml(root: string, port: number, logLevel: string, accessLog: boolean): string {
   // JSON is valid YAML, so no YAML writer is needed. Delete is enabled because the suite tests
   // `skopeo delete`; upload purging is off so it never races a test; the fixed secret only
   // silences the "generated random secret" warning (single instance).
   return JSON.stringify(
     {
       version: 0.1,
-      log: { level: logLevel, formatter: "text", accesslog: { disabled: false } },
+      log: { level: logLevel, formatter: "text", accesslog: { disabled: !accessLog } },
       storage: {
         filesystem: { rootdirectory: root },
         delete: { enabled: true },
@@ -83,7 +85,7 @@ export async function startCncfRegistry(opts: CncfRegistryOptions = {}): Promise
     const port = opts.port ?? (await freePort());
     const host = `127.0.0.1:${port}`;
     const configFile = path.join(dir, "config.yml");
-    await writeFile(configFile, configYaml(path.join(dir, "data"), port, opts.logLevel ?? "info"));
+    await writeFile(configFile, configYaml(path.join(dir, "data"), port, opts.logLevel ?? "info", opts.accessLog ?? true));
     let daemon: Daemon | undefined;
     try {
       daemon = startDaemon(bin, ["serve", configFile], path.join(dir, "registry.log"), env);
