@@ -36,7 +36,7 @@ export interface Deps {
 export async function createDeps(config: Config, logger: Logger = createLogger(config)): Promise<Deps> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const storage = createStorageDriver(config, logger);
-  const store = new PrismaMetadataStore(database.prisma);
+  const store = new PrismaMetadataStore(database.prisma, (sql, params) => database.query(sql, params));
   const gc = new GcService({ database, storage, config, logger });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags);

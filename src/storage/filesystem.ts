@@ -13,6 +13,9 @@ import {
   type WriterState,
 } from "./driver";
 
+const READ_CHUNK = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
+
 export interface FilesystemDriverOptions {
   root: string;
   /** fsync files before they become visible, so a crash cannot leave a committed blob truncated. */
@@ -53,7 +56,8 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       throw notFound(err, path);
     }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024, autoClose: true });
+    // 1 MiB reads: a quarter of the thread-pool round trips of 256 KiB, for the same memory per stream.
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
   async getContent(path: string): Promise<Buffer> {
@@ -122,15 +126,28 @@ class FilesystemWriter implements FileWriter {
   async append(body: Readable): Promise<number> {
     this.assertOpen();
     let written = 0;
+    // Socket chunks are ~64 KiB: gather them into ~1 MiB vectored writes, one thread-pool trip each.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      let buffers = pending;
+      let left = pendingBytes;
+      pending = [];
+      pendingBytes = 0;
+      while (left > 0) {
+        const { bytesWritten } = await this.handle.writev(buffers, this.size + written);
+        written += bytesWritten;
+        left -= bytesWritten;
+        buffers = skipBytes(buffers, bytesWritten);
+      }
+    };
     try {
       for await (const chunk of body) {
-        const buffer = chunk as Buffer;
-        for (let done = 0; done < buffer.length; ) {
-          const { bytesWritten } = await this.handle.write(buffer, done, buffer.length - done, this.size + written);
-          done += bytesWritten;
-          written += bytesWritten;
-        }
+        pending.push(chunk as Buffer);
+        pendingBytes += (chunk as Buffer).length;
+        if (pendingBytes >= WRITE_BATCH) await flush();
       }
+      await flush();
     } catch (err) {
       // Keep the file consistent with `size`; the caller decides whether the upload survives.
       await this.handle.truncate(this.size).catch(() => undefined);
@@ -185,6 +202,20 @@ async function* walk(dir: string, key: string): AsyncIterable<string> {
     if (entry.isDirectory()) yield* walk(join(dir, entry.name), childKey);
     else if (entry.isFile()) yield childKey;
   }
+}
+
+/** The buffers that remain after the first `bytes` of them were written (short writes are rare but legal). */
+function skipBytes(buffers: Buffer[], bytes: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of buffers) {
+    if (bytes >= b.length) {
+      bytes -= b.length;
+      continue;
+    }
+    out.push(bytes > 0 ? b.subarray(bytes) : b);
+    bytes = 0;
+  }
+  return out;
 }
 
 function notFound(err: unknown, path: string): unknown {
