@@ -13,6 +13,8 @@ import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
 import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
+import { EventBus } from "./events/event-bus";
+import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
 
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
@@ -26,12 +28,19 @@ export interface Deps {
   audit: AuditLog;
   /** Null unless mirror upstreams are configured. */
   mirror: Mirror | null;
+  /** Registry events (push, pull, delete): the audit log and webhook notifications subscribe. */
+  events: EventBus;
+  /** Prometheus metrics; other modules register theirs here (see src/ops/metrics.ts). */
+  metrics: Metrics;
+  /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
+  ops: Ops;
   close(): Promise<void>;
 }
 
 export async function createDeps(config: Config, logger: Logger = createLogger(config)): Promise<Deps> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const storage = createStorageDriver(config);
+  const metrics = new Metrics();
+  const storage = instrumentStorage(createStorageDriver(config), metrics);
   const store = new PrismaMetadataStore(database.prisma);
   const blobs = new BlobService(store, storage);
   const manifests = new ManifestService(store);
@@ -51,17 +60,22 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     manifests: mirror?.manifests ?? manifests,
   };
   const audit = new AuditLog(database.prisma, logger);
+  const events = new EventBus(logger);
+  events.subscribe((event) => audit.record(event));
+  const ops = createOps(config, { metrics, logger, database, storage, events, mirror });
   try {
     const auth = await createAuth(config, accountStore, audit, logger, {
       isMirrored: mirror && config.mirror.anonymousPull ? async (repository) => (await mirror.routing.route(repository as never)) !== null : undefined,
     });
     const close = async () => {
+      await ops.close();
       await audit.close();
       await mirror?.close();
       await database.close();
     };
-    return { config, logger, database, storage, store, services, auth, audit, mirror, close };
+    return { config, logger, database, storage, store, services, auth, audit, mirror, events, metrics, ops, close };
   } catch (err) {
+    await ops.close();
     await audit.close();
     await mirror?.close();
     await database.close();

@@ -4,6 +4,7 @@ import { startServer } from "../server";
 import { keyCommand, projectCommand, robotCommand, userCommand } from "./account-commands";
 import { UsageError, type Command } from "./command";
 import { Warmer } from "../proxy/warmer";
+import { doctorCommand } from "./doctor";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -13,9 +14,10 @@ const serve: Command = {
     const deps = await createDeps(config, logger);
     const running = await startServer(deps);
     logger.info(
-      { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled },
-      `Berth listening on http://${running.address}`,
+      { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled, redirect: running.redirectAddress },
+      `Berth listening on ${running.protocol}://${running.address}`,
     );
+    if (config.tls) process.on("SIGHUP", () => running.reloadTls());
     const onSignal = (signal: string) => {
       logger.info({ signal }, "shutting down");
       running.stop().then(
@@ -72,4 +74,5 @@ export const COMMANDS: Record<string, Command> = {
   project: projectCommand,
   key: keyCommand,
   mirror,
+  doctor: doctorCommand,
 };
