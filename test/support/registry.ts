@@ -12,7 +12,7 @@ import { createTestDatabase } from "./postgres";
 export type DatabaseKind = "postgres" | "embedded";
 
 export interface TestRegistry {
-  /** "http://127.0.0.1:PORT" (changes on restart) */
+  /** "http://127.0.0.1:PORT", or https:// when the config has tls (changes on restart) */
   url: string;
   /** "127.0.0.1:PORT" (changes on restart) */
   host: string;
@@ -53,14 +53,14 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     const logger = options.logger ?? createLogger(config);
     let running = await start(config, logger);
     const registry: TestRegistry = {
-      url: `http://${running.address}`,
+      url: `${running.protocol}://${running.address}`,
       host: running.address,
       dataDir,
       deps: running.deps,
       async restart() {
         await running.stop();
         running = await start(config, logger);
-        Object.assign(registry, { url: `http://${running.address}`, host: running.address, deps: running.deps });
+        Object.assign(registry, { url: `${running.protocol}://${running.address}`, host: running.address, deps: running.deps });
       },
       async stop() {
         await running.stop();
