@@ -24,8 +24,8 @@ export async function startServer(deps: Deps): Promise<RunningServer> {
   let redirect: Server | undefined;
   let redirectAddress: string | undefined;
   if (deps.config.tls?.redirectListen) {
-    redirect = createRedirectServer(deps.config, Number(address.slice(address.lastIndexOf(":") + 1)));
     try {
+      redirect = createRedirectServer(deps.config, Number(address.slice(address.lastIndexOf(":") + 1)));
       redirectAddress = await listen(redirect, deps.config.tls.redirectListen);
     } catch (err) {
       server.close();

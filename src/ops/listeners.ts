@@ -55,7 +55,11 @@ export function reloadTls(server: BerthServer, tls: TlsConfig, logger: Logger): 
  */
 export function createRedirectServer(config: Pick<Config, "externalUrl" | "http">, httpsPort: number): http.Server {
   const server = http.createServer(
-    { maxHeaderSize: config.http.maxHeaderBytes, headersTimeout: config.http.headersTimeoutSeconds * 1000, requestTimeout: 30_000 },
+    {
+      maxHeaderSize: config.http.maxHeaderBytes,
+      headersTimeout: config.http.headersTimeoutSeconds * 1000,
+      requestTimeout: Math.max(30, config.http.headersTimeoutSeconds) * 1000,
+    },
     (req, res) => {
       const base = config.externalUrl ?? `https://${hostOnly(req.headers.host)}${httpsPort === 443 ? "" : `:${httpsPort}`}`;
       const location = `${base}${(req.url ?? "/").startsWith("/") ? req.url : "/"}`;

@@ -17,6 +17,8 @@ export interface TestRegistry {
   /** "127.0.0.1:PORT" (changes on restart) */
   host: string;
   dataDir: string;
+  /** The plain-HTTP redirect listener (config tls.redirectListen), when there is one. */
+  redirectAddress?: string;
   deps: Deps;
   /** Stops the server as a SIGTERM would, then starts a new one on the same data dir and database. */
   restart(): Promise<void>;
@@ -55,12 +57,13 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     const registry: TestRegistry = {
       url: `${running.protocol}://${running.address}`,
       host: running.address,
+      redirectAddress: running.redirectAddress,
       dataDir,
       deps: running.deps,
       async restart() {
         await running.stop();
         running = await start(config, logger);
-        Object.assign(registry, { url: `${running.protocol}://${running.address}`, host: running.address, deps: running.deps });
+        Object.assign(registry, { url: `${running.protocol}://${running.address}`, host: running.address, redirectAddress: running.redirectAddress, deps: running.deps });
       },
       async stop() {
         await running.stop();
