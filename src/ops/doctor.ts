@@ -136,7 +136,7 @@ async function checkDatabase(config: Config, timeoutMs: number, add: Add): Promi
       throw new Error(`cannot connect to ${where}: ${describe(err)}`);
     }
     try {
-      const [row] = (await client.query<{ version: string }>("SHOW server_version")).rows;
+      const [row] = (await client.query<{ version: string }>("SELECT current_setting('server_version') AS version")).rows;
       add("database", "ok", `PostgreSQL ${row.version} at ${where} answers`);
       await checkMigrations(pgSession(client), add);
     } finally {
