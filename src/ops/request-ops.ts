@@ -50,7 +50,7 @@ export class RequestOps {
     }
     const limit = upload ? this.config.http.maxBlobBytes : this.config.http.maxBodyBytes;
     if (limit > 0) {
-      const refused = this.limitBody(req, limit, upload);
+      const refused = this.limitBody(req, res, limit, upload);
       if (refused) return refused;
     }
     if (!upload) this.requestTimeout(req, res);
@@ -83,7 +83,7 @@ export class RequestOps {
     });
   }
 
-  private limitBody(req: IncomingMessage, limit: number, upload: boolean): OciError | null {
+  private limitBody(req: IncomingMessage, res: ServerResponse, limit: number, upload: boolean): OciError | null {
     const tooLarge = (what: string) => {
       this.metrics.http.refused.inc({ reason: "body_too_large" });
       return new OciError("SIZE_INVALID", `${what} larger than the limit of ${limit} bytes`, { status: 413 });
@@ -98,13 +98,25 @@ export class RequestOps {
         // A malformed Content-Range is the handler's to refuse.
       }
     }
-    // A body without (or lying about) its length: cut it once it passes the limit.
+    // A body without (or lying about) its length: stop it once it passes the limit.
     let received = 0;
+    let over = false;
     countPushed(req, (n) => {
       received += n;
-      if (received > limit && !req.destroyed) {
-        this.metrics.http.refused.inc({ reason: "body_too_large" });
-        req.destroy(new OciError("SIZE_INVALID", `request body larger than the limit of ${limit} bytes`, { status: 413 }));
+      if (received <= limit || over) return;
+      over = true;
+      this.metrics.http.refused.inc({ reason: "body_too_large" });
+      const error = new OciError("SIZE_INVALID", `request body larger than the limit of ${limit} bytes`, { status: 413 });
+      if (upload || res.headersSent) {
+        // Nothing else bounds an upload body (or the discarding of an unread one after the answer): cut it.
+        req.destroy(error);
+      } else {
+        // A handler reading the body (readSmallBody) fails with the 413, which is answered with
+        // Connection: close; whatever still arrives after the answer is cut there.
+        if (req.listenerCount("error") > 0) req.emit("error", error);
+        res.once("finish", () => {
+          if (!req.complete) req.socket?.destroy();
+        });
       }
     });
     return null;
@@ -119,9 +131,9 @@ export class RequestOps {
       if (!res.headersSent) {
         const body = JSON.stringify(new OciError("INVALID_REQUEST", "request not received in time").toBody());
         res.writeHead(408, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), Connection: "close" });
-        res.end(body, () => req.socket.destroy());
+        res.end(body, () => req.socket?.destroy());
       } else {
-        req.socket.destroy();
+        req.socket?.destroy();
       }
     }, this.config.http.requestTimeoutSeconds * 1000);
     timer.unref();

@@ -146,6 +146,12 @@ describe("body and header limits, slow clients", () => {
       body: Buffer.alloc(3000, 32),
     });
     await expectOciError(manifest, 413, "SIZE_INVALID");
+    // Streamed without a length, the handler reading it is stopped with the same 413 (and the connection closed).
+    const streamed = await rawExchange(registry.host, (s) => {
+      s.write("PUT /v2/limits/m/manifests/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nTransfer-Encoding: chunked\r\n\r\n");
+      for (let i = 0; i < 3; i++) s.write(`400\r\n${" ".repeat(1024)}\r\n`);
+    });
+    expect(streamed.response).toMatch(/^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*SIZE_INVALID/i);
     const { response } = await rawExchange(registry.host, (s) => s.write(`GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`));
     expect(response).toMatch(/^HTTP\/1\.1 431 /);
   });
