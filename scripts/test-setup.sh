@@ -6,6 +6,7 @@
 #   - busybox-static: the runnable e2e image copies /bin/busybox into its layer
 #   - postgresql: server binaries for the integration tests
 #   - podman: a third real client for the auth e2e tests (login/pull/push, storage in a temp dir)
+#   - openssl: certificates for the TLS tests
 # Tests start private daemons on random 127.0.0.1 ports. No package service is started by the
 # install (temporary policy-rc.d), and docker-registry's own service, which listens on :5000 with
 # the package's config, is stopped and disabled if an earlier install started it.
@@ -20,7 +21,7 @@ fi
 
 cd "$(dirname "$0")/.."
 
-PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql podman)
+PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql podman openssl)
 # System services to stop/disable. (A system dockerd/containerd/postgresql does not disturb the
 # tests, which run private instances, so those are left as the machine's owner set them up.)
 SERVICES=(docker-registry)

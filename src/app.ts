@@ -7,8 +7,10 @@ import { registerOciRoutes } from "./oci/routes";
 import { tokenHandlers } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import type { Deps } from "./deps";
+import { registerOpsRoutes } from "./ops/routes";
+import { clientInfo } from "./http/client-info";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror">;
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror"> & Partial<Pick<Deps, "ops" | "events" | "config">>;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
 export function buildApp(deps: AppDeps): RequestListener {
@@ -16,7 +18,7 @@ export function buildApp(deps: AppDeps): RequestListener {
   registerOciRoutes(router, {
     services: deps.services,
     authorizer: deps.auth.authorizer,
-    audit: deps.audit,
+    audit: deps.events ?? deps.audit,
     namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
   });
   if (deps.auth.token) {
@@ -24,6 +26,7 @@ export function buildApp(deps: AppDeps): RequestListener {
     router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
   }
   registerAdminRoutes(router, deps);
+  if (deps.ops && deps.config) registerOpsRoutes(router, { ...deps.ops, logger: deps.logger, config: deps.config });
 
   return (req, res) => {
     const started = process.hrtime.bigint();
@@ -34,17 +37,23 @@ export function buildApp(deps: AppDeps): RequestListener {
     const isRegistryApi = path === "/v2" || path.startsWith("/v2/");
     if (isRegistryApi) res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
     res.once("close", () => logRequest(deps.logger, req, res, url, started));
+    const match = router.match(req.method ?? "GET", path);
+    // Client address through trusted proxies, metrics, body limits, timeouts, the anonymous rate limit.
+    const refused = deps.ops?.requests.begin(req, res, match?.route ?? "unmatched");
+    if (refused) return renderError(deps.logger, req, res, refused);
 
     if (deps.mirror && String(req.headers.via ?? "").includes(deps.mirror.viaToken)) {
       // Our own upstream request came back to us: the mirror is configured to mirror itself.
       return renderError(deps.logger, req, res, new OciError("UNAVAILABLE", "mirror loop detected (Via)", { status: 508 }));
     }
-    const match = router.match(req.method ?? "GET", path);
     if (!match) return renderError(deps.logger, req, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
     if ("allowed" in match) {
       return renderError(deps.logger, req, res, new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: match.allowed.join(", ") } }));
     }
-    match.handler({ req, res, path, query, params: match.params }).catch((err: unknown) => renderError(deps.logger, req, res, err));
+    match.handler({ req, res, path, query, params: match.params }).catch((err: unknown) => {
+      deps.ops?.requests.observeError(err);
+      renderError(deps.logger, req, res, err);
+    });
   };
 }
 
@@ -67,6 +76,7 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, u
     {
       method: req.method,
       url,
+      ip: clientInfo(req).ip,
       status: res.statusCode,
       bytesIn: req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]),
       bytesOut: Number(res.getHeader("content-length") ?? 0),

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
+import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops/config-schema";
 
 /**
  * Typed, validated, frozen configuration. Sources, later winning: defaults, the YAML file named by
@@ -52,7 +53,7 @@ const S3Schema = z
     path: ["accessKeyId"],
   });
 
-const ConfigSchema = z
+export const ConfigSchema = z
   .object({
     listen: z
       .string()
@@ -111,6 +112,8 @@ const ConfigSchema = z
     gc: GcConfigSchema,
     retention: z.array(RetentionRuleSchema).default([]),
     immutableTags: z.array(ImmutableTagRuleSchema).default([]),
+    // Operations: tls, trustedProxies, http, rateLimit, metrics, notifications (src/ops/config-schema.ts).
+    ...OPS_CONFIG_SHAPE,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -134,7 +137,7 @@ export class ConfigError extends Error {
 }
 
 /** Environment variable → config key path. Kept stable: scripts and tooling rely on these names. */
-const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "number" }> = {
+export const ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_LISTEN: { path: ["listen"], type: "string" },
   BERTH_DATA_DIR: { path: ["dataDir"], type: "string" },
   DATABASE_URL: { path: ["databaseUrl"], type: "string" },
@@ -160,6 +163,7 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_MIRROR_HTTP_PROXY: { path: ["mirror", "httpProxy"], type: "string" },
   BERTH_GC_SCHEDULE: { path: ["gc", "schedule"], type: "string" },
   BERTH_GC_GRACE: { path: ["gc", "grace"], type: "string" },
+  ...OPS_ENV_KEYS,
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
@@ -170,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     setPath(raw, spec.path, convert(name, value, spec.type));
   }
   if (env.BERTH_MIRROR_UPSTREAM) applyMirrorEnv(raw, env);
+  applyOpsEnv(raw, env);
   return parseConfig(deepMerge(raw, overrides));
 }
 
@@ -223,8 +228,9 @@ function readYaml(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function convert(name: string, value: string, type: "string" | "boolean" | "number"): unknown {
+function convert(name: string, value: string, type: EnvType): unknown {
   if (type === "string") return value;
+  if (type === "list") return splitList(value);
   if (type === "boolean") {
     if (/^(1|true|yes|on)$/i.test(value)) return true;
     if (/^(0|false|no|off)$/i.test(value)) return false;

@@ -15,6 +15,8 @@ import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
 import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
+import { EventBus } from "./events/event-bus";
+import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
 
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
@@ -30,14 +32,35 @@ export interface Deps {
   mirror: Mirror | null;
   /** Garbage collection, retention and storage usage (CLI, schedule, admin API). */
   gc: GcService;
+  /** Registry events (push, pull, delete): the audit log and webhook notifications subscribe. */
+  events: EventBus;
+  /** Prometheus metrics; other modules register theirs here (see src/ops/metrics.ts). */
+  metrics: Metrics;
+  /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
+  ops: Ops;
   close(): Promise<void>;
 }
 
 export async function createDeps(config: Config, logger: Logger = createLogger(config)): Promise<Deps> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const storage = createStorageDriver(config, logger);
+  const metrics = new Metrics();
+  const storage = instrumentStorage(createStorageDriver(config, logger), metrics);
   const store = new PrismaMetadataStore(database.prisma, (sql, params) => database.query(sql, params));
-  const gc = new GcService({ database, storage, config, logger });
+  const gc = new GcService({
+    database,
+    storage,
+    config,
+    logger,
+    onRunFinished: (report) =>
+      metrics.gc.runFinished({
+        dryRun: report.dryRun,
+        durationSeconds: report.durationMs / 1000,
+        manifestsDeleted: report.totals.manifests,
+        blobsDeleted: report.totals.blobs,
+        bytesFreed: report.totals.bytesFreed,
+        error: report.status === "failed" ? report.errors : undefined,
+      }),
+  });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags);
   const accountStore = new AccountStore(database.prisma);
@@ -56,8 +79,12 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     manifests: mirror?.manifests ?? manifests,
   };
   const audit = new AuditLog(database.prisma, logger);
+  const events = new EventBus(logger);
+  events.subscribe((event) => audit.record(event));
+  const ops = createOps(config, { metrics, logger, database, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
+    await ops.close();
     await audit.close();
     await mirror?.close();
     await database.close();
@@ -67,7 +94,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, close: release };
+    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, close: release };
   } catch (err) {
     await release();
     throw err;

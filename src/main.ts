@@ -21,7 +21,7 @@ Global options:
   -h, --help           show this help (berth <command> --help for the command's own)
 
 The database is DATABASE_URL (postgres://…) when set, else an embedded Postgres under the data directory.
-See README.md for every setting.`;
+See docs/configuration.md for every setting.`;
 
 const VALUE_FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir": "BERTH_DATA_DIR", "--config": "BERTH_CONFIG" };
 

@@ -1,19 +1,57 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildApp } from "./app";
 import type { Deps } from "./deps";
+import { createBerthServer, createRedirectServer, reloadTls, type BerthServer } from "./ops/listeners";
 
 export interface RunningServer {
-  server: Server;
+  server: BerthServer;
   /** "127.0.0.1:PORT" as bound (the real port when asked for port 0). */
   address: string;
+  /** "https" when serving TLS. */
+  protocol: "http" | "https";
+  /** The plain-HTTP redirect listener's address (tls.redirectListen), when there is one. */
+  redirectAddress?: string;
+  /** Re-reads the TLS certificate and key (SIGHUP); a no-op without TLS. */
+  reloadTls(): void;
   /** Stops accepting, lets in-flight requests finish (up to the timeout), then releases everything. */
   stop(): Promise<void>;
 }
 
 export async function startServer(deps: Deps): Promise<RunningServer> {
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, buildApp(deps));
-  const { host, port } = splitListen(deps.config.listen);
+  const server = createBerthServer(deps.config, buildApp(deps));
+  const address = await listen(server, deps.config.listen);
+  let redirect: Server | undefined;
+  let redirectAddress: string | undefined;
+  if (deps.config.tls?.redirectListen) {
+    try {
+      redirect = createRedirectServer(deps.config, Number(address.slice(address.lastIndexOf(":") + 1)));
+      redirectAddress = await listen(redirect, deps.config.tls.redirectListen);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      redirect?.close();
+      redirect?.closeAllConnections();
+      await shutdown(server, deps);
+    })());
+  const tls = deps.config.tls;
+  return {
+    server,
+    address,
+    protocol: tls ? "https" : "http",
+    redirectAddress,
+    reloadTls: () => (tls ? reloadTls(server, tls, deps.logger) : undefined),
+    stop,
+  };
+}
+
+async function listen(server: BerthServer, listenAddress: string): Promise<string> {
+  const { host, port } = splitListen(listenAddress);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -22,13 +60,12 @@ export async function startServer(deps: Deps): Promise<RunningServer> {
     });
   });
   const bound = server.address() as AddressInfo;
-  const address = `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  let stopping: Promise<void> | null = null;
-  const stop = () => (stopping ??= shutdown(server, deps));
-  return { server, address, stop };
+  return `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
 }
 
-async function shutdown(server: Server, deps: Deps): Promise<void> {
+async function shutdown(server: BerthServer, deps: Deps): Promise<void> {
+  // Readiness goes false at once, so load balancers stop sending while in-flight requests finish.
+  deps.ops?.health.drain();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // Keep-alive connections turn idle as their last request ends; close each as soon as it does.
   const reaper = setInterval(() => server.closeIdleConnections(), 50);

@@ -4,6 +4,7 @@ import { parseBasic, parseBearer } from "../auth/authenticator";
 import type { Principal } from "../auth/principal";
 import { InvalidTokenError } from "../auth/tokens";
 import { OciError } from "../oci/errors";
+import { clientIp } from "../http/client-info";
 
 /** Who calls the admin API. With auth off everyone is treated as an admin (a local, open registry). */
 export type Caller = Principal | { kind: "open"; name: "" };
@@ -30,7 +31,7 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage)
     return principal;
   }
   const basic = parseBasic(req.headers.authorization);
-  if (basic) return authenticator.login(basic.username, basic.password, req.socket.remoteAddress ?? "");
+  if (basic) return authenticator.login(basic.username, basic.password, clientIp(req));
   throw new OciError("UNAUTHORIZED", "authentication required", { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });
 }
 

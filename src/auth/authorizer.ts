@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { OciError } from "../oci/errors";
+import { clientInfo, clientIp } from "../http/client-info";
 import type { Authenticator } from "./authenticator";
 import { parseBasic, parseBearer } from "./authenticator";
 import type { AccessPolicy } from "./policy";
@@ -33,7 +34,7 @@ export const OPEN_AUTHORIZER: Authorizer = {
 
 export interface ChallengeOptions {
   service: string;
-  /** The token endpoint's URL; null to derive it from the request's Host. */
+  /** The token endpoint's URL; null to derive it from how the request reached us (scheme and Host). */
   realm: string | null;
 }
 
@@ -59,7 +60,7 @@ export class TokenAuthorizer implements Authorizer {
     if (basic) {
       let principal: Principal;
       try {
-        principal = await this.authenticator.login(basic.username, basic.password, req.socket.remoteAddress ?? "");
+        principal = await this.authenticator.login(basic.username, basic.password, clientIp(req));
       } catch (err) {
         if (err instanceof OciError && err.code === "UNAUTHORIZED") throw this.unauthorized(req, requirement, "invalid username or password");
         throw err;
@@ -106,7 +107,7 @@ export class TokenAuthorizer implements Authorizer {
   }
 
   private unauthorized(req: IncomingMessage, requirement: AccessRequirement, detail: string, error?: string): OciError {
-    const realm = this.challenge.realm ?? `http://${req.headers.host ?? "localhost"}/token`;
+    const realm = this.challenge.realm ?? `${clientInfo(req).origin}/token`;
     const parts = [`realm="${realm}"`, `service="${this.challenge.service}"`];
     const scopes = requirement.required.map(formatScope).join(" ");
     if (scopes) parts.push(`scope="${scopes}"`);

@@ -1,6 +1,7 @@
 import type { RequestContext } from "../http/router";
 import { readSmallBody, sendJson } from "../http/respond";
 import { OciError } from "../oci/errors";
+import { clientIp as requestClientIp } from "../http/client-info";
 import type { AuditLog } from "../audit/audit-log";
 import { parseBasic, type Authenticator } from "./authenticator";
 import type { AccessPolicy } from "./policy";
@@ -15,7 +16,7 @@ import { InvalidTokenError, type TokenService } from "./tokens";
  */
 export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; audit: AuditLog }) {
   const { tokens, authenticator, policy, audit } = deps;
-  const clientIp = (ctx: RequestContext) => ctx.req.socket.remoteAddress ?? "";
+  const clientIp = (ctx: RequestContext) => requestClientIp(ctx.req);
 
   async function respond(ctx: RequestContext, principal: Principal, scopes: string[], withRefresh: boolean, oauth: boolean): Promise<void> {
     const access = await policy.grant(principal, parseScopes(scopes));

@@ -5,6 +5,7 @@ import { keyCommand, projectCommand, robotCommand, userCommand } from "./account
 import { UsageError, type Command } from "./command";
 import { Warmer } from "../proxy/warmer";
 import { gcCommand } from "./gc-command";
+import { doctorCommand } from "./doctor";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -14,11 +15,12 @@ const serve: Command = {
     const deps = await createDeps(config, logger);
     const running = await startServer(deps);
     logger.info(
-      { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled },
-      `Berth listening on http://${running.address}`,
+      { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled, redirect: running.redirectAddress },
+      `Berth listening on ${running.protocol}://${running.address}`,
     );
     const nextGc = deps.gc.startSchedule();
     if (nextGc) logger.info({ schedule: config.gc.schedule, next: nextGc.toISOString() }, "garbage collection scheduled");
+    if (config.tls) process.on("SIGHUP", () => running.reloadTls());
     const onSignal = (signal: string) => {
       logger.info({ signal }, "shutting down");
       running.stop().then(
@@ -76,4 +78,5 @@ export const COMMANDS: Record<string, Command> = {
   key: keyCommand,
   mirror,
   gc: gcCommand,
+  doctor: doctorCommand,
 };

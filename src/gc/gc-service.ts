@@ -21,6 +21,8 @@ export interface GcServiceDeps {
   storage: StorageDriver;
   config: { gc: GcConfig; retention: readonly RetentionRule[]; immutableTags: readonly ImmutableTagRule[] };
   logger?: Logger;
+  /** Told about every finished run (metrics). */
+  onRunFinished?: (report: GcReport) => void;
 }
 
 /** What a caller may choose for one run; everything else comes from the configuration. */
@@ -101,6 +103,7 @@ export class GcService {
         { runId: report.runId, dryRun: report.dryRun, status: report.status, trigger: report.trigger, totals: report.totals, ms: report.durationMs },
         "garbage collection finished",
       );
+      this.deps.onRunFinished?.(report);
       return report;
     } finally {
       if (this.active?.done === done) this.active = undefined;

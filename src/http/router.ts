@@ -16,10 +16,12 @@ export type Handler = (ctx: RequestContext) => Promise<void>;
 
 interface Route {
   pattern: RegExp;
+  /** The pattern as a readable template ("/v2/{name}/blobs/{ref}"): the route label in metrics. */
+  label: string;
   handlers: Map<string, Handler>;
 }
 
-export type RouteMatch = { handler: Handler; params: string[] } | { allowed: string[] } | null;
+export type RouteMatch = { handler: Handler; params: string[]; route: string } | { allowed: string[]; route: string } | null;
 
 /**
  * A deliberately tiny router: ordered regular expressions over the raw path. Repository names contain
@@ -31,7 +33,7 @@ export class Router {
   on(methods: string | string[], pattern: RegExp, handler: Handler): this {
     let route = this.routes.find((r) => r.pattern.source === pattern.source);
     if (!route) {
-      route = { pattern, handlers: new Map() };
+      route = { pattern, label: routeLabel(pattern), handlers: new Map() };
       this.routes.push(route);
     }
     for (const method of Array.isArray(methods) ? methods : [methods]) route.handlers.set(method, handler);
@@ -44,9 +46,25 @@ export class Router {
       const m = route.pattern.exec(path);
       if (!m) continue;
       const handler = route.handlers.get(method);
-      if (handler) return { handler, params: m.slice(1) };
-      return { allowed: [...route.handlers.keys()] };
+      if (handler) return { handler, params: m.slice(1), route: route.label };
+      return { allowed: [...route.handlers.keys()], route: route.label };
     }
     return null;
   }
+}
+
+/**
+ * A route's regular expression as a path template, for metrics labels (bounded, unlike raw paths):
+ * a `(.+)` group becomes {name} (repository names hold slashes), any other group {ref}.
+ */
+export function routeLabel(pattern: RegExp): string {
+  return (
+    pattern.source
+      .replace(/^\^/, "")
+      .replace(/\$$/, "")
+      .replace(/\\\/\?$/, "")
+      .replace(/\(\.\+\)/g, "{name}")
+      .replace(/\((?!\?)(?:[^()\\]|\\.)*\)/g, "{ref}")
+      .replace(/\\(.)/g, "$1") || "/"
+  );
 }

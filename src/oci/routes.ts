@@ -1,4 +1,4 @@
-import type { AuditLog } from "../audit/audit-log";
+import type { EventSink } from "../events/event-bus";
 import type { Authorizer } from "../auth/authorizer";
 import type { Handler, Router } from "../http/router";
 import { send } from "../http/respond";
@@ -20,7 +20,8 @@ export interface RegistryServices {
 export interface OciRouteDeps {
   services: RegistryServices;
   authorizer: Authorizer;
-  audit: AuditLog;
+  /** Where pushes, pulls and deletes are recorded (the event bus: audit log + notifications). */
+  audit: EventSink;
   /** Mirror mode: maps containerd's `?ns=<registry>` onto our repository names. */
   namespaced?: (ns: string, name: string) => string;
 }

@@ -8,6 +8,8 @@ export class MirrorStats {
   bytesSaved = 0;
   private readonly errors: Array<{ at: string; upstream: string; message: string }> = [];
   private readonly latency = new Map<string, { count: number; totalMs: number }>();
+  /** Failed upstream calls since start, by upstream (for metrics; `errors` keeps only the latest). */
+  readonly errorCounts = new Map<string, number>();
   private readonly pulls = new Map<string, number>();
 
   hit(repository: string): void {
@@ -22,6 +24,7 @@ export class MirrorStats {
 
   upstreamError(upstream: string, message: string): void {
     this.errors.push({ at: new Date().toISOString(), upstream, message });
+    this.errorCounts.set(upstream, (this.errorCounts.get(upstream) ?? 0) + 1);
     if (this.errors.length > 100) this.errors.shift();
   }
 
@@ -30,6 +33,11 @@ export class MirrorStats {
     entry.count++;
     entry.totalMs += ms;
     this.latency.set(upstream, entry);
+  }
+
+  /** Upstream requests and their total time, by upstream. */
+  upstreamLatencyTotals(): Array<{ upstream: string; requests: number; totalMs: number }> {
+    return [...this.latency].map(([upstream, l]) => ({ upstream, requests: l.count, totalMs: l.totalMs }));
   }
 
   snapshot() {

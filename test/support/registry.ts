@@ -15,11 +15,13 @@ export type DatabaseKind = "postgres" | "embedded";
 export type StorageKind = "fs" | "s3";
 
 export interface TestRegistry {
-  /** "http://127.0.0.1:PORT" (changes on restart) */
+  /** "http://127.0.0.1:PORT", or https:// when the config has tls (changes on restart) */
   url: string;
   /** "127.0.0.1:PORT" (changes on restart) */
   host: string;
   dataDir: string;
+  /** The plain-HTTP redirect listener (config tls.redirectListen), when there is one. */
+  redirectAddress?: string;
   deps: Deps;
   /** The object store, when storage is "s3". */
   s3?: S3TestServer;
@@ -70,15 +72,16 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     const logger = options.logger ?? createLogger(config);
     let running = await start(config, logger);
     const registry: TestRegistry = {
-      url: `http://${running.address}`,
+      url: `${running.protocol}://${running.address}`,
       host: running.address,
+      redirectAddress: running.redirectAddress,
       dataDir,
       deps: running.deps,
       s3,
       async restart() {
         await running.stop();
         running = await start(config, logger);
-        Object.assign(registry, { url: `http://${running.address}`, host: running.address, deps: running.deps });
+        Object.assign(registry, { url: `${running.protocol}://${running.address}`, host: running.address, redirectAddress: running.redirectAddress, deps: running.deps });
       },
       async stop() {
         await running.stop();

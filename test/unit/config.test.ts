@@ -76,8 +76,73 @@ describe("configuration", () => {
     [{ BERTH_STORAGE_FSYNC: "maybe" }, /BERTH_STORAGE_FSYNC/],
     [{ BERTH_STORAGE: "ftp" }, /storage.driver/],
     [{ BERTH_CONFIG: "/nonexistent/berth.yaml" }, /cannot read BERTH_CONFIG/],
+    [{ BERTH_TLS_CERT: "/etc/cert.pem" }, /tls\.keyFile/],
+    [{ BERTH_TLS_CERT: "/c", BERTH_TLS_KEY: "/k", BERTH_TLS_REDIRECT_LISTEN: "80" }, /tls\.redirectListen: must be host:port/],
+    [{ BERTH_TRUSTED_PROXIES: "10.0.0.0/8,banana" }, /trustedProxies\.1: must be an IP address/],
+    [{ BERTH_TRUSTED_PROXIES: "10.0.0.0/33" }, /trustedProxies\.0/],
+    [{ BERTH_MAX_HEADER_BYTES: "12" }, /http\.maxHeaderBytes/],
+    [{ BERTH_MAX_BLOB_BYTES: "lots" }, /BERTH_MAX_BLOB_BYTES: must be a number/],
+    [{ BERTH_REQUEST_TIMEOUT: "0" }, /http\.requestTimeoutSeconds/],
+    [{ BERTH_RATE_LIMIT: "sometimes" }, /BERTH_RATE_LIMIT: must be true or false/],
+    [{ BERTH_RATE_LIMIT_RPS: "-1" }, /rateLimit\.requestsPerSecond/],
+    [{ BERTH_METRICS_TOKEN: "short" }, /metrics\.token: must be at least 16 characters/],
+    [{ BERTH_WEBHOOK_URL: "ftp://x" }, /notifications\.endpoints\.0\.url/],
+    [{ BERTH_WEBHOOK_URL: "http://hooks.test/x", BERTH_WEBHOOK_ACTIONS: "push,build" }, /notifications\.endpoints\.0\.actions\.1/],
+    [{ BERTH_WEBHOOK_URL: "http://hooks.test/x", BERTH_WEBHOOK_SECRET: "tiny" }, /notifications\.endpoints\.0\.secret/],
   ])("refuses %j with a message naming the key", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("refuses unknown and bad keys in the operations sections of the YAML file, naming each", async () => {
+    const file = path.join(dir, "ops.yaml");
+    await writeFile(
+      file,
+      [
+        "tls: { certFile: /c, keyFile: /k, ciphers: all }",
+        "http: { maxHeaderByte: 1 }",
+        "rateLimit: { burst: 0 }",
+        "metrics: { enabled: maybe }",
+        "notifications:",
+        "  endpoints:",
+        "    - { name: a, url: 'http://h/x' }",
+        "    - { name: a, url: 'http://h/y', retries: 3 }",
+      ].join("\n"),
+    );
+    let message = "";
+    try {
+      loadConfig({ BERTH_CONFIG: file });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    for (const key of ["tls.ciphers", "http.maxHeaderByte", "rateLimit.burst", "metrics.enabled", "notifications.endpoints.1.retries"]) {
+      expect(message).toContain(key);
+    }
+  });
+
+  it("reads the operations settings from YAML and the environment", async () => {
+    const file = path.join(dir, "ops-ok.yaml");
+    await writeFile(file, "notifications:\n  endpoints:\n    - { name: ci, url: 'https://ci.test/hook', actions: [push], repositories: ['team/*'] }\n");
+    const config = loadConfig({
+      BERTH_CONFIG: file,
+      BERTH_TLS_CERT: "/etc/berth/cert.pem",
+      BERTH_TLS_KEY: "/etc/berth/key.pem",
+      BERTH_TRUSTED_PROXIES: "10.0.0.0/8, loopback",
+      BERTH_RATE_LIMIT: "on",
+      BERTH_RATE_LIMIT_RPS: "2.5",
+      BERTH_WEBHOOK_URL: "http://hooks.test/berth",
+      BERTH_WEBHOOK_SECRET: "0123456789abcdef",
+    });
+    expect(config.tls).toEqual({ certFile: "/etc/berth/cert.pem", keyFile: "/etc/berth/key.pem", minVersion: "TLSv1.2" });
+    expect(config.trustedProxies).toEqual(["10.0.0.0/8", "loopback"]);
+    expect(config.rateLimit).toEqual({ enabled: true, requestsPerSecond: 2.5, burst: 200 });
+    expect(config.http).toMatchObject({ maxHeaderBytes: 16384, maxBlobBytes: 0, requestTimeoutSeconds: 120 });
+    expect(config.notifications.endpoints.map((e) => [e.name, e.url, e.actions, e.secret])).toEqual([
+      ["ci", "https://ci.test/hook", ["push"], undefined],
+      ["default", "http://hooks.test/berth", ["push", "pull", "delete"], "0123456789abcdef"],
+    ]);
+    expect(loadConfig({}).tls).toBeUndefined();
+    expect(loadConfig({}).metrics).toEqual({ enabled: true });
   });
 });

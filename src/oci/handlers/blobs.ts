@@ -5,10 +5,10 @@ import { parseRepositoryName } from "../names";
 import { parseByteRange } from "../request-parsers";
 import { parseDigest } from "../../registry/digest";
 import type { BlobServiceApi } from "../../registry/blob-service";
-import type { AuditLog } from "../../audit/audit-log";
+import type { EventSink } from "../../events/event-bus";
 import { actorOf } from "./audit-context";
 
-export function blobHandlers(blobs: BlobServiceApi, audit: AuditLog) {
+export function blobHandlers(blobs: BlobServiceApi, audit: EventSink) {
   return {
     /** HEAD and GET /v2/<name>/blobs/<digest>, with single-range requests answered 206. */
     async get(ctx: RequestContext): Promise<void> {
@@ -42,7 +42,7 @@ export function blobHandlers(blobs: BlobServiceApi, audit: AuditLog) {
       const repository = parseRepositoryName(ctx.params[0]);
       const digest = parseDigest(ctx.params[1]);
       await blobs.delete(repository, digest);
-      audit.record({ ...actorOf(ctx), action: "delete", repository, reference: digest });
+      audit.record({ ...actorOf(ctx), action: "delete", repository, reference: digest, detail: { target: "blob" } });
       send(ctx.res, 202, { "Docker-Content-Digest": digest });
     },
   };

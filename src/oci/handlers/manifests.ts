@@ -5,13 +5,13 @@ import { parseRepositoryName } from "../names";
 import { parseManifestReference } from "../request-parsers";
 import { acceptsMediaType } from "../accept";
 import type { ManifestServiceApi } from "../../registry/manifest-service";
-import type { AuditLog } from "../../audit/audit-log";
+import type { EventSink } from "../../events/event-bus";
 import { actorOf } from "./audit-context";
 
 /** Manifests are small; anything larger is refused before it is buffered. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-export function manifestHandlers(manifests: ManifestServiceApi, audit: AuditLog) {
+export function manifestHandlers(manifests: ManifestServiceApi, audit: EventSink) {
   return {
     async get(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);
@@ -29,7 +29,13 @@ export function manifestHandlers(manifests: ManifestServiceApi, audit: AuditLog)
       if (ctx.req.headers["if-none-match"] === headers.ETag) return send(ctx.res, 304, headers);
       if (ctx.req.method === "HEAD") return send(ctx.res, 200, headers);
       send(ctx.res, 200, headers, manifest.content);
-      audit.record({ ...actorOf(ctx), action: "pull", repository, reference: ctx.params[1] });
+      audit.record({
+        ...actorOf(ctx),
+        action: "pull",
+        repository,
+        reference: ctx.params[1],
+        detail: { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.content.length },
+      });
     },
 
     async put(ctx: RequestContext): Promise<void> {
@@ -37,7 +43,13 @@ export function manifestHandlers(manifests: ManifestServiceApi, audit: AuditLog)
       const reference = parseManifestReference(ctx.params[1]);
       const content = await readSmallBody(ctx.req, MAX_MANIFEST_BYTES);
       const stored = await manifests.put(repository, reference, content, ctx.req.headers["content-type"]);
-      audit.record({ ...actorOf(ctx), action: "push", repository, reference: ctx.params[1], detail: { digest: stored.digest } });
+      audit.record({
+        ...actorOf(ctx),
+        action: "push",
+        repository,
+        reference: ctx.params[1],
+        detail: { digest: stored.digest, mediaType: stored.mediaType, size: content.length },
+      });
       send(ctx.res, 201, {
         Location: `/v2/${repository}/manifests/${stored.digest}`,
         "Docker-Content-Digest": stored.digest,

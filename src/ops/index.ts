@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import type { Config } from "../config";
+import type { EventBus } from "../events/event-bus";
+import { WebhookNotifier } from "../events/webhooks";
+import type { Database } from "../metadata/database";
+import type { Mirror } from "../proxy";
+import type { StorageDriver } from "../storage/driver";
+import { Health } from "./health";
+import type { Metrics } from "./metrics";
+import { registerMirrorMetrics } from "./mirror-metrics";
+import { RequestOps } from "./request-ops";
+
+export { Metrics } from "./metrics";
+export { instrumentStorage } from "./instrumented-storage";
+
+/** The operational side of a running Berth: metrics, health, per-request guards, webhook notifications. */
+export interface Ops {
+  metrics: Metrics;
+  health: Health;
+  requests: RequestOps;
+  webhooks: WebhookNotifier;
+  /** Lets queued webhook deliveries finish (bounded), then stops them. */
+  close(): Promise<void>;
+}
+
+export function createOps(
+  config: Config,
+  deps: { metrics: Metrics; logger: Logger; database: Database; storage: StorageDriver; events: EventBus; mirror: Mirror | null },
+): Ops {
+  const { metrics, logger, database } = deps;
+  const health = Health.forRegistry(deps);
+  const requests = new RequestOps(config, metrics, logger);
+  const webhooks = new WebhookNotifier(config.notifications.endpoints, {
+    queueSize: config.notifications.queueSize,
+    logger,
+    metrics,
+    source: { addr: `${hostname()}:${config.listen.slice(config.listen.lastIndexOf(":") + 1)}`, instanceID: randomUUID() },
+  });
+  const unsubscribe = webhooks.enabled ? deps.events.subscribe((e) => webhooks.handle(e)) : () => undefined;
+  if (deps.mirror) registerMirrorMetrics(metrics, deps.mirror);
+
+  const sessions = metrics.gauge("upload_sessions", "Upload sessions open in the database (all replicas), as of the last scrape");
+  metrics.onCollect(async () => {
+    try {
+      const [row] = await database.query<{ n: number }>("SELECT count(*)::int AS n FROM upload");
+      sessions.set(Number(row.n));
+    } catch (err) {
+      metrics.databaseErrors.inc({ source: "scrape" });
+      throw err;
+    }
+  });
+
+  return {
+    metrics,
+    health,
+    requests,
+    webhooks,
+    close: async () => {
+      unsubscribe();
+      await webhooks.close();
+    },
+  };
+}
