@@ -66,7 +66,8 @@ function renderError(logger: Logger, req: IncomingMessage, res: ServerResponse, 
     return;
   }
   // A body we stopped reading half-way cannot be skipped reliably: end the connection after answering.
-  if (!req.complete) res.setHeader("Connection", "close");
+  // (A body never touched is drained by Node itself, keeping the connection; one read half-way is not.)
+  if (!req.complete && req.readableDidRead) res.setHeader("Connection", "close");
   sendJson(res, error.status, error.headers, error.toBody());
 }
 
