@@ -6,9 +6,11 @@ import { OciError, toOciError } from "./oci/errors";
 import { registerOciRoutes } from "./oci/routes";
 import { tokenHandlers } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
+import { registerWebRoutes } from "./web/routes";
+import { WebStatic } from "./web/static";
 import type { Deps } from "./deps";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror">;
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror" | "config" | "database" | "store" | "gc">;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
 export function buildApp(deps: AppDeps): RequestListener {
@@ -24,6 +26,9 @@ export function buildApp(deps: AppDeps): RequestListener {
     router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
   }
   registerAdminRoutes(router, deps);
+  registerWebRoutes(router, deps);
+  // The web UI answers GET/HEAD for paths no route knows, outside /v2, /v1, /api and /token.
+  const web = deps.config.web.enabled ? WebStatic.default() : null;
 
   return (req, res) => {
     const started = process.hrtime.bigint();
@@ -40,6 +45,7 @@ export function buildApp(deps: AppDeps): RequestListener {
       return renderError(deps.logger, req, res, new OciError("UNAVAILABLE", "mirror loop detected (Via)", { status: 508 }));
     }
     const match = router.match(req.method ?? "GET", path);
+    if (!match && web?.serves(req.method, path)) return void web.serve(req, res, path).catch((err: unknown) => renderError(deps.logger, req, res, err));
     if (!match) return renderError(deps.logger, req, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
     if ("allowed" in match) {
       return renderError(deps.logger, req, res, new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: match.allowed.join(", ") } }));

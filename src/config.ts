@@ -80,6 +80,16 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    web: z
+      .object({
+        /** Serve the admin UI at / (the JSON API under /api stays either way). */
+        enabled: z.boolean().default(true),
+        sessionTtlSeconds: z.number().int().min(60).default(12 * 3600),
+        /** Largest image archive accepted by the UI's import (docker save / OCI layout tarball). */
+        importMaxBytes: z.number().int().min(1024).default(8 * 1024 ** 3),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -120,6 +130,8 @@ const ENV_KEYS: Record<string, { path: string[]; type: "string" | "boolean" | "n
   BERTH_ADMIN_PASSWORD: { path: ["auth", "adminPassword"], type: "string" },
   BERTH_SIGNING_KEY_FILE: { path: ["auth", "signingKeyFile"], type: "string" },
   BERTH_MIRROR_HTTP_PROXY: { path: ["mirror", "httpProxy"], type: "string" },
+  BERTH_WEB: { path: ["web", "enabled"], type: "boolean" },
+  BERTH_IMPORT_MAX_BYTES: { path: ["web", "importMaxBytes"], type: "number" },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {

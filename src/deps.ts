@@ -13,6 +13,7 @@ import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
 import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
+import type { GcService } from "./admin/gc-api";
 
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
@@ -26,6 +27,8 @@ export interface Deps {
   audit: AuditLog;
   /** Null unless mirror upstreams are configured. */
   mirror: Mirror | null;
+  /** The garbage collector as the admin API and web UI use it; absent until it is wired here. */
+  gc?: GcService | null;
   close(): Promise<void>;
 }
 
