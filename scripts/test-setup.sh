@@ -5,6 +5,7 @@
 #   - the CNCF registry (docker-registry) as reference / temporary target
 #   - busybox-static: the runnable e2e image copies /bin/busybox into its layer
 #   - postgresql: server binaries for the integration tests
+#   - chromium: the headless browser the web UI's end-to-end tests drive (through playwright-core)
 # Tests start private daemons on random 127.0.0.1 ports. No package service is started by the
 # install (temporary policy-rc.d), and docker-registry's own service, which listens on :5000 with
 # the package's config, is stopped and disabled if an earlier install started it.
@@ -19,7 +20,7 @@ fi
 
 cd "$(dirname "$0")/.."
 
-PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql)
+PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql chromium)
 # System services to stop/disable. (A system dockerd/containerd/postgresql does not disturb the
 # tests, which run private instances, so those are left as the machine's owner set them up.)
 SERVICES=(docker-registry)
@@ -88,7 +89,7 @@ if command -v ss >/dev/null 2>&1 && ss -Hltn 'sport = :5000' | grep -q .; then
 fi
 
 # Fail here, not in the middle of a test run, if a package did not deliver what the suite runs.
-for bin in skopeo docker-registry dockerd docker containerd ctr containerd-shim-runc-v2 runc busybox; do
+for bin in skopeo docker-registry dockerd docker containerd ctr containerd-shim-runc-v2 runc busybox chromium; do
   if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1; then
     echo "[test-setup] $bin not found after install" >&2
     exit 1
