@@ -7,6 +7,7 @@
 #   - postgresql: server binaries for the integration tests
 #   - podman: a third real client for the auth e2e tests (login/pull/push, storage in a temp dir)
 #   - openssl: certificates for the TLS tests
+#   - chromium: the headless browser the web UI's end-to-end tests drive (through playwright-core)
 # Tests start private daemons on random 127.0.0.1 ports. No package service is started by the
 # install (temporary policy-rc.d), and docker-registry's own service, which listens on :5000 with
 # the package's config, is stopped and disabled if an earlier install started it.
@@ -21,7 +22,7 @@ fi
 
 cd "$(dirname "$0")/.."
 
-PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql podman openssl)
+PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql podman openssl chromium)
 # System services to stop/disable. (A system dockerd/containerd/postgresql does not disturb the
 # tests, which run private instances, so those are left as the machine's owner set them up.)
 SERVICES=(docker-registry)
@@ -90,7 +91,7 @@ if command -v ss >/dev/null 2>&1 && ss -Hltn 'sport = :5000' | grep -q .; then
 fi
 
 # Fail here, not in the middle of a test run, if a package did not deliver what the suite runs.
-for bin in skopeo docker-registry dockerd docker containerd ctr containerd-shim-runc-v2 runc busybox podman; do
+for bin in skopeo docker-registry dockerd docker containerd ctr containerd-shim-runc-v2 runc busybox podman chromium; do
   if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1; then
     echo "[test-setup] $bin not found after install" >&2
     exit 1

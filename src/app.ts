@@ -6,11 +6,15 @@ import { OciError, toOciError } from "./oci/errors";
 import { registerOciRoutes } from "./oci/routes";
 import { tokenHandlers } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
+import { registerWebRoutes } from "./web/routes";
+import { WebStatic } from "./web/static";
 import type { Deps } from "./deps";
 import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
+import { gcApiOf } from "./admin/gc-adapter";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror"> & Partial<Pick<Deps, "ops" | "events" | "config">>;
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror" | "config" | "database" | "store" | "gc"> &
+  Partial<Pick<Deps, "ops" | "events">>;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
 export function buildApp(deps: AppDeps): RequestListener {
@@ -26,7 +30,10 @@ export function buildApp(deps: AppDeps): RequestListener {
     router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
   }
   registerAdminRoutes(router, deps);
-  if (deps.ops && deps.config) registerOpsRoutes(router, { ...deps.ops, logger: deps.logger, config: deps.config });
+  if (deps.ops) registerOpsRoutes(router, { ...deps.ops, logger: deps.logger, config: deps.config });
+  registerWebRoutes(router, { ...deps, gc: gcApiOf(deps.gc) });
+  // The web UI answers GET/HEAD for paths no route knows, outside /v2, /v1, /api and /token.
+  const web = deps.config.web.enabled ? WebStatic.default() : null;
 
   return (req, res) => {
     const started = process.hrtime.bigint();
@@ -46,6 +53,7 @@ export function buildApp(deps: AppDeps): RequestListener {
       // Our own upstream request came back to us: the mirror is configured to mirror itself.
       return renderError(deps.logger, req, res, new OciError("UNAVAILABLE", "mirror loop detected (Via)", { status: 508 }));
     }
+    if (!match && web?.serves(req.method, path)) return void web.serve(req, res, path).catch((err: unknown) => renderError(deps.logger, req, res, err));
     if (!match) return renderError(deps.logger, req, res, new OciError("NOT_FOUND", { path: path.slice(0, 200) }));
     if ("allowed" in match) {
       return renderError(deps.logger, req, res, new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: match.allowed.join(", ") } }));

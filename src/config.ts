@@ -114,6 +114,16 @@ export const ConfigSchema = z
     immutableTags: z.array(ImmutableTagRuleSchema).default([]),
     // Operations: tls, trustedProxies, http, rateLimit, metrics, notifications (src/ops/config-schema.ts).
     ...OPS_CONFIG_SHAPE,
+    web: z
+      .object({
+        /** Serve the admin UI at / (the JSON API under /api stays either way). */
+        enabled: z.boolean().default(true),
+        sessionTtlSeconds: z.number().int().min(60).default(12 * 3600),
+        /** Largest image archive accepted by the UI's import (docker save / OCI layout tarball). */
+        importMaxBytes: z.number().int().min(1024).default(8 * 1024 ** 3),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -164,6 +174,8 @@ export const ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_GC_SCHEDULE: { path: ["gc", "schedule"], type: "string" },
   BERTH_GC_GRACE: { path: ["gc", "grace"], type: "string" },
   ...OPS_ENV_KEYS,
+  BERTH_WEB: { path: ["web", "enabled"], type: "boolean" },
+  BERTH_IMPORT_MAX_BYTES: { path: ["web", "importMaxBytes"], type: "number" },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from "node:http";
 import type { AuthComponents } from "../auth";
 import { parseBasic, parseBearer } from "../auth/authenticator";
-import type { Principal } from "../auth/principal";
+import { ANONYMOUS, type Principal } from "../auth/principal";
 import { InvalidTokenError } from "../auth/tokens";
 import { OciError } from "../oci/errors";
 import { clientIp } from "../http/client-info";
+import { CSRF_HEADER, csrfMatches, isUnsafeMethod, sessionCookie } from "../web/sessions";
 
 /** Who calls the admin API. With auth off everyone is treated as an admin (a local, open registry). */
 export type Caller = Principal | { kind: "open"; name: "" };
@@ -13,8 +14,12 @@ export function isAdminCaller(caller: Caller): boolean {
   return caller.kind === "open" || (caller.kind === "user" && caller.isAdmin);
 }
 
-/** Identifies the caller from a Bearer token issued by /token or from Basic credentials. */
-export async function identifyCaller(auth: AuthComponents, req: IncomingMessage): Promise<Caller> {
+/**
+ * Identifies the caller from a Bearer token issued by /token, Basic credentials, or the web UI's session
+ * cookie (then unsafe methods must echo the session's CSRF token in X-Berth-CSRF). Without credentials:
+ * 401, or the anonymous principal where `allowAnonymous` (read-only views of public projects).
+ */
+export async function identifyCaller(auth: AuthComponents, req: IncomingMessage, options: { allowAnonymous?: boolean } = {}): Promise<Caller> {
   if (!auth.token) return { kind: "open", name: "" };
   const { tokens, authenticator } = auth.token;
   const bearer = parseBearer(req.headers.authorization);
@@ -32,7 +37,19 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage)
   }
   const basic = parseBasic(req.headers.authorization);
   if (basic) return authenticator.login(basic.username, basic.password, clientIp(req));
-  throw new OciError("UNAUTHORIZED", "authentication required", { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });
+  const cookie = sessionCookie(req);
+  const session = cookie && auth.token.sessions ? await auth.token.sessions.resolve(cookie) : null;
+  if (session) {
+    if (isUnsafeMethod(req.method) && !csrfMatches(req, session.csrfToken)) {
+      throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
+    }
+    const principal = await authenticator.byName(session.username);
+    if (principal) return principal;
+  }
+  if (options.allowAnonymous) return ANONYMOUS;
+  // The web UI marks its requests: a Basic challenge would make the browser pop up its own login dialog.
+  const fromUi = req.headers[CSRF_HEADER] !== undefined;
+  throw new OciError("UNAUTHORIZED", "authentication required", fromUi ? {} : { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });
 }
 
 export function requireAdmin(caller: Caller): void {

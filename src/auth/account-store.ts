@@ -56,6 +56,18 @@ export class AccountStore {
     return (row?.role as Role | undefined) ?? null;
   }
 
+  /** Ids of the projects a user is a member of, whatever the role. */
+  async memberProjectIds(userId: number): Promise<number[]> {
+    const rows = await this.prisma.projectMember.findMany({ where: { userId }, select: { projectId: true } });
+    return rows.map((r) => r.projectId);
+  }
+
+  async projectIdsByName(names: string[]): Promise<number[]> {
+    if (!names.length) return [];
+    const rows = await this.prisma.project.findMany({ where: { name: { in: names } }, select: { id: true } });
+    return rows.map((r) => r.id);
+  }
+
   countUsers(): Promise<number> {
     return this.prisma.user.count();
   }

@@ -9,13 +9,14 @@ import { LoginThrottle } from "./login-throttle";
 import { AccessPolicy } from "./policy";
 import { KeyRing } from "./signing-keys";
 import { TokenService } from "./tokens";
+import { WebSessions } from "../web/sessions";
 
 /** Everything auth, assembled from the config: when auth is off, only the open authorizer. */
 export interface AuthComponents {
   authorizer: Authorizer;
   accounts: AccountService;
   /** Null when auth is off. */
-  token: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; keys: KeyRing } | null;
+  token: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; keys: KeyRing; sessions?: WebSessions } | null;
 }
 
 export async function createAuth(
@@ -53,5 +54,6 @@ export async function createAuth(
     service: config.auth.service,
     realm: config.externalUrl ? `${config.externalUrl}/token` : null,
   });
-  return { authorizer, accounts, token: { tokens, authenticator, policy, keys } };
+  const sessions = new WebSessions(prisma, config.web.sessionTtlSeconds);
+  return { authorizer, accounts, token: { tokens, authenticator, policy, keys, sessions } };
 }

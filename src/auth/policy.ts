@@ -61,6 +61,24 @@ export class AccessPolicy {
   }
 
   /**
+   * Which repositories a principal may pull, as a filter a list query can apply in SQL (page by page,
+   * never by checking names one at a time). It states repositoryActions' rules per project: everything
+   * for admins; public projects for all; member projects (any role pulls) for users; projects a robot
+   * may pull from; and repositories whose project does not exist yet for those who may create projects.
+   * Mirrored names (isMirrored) are the caller's to add: they depend on the mirror's routing.
+   */
+  async visibility(principal: Principal): Promise<Visibility> {
+    if (isAdmin(principal)) return { all: true };
+    let projectIds: number[] | "all" = [];
+    if (principal.kind === "user") projectIds = await this.accounts.memberProjectIds(principal.id);
+    if (principal.kind === "robot") {
+      const pulls = principal.permissions.filter((p) => p.actions.includes("pull"));
+      projectIds = pulls.some((p) => p.project === "*") ? "all" : await this.accounts.projectIdsByName(pulls.map((p) => p.project));
+    }
+    return { all: false, projectIds, unowned: this.mayCreateProjects(principal) };
+  }
+
+  /**
    * Called before a write: creates the repository's project, owned by the writer, if it is missing. Projects
    * seen to exist are remembered for a minute, so a push's many requests do not each ask the database.
    */
@@ -95,6 +113,9 @@ export class AccessPolicy {
     return principal.kind === "user" && (principal.isAdmin || this.options.projectCreation === "everyone");
   }
 }
+
+/** What a principal may pull, for list queries: see AccessPolicy.visibility. Public projects are always in. */
+export type Visibility = { all: true } | { all: false; projectIds: number[] | "all"; unowned: boolean };
 
 function isAdmin(principal: Principal): boolean {
   return principal.kind === "user" && principal.isAdmin;

@@ -14,6 +14,7 @@ export const E2E_BINARIES = {
   "containerd-shim-runc-v2": "containerd",
   runc: "runc",
   busybox: "busybox-static",
+  chromium: "chromium",
 } as const;
 
 export type E2eBinary = keyof typeof E2E_BINARIES;
@@ -26,6 +27,8 @@ const PREFERRED: Partial<Record<E2eBinary, string>> = {
   docker: "/usr/bin/docker",
   // The runnable test image copies this file into its layer, so it must be the static build.
   busybox: "/bin/busybox",
+  // Debian's browser package; playwright-core drives it (its own browser download cannot work here).
+  chromium: "/usr/bin/chromium",
 };
 
 function isExecutable(file: string): boolean {

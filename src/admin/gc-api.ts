@@ -1,0 +1,80 @@
+import type { Handler, RequestContext, Router } from "../http/router";
+import { sendJson } from "../http/respond";
+import { OciError } from "../oci/errors";
+
+/**
+ * The garbage collector as the web UI sees it. The GC itself lives on another branch: whoever builds it
+ * injects an implementation as `deps.gc` (see Deps); until then these routes answer "not available" and
+ * the UI says so. Storage usage comes from the metadata either way (see `usageFallback`).
+ */
+export interface GcService {
+  /** Storage use; optional, the metadata's figures are used when absent. */
+  usage?(): Promise<StorageUsage>;
+  /** What a run would delete now, deleting nothing. */
+  dryRun(): Promise<GcReport>;
+  /** Runs a collection now (one at a time: a second caller waits or gets CONFLICT). */
+  run(): Promise<GcReport>;
+  /** Past runs, newest first. */
+  history(limit: number): Promise<GcRun[]>;
+}
+
+export interface StorageUsage {
+  /** Bytes of every distinct blob stored (each counted once, however many repositories link it). */
+  totalBytes: number;
+  blobCount: number;
+  /** The largest repositories by the blobs linked into them (a shared blob counts in each). */
+  repositories: Array<{ name: string; bytes: number }>;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  startedAt: string;
+  finishedAt: string;
+  manifestsDeleted: number;
+  blobsDeleted: number;
+  bytesFreed: number;
+  /** What was (or would be) deleted; may be truncated by the service. */
+  items?: Array<{ kind: "manifest" | "blob"; repository?: string; digest: string; size: number }>;
+}
+
+export interface GcRun extends GcReport {
+  id: string;
+  status: "running" | "succeeded" | "failed";
+  error?: string | null;
+  trigger?: string;
+}
+
+export interface GcRouteDeps {
+  /** Read at request time, so the service can be wired (or swapped in a test) after start-up. */
+  gc: () => GcService | null | undefined;
+  usageFallback: () => Promise<StorageUsage>;
+  /** Resolves the caller and throws unless it is an administrator. */
+  requireAdmin: (ctx: RequestContext) => Promise<void>;
+}
+
+/** GET /api/v1/gc, GET /api/v1/storage, POST /api/v1/gc/dry-run, POST /api/v1/gc/runs, GET /api/v1/gc/runs. */
+export function registerGcRoutes(router: Router, deps: GcRouteDeps): void {
+  const admin = (handler: (ctx: RequestContext) => Promise<unknown>, status = 200): Handler => async (ctx) => {
+    await deps.requireAdmin(ctx);
+    const value = await handler(ctx);
+    sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
+  };
+  const service = (): GcService => {
+    const gc = deps.gc();
+    if (!gc) throw new OciError("UNAVAILABLE", "garbage collection is not available in this build");
+    return gc;
+  };
+  router
+    .on("GET", /^\/api\/v1\/gc$/, admin(async () => ({ available: !!deps.gc() })))
+    .on("GET", /^\/api\/v1\/storage$/, admin(async () => {
+      const gc = deps.gc();
+      return gc?.usage ? gc.usage() : deps.usageFallback();
+    }))
+    .on("POST", /^\/api\/v1\/gc\/dry-run$/, admin(async () => service().dryRun()))
+    .on("POST", /^\/api\/v1\/gc\/runs$/, admin(async () => service().run()))
+    .on("GET", /^\/api\/v1\/gc\/runs$/, admin(async (ctx) => {
+      const limit = Number(ctx.query.get("limit") ?? 50);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new OciError("INVALID_REQUEST", "limit must be 1..500");
+      return service().history(limit);
+    }));
+}

@@ -1,0 +1,378 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import busboy from "busboy";
+import { z } from "zod";
+import type { Deps } from "../deps";
+import type { Handler, RequestContext, Router } from "../http/router";
+import { readSmallBody, send, sendJson } from "../http/respond";
+import { OciError } from "../oci/errors";
+import { parseRepositoryName, parseTag, type RepositoryName } from "../oci/names";
+import { parseManifestReference } from "../oci/request-parsers";
+import { isAdminCaller, type Caller } from "../admin/admin-gate";
+import { registerGcRoutes, type GcService as GcApi } from "../admin/gc-api";
+import type { Digest } from "../registry/digest";
+import { WebAccess } from "./access";
+import { copyImage } from "./image-copy";
+import { planExport, writeImageArchive } from "./image-export";
+import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
+import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
+import { REPOSITORY_SORTS, RepositoryQueries, TAG_SORTS } from "./repository-queries";
+import { clearedCookieHeader, CSRF_HEADER, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
+
+export type WebDeps = Pick<Deps, "config" | "database" | "store" | "services" | "auth" | "audit" | "mirror"> & {
+  /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
+  gc?: GcApi | null;
+};
+
+const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The JSON API behind the web UI (next to the admin API of ../admin/routes.ts): the browser session,
+ * repositories and tags from Postgres, image details, delete, retag/copy, import and export of image
+ * archives, storage use and GC, plus the Docker v1 search endpoint. Every repository operation is checked
+ * against the same AccessPolicy as the registry API.
+ */
+export function registerWebRoutes(router: Router, deps: WebDeps): void {
+  const access = new WebAccess(deps);
+  const queries = new RepositoryQueries(deps.database);
+  const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
+    sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
+  const audit = (ctx: RequestContext, caller: Caller, action: "push" | "pull" | "delete", repository: string, reference: string, detail?: Record<string, unknown>) =>
+    deps.audit.record({ actor: caller.name || "anonymous", action, repository, reference, clientIp: ctx.req.socket.remoteAddress ?? null, detail: { via: "web", ...detail } });
+  const registryHost = (req: IncomingMessage) => (deps.config.externalUrl ? new URL(deps.config.externalUrl).host : String(req.headers.host ?? "localhost"));
+  const repoParam = (ctx: RequestContext) => parseRepositoryName(ctx.params[0]);
+
+  /** Who the caller is and that they may `action` the repository; anonymous callers may read public ones. */
+  const onRepository = (action: "pull" | "push" | "delete", handler: (ctx: RequestContext, caller: Caller, repository: RepositoryName) => Promise<void>): Handler =>
+    async (ctx) => {
+      const repository = repoParam(ctx);
+      const caller = await access.caller(ctx.req, { allowAnonymous: action === "pull" });
+      await access.require(caller, repository, action);
+      await handler(ctx, caller, repository);
+    };
+
+  // ---- the browser session ----
+  const sessionInfo = async (req: IncomingMessage, caller: Caller | null, csrfToken: string | null) => ({
+    authEnabled: access.authEnabled,
+    user: caller && caller.kind !== "anonymous" ? { name: caller.name, kind: caller.kind, isAdmin: isAdminCaller(caller) } : null,
+    csrfToken,
+    registry: registryHost(req),
+    mirror: deps.mirror !== null,
+    gc: !!deps.gc,
+  });
+
+  router
+    .on("GET", /^\/api\/v1\/session$/, async (ctx) => {
+      if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
+      const token = sessionCookie(ctx.req);
+      const session = token ? await deps.auth.token!.sessions!.resolve(token) : null;
+      const principal = session ? await deps.auth.token!.authenticator.byName(session.username) : null;
+      json(ctx, await sessionInfo(ctx.req, principal, principal ? session!.csrfToken : null));
+    })
+    .on("POST", /^\/api\/v1\/session$/, async (ctx) => {
+      // JSON only: a cross-site HTML form cannot send it, so no other site can log a browser in (login CSRF).
+      if (!/^application\/json\b/i.test(String(ctx.req.headers["content-type"] ?? ""))) {
+        throw new OciError("INVALID_REQUEST", "send the credentials as application/json");
+      }
+      const body = await readJson(ctx, z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict());
+      if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
+      const { authenticator, sessions } = deps.auth.token!;
+      const principal = await authenticator.login(body.username, body.password, ctx.req.socket.remoteAddress ?? "");
+      if (principal.kind !== "user") throw new OciError("DENIED", "robot accounts cannot sign in to the web UI");
+      const { token, session } = await sessions!.create(principal.name);
+      const secure = isHttps(ctx.req, deps.config.externalUrl);
+      json(ctx, await sessionInfo(ctx.req, principal, session.csrfToken), 200, {
+        "Set-Cookie": sessionCookieHeader(token, deps.config.web.sessionTtlSeconds, secure),
+      });
+    })
+    .on("DELETE", /^\/api\/v1\/session$/, async (ctx) => {
+      const token = sessionCookie(ctx.req);
+      const sessions = deps.auth.token?.sessions;
+      if (token && sessions) {
+        const session = await sessions.resolve(token);
+        if (session && !csrfMatches(ctx.req, session.csrfToken)) throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
+        if (session) await sessions.destroy(token);
+      }
+      send(ctx.res, 204, { "Set-Cookie": clearedCookieHeader(isHttps(ctx.req, deps.config.externalUrl)), "Cache-Control": "no-store" });
+    });
+
+  // ---- repositories and tags ----
+  router
+    .on("GET", /^\/api\/v1\/repositories$/, async (ctx) => {
+      const caller = await access.caller(ctx.req, { allowAnonymous: true });
+      const q = (ctx.query.get("q") ?? "").trim().toLowerCase().slice(0, 255) || undefined;
+      const project = ctx.query.get("project") || undefined;
+      const sort = oneOf(ctx.query, "sort", REPOSITORY_SORTS, "name");
+      const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
+      const page = pageOf(ctx.query);
+      const result = await queries.listRepositories({ visibility: await access.visibility(caller), mirrored: access.mirrored(), q, project }, sort, order, page);
+      json(ctx, { ...page, ...result });
+    })
+    .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/tags$/, onRepository("pull", async (ctx, _caller, repository) => {
+      const repo = await queries.findRepository(repository);
+      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      const sort = oneOf(ctx.query, "sort", TAG_SORTS, "pushed");
+      const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
+      const page = pageOf(ctx.query);
+      const q = (ctx.query.get("q") ?? "").trim().slice(0, 128) || undefined;
+      json(ctx, { ...page, ...(await queries.listTags(repo.id, q, sort, order, page)) });
+    }))
+    .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/tags\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
+      const tag = parseTag(ctx.params[1]);
+      await deps.services.manifests.delete(repository, { tag });
+      audit(ctx, caller, "delete", repository, tag);
+      send(ctx.res, 204, {});
+    }))
+    .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/manifests\/([^/]+)$/, onRepository("pull", async (ctx, _caller, repository) => {
+      json(ctx, await imageDetails(deps, queries, repository, ctx.params[1]));
+    }))
+    .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/manifests\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
+      const reference = parseManifestReference(ctx.params[1]);
+      if (!("digest" in reference)) throw new OciError("INVALID_REQUEST", "delete a manifest by digest (a tag is deleted under /-/tags/)");
+      await deps.services.manifests.delete(repository, reference);
+      audit(ctx, caller, "delete", repository, reference.digest);
+      send(ctx.res, 204, {});
+    }))
+    .on("POST", /^\/api\/v1\/repositories\/(.+)\/-\/copy$/, onRepository("pull", async (ctx, caller, repository) => {
+      const body = await readJson(ctx, z.object({ reference: z.string().min(1), repository: z.string().optional(), tag: z.string().min(1) }).strict());
+      const target = parseRepositoryName(body.repository || repository);
+      const tag = parseTag(body.tag);
+      const reference = parseManifestReference(body.reference);
+      await access.require(caller, target, "push");
+      await access.beforeWrite(caller, target);
+      const copied = await copyImage(deps.store, repository, reference, target, tag);
+      audit(ctx, caller, "push", target, tag, { digest: copied.digest, copiedFrom: `${repository}@${copied.digest}` });
+      json(ctx, { repository: target, tag, digest: copied.digest, mediaType: copied.mediaType }, 201);
+    }))
+    .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/export\/([^/]+)$/, onRepository("pull", async (ctx, caller, repository) => {
+      const reference = parseManifestReference(ctx.params[1]);
+      const top = await deps.store.findManifest(repository, reference);
+      if (!top) throw new OciError("MANIFEST_UNKNOWN", ctx.params[1]);
+      const plan = await planExport(deps.store, deps.services.blobs, repository, top, ctx.query.get("platform"));
+      const tag = "tag" in reference ? reference.tag : null;
+      const repoTag = tag ? `${registryHost(ctx.req)}/${repository}:${tag}` : null;
+      const file = `${repository.replace(/\//g, "_")}_${tag ?? top.digest.slice(7, 19)}${plan.platform ? `_${plan.platform.replace(/\//g, "-")}` : ""}.tar`;
+      ctx.res.statusCode = 200;
+      ctx.res.setHeader("Content-Type", "application/x-tar");
+      ctx.res.setHeader("Content-Disposition", `attachment; filename="${file}"`);
+      ctx.res.setHeader("Cache-Control", "no-store");
+      ctx.res.setHeader("Docker-Content-Digest", plan.image.digest);
+      audit(ctx, caller, "pull", repository, ctx.params[1], { export: true });
+      await writeImageArchive(ctx.res, plan, repository, deps.services.blobs, repoTag, tag);
+    }))
+    .on("POST", /^\/api\/v1\/repositories\/(.+)\/-\/import$/, onRepository("push", async (ctx, caller, repository) => {
+      const tagParam = ctx.query.get("tag");
+      const tag = tagParam ? parseTag(tagParam) : null;
+      await access.beforeWrite(caller, repository);
+      const work = path.join(deps.config.dataDir, "tmp", `import-${randomUUID()}`);
+      await mkdir(work, { recursive: true });
+      try {
+        const result = await receiveArchive(ctx.req, deps.config.web.importMaxBytes, async (stream) => {
+          const files = await extractArchive(stream, work, { maxBytes: deps.config.web.importMaxBytes * 4, maxEntries: 100_000 });
+          return importArchive(files, tag, importSink(deps, repository));
+        });
+        for (const image of result.images) audit(ctx, caller, "push", repository, image.tag ?? image.digest, { digest: image.digest, import: result.format });
+        json(ctx, { repository, ...result }, 201);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    }))
+    .on("GET", /^\/api\/v1\/repositories\/((?:(?!\/-\/).)+)$/, onRepository("pull", async (ctx, caller, repository) => {
+      const repo = await queries.findRepository(repository);
+      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      const { id: _id, ...view } = repo;
+      json(ctx, { ...view, actions: await access.actions(caller, repository) });
+    }));
+
+  // ---- docker search <host>/<term> (the v1 search API Docker Hub and Nexus serve) ----
+  router.on("GET", /^\/v1\/search\/?$/, async (ctx) => {
+    const caller = await access.caller(ctx.req, { allowAnonymous: true });
+    const q = (ctx.query.get("q") ?? "").trim().toLowerCase().slice(0, 255);
+    const n = Math.min(Math.max(intParam(ctx.query, "n", 25), 1), 100);
+    const page = Math.max(intParam(ctx.query, "page", 1), 1);
+    const result = await queries.listRepositories({ visibility: await access.visibility(caller), mirrored: access.mirrored(), q: q || undefined }, "name", "asc", { page, pageSize: n });
+    json(ctx, {
+      query: q,
+      num_results: result.total,
+      num_pages: Math.ceil(result.total / n),
+      page,
+      page_size: n,
+      results: result.items.map((r) => ({ name: r.name, description: "", star_count: 0, pull_count: r.pullCount, is_official: false, is_automated: false, is_trusted: false })),
+    });
+  });
+
+  // ---- storage use and garbage collection ----
+  registerGcRoutes(router, {
+    gc: () => deps.gc ?? null,
+    usageFallback: () => queries.storageUsage(30),
+    requireAdmin: async (ctx) => access.requireAdmin(await access.caller(ctx.req)),
+  });
+}
+
+async function imageDetails(deps: WebDeps, queries: RepositoryQueries, repository: RepositoryName, ref: string) {
+  const reference = parseManifestReference(ref);
+  const manifest = await deps.store.findManifest(repository, reference);
+  if (!manifest) throw new OciError("MANIFEST_UNKNOWN", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
+  const repo = await queries.findRepository(repository);
+  const summary = summarizeManifest(manifest.mediaType, manifest.content);
+  const [tags, dates, referrers] = await Promise.all([
+    repo ? queries.tagsOf(repo.id, manifest.digest) : [],
+    repo ? queries.manifestDates(repo.id, manifest.digest) : null,
+    deps.store.listReferrers(repository, manifest.digest),
+  ]);
+  let config = null;
+  let configError: string | null = null;
+  if (summary.kind === "image" && summary.configDigest) {
+    try {
+      config = readImageConfig(await readBlob(deps, repository, summary.configDigest as Digest));
+      if (!config) configError = "the image config is not JSON";
+    } catch (err) {
+      configError = err instanceof OciError ? `${err.code}: ${typeof err.detail === "string" ? err.detail : err.message}` : "the image config could not be read";
+    }
+  }
+  const children = [];
+  for (const child of summary.children) {
+    const stored = await deps.store.findManifest(repository, { digest: child.digest as Digest });
+    children.push({ ...child, stored: !!stored, size: stored ? summarizeManifest(stored.mediaType, stored.content).size : child.size });
+  }
+  let json: unknown = null;
+  try {
+    json = JSON.parse(manifest.content.toString("utf8"));
+  } catch {
+    // shown raw as nothing: stored manifests were validated on push
+  }
+  return {
+    repository,
+    digest: manifest.digest,
+    mediaType: manifest.mediaType,
+    kind: summary.kind,
+    size: summary.kind === "index" ? manifest.content.length + children.reduce((s, c) => s + (c.size ?? 0), 0) : summary.size,
+    manifestSize: manifest.content.length,
+    tags,
+    createdAt: dates?.createdAt ?? null,
+    lastPulledAt: dates?.lastPulledAt ?? null,
+    artifactType: summary.artifactType,
+    annotations: summary.annotations,
+    subject: summary.subject,
+    config,
+    configDigest: summary.configDigest,
+    configMediaType: summary.configMediaType,
+    configError,
+    layers: summary.kind === "image" ? layerHistory(summary.layers, config?.history ?? []) : [],
+    children,
+    referrers,
+    manifest: json,
+  };
+}
+
+async function readBlob(deps: WebDeps, repository: RepositoryName, digest: Digest): Promise<Buffer> {
+  const blob = await deps.services.blobs.stat(repository, digest);
+  if (blob.size > MAX_CONFIG_BYTES) throw new OciError("SIZE_INVALID", `config larger than ${MAX_CONFIG_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await deps.services.blobs.open(repository, blob)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
+  return {
+    hasBlob: async (digest) => (await deps.store.findLinkedBlob(repository, digest)) !== null,
+    putBlob: async (digest, file) => {
+      try {
+        await deps.services.uploads.uploadWhole(repository, digest, fileStream(file));
+      } catch (err) {
+        if (err instanceof OciError && err.code === "DIGEST_INVALID") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
+        throw err;
+      }
+    },
+    putManifest: async (reference, content, mediaType) => {
+      await deps.services.manifests.put(repository, reference, content, mediaType);
+    },
+  };
+}
+
+/**
+ * The uploaded archive as a stream: the "file" part of a multipart form (the browser), or the raw body
+ * (curl --data-binary). Larger than `maxBytes` → 413; the request is cut rather than read to its end.
+ */
+function receiveArchive<T>(req: IncomingMessage, maxBytes: number, consume: (stream: Readable) => Promise<T>): Promise<T> {
+  const tooLarge = () => new OciError("SIZE_INVALID", `the archive is larger than the limit of ${maxBytes} bytes (web.importMaxBytes)`, { status: 413 });
+  const type = String(req.headers["content-type"] ?? "");
+  if (!/^multipart\/form-data/i.test(type)) {
+    if (Number(req.headers["content-length"] ?? 0) > maxBytes) return Promise.reject(tooLarge());
+    let seen = 0;
+    const limited = req.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          seen += chunk.length;
+          done(seen > maxBytes ? tooLarge() : null, chunk);
+        },
+      }),
+    );
+    req.on("error", (err) => limited.destroy(err));
+    return consume(limited);
+  }
+  return new Promise<T>((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: req.headers, limits: { files: 1, fileSize: maxBytes, fields: 20, parts: 30 } });
+    } catch (err) {
+      return reject(new OciError("INVALID_REQUEST", `bad multipart upload: ${(err as Error).message}`));
+    }
+    let job: Promise<T> | null = null;
+    parser.on("file", (_field, stream) => {
+      if (job) return stream.resume();
+      stream.on("limit", () => stream.destroy(tooLarge()));
+      job = consume(stream);
+      job.then(resolve, (err) => {
+        req.unpipe(parser);
+        reject(err);
+      });
+    });
+    parser.on("error", (err: Error) => reject(new OciError("INVALID_REQUEST", `bad multipart upload: ${err.message}`)));
+    parser.on("close", () => {
+      if (!job) reject(new OciError("INVALID_REQUEST", 'the upload holds no file (send the archive as the form field "file")'));
+    });
+    req.pipe(parser);
+  });
+}
+
+async function readJson<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
+  const raw = await readSmallBody(ctx.req, 64 * 1024);
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new OciError("INVALID_REQUEST", "body must be JSON");
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new OciError("INVALID_REQUEST", parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; "));
+  return parsed.data;
+}
+
+function oneOf<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {
+  const value = query.get(name);
+  if (value === null || value === "") return fallback;
+  if (!(allowed as readonly string[]).includes(value)) throw new OciError("INVALID_REQUEST", `${name} must be one of ${allowed.join(", ")}`);
+  return value as T;
+}
+
+function intParam(query: URLSearchParams, name: string, fallback: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new OciError("INVALID_REQUEST", `${name} must be an integer`);
+  return n;
+}
+
+function pageOf(query: URLSearchParams): { page: number; pageSize: number } {
+  const page = intParam(query, "page", 1);
+  const pageSize = intParam(query, "pageSize", 25);
+  if (page < 1 || page > 1_000_000) throw new OciError("INVALID_REQUEST", "page must be 1 or more");
+  if (pageSize < 1 || pageSize > 100) throw new OciError("INVALID_REQUEST", "pageSize must be 1..100");
+  return { page, pageSize };
+}
+
+export { CSRF_HEADER };

@@ -1,0 +1,243 @@
+// The web UI end to end, in a real headless Chromium (Debian's package, driven by playwright-core), against
+// Berth with auth on and images pushed by skopeo: sign in, browse to a repository, open an image, delete a
+// tag, switch to Chinese, import a tarball, export one that skopeo reads as a docker-archive, and a GC dry
+// run with a GC service injected. Screenshots go to test-artifacts/.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { GcService } from "../../src/admin/gc-api";
+import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { api, login, type Session } from "../support/web-client";
+import { launchBrowser, type Browser } from "./support/browser";
+import { tinyImage, twoPlatformIndex, writeOciLayout, archiveLayout, type ImageSpec } from "./support/oci-layout";
+import { makeTempDir, removeTree } from "./support/process";
+import { dockerRef, skopeoCopy, skopeoInspectRaw, skopeoListTags } from "./support/skopeo";
+import { requireBinaries } from "./support/tools";
+
+jest.setTimeout(180_000);
+
+/** Polls until `check` holds (page.waitForFunction would evaluate code in the page, which the UI's CSP forbids). */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const PASSWORD = "admin-pass-1";
+const CREDS = `admin:${PASSWORD}`;
+let registry: TestRegistry;
+let browser: Browser;
+let work: string;
+let admin: Session;
+
+const appImage = (): ImageSpec => ({
+  layers: [
+    { comment: "ADD rootfs /", entries: [{ type: "dir", path: "etc" }, { type: "file", path: "etc/os-release", content: { kind: "bytes", data: "NAME=berth-test\n" } }] },
+    { comment: "COPY server /usr/local/bin/server", entries: [{ type: "dir", path: "srv" }, { type: "file", path: "srv/server", content: { kind: "random", size: 300_000, seed: "web-ui-server" } }] },
+  ],
+  config: {
+    Entrypoint: ["/usr/local/bin/server"],
+    Cmd: ["--listen", ":8080"],
+    Env: ["PATH=/usr/local/bin:/bin", "APP_MODE=production"],
+    WorkingDir: "/srv",
+    Labels: { "org.opencontainers.image.title": "demo server", "org.opencontainers.image.version": "1.4.2" },
+  },
+});
+
+beforeAll(async () => {
+  requireBinaries("skopeo", "chromium");
+  work = await makeTempDir("berth-e2e-web");
+  registry = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: PASSWORD } } });
+  const push = async (spec: Parameters<typeof writeOciLayout>[2], repo: string, tag: string, all = false) => {
+    const layout = await writeOciLayout(path.join(work, `${repo.replace(/\//g, "_")}-${tag}`), tag, spec);
+    await skopeoCopy(layout.ref, dockerRef(registry.host, repo, tag), { destCreds: CREDS, all });
+    return layout;
+  };
+  await push(appImage(), "team/app", "1.4.2");
+  await push(tinyImage(), "team/app", "old");
+  await push(twoPlatformIndex(), "team/app", "multi", true);
+  await push(tinyImage(), "team/tools", "latest");
+  await push(tinyImage(), "library/busybox", "1.36");
+  admin = await login(registry.url, "admin", PASSWORD);
+  await api(registry.url, "POST", "/api/v1/users", admin, { username: "alice", password: "alice-pass-1" });
+  await api(registry.url, "PUT", "/api/v1/projects/team/members/alice", admin, { role: "developer" });
+  browser = await launchBrowser();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await registry?.stop();
+  if (work) await removeTree(work);
+});
+
+test("sign in, browse to a skopeo-pushed repository, open an image, delete a tag", async () => {
+  const { page } = browser;
+  await page.goto(`${registry.url}/repositories`);
+  await page.getByLabel("Username").waitFor();
+  await browser.screenshot("01-login");
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill("wrong-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").getByText("invalid username or password").waitFor();
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+
+  const list = page.getByTestId("repositories");
+  await list.getByText("team/", { exact: false }).first().waitFor();
+  expect(await list.locator("tbody tr").count()).toBe(3);
+  await browser.screenshot("02-repositories");
+  // Server-side search.
+  await page.getByPlaceholder("Search repositories…").fill("tool");
+  await page.waitForURL(/q=tool/);
+  await until(async () => (await list.locator("tbody tr").count()) === 1, "one search result");
+  await page.getByPlaceholder("Search repositories…").fill("");
+  await until(async () => (await list.locator("tbody tr").count()) === 3, "all repositories again");
+
+  await list.getByRole("link", { name: /app$/ }).click();
+  await page.waitForURL(/\/repositories\/team\/app$/);
+  const tags = page.getByTestId("tags");
+  await tags.getByText("1.4.2").waitFor();
+  await expect(tags.locator("tr[data-tag=multi]").textContent()).resolves.toContain("linux/arm64");
+  await browser.screenshot("03-repository");
+
+  await tags.getByRole("link", { name: "1.4.2" }).click();
+  await page.getByTestId("config").waitFor();
+  const config = await page.getByTestId("config").textContent();
+  expect(config).toContain('["/usr/local/bin/server"]');
+  expect(config).toContain("APP_MODE");
+  expect(config).toContain("org.opencontainers.image.version");
+  const layers = await page.getByTestId("layers").textContent();
+  expect(layers).toContain("COPY server /usr/local/bin/server");
+  await browser.screenshot("04-image", true);
+
+  await page.goBack();
+  await tags.locator("tr[data-tag=old]").waitFor();
+  await page.getByTestId("menu-old").click();
+  await page.getByTestId("delete-tag-old").click();
+  await page.getByRole("dialog").getByText("Delete the tag old from team/app?").waitFor();
+  await browser.screenshot("05-delete-tag-confirm");
+  await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+  await tags.locator("tr[data-tag=old]").waitFor({ state: "detached" });
+  expect(await skopeoListTags(`docker://${registry.host}/team/app`, CREDS)).not.toContain("old");
+});
+
+test("switch the language to Simplified Chinese", async () => {
+  const { page } = browser;
+  await page.goto(`${registry.url}/repositories/team/app`);
+  await page.getByTestId("tags").waitFor();
+  await page.getByLabel("Language").selectOption("zh-CN");
+  await page.getByRole("heading", { name: "标签" }).waitFor();
+  expect(await page.locator(".sidebar").textContent()).toContain("镜像仓库");
+  await browser.screenshot("06-repository-zh");
+  await page.reload();
+  await page.getByRole("heading", { name: "标签" }).waitFor();
+  await page.getByLabel("语言").selectOption("en");
+  await page.getByRole("heading", { name: "Tags" }).waitFor();
+});
+
+test("a browser whose language is Chinese starts in Chinese", async () => {
+  const zh = await launchBrowser({ locale: "zh-CN" });
+  try {
+    await zh.page.goto(`${registry.url}/`);
+    await zh.page.getByRole("heading", { name: "登录 Berth" }).waitFor();
+    await zh.screenshot("07-login-zh");
+  } finally {
+    await zh.close();
+  }
+});
+
+test("import a docker save tarball from the browser", async () => {
+  const { page } = browser;
+  // skopeo writes the classic `docker save` format (manifest.json, config, layer tars).
+  const layout = await writeOciLayout(path.join(work, "to-import"), "v1", tinyImage());
+  const archive = path.join(work, "saved.tar");
+  await skopeoCopy(layout.ref, `docker-archive:${archive}:example.test/saved:v1`);
+  await page.goto(`${registry.url}/import`);
+  await page.getByLabel("Repository").fill("team/imported");
+  await page.locator("input[name=tag]").fill("from-browser");
+  await page.locator("input[type=file]").setInputFiles(archive);
+  await page.getByRole("button", { name: "Upload and import" }).click();
+  await page.getByTestId("import-result").waitFor();
+  expect(await page.getByTestId("import-result").textContent()).toContain("team/imported:from-browser");
+  await browser.screenshot("08-import");
+  const pulled = await skopeoInspectRaw(dockerRef(registry.host, "team/imported", "from-browser"), CREDS);
+  expect(pulled.json.layers).toHaveLength(1);
+
+  // A bad archive: the error says why.
+  const bad = path.join(work, "bad.tar");
+  await archiveLayout(path.join(work, "to-import", "blobs"), bad);
+  await page.locator("input[type=file]").setInputFiles(bad);
+  await page.getByRole("button", { name: "Upload and import" }).click();
+  await page.getByRole("alert").getByText(/neither index\.json/).waitFor();
+});
+
+test("download an image: the tarball is a docker-archive that skopeo reads", async () => {
+  const { page } = browser;
+  await page.goto(`${registry.url}/repositories/team/app`);
+  await page.getByTestId("menu-1.4.2").click();
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("menuitem", { name: "Download (docker load)" }).click()]);
+  const file = path.join(work, "exported.tar");
+  await download.saveAs(file);
+  expect(download.suggestedFilename()).toBe("team_app_1.4.2.tar");
+  // Copying it back through skopeo's docker-archive reader (what `docker load` reads) gives the same image.
+  await skopeoCopy(`docker-archive:${file}`, dockerRef(registry.host, "team/app", "reloaded"), { destCreds: CREDS });
+  const original = await skopeoInspectRaw(dockerRef(registry.host, "team/app", "1.4.2"), CREDS);
+  const reloaded = await skopeoInspectRaw(dockerRef(registry.host, "team/app", "reloaded"), CREDS);
+  expect((reloaded.json.config as { digest: string }).digest).toBe((original.json.config as { digest: string }).digest);
+  expect((await readFile(file)).length).toBeGreaterThan(250_000);
+});
+
+test("admin pages: users, robot secret shown once, audit log, mirror, storage and a GC dry run", async () => {
+  const { page } = browser;
+  await page.goto(`${registry.url}/users`);
+  await page.getByTestId("users").getByText("alice").waitFor();
+  await browser.screenshot("09-users");
+
+  await page.goto(`${registry.url}/robots`);
+  await page.getByRole("button", { name: "New robot account" }).click();
+  await page.getByRole("dialog").locator("input").first().fill("ci");
+  await page.getByLabel("Project (* for all)").fill("team");
+  await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+  const secret = (await page.getByTestId("robot-secret").locator("code").textContent())!;
+  expect(secret.length).toBeGreaterThan(20);
+  await browser.screenshot("10-robot-secret");
+  await page.getByRole("dialog").getByRole("button", { name: "Close" }).first().click();
+  const tags = await skopeoListTags(`docker://${registry.host}/team/app`, `robot$ci:${secret}`);
+  expect(tags).toContain("1.4.2");
+
+  await page.goto(`${registry.url}/audit`);
+  await page.getByTestId("audit").getByText("delete").first().waitFor();
+  await page.getByLabel("Action").selectOption("delete");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await until(async () => (await page.getByTestId("audit").locator("tbody tr").allTextContents()).every((row) => row.includes("delete")), "only delete events");
+  await browser.screenshot("11-audit");
+
+  await page.goto(`${registry.url}/mirror`);
+  await page.getByText("Mirror mode is off").waitFor();
+
+  await page.goto(`${registry.url}/storage`);
+  await page.getByTestId("gc-dry-run").click();
+  await page.getByTestId("gc-report").waitFor();
+  await browser.screenshot("12-storage-gc", true);
+});
+
+test("a developer sees only what they may pull, and no administration", async () => {
+  const dev = await launchBrowser();
+  try {
+    await dev.page.goto(`${registry.url}/login`);
+    await dev.page.getByLabel("Username").fill("alice");
+    await dev.page.getByLabel("Password").fill("alice-pass-1");
+    await dev.page.getByRole("button", { name: "Sign in" }).click();
+    const rows = dev.page.getByTestId("repositories").locator("tbody tr");
+    await rows.first().waitFor();
+    const names = await rows.allTextContents();
+    expect(names.some((n) => n.includes("busybox"))).toBe(false);
+    expect(names.some((n) => n.includes("app"))).toBe(true);
+    expect(await dev.page.locator(".sidebar").textContent()).not.toContain("Users");
+    await dev.page.getByTestId("logout").click();
+    await dev.page.getByLabel("Username").waitFor();
+  } finally {
+    await dev.close();
+  }
+});

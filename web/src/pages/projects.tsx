@@ -1,0 +1,204 @@
+import { useState } from "preact/hooks";
+import { ApiError, del, get, patch, post, put, type Project } from "../api";
+import { Badge, Card, Confirm, Empty, ErrorBox, Field, Modal, PageHeader, Spinner, toast, useLoad } from "../components";
+import { dateTime } from "../format";
+import { t } from "../i18n";
+
+export function ProjectsPage() {
+  const projects = useLoad(() => get<Project[]>("/api/v1/projects"), []);
+  const [creating, setCreating] = useState(false);
+  const [deleting, setDeleting] = useState<Project | null>(null);
+  return (
+    <>
+      <PageHeader title={t("projects.title")} subtitle={t("projects.publicHelp")} actions={<button class="btn btn-primary" onClick={() => setCreating(true)}>{t("projects.new")}</button>} />
+      <ErrorBox error={projects.error} onRetry={projects.reload} />
+      {!projects.data && projects.loading && <Spinner />}
+      {projects.data && (
+        <Card flush>
+          <table class="table">
+            <thead>
+              <tr>
+                <th>{t("common.name")}</th>
+                <th>{t("common.public")}</th>
+                <th>{t("common.created")}</th>
+                <th class="actions-col">{t("common.actions")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {projects.data.map((p) => (
+                <tr key={p.name}>
+                  <td>
+                    <a href={`/repositories?project=${p.name}`} class="strong">
+                      {p.name}
+                    </a>
+                  </td>
+                  <td>{p.public ? <Badge kind="info">{t("common.public")}</Badge> : <Badge>{t("common.private")}</Badge>}</td>
+                  <td>{dateTime(p.createdAt)}</td>
+                  <td class="actions-col">
+                    <div class="row-actions">
+                      <a class="btn btn-small" href={`/projects/${p.name}`}>
+                        {t("projects.members")}
+                      </a>
+                      <button
+                        class="btn btn-small"
+                        onClick={async () => {
+                          await patch(`/api/v1/projects/${p.name}`, { public: !p.public }).catch((e: ApiError) => toast(e.message, "error"));
+                          projects.reload();
+                        }}
+                      >
+                        {p.public ? t("projects.makePrivate") : t("projects.makePublic")}
+                      </button>
+                      <button class="btn btn-small btn-danger-ghost" onClick={() => setDeleting(p)}>
+                        {t("common.delete")}
+                      </button>
+                    </div>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {!projects.data.length && <Empty />}
+        </Card>
+      )}
+      {creating && <NewProject onClose={() => setCreating(false)} onDone={projects.reload} />}
+      {deleting && (
+        <Confirm
+          title={t("common.delete")}
+          message={t("projects.confirmDelete", { name: deleting.name })}
+          confirmLabel={t("common.delete")}
+          onClose={() => setDeleting(null)}
+          onConfirm={async () => {
+            await del(`/api/v1/projects/${deleting.name}`);
+            projects.reload();
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function NewProject(props: { onClose: () => void; onDone: () => void }) {
+  const [name, setName] = useState("");
+  const [isPublic, setPublic] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  return (
+    <Modal
+      title={t("projects.new")}
+      onClose={props.onClose}
+      footer={
+        <>
+          <button class="btn" onClick={props.onClose}>{t("common.cancel")}</button>
+          <button class="btn btn-primary" type="submit" form="new-project">{t("common.create")}</button>
+        </>
+      }
+    >
+      <form
+        id="new-project"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await post("/api/v1/projects", { name, public: isPublic });
+            props.onDone();
+            props.onClose();
+          } catch (err) {
+            setError(err as ApiError);
+          }
+        }}
+      >
+        <Field label={t("common.name")}>
+          <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required />
+        </Field>
+        <label class="check">
+          <input type="checkbox" checked={isPublic} onChange={(e) => setPublic((e.target as HTMLInputElement).checked)} /> {t("common.public")}
+          <span class="field-hint">{t("projects.publicHelp")}</span>
+        </label>
+        <ErrorBox error={error} />
+      </form>
+    </Modal>
+  );
+}
+
+const ROLES = ["guest", "developer", "maintainer", "admin"] as const;
+
+export function MembersPage(props: { project: string }) {
+  const members = useLoad(() => get<Array<{ username: string; role: string }>>(`/api/v1/projects/${props.project}/members`), [props.project]);
+  const [username, setUsername] = useState("");
+  const [role, setRole] = useState<string>("developer");
+  const [error, setError] = useState<ApiError | null>(null);
+  const setMember = async (user: string, r: string) => {
+    try {
+      await put(`/api/v1/projects/${props.project}/members/${user}`, { role: r });
+      setError(null);
+      members.reload();
+    } catch (err) {
+      setError(err as ApiError);
+    }
+  };
+  return (
+    <>
+      <PageHeader crumbs={<><a href="/projects">{t("projects.title")}</a><span>/</span><span>{props.project}</span></>} title={t("members.title", { project: props.project })} />
+      <ErrorBox error={members.error ?? error} />
+      <Card title={t("members.add")}>
+        <form
+          class="inline-form"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            await setMember(username, role);
+            setUsername("");
+          }}
+        >
+          <Field label={t("auth.username")}>
+            <input value={username} onInput={(e) => setUsername((e.target as HTMLInputElement).value)} required />
+          </Field>
+          <Field label={t("members.role")}>
+            <select value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
+              {ROLES.map((r) => (
+                <option key={r} value={r}>{t(`members.role.${r}`)}</option>
+              ))}
+            </select>
+          </Field>
+          <button class="btn btn-primary" type="submit">{t("common.add")}</button>
+        </form>
+      </Card>
+      {members.data && (
+        <Card flush>
+          <table class="table">
+            <thead>
+              <tr>
+                <th>{t("auth.username")}</th>
+                <th>{t("members.role")}</th>
+                <th class="actions-col">{t("common.actions")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {members.data.map((m) => (
+                <tr key={m.username}>
+                  <td class="strong">{m.username}</td>
+                  <td>
+                    <select value={m.role} aria-label={t("members.role")} onChange={(e) => setMember(m.username, (e.target as HTMLSelectElement).value)}>
+                      {ROLES.map((r) => (
+                        <option key={r} value={r}>{t(`members.role.${r}`)}</option>
+                      ))}
+                    </select>
+                  </td>
+                  <td class="actions-col">
+                    <button
+                      class="btn btn-small btn-danger-ghost"
+                      onClick={async () => {
+                        await del(`/api/v1/projects/${props.project}/members/${m.username}`).catch((e: ApiError) => setError(e));
+                        members.reload();
+                      }}
+                    >
+                      {t("common.remove")}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {!members.data.length && <Empty />}
+        </Card>
+      )}
+    </>
+  );
+}
