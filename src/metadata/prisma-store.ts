@@ -16,6 +16,13 @@ import type {
 
 type Tx = Omit<PrismaClient, "$connect" | "$disconnect" | "$on" | "$transaction" | "$extends">;
 
+class RawDatabaseError extends Error {
+  constructor(cause: unknown) {
+    super(`database query failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "RawDatabaseError";
+  }
+}
+
 /** Thrown inside a transaction to roll it back when a manifest names content the repository lacks. */
 class MissingReferences extends Error {
   constructor(readonly missing: Digest[]) {
@@ -52,8 +59,13 @@ export class PrismaMetadataStore implements MetadataStore {
     private readonly query?: <R>(sql: string, params: readonly unknown[]) => Promise<R[]>,
   ) {}
 
-  private read<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
-    return this.query ? this.query<R>(sql, params) : this.prisma.$queryRawUnsafe<R[]>(sql, ...params);
+  private async read<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
+    try {
+      return await (this.query ? this.query<R>(sql, params) : this.prisma.$queryRawUnsafe<R[]>(sql, ...params));
+    } catch (err) {
+      // The raw driver's failures (refused connections included) are named as database failures, like the ORM's.
+      throw new RawDatabaseError(err);
+    }
   }
 
   async findLinkedBlob(repository: RepositoryName, digest: Digest, options: { touchIfIdleMs?: number } = {}): Promise<BlobRecord | null> {

@@ -26,16 +26,17 @@ export class WebAccess {
     return identifyCaller(this.deps.auth, req, options);
   }
 
-  async actions(caller: Caller, repository: string): Promise<Action[]> {
+  /** `create`: the caller is about to push, so a missing project is created for it when it may create one. */
+  async actions(caller: Caller, repository: string, create = false): Promise<Action[]> {
     if (caller.kind === "open") return ["pull", "push", "delete"];
     const policy = this.deps.auth.token?.policy;
     if (!policy) return ["pull", "push", "delete"];
-    return (await policy.repositoryActions(caller, repository)).filter((a): a is Action => a === "pull" || a === "push" || a === "delete");
+    return (await policy.repositoryActions(caller, repository, create)).filter((a): a is Action => a === "pull" || a === "push" || a === "delete");
   }
 
   /** Throws 401 for an anonymous caller (log in first) and 403 for an account that lacks the right. */
   async require(caller: Caller, repository: string, action: Action): Promise<Action[]> {
-    const actions = await this.actions(caller, repository);
+    const actions = await this.actions(caller, repository, action === "push");
     if (!actions.includes(action)) throw denied(caller, `${action} access to ${repository} is required`);
     return actions;
   }

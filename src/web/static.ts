@@ -18,7 +18,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** Paths the UI never owns: the registry, token and JSON APIs answer there, with their own 404s. */
-const API = /^\/(v2|v1|api|token)(\/|$)/;
+const API = /^\/(v2|v1|api|token|metrics|healthz|readyz)(\/|$)/;
 
 const SECURITY_HEADERS = {
   "Content-Security-Policy":

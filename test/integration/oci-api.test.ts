@@ -109,7 +109,7 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
     });
 
     it("an unknown route is 404 with an OCI error body", async () => {
-      for (const path of ["/v2/some/repo/unknown", "/v2/some/repo/blobs", "/v3/", "/v2/some/repo/manifests/a/b"]) {
+      for (const path of ["/v2/some/repo/unknown", "/v2/some/repo/blobs", "/api/v9/nothing", "/v2/some/repo/manifests/a/b"]) {
         await expectOciError(await fetch(`${url()}${path}`), 404, "NOT_FOUND");
       }
     });
