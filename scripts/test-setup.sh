@@ -5,7 +5,8 @@
 #   - the CNCF registry (docker-registry) as reference / temporary target
 #   - busybox-static: the runnable e2e image copies /bin/busybox into its layer
 #   - postgresql: server binaries for the integration tests
-#   - chromium: the headless browser the web UI's end-to-end tests drive (through playwright-core)
+#   - chromium: the headless browser the web UI's end-to-end tests drive (through playwright-core), and
+#     fonts-wqy-microhei so its screenshots of the Chinese UI show characters rather than empty boxes
 # Tests start private daemons on random 127.0.0.1 ports. No package service is started by the
 # install (temporary policy-rc.d), and docker-registry's own service, which listens on :5000 with
 # the package's config, is stopped and disabled if an earlier install started it.
@@ -20,7 +21,7 @@ fi
 
 cd "$(dirname "$0")/.."
 
-PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql chromium)
+PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql chromium fonts-wqy-microhei)
 # System services to stop/disable. (A system dockerd/containerd/postgresql does not disturb the
 # tests, which run private instances, so those are left as the machine's owner set them up.)
 SERVICES=(docker-registry)
