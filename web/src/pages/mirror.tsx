@@ -91,6 +91,7 @@ export function MirrorPage() {
             </Card>
           </div>
           <Card title={t("mirror.warm")}>
+            <p class="muted first">{t("mirror.warmHelp")}</p>
             <form
               class="inline-form"
               onSubmit={async (e) => {
@@ -107,7 +108,7 @@ export function MirrorPage() {
                 setBusy(false);
               }}
             >
-              <Field label={t("image.title")} hint={t("mirror.warmHelp")}>
+              <Field label={t("image.title")}>
                 <input value={image} placeholder="library/alpine:3.20" onInput={(e) => setImage((e.target as HTMLInputElement).value)} required />
               </Field>
               <button class="btn btn-primary" type="submit" disabled={busy}>{t("mirror.warmButton")}</button>
