@@ -7,7 +7,8 @@
 #   - postgresql: server binaries for the integration tests
 #   - podman: a third real client for the auth e2e tests (login/pull/push, storage in a temp dir)
 #   - openssl: certificates for the TLS tests
-#   - chromium: the headless browser the web UI's end-to-end tests drive (through playwright-core)
+#   - chromium: the headless browser the web UI's end-to-end tests drive (through playwright-core), and
+#     fonts-wqy-microhei so its screenshots of the Chinese UI show characters rather than empty boxes
 # Tests start private daemons on random 127.0.0.1 ports. No package service is started by the
 # install (temporary policy-rc.d), and docker-registry's own service, which listens on :5000 with
 # the package's config, is stopped and disabled if an earlier install started it.
@@ -22,7 +23,7 @@ fi
 
 cd "$(dirname "$0")/.."
 
-PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql podman openssl chromium)
+PACKAGES=(skopeo docker.io containerd runc docker-registry busybox-static postgresql podman openssl chromium fonts-wqy-microhei)
 # System services to stop/disable. (A system dockerd/containerd/postgresql does not disturb the
 # tests, which run private instances, so those are left as the machine's owner set them up.)
 SERVICES=(docker-registry)

@@ -12,6 +12,7 @@ import { tinyImage, twoPlatformIndex, writeOciLayout, archiveLayout, type ImageS
 import { makeTempDir, removeTree } from "./support/process";
 import { dockerRef, skopeoCopy, skopeoInspectRaw, skopeoListTags } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
+import { startCncfRegistry, type CncfRegistry } from "./support/cncf-registry";
 
 jest.setTimeout(180_000);
 
@@ -240,4 +241,49 @@ test("a developer sees only what they may pull, and no administration", async ()
   } finally {
     await dev.close();
   }
+});
+
+describe("mirror dashboard", () => {
+  let upstream: CncfRegistry;
+  let mirror: TestRegistry;
+
+  beforeAll(async () => {
+    requireBinaries("docker-registry");
+    upstream = await startCncfRegistry();
+    for (const [repo, tag] of [["library/alpine", "3.20"], ["library/nginx", "1.27"]]) {
+      const layout = await writeOciLayout(path.join(work, `up-${repo.replace("/", "_")}`), tag, tinyImage());
+      await skopeoCopy(layout.ref, dockerRef(upstream.host, repo, tag));
+    }
+    mirror = await startTestRegistry({
+      config: {
+        auth: { enabled: true, adminPassword: PASSWORD },
+        mirror: { upstreams: [{ name: "hub", url: `http://${upstream.host}`, prefix: "", registry: "docker.io" }] },
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await mirror?.stop();
+    await upstream?.stop();
+  });
+
+  test("shows upstream health and cache figures, and pre-warms an image", async () => {
+    // Anonymous pulls through the mirror: a miss, then a hit.
+    for (let i = 0; i < 2; i++) await skopeoCopy(dockerRef(mirror.host, "library/alpine", "3.20"), `oci:${path.join(work, `pulled-${i}`)}:x`);
+    const { page } = browser;
+    await page.goto(`${mirror.url}/login`);
+    await page.getByLabel("Username").fill("admin");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByTestId("repositories").waitFor();
+    await page.goto(`${mirror.url}/mirror`);
+    await page.getByText("healthy").waitFor();
+    await page.getByLabel("Image").fill("library/nginx:1.27");
+    await page.getByRole("button", { name: "Warm" }).click();
+    await page.getByText("Warmed library/nginx:1.27").waitFor();
+    await page.getByRole("link", { name: "library/alpine" }).waitFor();
+    await browser.screenshot("13-mirror", true);
+    const raw = await skopeoInspectRaw(dockerRef(mirror.host, "library/nginx", "1.27"));
+    expect(raw.json.layers).toHaveLength(1);
+  });
 });

@@ -45,7 +45,7 @@ export function MirrorPage() {
                       <td><code>{u.url}</code></td>
                       <td>{u.prefix ? <code>{u.prefix}</code> : <span class="muted">{t("mirror.default")}</span>}</td>
                       <td>
-                        <Badge kind={u.health === "closed" ? "ok" : u.health === "open" ? "danger" : "warn"}>{u.health === "closed" ? "healthy" : u.health}</Badge>
+                        <Badge kind={u.health === "closed" ? "ok" : u.health === "open" ? "danger" : "warn"}>{u.health === "closed" || u.health === "open" || u.health === "half-open" ? t(`mirror.state.${u.health}`) : u.health}</Badge>
                       </td>
                       <td class="num">{latency ? `${Math.round(latency.averageMs)} ms` : "—"}</td>
                       <td class="num">{u.rateLimitRemaining ?? "—"}</td>
@@ -91,6 +91,7 @@ export function MirrorPage() {
             </Card>
           </div>
           <Card title={t("mirror.warm")}>
+            <p class="muted first">{t("mirror.warmHelp")}</p>
             <form
               class="inline-form"
               onSubmit={async (e) => {
@@ -107,7 +108,7 @@ export function MirrorPage() {
                 setBusy(false);
               }}
             >
-              <Field label="Image" hint={t("mirror.warmHelp")}>
+              <Field label={t("image.title")}>
                 <input value={image} placeholder="library/alpine:3.20" onInput={(e) => setImage((e.target as HTMLInputElement).value)} required />
               </Field>
               <button class="btn btn-primary" type="submit" disabled={busy}>{t("mirror.warmButton")}</button>

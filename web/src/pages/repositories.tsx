@@ -28,7 +28,7 @@ export function RepositoriesPage() {
   const onSort = (s: string, o: string) => navigate(withQuery({ sort: s, order: o, page: null }));
   return (
     <>
-      <PageHeader title={t("repos.title")} subtitle={list.data ? t("common.total", { count: count(list.data.total) }) : undefined} />
+      <PageHeader title={t("repos.title")} />
       <Card flush>
         <div class="toolbar">
           <input

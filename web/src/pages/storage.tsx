@@ -88,8 +88,8 @@ function GcPanel(props: { onChanged: () => void }) {
           <div class="gc-report" data-testid="gc-report">
             <div class="stats">
               <Stat label={report.dryRun ? t("gc.wouldFree") : t("gc.freed")} value={bytes(report.bytesFreed)} />
-              <Stat label="Manifests" value={count(report.manifestsDeleted)} />
-              <Stat label="Blobs" value={count(report.blobsDeleted)} />
+              <Stat label={t("gc.manifests")} value={count(report.manifestsDeleted)} />
+              <Stat label={t("gc.blobs")} value={count(report.blobsDeleted)} />
             </div>
             {report.items && report.items.length > 0 && (
               <details>
@@ -119,8 +119,8 @@ function GcPanel(props: { onChanged: () => void }) {
               <tr>
                 <th>{t("gc.started")}</th>
                 <th>{t("gc.status")}</th>
-                <th class="num">Manifests</th>
-                <th class="num">Blobs</th>
+                <th class="num">{t("gc.manifests")}</th>
+                <th class="num">{t("gc.blobs")}</th>
                 <th class="num">{t("gc.freed")}</th>
                 <th class="num">{t("gc.duration")}</th>
               </tr>
