@@ -27,7 +27,7 @@ export function buildApp(deps: AppDeps): RequestListener {
   }
   registerAdminRoutes(router, deps);
   registerWebRoutes(router, deps);
-  // The web UI answers GET/HEAD for paths no route knows, outside /v2, /v1, /api and /token.
+  // The web UI answers GET/HEAD for its own paths (/, /assets/…, /repositories/…) that no route knows.
   const web = deps.config.web.enabled ? WebStatic.default() : null;
 
   return (req, res) => {
