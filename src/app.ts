@@ -32,7 +32,7 @@ export function buildApp(deps: AppDeps): RequestListener {
   registerAdminRoutes(router, deps);
   if (deps.ops) registerOpsRoutes(router, { ...deps.ops, logger: deps.logger, config: deps.config });
   registerWebRoutes(router, { ...deps, gc: gcApiOf(deps.gc) });
-  // The web UI answers GET/HEAD for paths no route knows, outside /v2, /v1, /api and /token.
+  // The web UI answers GET/HEAD for its own paths (/, /assets/…, /repositories/…) that no route knows.
   const web = deps.config.web.enabled ? WebStatic.default() : null;
 
   return (req, res) => {

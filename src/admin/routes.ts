@@ -36,7 +36,13 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const body = await readJson(ctx, NewUser);
       ok(ctx, await accounts.addUser(body.username, body.password, body.isAdmin), 201);
     }))
-    .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => ok(ctx, await accounts.updateUser(ctx.params[0], await readJson(ctx, UserChanges)))))
+    .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
+      const changes = await readJson(ctx, UserChanges);
+      const user = await accounts.updateUser(ctx.params[0], changes);
+      // A new password ends the account's browser sessions (disabled accounts are refused at every request).
+      if (changes.password !== undefined) await deps.auth.token?.sessions?.destroyAll(user.username);
+      ok(ctx, user);
+    }))
     .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
       await accounts.removeUser(ctx.params[0]);
       send(ctx.res, 204, {});

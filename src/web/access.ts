@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { AuthComponents } from "../auth";
 import type { Visibility } from "../auth/policy";
-import { ANONYMOUS, type Principal } from "../auth/principal";
+import type { Principal } from "../auth/principal";
 import type { Config } from "../config";
 import { OciError } from "../oci/errors";
 import type { Mirror } from "../proxy";
@@ -64,11 +64,6 @@ export class WebAccess {
     const policy = this.deps.auth.token?.policy;
     if (!policy || caller.kind === "open") return;
     await policy.ensureProject(async () => caller as Principal, repository);
-  }
-
-  /** The principal for audit events ("" for anonymous or an open registry). */
-  actorName(caller: Caller): string {
-    return caller.name || (caller.kind === "open" ? "anonymous" : ANONYMOUS.name || "anonymous");
   }
 }
 

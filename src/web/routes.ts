@@ -20,7 +20,7 @@ import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, RepositoryQueries, TAG_SORTS } from "./repository-queries";
-import { clearedCookieHeader, CSRF_HEADER, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
+import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
 
 export type WebDeps = Pick<Deps, "config" | "database" | "store" | "services" | "auth" | "audit" | "mirror"> & {
   /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
@@ -374,5 +374,3 @@ function pageOf(query: URLSearchParams): { page: number; pageSize: number } {
   if (pageSize < 1 || pageSize > 100) throw new OciError("INVALID_REQUEST", "pageSize must be 1..100");
   return { page, pageSize };
 }
-
-export { CSRF_HEADER };

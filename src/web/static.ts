@@ -17,8 +17,11 @@ const TYPES: Record<string, string> = {
   ".woff2": "font/woff2",
 };
 
-/** Paths the UI never owns: the registry, token and JSON APIs answer there, with their own 404s. */
-const API = /^\/(v2|v1|api|token|metrics|healthz|readyz)(\/|$)/;
+/**
+ * The paths the UI owns: its files and the single-page app's own routes (served index.html). Everything
+ * else — the registry, token and JSON APIs, and unknown paths — keeps the registry's JSON 404.
+ */
+const UI_PATHS = /^\/(?:$|index\.html$|favicon\.svg$|assets\/|(?:login|repositories|projects|users|robots|audit|mirror|storage|import)(?:\/|$))/;
 
 const SECURITY_HEADERS = {
   "Content-Security-Policy":
@@ -38,7 +41,7 @@ export class WebStatic {
   }
 
   serves(method: string | undefined, urlPath: string): boolean {
-    return (method === "GET" || method === "HEAD") && !API.test(urlPath);
+    return (method === "GET" || method === "HEAD") && UI_PATHS.test(urlPath);
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, urlPath: string): Promise<void> {
@@ -53,7 +56,7 @@ export class WebStatic {
     const info = inside ? await stat(file).catch(() => null) : null;
     if (info?.isFile()) return this.sendFile(req, res, file, info.size, /\/assets\//.test(urlPath));
     // A missing asset is a real 404; anything else is a route of the app itself.
-    if (/^\/assets\//.test(urlPath) || /\.[a-z0-9]{1,5}$/i.test(urlPath)) {
+    if (/^\/(assets\/|favicon\.svg$)/.test(urlPath)) {
       return send(res, 404, { "Content-Type": "text/plain; charset=utf-8", ...SECURITY_HEADERS }, "not found\n");
     }
     const index = path.join(this.root, "index.html");

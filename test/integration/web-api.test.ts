@@ -159,6 +159,13 @@ describe("browser session", () => {
     await expectOciError(await api(base, "GET", "/api/v1/me", s), 401, "UNAUTHORIZED");
   });
 
+  test("a new password ends the account's sessions", async () => {
+    expect((await api(base, "POST", "/api/v1/users", admin, { username: "paul", password: PASSWORD })).status).toBe(201);
+    const s = await login(base, "paul", PASSWORD);
+    expect((await api(base, "PATCH", "/api/v1/users/paul", admin, { password: "another-pass-1" })).status).toBe(200);
+    await expectOciError(await api(base, "GET", "/api/v1/me", s), 401, "UNAUTHORIZED");
+  });
+
   test("a disabled account's session stops working", async () => {
     expect((await api(base, "POST", "/api/v1/users", admin, { username: "dora", password: PASSWORD })).status).toBe(201);
     const s = await login(base, "dora", PASSWORD);

@@ -140,6 +140,7 @@ describe("static files", () => {
     const asset = await fetch(`${base}/assets/app-1.js`);
     expect(asset.headers.get("cache-control")).toContain("immutable");
     expect(asset.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect((await fetch(`${base}/repositories/team/app.v2`)).status).toBe(200);
     const route = await fetch(`${base}/repositories/team/app`);
     expect(await route.text()).toBe('<div id="app"></div>');
     expect(route.headers.get("cache-control")).toBe("no-cache");
@@ -158,5 +159,7 @@ describe("static files", () => {
     expect((await fetch(`${base}/assets/missing.js`)).status).toBe(404);
     expect((await fetch(`${base}/api/v1/x`)).status).toBe(418);
     expect((await fetch(`${base}/v2/`)).status).toBe(418);
+    expect((await fetch(`${base}/v3/`)).status).toBe(418);
+    expect((await fetch(`${base}/favicon.svg`)).status).toBe(404);
   });
 });
