@@ -1,6 +1,6 @@
 import { OciError } from "../oci/errors";
 import { parseDigest, type Digest } from "./digest";
-import { baseMediaType, IMAGE_MANIFEST_TYPES, INDEX_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from "./media-types";
+import { baseMediaType, IMAGE_MANIFEST_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from "./media-types";
 
 export interface Descriptor {
   mediaType: string;

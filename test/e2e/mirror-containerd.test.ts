@@ -8,8 +8,6 @@
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Writable } from "node:stream";
-import pino from "pino";
 import { startCncfRegistry, type CncfRegistry } from "./support/cncf-registry";
 import { parseCtrImages, startContainerd, type Containerd, type CtrImage } from "./support/containerd";
 import { buildTestImages, RUNNABLE_OUTPUT, type OciLayout, type TestImages } from "./support/oci-layout";
@@ -17,6 +15,7 @@ import { makeTempDir, removeTree } from "./support/process";
 import { dockerRef, skopeoCopy } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
+import { requestLog } from "../support/request-log";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 
 const TEST_TIMEOUT = 120_000;
@@ -30,7 +29,7 @@ let hubProxy: FaultProxy | undefined;
 let quayProxy: FaultProxy | undefined;
 let berth: TestRegistry | undefined;
 let containerd: Containerd | undefined;
-const berthLog: string[] = [];
+let berthLog: string[] = [];
 
 function ctr(args: string[]) {
   if (!containerd) throw new Error("containerd did not start");
@@ -75,19 +74,11 @@ beforeAll(async () => {
   await skopeoCopy(images.index.ref, dockerRef(hub.host, "library/index", "latest"), { all: true });
   await skopeoCopy(images.tiny.ref, dockerRef(quay.host, "team/tool", "1"));
 
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString("utf8").split("\n")) {
-        if (!text) continue;
-        const entry = JSON.parse(text) as { msg?: string; method?: string; url?: string; status?: number };
-        if (entry.msg === "request") berthLog.push(`${entry.method} ${entry.url} ${entry.status}`);
-      }
-      callback();
-    },
-  });
+  const log = requestLog();
+  berthLog = log.lines;
   berth = await startTestRegistry({
     database: "postgres",
-    logger: pino({ level: "info" }, sink),
+    logger: log.logger,
     config: {
       mirror: {
         upstreams: [

@@ -10,8 +10,6 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { Writable } from "node:stream";
-import pino from "pino";
 import { startCncfRegistry, type CncfRegistry } from "./support/cncf-registry";
 import { startDockerd, type Dockerd } from "./support/dockerd";
 import {
@@ -28,6 +26,7 @@ import { makeTempDir, removeTree, run } from "./support/process";
 import { dockerRef, ociRef, skopeoCopy, skopeoInspectRaw } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
+import { requestLog } from "../support/request-log";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 
 const TEST_TIMEOUT = 120_000;
@@ -50,7 +49,7 @@ let quayProxy: FaultProxy | undefined;
 let berth: TestRegistry | undefined;
 let dockerd: Dockerd | undefined;
 /** Berth's request log: "METHOD url STATUS". */
-const berthLog: string[] = [];
+let berthLog: string[] = [];
 
 interface SlowLink {
   url: string;
@@ -163,19 +162,11 @@ beforeAll(async () => {
   await skopeoCopy(images.tiny.ref, dockerRef(quay.host, "team/tool", "1"));
   await skopeoCopy(big.ref, dockerRef(hub.host, "library/big", "1"));
 
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString("utf8").split("\n")) {
-        if (!text) continue;
-        const entry = JSON.parse(text) as { msg?: string; method?: string; url?: string; status?: number };
-        if (entry.msg === "request") berthLog.push(`${entry.method} ${entry.url} ${entry.status}`);
-      }
-      callback();
-    },
-  });
+  const log = requestLog();
+  berthLog = log.lines;
   berth = await startTestRegistry({
     database: "postgres",
-    logger: pino({ level: "info" }, sink),
+    logger: log.logger,
     config: {
       mirror: {
         upstreams: [

@@ -12,8 +12,7 @@
 // what every other client of the mirror pulls.
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { Writable } from "node:stream";
-import pino from "pino";
+import { requestLog } from "../support/request-log";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { bodyBytes, buildImage, buildIndex, digestOf, expectOciError, MediaTypes, sha256, uniqueSuffix, type BuiltImage, type BuiltManifest } from "../support/oci-client";
 
@@ -30,22 +29,6 @@ function basic({ username, password }: Creds): string {
 }
 
 const admin: Creds = { username: "admin", password: ADMIN_PASSWORD };
-
-/** A registry's request log as "METHOD url STATUS" lines, read from its pino output. */
-function requestLog(): { logger: pino.Logger; lines: string[] } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString("utf8").split("\n")) {
-        if (!text) continue;
-        const entry = JSON.parse(text) as { msg?: string; method?: string; url?: string; status?: number };
-        if (entry.msg === "request") lines.push(`${entry.method} ${entry.url} ${entry.status}`);
-      }
-      callback();
-    },
-  });
-  return { logger: pino({ level: "info" }, sink), lines };
-}
 
 /** Pushes blobs (monolithic POST) and the manifest to a Berth with auth on, authenticating with Basic. */
 async function pushAs(base: string, creds: Creds, repo: string, manifest: BuiltManifest, ref: string, blobs: Buffer[] = []): Promise<void> {

@@ -12,19 +12,13 @@ import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-regist
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
-import { buildImage, digestResponse, finishUpload, MediaTypes, pushManifest, sha256, startUpload, uniqueSuffix, type BuiltImage } from "../support/oci-client";
+import { buildImage, digestResponse, MediaTypes, pushImageTwoStep, sha256, uniqueSuffix, type BuiltImage } from "../support/oci-client";
 
 const ACCEPT = [MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX, MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST].join(", ");
 const MiB = 1024 * 1024;
 
-/** Pushes to the CNCF registry the way it accepts (POST then PUT; it has no single-POST upload). */
 async function pushUpstream(base: string, repo: string, image: BuiltImage, ref: string): Promise<void> {
-  for (const blob of [image.config, ...image.layers]) {
-    const { location } = await startUpload(base, repo);
-    const done = await finishUpload(location, blob.descriptor.digest, blob.data);
-    if (done.status !== 201) throw new Error(`upstream push of ${blob.descriptor.digest}: ${done.status}`);
-  }
-  const res = await pushManifest(base, repo, ref, image.bytes, image.mediaType);
+  const res = await pushImageTwoStep(base, repo, image, ref);
   if (res.status !== 201) throw new Error(`upstream manifest push: ${res.status}`);
 }
 

@@ -323,6 +323,19 @@ function descriptorJson(d: Descriptor): string {
   return `{ "size": ${size},"digest" :"${digest}",  "mediaType":"${mediaType}"${extra} }`;
 }
 
+/**
+ * Pushes an image the way every registry accepts, the CNCF registry included (it has no single-POST
+ * upload): POST then PUT per blob, then the manifest under `ref`.
+ */
+export async function pushImageTwoStep(base: string, repo: string, image: BuiltImage, ref: string = image.digest): Promise<Response> {
+  for (const blob of [image.config, ...image.layers]) {
+    const { location } = await startUpload(base, repo);
+    const done = await finishUpload(location, blob.descriptor.digest, blob.data);
+    if (done.status !== 201) throw new Error(`push of ${blob.descriptor.digest} to ${repo}: ${done.status}`);
+  }
+  return pushManifest(base, repo, ref, image.bytes, image.mediaType);
+}
+
 /** Pushes an image's config and layers (monolithically) and then its manifest under `ref`. */
 export async function pushImage(base: string, repo: string, image: BuiltImage, ref: string = image.digest): Promise<Response> {
   for (const blob of [image.config, ...image.layers]) await putBlob(base, repo, blob.data);
