@@ -3,7 +3,8 @@ import type { Config } from "./config";
 import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
-import { PrismaMetadataStore } from "./metadata/prisma-store";
+import { SqlMetadataStore } from "./metadata/sql-store";
+import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import type { MetadataStore } from "./metadata/store";
 import type { RegistryServices } from "./oci/routes";
 import { BlobService } from "./registry/blob-service";
@@ -45,7 +46,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const metrics = new Metrics();
   const storage = instrumentStorage(createStorageDriver(config, logger), metrics);
-  const store = new PrismaMetadataStore(database.prisma, (sql, params) => database.query(sql, params));
+  const store = new SqlMetadataStore(database);
+  const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const gc = new GcService({
     database,
     storage,
@@ -87,6 +89,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await ops.close();
     await audit.close();
     await mirror?.close();
+    await figures.close();
     await database.close();
   };
   try {

@@ -33,9 +33,9 @@ import { gcDatabase, num, type GcDatabase } from "./sql";
  * Postgres re-checks only the locked row, with subqueries still on the old snapshot.) What each lock covers:
  *
  *  - Manifests and links of repository R are swept holding R's repository row FOR UPDATE. Every manifest
- *    PUT begins by upserting that row (PrismaMetadataStore.putManifest), and every insert of a tag,
- *    manifest or link of R takes a key-share lock on it for its foreign key; so no push to R interleaves
- *    with a sweep batch of R. A PUT that references blob X via link (R, X), which it holds FOR SHARE,
+ *    PUT begins by taking that row FOR KEY SHARE (putManifestIn, src/metadata/sql-store.ts), and every
+ *    insert of a tag, manifest or link of R takes a key-share lock on it for its foreign key; so no push
+ *    to R interleaves with a sweep batch of R (while pushes to R, sharing the row, go side by side). A PUT that references blob X via link (R, X), which it holds FOR SHARE,
  *    either committed first — and the batch's re-check sees its reference and keeps the link — or it
  *    waits, then finds the link gone and answers MANIFEST_BLOB_UNKNOWN. A manifest PUT referencing a blob
  *    and a sweep deleting it cannot both succeed. Likewise for a tag moved onto a dangling manifest or an
