@@ -33,7 +33,7 @@ import { gcDatabase, num, type GcDatabase } from "./sql";
  * Postgres re-checks only the locked row, with subqueries still on the old snapshot.) What each lock covers:
  *
  *  - Manifests and links of repository R are swept holding R's repository row FOR UPDATE. Every manifest
- *    PUT begins by taking that row FOR KEY SHARE (putManifestIn, src/metadata/sql-store.ts), and every
+ *    PUT begins by taking that row FOR KEY SHARE (the SQL function berth_put_manifest), and every
  *    insert of a tag, manifest or link of R takes a key-share lock on it for its foreign key; so no push
  *    to R interleaves with a sweep batch of R (while pushes to R, sharing the row, go side by side). A PUT that references blob X via link (R, X), which it holds FOR SHARE,
  *    either committed first — and the batch's re-check sees its reference and keeps the link — or it

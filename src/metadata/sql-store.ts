@@ -21,19 +21,8 @@ class RawDatabaseError extends Error {
   }
 }
 
-/** Thrown inside a transaction to roll it back when a manifest names content the repository lacks. */
-class MissingReferences extends Error {
-  constructor(readonly missing: Digest[]) {
-    super("manifest references missing content");
-  }
-}
-
-/** Thrown inside a transaction to roll it back when an immutable tag already names another manifest. */
-class ImmutableTagHeld extends Error {
-  constructor(readonly digest: Digest) {
-    super("immutable tag already names another manifest");
-  }
-}
+/** SQLSTATE berth_put_manifest raises when an immutable tag was taken by a racing push. */
+const IMMUTABLE_TAG_RACED = "BR001";
 
 /**
  * CTEs ending in `repo(id)`: the repository named $1, its row created on first use. Neither path locks
@@ -77,102 +66,6 @@ async function linkBlobIn(q: Query, repository: RepositoryName, blob: BlobRecord
     );
     return found > 0 ? true : null;
   });
-}
-
-/**
- * The manifest PUT, inside one transaction. The repository row is taken FOR KEY SHARE only: pushes to one
- * repository proceed side by side, while the garbage collector, which sweeps a repository holding its
- * row FOR UPDATE, waits for them (and they for it). See src/gc/collector.ts.
- */
-async function putManifestIn(
-  q: Query,
-  repository: RepositoryName,
-  manifest: NewManifest,
-  tag: TagName | null,
-  options: PutManifestOptions,
-): Promise<void> {
-  const repositoryId = await withRepositoryRow(async () => {
-    const [row] = await q<{ id: number }>(`SELECT id FROM repository WHERE name = $1 FOR KEY SHARE`, [repository]);
-    if (row) return row.id;
-    // A row this transaction creates is locked by it anyway.
-    const [created] = await q<{ id: number }>(
-      `INSERT INTO repository (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id`,
-      [repository],
-    );
-    return created?.id ?? null;
-  });
-
-  // FOR SHARE holds what we reference until commit, so a concurrent delete (or GC) waits for us or wins first.
-  const blobs = manifest.references.filter((r) => r.kind === "blob").map((r) => r.digest);
-  const children = manifest.references.filter((r) => r.kind === "manifest").map((r) => r.digest);
-  const found = new Set<string>();
-  if (blobs.length) {
-    const rows = await q<{ digest: string }>(
-      `SELECT digest FROM repository_blob WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR SHARE`,
-      [repositoryId, blobs],
-    );
-    rows.forEach((r) => found.add(r.digest));
-  }
-  if (children.length) {
-    const rows = await q<{ digest: string }>(
-      `SELECT digest FROM manifest WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR SHARE`,
-      [repositoryId, children],
-    );
-    rows.forEach((r) => found.add(r.digest));
-  }
-  const missing = manifest.references.map((r) => r.digest).filter((d) => !found.has(d));
-  if (missing.length && options.verifyReferences !== false) throw new MissingReferences([...new Set(missing)]);
-
-  // The manifest (with its references, when new) and the tag in one statement. An immutable tag is
-  // moved only onto the manifest it already names: the unique key makes racing creators take turns, and
-  // the loser's DO UPDATE finds the winner's row and, its WHERE false, leaves it alone.
-  const references = uniqueBy(manifest.references, (r) => r.digest);
-  const stored = await withRepositoryRow(async () => {
-    const [row] = await q<{ id: number | null; tagged: number }>(
-      `WITH ins AS (
-         INSERT INTO manifest (repository_id, digest, media_type, content, size, subject_digest, artifact_type, annotations)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
-         ON CONFLICT (repository_id, digest) DO NOTHING
-         RETURNING id
-       ),
-       refs AS (
-         INSERT INTO manifest_reference (manifest_id, digest, kind)
-         SELECT ins.id, r.digest, r.kind FROM ins, unnest($9::text[], $10::text[]) AS r(digest, kind)
-       ),
-       m AS (SELECT id FROM ins UNION ALL SELECT id FROM manifest WHERE repository_id = $1 AND digest = $2),
-       t AS (
-         INSERT INTO tag (repository_id, name, manifest_id)
-         SELECT $1, $11::text, id FROM m WHERE $11::text IS NOT NULL LIMIT 1
-         ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
-           WHERE NOT $12::boolean OR tag.manifest_id = EXCLUDED.manifest_id
-         RETURNING 1
-       )
-       SELECT (SELECT id FROM m LIMIT 1) AS id, (SELECT count(*)::int FROM t) AS tagged`,
-      [
-        repositoryId,
-        manifest.digest,
-        manifest.mediaType,
-        manifest.content,
-        manifest.content.length,
-        manifest.subject,
-        manifest.artifactType,
-        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-        references.map((r) => r.digest),
-        references.map((r) => r.kind),
-        tag,
-        options.immutableTag === true,
-      ],
-    );
-    // No id: the same manifest was committed by another push after this statement's snapshot was taken.
-    return row.id === null ? null : row;
-  });
-  if (tag && stored.tagged === 0) {
-    const [held] = await q<{ digest: string }>(
-      `SELECT m.digest FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.name = $2`,
-      [repositoryId, tag],
-    );
-    throw new ImmutableTagHeld(held.digest as Digest);
-  }
 }
 
 /**
@@ -332,13 +225,40 @@ export class SqlMetadataStore implements MetadataStore {
     tag: TagName | null,
     options: PutManifestOptions = {},
   ): Promise<{ missing: Digest[]; immutableTagHeldBy?: Digest }> {
+    // One round trip: the function (migration 20261125090000_repository_figures_delta) locks, checks and
+    // writes as the statements of a transaction would, holding the repository row FOR KEY SHARE only, so
+    // pushes to one repository go side by side while the collector's sweeps wait (src/gc/collector.ts).
+    const kind = (k: string) => manifest.references.filter((r) => r.kind === k).map((r) => r.digest);
+    const immutable = options.immutableTag === true;
     try {
-      await this.transaction((q) => putManifestIn(q, repository, manifest, tag, options));
-      return { missing: [] };
+      const [row] = await this.db.query<{ missing: string[] | null; held_by: string | null }>(
+        `SELECT missing, held_by FROM berth_put_manifest($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text[], $9::text[], $10, $11, $12)`,
+        [
+          repository,
+          manifest.digest,
+          manifest.mediaType,
+          manifest.content,
+          manifest.subject,
+          manifest.artifactType,
+          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          kind("blob"),
+          kind("manifest"),
+          options.verifyReferences !== false,
+          tag,
+          immutable,
+        ],
+      );
+      if (row.missing) return { missing: row.missing as Digest[] };
+      return row.held_by ? { missing: [], immutableTagHeldBy: row.held_by as Digest } : { missing: [] };
     } catch (err) {
-      if (err instanceof MissingReferences) return { missing: err.missing };
-      if (err instanceof ImmutableTagHeld) return { missing: [], immutableTagHeldBy: err.digest };
-      throw err;
+      if ((err as { code?: string }).code !== IMMUTABLE_TAG_RACED || !tag) throw new RawDatabaseError(err);
+      // Another push created the tag between our check and our write: report what it names now.
+      const [held] = await this.run<{ digest: string }>(
+        `SELECT m.digest FROM tag t JOIN repository r ON r.id = t.repository_id JOIN manifest m ON m.id = t.manifest_id
+         WHERE r.name = $1 AND t.name = $2`,
+        [repository, tag],
+      );
+      return { missing: [], immutableTagHeldBy: held.digest as Digest };
     }
   }
 
@@ -448,9 +368,4 @@ export class SqlMetadataStore implements MetadataStore {
       annotations: r.annotations,
     }));
   }
-}
-
-function uniqueBy<T>(items: T[], key: (item: T) => string): T[] {
-  const seen = new Set<string>();
-  return items.filter((item) => !seen.has(key(item)) && (seen.add(key(item)), true));
 }

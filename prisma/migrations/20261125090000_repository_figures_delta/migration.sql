@@ -81,3 +81,77 @@ BEGIN
                               "pushed_at" = GREATEST(r."pushed_at", s."at")
       FROM s WHERE r."id" = s."repository_id";
 END $$;
+
+-- A manifest PUT in one round trip (src/metadata/sql-store.ts calls it; the locking is explained there and
+-- in src/gc/collector.ts). In a VOLATILE function each statement takes a fresh snapshot, as separate
+-- statements of a READ COMMITTED transaction would. Returns the referenced digests the repository lacks
+-- (nothing written then, beyond the repository row) or the manifest an immutable tag already names.
+CREATE OR REPLACE FUNCTION "berth_put_manifest"(
+    p_repository TEXT, p_digest TEXT, p_media_type TEXT, p_content BYTEA, p_subject TEXT, p_artifact_type TEXT,
+    p_annotations JSONB, p_blobs TEXT[], p_children TEXT[], p_verify BOOLEAN, p_tag TEXT, p_immutable BOOLEAN,
+    OUT missing TEXT[], OUT held_by TEXT
+) LANGUAGE plpgsql AS $$
+DECLARE
+    repo_id INTEGER;
+    present TEXT[];
+    manifest_id INTEGER;
+    tagged INTEGER;
+BEGIN
+    -- KEY SHARE: pushes to one repository go side by side; the collector's FOR UPDATE waits for them.
+    SELECT r."id" INTO repo_id FROM "repository" r WHERE r."name" = p_repository FOR KEY SHARE;
+    IF repo_id IS NULL THEN
+        INSERT INTO "repository" ("name") VALUES (p_repository) ON CONFLICT ("name") DO NOTHING RETURNING "id" INTO repo_id;
+        IF repo_id IS NULL THEN -- created by a concurrent push meanwhile: visible to this new statement
+            SELECT r."id" INTO repo_id FROM "repository" r WHERE r."name" = p_repository FOR KEY SHARE;
+        END IF;
+    END IF;
+
+    -- FOR SHARE holds what we reference until commit, so a concurrent delete (or GC) waits for us or wins first.
+    SELECT array_agg(s."digest") INTO present FROM (
+        SELECT rb."digest" FROM "repository_blob" rb
+         WHERE rb."repository_id" = repo_id AND rb."digest" = ANY(p_blobs) FOR SHARE) s;
+    IF cardinality(p_children) > 0 THEN
+        SELECT COALESCE(present, '{}') || array_agg(s."digest") INTO present FROM (
+            SELECT m."digest" FROM "manifest" m
+             WHERE m."repository_id" = repo_id AND m."digest" = ANY(p_children) FOR SHARE) s;
+    END IF;
+    IF p_verify THEN
+        SELECT array_agg(DISTINCT d) INTO missing FROM unnest(p_blobs || p_children) d WHERE d <> ALL(COALESCE(present, '{}'));
+        IF missing IS NOT NULL THEN RETURN; END IF;
+    END IF;
+
+    IF p_immutable AND p_tag IS NOT NULL THEN
+        SELECT m."digest" INTO held_by FROM "tag" t JOIN "manifest" m ON m."id" = t."manifest_id"
+         WHERE t."repository_id" = repo_id AND t."name" = p_tag FOR UPDATE OF t;
+        IF held_by = p_digest THEN
+            held_by := NULL;
+        ELSIF held_by IS NOT NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+
+    INSERT INTO "manifest" ("repository_id", "digest", "media_type", "content", "size", "subject_digest", "artifact_type", "annotations")
+    VALUES (repo_id, p_digest, p_media_type, p_content, length(p_content), p_subject, p_artifact_type, p_annotations)
+    ON CONFLICT ("repository_id", "digest") DO NOTHING
+    RETURNING "id" INTO manifest_id;
+    IF manifest_id IS NOT NULL THEN
+        INSERT INTO "manifest_reference" ("manifest_id", "digest", "kind")
+        SELECT DISTINCT ON (r."digest") manifest_id, r."digest", r."kind"
+          FROM (SELECT unnest(p_blobs) AS "digest", 'blob' AS "kind"
+                UNION ALL SELECT unnest(p_children), 'manifest') r;
+    ELSE
+        SELECT m."id" INTO manifest_id FROM "manifest" m WHERE m."repository_id" = repo_id AND m."digest" = p_digest;
+    END IF;
+
+    IF p_tag IS NOT NULL THEN
+        -- An immutable tag moves only onto the manifest it names: a creator that raced ours and won makes
+        -- this DO UPDATE's WHERE false, and the whole PUT is undone by the exception.
+        INSERT INTO "tag" ("repository_id", "name", "manifest_id") VALUES (repo_id, p_tag, manifest_id)
+        ON CONFLICT ("repository_id", "name") DO UPDATE SET "manifest_id" = EXCLUDED."manifest_id", "updated_at" = now()
+         WHERE NOT p_immutable OR "tag"."manifest_id" = EXCLUDED."manifest_id";
+        GET DIAGNOSTICS tagged = ROW_COUNT;
+        IF tagged = 0 THEN
+            RAISE EXCEPTION 'immutable tag % is held by another manifest', p_tag USING ERRCODE = 'BR001';
+        END IF;
+    END IF;
+END $$;
