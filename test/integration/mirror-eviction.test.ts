@@ -6,7 +6,7 @@ import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-regist
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { ageEverything, expectIntegrity, image, index, layer, pullAndVerify, push, snapshot, type Image } from "../support/gc-helpers";
 import { pushImageTwoStep, pushManifest, uniqueSuffix } from "../support/oci-client";
-import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { startTestRegistry, type DatabaseKind, type TestRegistry } from "../support/registry";
 import type { GcReport } from "../../src/gc/report";
 import type { Deps } from "../../src/deps";
 
@@ -153,8 +153,8 @@ describe("mirror cache eviction", () => {
     });
   });
 
-  test("a fetch that takes the cache over its limit evicts the least recently pulled images by itself", async () => {
-    const mirror = await startTestRegistry({ config: mirrorConfig({ evictionInterval: "1s" }, { grace: "0" }) });
+  test.each<DatabaseKind>(["postgres", "embedded"])("a fetch that takes the cache over its limit evicts the least recently pulled images by itself (%s)", async (database) => {
+    const mirror = await startTestRegistry({ database, config: mirrorConfig({ evictionInterval: "1s" }, { grace: "0" }) });
     try {
       const repo = `library/auto-${uniqueSuffix()}`;
       const images = [1, 2, 3, 4].map(() => image([layer(LAYER)]));
