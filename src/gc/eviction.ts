@@ -4,7 +4,7 @@
 // nothing else holds. Local (pushed) content is never touched: a repository is mirrored when its name is
 // one the mirror serves and so takes no pushes (src/proxy/mirror-routing.ts, isMirrored).
 import { evictionUnits, selectEvictions, type CachedBlob, type MirroredManifest } from "./eviction-plan";
-import { num, type GcDatabase, type Query } from "./sql";
+import { num, type BatchHooks, type GcDatabase, type Query } from "./sql";
 
 /** The mirror as eviction needs it, from the configuration. */
 export interface MirrorCache {
@@ -53,14 +53,18 @@ async function loadMirrored(q: Query, cache: MirrorCache): Promise<void> {
 export async function mirrorCacheBytes(db: GcDatabase, cache: MirrorCache): Promise<number> {
   return db.transaction(async (q) => {
     await loadMirrored(q, cache);
-    const [row] = await q<{ bytes: unknown }>(
-      `SELECT coalesce(sum(b.size), 0)::int8 AS bytes FROM blob b
-       WHERE b.digest IN (SELECT mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
-                          JOIN gc_mirrored g ON g.id = m.repository_id WHERE mr.kind = 'blob')
-         AND NOT ${SHARED("b.digest")}`,
-    );
-    return num(row.bytes);
+    return cacheBytesIn(q);
   });
+}
+
+async function cacheBytesIn(q: Query): Promise<number> {
+  const [row] = await q<{ bytes: unknown }>(
+    `SELECT coalesce(sum(b.size), 0)::int8 AS bytes FROM blob b
+     WHERE b.digest IN (SELECT mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
+                        JOIN gc_mirrored g ON g.id = m.repository_id WHERE mr.kind = 'blob')
+       AND NOT ${SHARED("b.digest")}`,
+  );
+  return num(row.bytes);
 }
 
 /** One image to evict: a root manifest and the members only it reaches. */
@@ -91,7 +95,9 @@ export async function planEviction(db: GcDatabase, cache: MirrorCache, cutoff: D
   return db.transaction(
     async (q) => {
       await loadMirrored(q, cache);
-      const plan: EvictionPlan = { limitBytes: cache.limitBytes, targetBytes: cache.targetBytes, cacheBytes: 0, decisions: [] };
+      const plan: EvictionPlan = { limitBytes: cache.limitBytes, targetBytes: cache.targetBytes, cacheBytes: await cacheBytesIn(q), decisions: [] };
+      // Within the limit (the usual case): no need to load the whole cache's structure.
+      if (plan.cacheBytes <= cache.limitBytes) return plan;
       const manifests = await q<{ id: number; repository_id: number; last_used: Date }>(
         `SELECT m.id, m.repository_id, ${LAST_USED} AS last_used FROM manifest m JOIN gc_mirrored g ON g.id = m.repository_id`,
       );
@@ -120,7 +126,6 @@ export async function planEviction(db: GcDatabase, cache: MirrorCache, cutoff: D
       }));
       const blobs = new Map<string, CachedBlob>(blobRows.map((b) => [b.digest, { size: num(b.size), shared: b.shared, fresh: b.fresh }]));
       const selection = selectEvictions(evictionUnits(mirrored, children), blobs, { cutoff, limitBytes: cache.limitBytes, targetBytes: cache.targetBytes });
-      plan.cacheBytes = selection.cacheBytes;
       if (!selection.chosen.length) return plan;
 
       const ids = [...selection.manifests];
@@ -170,10 +175,7 @@ export async function applyEviction(
   decisions: EvictionDecision[],
   cutoff: Date,
   batchSize: number,
-  hooks: {
-    inBatch?: (q: Query, done: EvictionResult[]) => Promise<void>;
-    afterBatch?: (done: EvictionResult[]) => Promise<void>;
-  } = {},
+  hooks: BatchHooks<EvictionResult> = {},
 ): Promise<EvictionResult[]> {
   const byRepository = new Map<number, EvictionDecision[]>();
   for (const d of decisions) byRepository.set(d.repositoryId, [...(byRepository.get(d.repositoryId) ?? []), d]);

@@ -7,7 +7,7 @@ import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { ageEverything, expectIntegrity, image, index, layer, pullAndVerify, push, snapshot, type Image } from "../support/gc-helpers";
 import { pushImageTwoStep, pushManifest, uniqueSuffix } from "../support/oci-client";
 import { startTestRegistry, type DatabaseKind, type TestRegistry } from "../support/registry";
-import type { GcReport } from "../../src/gc/report";
+import { formatReport, type GcReport } from "../../src/gc/report";
 import type { Deps } from "../../src/deps";
 
 const LAYER = 100_000;
@@ -112,6 +112,8 @@ describe("mirror cache eviction", () => {
       ]);
       expect(dry.totals).toMatchObject({ evictedImages: 2, tags: 2, manifests: 4, blobs: 6 });
       expect(dry.totals.evictedBytes).toBeGreaterThan(2 * LAYER);
+      expect(formatReport(dry)).toMatch(/mirror cache: .* of 341\.8 KiB; would evict 2 least recently pulled images/);
+      expect(formatReport(dry)).toContain(`${repoB}@${i3.digest} 3 (last pulled`);
       expect(await snapshot(mirror.deps)).toEqual(before);
 
       const report = await mirror.deps.gc.collect({ trigger: "api" });
