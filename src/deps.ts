@@ -53,7 +53,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     storage,
     config,
     logger,
-    onRunFinished: (report) =>
+    onRunFinished: (report) => {
       metrics.gc.runFinished({
         dryRun: report.dryRun,
         durationSeconds: report.durationMs / 1000,
@@ -61,7 +61,12 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
         blobsDeleted: report.totals.blobs,
         bytesFreed: report.totals.bytesFreed,
         error: report.status === "failed" ? report.errors : undefined,
-      }),
+      });
+      if (mirror && !report.dryRun) {
+        mirror.stats.evictedImages += report.totals.evictedImages;
+        mirror.stats.evictedBytes += report.totals.evictedBytes;
+      }
+    },
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags);
@@ -74,6 +79,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     manifests,
     logger,
     isLocalProject: async (project) => (await accountStore.findProject(project)) !== null,
+    onCached: (bytes) => gc.mirrorCacheGrew(bytes),
   });
   const services: RegistryServices = {
     uploads: new UploadService(store, storage),

@@ -3,6 +3,7 @@ import type { Database } from "../metadata/database";
 import type { Digest } from "../registry/digest";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
 import type { StorageDriver, WriterState } from "../storage/driver";
+import { applyEviction, planEviction, type EvictionDecision, type EvictionPlan, type EvictionResult, type MirrorCache } from "./eviction";
 import { emptyRepositoryPlan, keptCte, mark, type Plan, type RepositoryPlan } from "./mark";
 import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunStatus, type RunTrigger } from "./report";
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
@@ -23,7 +24,9 @@ import { gcDatabase, num, type GcDatabase } from "./sql";
  *  4. upload sessions idle for longer than the upload timeout, with their partial data (through the
  *     driver's writer cancel, which for S3 aborts the multipart upload), and upload folders whose session
  *     row is gone (a monolithic upload cut off by a crash).
- * Retention rules run first and only delete tags; what they untag becomes garbage of kind 1.
+ * Retention rules run first and only delete tags; what they untag becomes garbage of kind 1. Then, when
+ * the mirror cache is over its limit, eviction deletes the least recently pulled mirrored images (their
+ * tags and manifests, eviction.ts), so the sweep below removes their links and blobs.
  *
  * RACE SAFETY. The mark phase only plans (and makes the dry-run report). Every deletion happens in a
  * small batch transaction that first takes row locks and then re-checks its condition in a *new
@@ -118,6 +121,7 @@ export class Collector {
       phases: run.phases,
       totals: run.totals,
       repositories: run.repositoryReports(),
+      mirrorCache: run.cache,
       items: run.items(),
       interruptedRuns,
       errors: run.errors,
@@ -155,8 +159,37 @@ export class Collector {
       });
     }
 
-    // A dry run deleted no tags, so it marks as if retention's tags were gone already.
-    const excludedTags = retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag }));
+    let evicted: EvictionDecision[] = [];
+    if (this.deps.mirrorCache) {
+      const cache = this.deps.mirrorCache;
+      await run.enter("eviction", async () => {
+        const plan = await planEviction(this.db, cache, cutoff);
+        run.recordCache(plan);
+        if (options.dryRun) {
+          evicted = plan.decisions;
+          run.recordEvictions(plan.decisions.map((decision) => ({ decision, tags: decision.tags, manifests: [] })));
+          return;
+        }
+        await applyEviction(this.db, plan.decisions, cutoff, options.batchSize, {
+          inBatch: (q, done) =>
+            this.runs.add(q, run.runId, {
+              evicted: done.length,
+              tags: done.reduce((n, d) => n + d.tags.length, 0),
+              manifests: done.reduce((n, d) => n + d.manifests.length, 0),
+            }),
+          afterBatch: async (done) => {
+            run.recordEvictions(done);
+            await run.batchDone();
+          },
+        });
+      });
+    }
+
+    // A dry run deleted no tags, so it marks as if retention's and eviction's tags were gone already.
+    const excludedTags = [
+      ...retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag })),
+      ...evicted.flatMap((d) => d.tags.map((name) => ({ repositoryId: d.repositoryId, name }))),
+    ];
     const plan = await run.enter("mark", () => mark(this.db, { cutoff, uploadCutoff, untagged: options.untagged, excludedTags }));
     for (const [id, name] of plan.names) run.names.set(id, name);
 
@@ -348,6 +381,8 @@ export interface CollectorDeps {
   storage: StorageDriver;
   retentionRules: RetentionRules;
   immutableTags: ImmutableTags;
+  /** Null: no mirror cache limit, nothing to evict. */
+  mirrorCache: MirrorCache | null;
   logger?: Logger;
 }
 
@@ -396,11 +431,13 @@ class RunState {
   readonly repositories = new Map<number, RepositoryPlan & { tags: number }>();
   readonly totals: GcTotals = {
     tags: 0, manifests: 0, manifestBytes: 0, links: 0, blobs: 0, blobBytes: 0, uploads: 0, uploadBytes: 0,
-    orphanUploadDirs: 0, bytesFreed: 0,
+    orphanUploadDirs: 0, bytesFreed: 0, evictedImages: 0, evictedBytes: 0,
   };
+  cache: GcReport["mirrorCache"] = null;
   private readonly tagItems: Array<{ repository: string; tag: string; digest: string }> = [];
   private readonly manifestItems: Array<{ repositoryId: number; digest: string; size: number }> = [];
   private readonly blobItems: Array<{ digest: string; size: number }> = [];
+  private readonly evictedItems: GcReport["items"]["evicted"] = [];
   private truncated = false;
 
   constructor(
@@ -446,6 +483,7 @@ class RunState {
       blobsDeleted: t.blobs,
       uploadsDeleted: t.uploads,
       bytesFreed: t.blobBytes + t.uploadBytes,
+      imagesEvicted: t.evictedImages,
     };
   }
 
@@ -461,6 +499,24 @@ class RunState {
       this.repository(d.repositoryId).tags++;
       this.totals.tags++;
       this.item(this.tagItems, { repository: d.repository, tag: d.tag, digest: d.digest });
+    }
+  }
+
+  recordCache(plan: EvictionPlan): void {
+    this.cache = { limitBytes: plan.limitBytes, targetBytes: plan.targetBytes, bytesBefore: plan.cacheBytes };
+  }
+
+  /** Evicted images; a dry run passes no manifests (its mark phase counts them as dangling). */
+  recordEvictions(results: EvictionResult[]): void {
+    for (const { decision: d, tags, manifests } of results) {
+      this.names.set(d.repositoryId, d.repository);
+      const r = this.repository(d.repositoryId);
+      r.tags += tags.length;
+      this.totals.tags += tags.length;
+      this.totals.evictedImages++;
+      this.totals.evictedBytes += d.bytes;
+      this.recordManifests(d.repositoryId, manifests);
+      this.item(this.evictedItems, { repository: d.repository, digest: d.digest, tags, lastPulledAt: d.lastUsed.toISOString(), bytes: d.bytes });
     }
   }
 
@@ -549,6 +605,7 @@ class RunState {
       tags: this.tagItems,
       manifests: this.manifestItems.map((m) => ({ repository: this.names.get(m.repositoryId) ?? `#${m.repositoryId}`, digest: m.digest, size: m.size })),
       blobs: this.blobItems,
+      evicted: this.evictedItems,
       truncated: this.truncated,
     };
   }

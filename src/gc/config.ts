@@ -1,15 +1,28 @@
 // The configuration of garbage collection, retention and tag immutability; src/config.ts embeds it.
 import { z } from "zod";
+import { ByteSizeError, parseByteSize } from "./byte-size";
 import { parseDuration } from "./duration";
 import { parseSchedule } from "./schedule";
 
 /** A duration string ("90s", "15m", "1h30m", "7d") or a number of seconds; parsed to milliseconds. */
-const duration = z.union([z.string(), z.number().min(0)]).transform((value, ctx) => {
+export const duration = z.union([z.string(), z.number().min(0)]).transform((value, ctx) => {
   if (typeof value === "number") return Math.round(value * 1000);
   try {
     return parseDuration(value);
   } catch (err) {
     ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** A size string ("500MB", "50GiB") or a number of bytes; parsed to bytes. */
+export const byteSize = z.union([z.string(), z.number().int().min(0)]).transform((value, ctx) => {
+  if (typeof value === "number") return value;
+  try {
+    return parseByteSize(value);
+  } catch (err) {
+    if (!(err instanceof ByteSizeError)) throw err;
+    ctx.addIssue({ code: "custom", message: err.message });
     return z.NEVER;
   }
 });

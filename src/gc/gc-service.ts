@@ -4,8 +4,10 @@
 import type { Logger } from "pino";
 import type { Database } from "../metadata/database";
 import type { StorageDriver } from "../storage/driver";
+import { CacheWatch } from "./cache-watch";
 import { Collector, type CollectOptions } from "./collector";
 import type { GcConfig, ImmutableTagRule, RetentionRule } from "./config";
+import { mirrorCacheBytes, mirrorCacheOf, type MirrorCache } from "./eviction";
 import { tryLockCollector } from "./lock";
 import type { GcReport, RunTrigger } from "./report";
 import { planRetention, type RetentionDecision } from "./retention";
@@ -19,7 +21,12 @@ import { storageUsage, type StorageUsage } from "./usage";
 export interface GcServiceDeps {
   database: Database;
   storage: StorageDriver;
-  config: { gc: GcConfig; retention: readonly RetentionRule[]; immutableTags: readonly ImmutableTagRule[] };
+  config: {
+    gc: GcConfig;
+    retention: readonly RetentionRule[];
+    immutableTags: readonly ImmutableTagRule[];
+    mirror: Parameters<typeof mirrorCacheOf>[0] & { evictionInterval: number };
+  };
   logger?: Logger;
   /** Told about every finished run (metrics). */
   onRunFinished?: (report: GcReport) => void;
@@ -54,6 +61,8 @@ export class GcService {
   private readonly db: GcDatabase;
   private readonly runs: GcRuns;
   private readonly collector: Collector;
+  private readonly mirrorCache: MirrorCache | null;
+  private readonly cacheWatch: CacheWatch | null;
   private scheduler: GcScheduler | undefined;
   private active: { controller: AbortController; done: Promise<unknown> } | undefined;
   private closed = false;
@@ -63,13 +72,43 @@ export class GcService {
     this.retentionRules = new RetentionRules(deps.config.retention);
     this.db = gcDatabase(deps.database);
     this.runs = new GcRuns(this.db);
+    this.mirrorCache = mirrorCacheOf(deps.config.mirror);
     this.collector = new Collector({
       database: deps.database,
       storage: deps.storage,
       retentionRules: this.retentionRules,
       immutableTags: this.immutableTags,
+      mirrorCache: this.mirrorCache,
       logger: deps.logger,
     });
+    const cache = this.mirrorCache;
+    this.cacheWatch = cache
+      ? new CacheWatch({
+          limitBytes: cache.limitBytes,
+          intervalMs: deps.config.mirror.evictionInterval,
+          measure: () => mirrorCacheBytes(this.db, cache),
+          collect: async () => {
+            try {
+              await this.collect({ trigger: "cache-limit" });
+              return true;
+            } catch (err) {
+              if (err instanceof GcBusyError) return false;
+              throw err;
+            }
+          },
+          logger: deps.logger,
+        })
+      : null;
+  }
+
+  /** A mirror fetch stored `bytes` more: may start a collection that evicts (mirror.cacheMaxBytes). */
+  mirrorCacheGrew(bytes: number): void {
+    if (!this.closed) this.cacheWatch?.grew(bytes);
+  }
+
+  /** Bytes the mirror cache takes now, as eviction counts them; null without a cache limit. */
+  async mirrorCacheBytes(): Promise<number | null> {
+    return this.mirrorCache ? mirrorCacheBytes(this.db, this.mirrorCache) : null;
   }
 
   /**
@@ -152,8 +191,8 @@ export class GcService {
   /** Stops the schedule and interrupts a run in progress at its next batch boundary, waiting for it. */
   async close(): Promise<void> {
     this.closed = true;
-    const stopping = this.scheduler?.stop();
+    const stopping = [this.scheduler?.stop(), this.cacheWatch?.stop()];
     this.active?.controller.abort();
-    await Promise.allSettled([stopping, this.active?.done]);
+    await Promise.allSettled([...stopping, this.active?.done]);
   }
 }

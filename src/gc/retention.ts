@@ -2,7 +2,7 @@
 // the manifests those tags held become dangling and the same collection removes them (after the grace
 // period, counted from each manifest's push).
 import { ImmutableTags, RetentionRules, tagsToDelete } from "./rules";
-import type { GcDatabase, Query } from "./sql";
+import type { BatchHooks, GcDatabase } from "./sql";
 
 export interface RetentionDecision {
   repositoryId: number;
@@ -76,11 +76,7 @@ export async function applyRetention(
   db: GcDatabase,
   decisions: RetentionDecision[],
   batchSize: number,
-  /** Runs inside each batch's transaction (to record the batch with it), then again after its commit. */
-  hooks: {
-    inBatch?: (q: Query, deleted: RetentionDecision[]) => Promise<void>;
-    afterBatch?: (deleted: RetentionDecision[]) => Promise<void>;
-  } = {},
+  hooks: BatchHooks<RetentionDecision> = {},
 ): Promise<RetentionDecision[]> {
   const done: RetentionDecision[] = [];
   for (let i = 0; i < decisions.length; i += batchSize) {

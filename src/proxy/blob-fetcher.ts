@@ -30,7 +30,16 @@ export class BlobFetcher {
   private readonly owner = randomUUID();
 
   constructor(
-    private readonly deps: { storage: StorageDriver; store: MetadataStore; mirror: MirrorStore; stats: MirrorStats; logger: Logger; spoolDir: string },
+    private readonly deps: {
+      storage: StorageDriver;
+      store: MetadataStore;
+      mirror: MirrorStore;
+      stats: MirrorStats;
+      logger: Logger;
+      spoolDir: string;
+      /** Told the size of every blob stored (the cache limit's watch). */
+      onCached?: (bytes: number) => void;
+    },
   ) {}
 
   /** Waits for fetches under way, so nothing touches the database after it is closed. */
@@ -108,6 +117,7 @@ export class BlobFetcher {
         await writer.append(createReadStream(fetch.spoolPath));
         // Into place under the blob's row lock, linked in the same transaction (see MetadataStore.publishBlob).
         await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => writer.commit(blobPath(fetch.digest)));
+        this.deps.onCached?.(fetch.written);
       } catch (err) {
         await writer.cancel().catch(() => undefined);
         throw err;
