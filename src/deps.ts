@@ -65,7 +65,6 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       }),
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
-  await gc.rules.watch(RULES_RELOAD_MS);
   const manifests = new ManifestService(store, gc.rules);
   const accountStore = new AccountStore(database.prisma);
   const mirror = createMirror(config, {
@@ -94,6 +93,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await database.close();
   };
   try {
+    await gc.rules.watch(RULES_RELOAD_MS);
     const auth = await createAuth(config, accountStore, audit, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,

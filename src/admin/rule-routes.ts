@@ -28,9 +28,11 @@ export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "au
       await handler(ctx, caller, project);
     };
   const ok = (ctx: RequestContext, value: unknown, status = 200) => sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
+  // With auth off the caller has no name.
+  const actorOf = (caller: Caller) => caller.name || "anonymous";
   const audit = (ctx: RequestContext, caller: Caller, change: "created" | "updated" | "deleted", rule: StoredRule) =>
     deps.audit.record({
-      actor: caller.name || "anonymous",
+      actor: actorOf(caller),
       action: "admin",
       reference: `rule ${rule.id}`,
       clientIp: clientIp(ctx.req),
@@ -42,23 +44,23 @@ export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "au
     ok(ctx, { ...(await rules.view(project)), canEdit: await isProjectAdmin(deps.auth, caller, project) });
 
   router
-    .on("GET", new RegExp(`^/api/v1/projects/([^/]+)/rules$`), route(requireProjectViewer, view))
+    .on("GET", /^\/api\/v1\/projects\/([^/]+)\/rules$/, route(requireProjectViewer, view))
     // The rules that apply to a repository are its project's (the repository page shows them).
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/rules$/, route(requireProjectViewer, view, (ctx) => projectOf(parseRepositoryName(ctx.params[0]))))
-    .on("POST", new RegExp(`^/api/v1/projects/([^/]+)/rules$`), route(requireProjectAdmin, async (ctx, caller, project) => {
-      const rule = await rules.create(project, await readJson(ctx, RuleInputSchema, 64 * 1024), caller.name);
+    .on("POST", /^\/api\/v1\/projects\/([^/]+)\/rules$/, route(requireProjectAdmin, async (ctx, caller, project) => {
+      const rule = await rules.create(project, await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
       audit(ctx, caller, "created", rule);
       ok(ctx, rule, 201);
     }))
-    .on("GET", new RegExp(`^/api/v1/projects/([^/]+)/rules/preview$`), route(requireProjectViewer, async (ctx, _caller, project) => {
+    .on("GET", /^\/api\/v1\/projects\/([^/]+)\/rules\/preview$/, route(requireProjectViewer, async (ctx, _caller, project) => {
       ok(ctx, { project, deletions: await rules.preview(project) });
     }))
-    .on("PUT", new RegExp(`^/api/v1/projects/([^/]+)/rules/(\\d{1,9})$`), route(requireProjectAdmin, async (ctx, caller, project) => {
-      const rule = await rules.update(project, ruleId(ctx), await readJson(ctx, RuleInputSchema, 64 * 1024), caller.name);
+    .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
+      const rule = await rules.update(project, ruleId(ctx), await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
       audit(ctx, caller, "updated", rule);
       ok(ctx, rule);
     }))
-    .on("DELETE", new RegExp(`^/api/v1/projects/([^/]+)/rules/(\\d{1,9})$`), route(requireProjectAdmin, async (ctx, caller, project) => {
+    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
       audit(ctx, caller, "deleted", await rules.remove(project, ruleId(ctx)));
       send(ctx.res, 204, {});
     }));
