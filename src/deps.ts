@@ -19,6 +19,9 @@ import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
 
+/** How soon a rule changed on one replica applies on the others. */
+const RULES_RELOAD_MS = 5_000;
+
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
   config: Config;
@@ -69,7 +72,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     },
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
-  const manifests = new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags);
+  const manifests = new ManifestService(store, gc.rules);
   const accountStore = new AccountStore(database.prisma);
   const mirror = createMirror(config, {
     prisma: database.prisma,
@@ -99,6 +102,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await database.close();
   };
   try {
+    await gc.rules.watch(RULES_RELOAD_MS);
     const auth = await createAuth(config, accountStore, audit, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,

@@ -7,7 +7,7 @@ import { applyEviction, planEviction, type EvictionDecision, type EvictionPlan, 
 import { emptyRepositoryPlan, keptCte, mark, type Plan, type RepositoryPlan } from "./mark";
 import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunStatus, type RunTrigger } from "./report";
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
-import type { ImmutableTags, RetentionRules } from "./rules";
+import type { CompiledRules } from "./live-rules";
 import { GcRuns, type RunProgress } from "./runs";
 import { gcDatabase, num, type GcDatabase } from "./sql";
 
@@ -141,9 +141,10 @@ export class Collector {
     const uploadCutoff = clock.upload_cutoff;
 
     let retained: RetentionDecision[] = [];
-    if (options.retention && !this.deps.retentionRules.empty) {
+    const rules = options.retention ? await this.deps.rules() : null;
+    if (rules && !rules.retention.empty) {
       await run.enter("retention", async () => {
-        const decisions = await planRetention(this.db, this.deps.retentionRules, this.deps.immutableTags, now);
+        const decisions = await planRetention(this.db, rules.retention, rules.immutable, now);
         if (options.dryRun) {
           retained = decisions;
           run.recordTags(decisions);
@@ -379,8 +380,8 @@ export class Collector {
 export interface CollectorDeps {
   database: Database;
   storage: StorageDriver;
-  retentionRules: RetentionRules;
-  immutableTags: ImmutableTags;
+  /** The rules in force for this run. */
+  rules: () => Promise<CompiledRules>;
   /** Null: no mirror cache limit, nothing to evict. */
   mirrorCache: MirrorCache | null;
   logger?: Logger;
