@@ -89,7 +89,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const audit = new AuditLog(database.prisma, logger);
+  const audit = new AuditLog(database, logger);
   const events = new EventBus(logger);
   events.subscribe((event) => audit.record(event));
   const ops = createOps(config, { metrics, logger, database, storage, events, mirror });

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client";
+import type { Database } from "../metadata/database";
 
 export interface AuditEventInput {
   actor: string;
@@ -33,21 +34,25 @@ export interface AuditQuery {
  * request path, so a pull costs no extra database round trip. close() flushes what is pending.
  */
 export class AuditLog {
-  private pending: AuditEventInput[] = [];
+  private pending: Array<AuditEventInput & { at: Date }> = [];
   private flushing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
 
+  private readonly prisma: PrismaClient;
+
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: Pick<Database, "prisma" | "query">,
     private readonly logger: Logger,
     private readonly flushIntervalMs = 1000,
   ) {
+    this.prisma = db.prisma;
     this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.timer.unref();
   }
 
   record(event: AuditEventInput): void {
-    this.pending.push(event);
+    // The event's own time, not the batch's: last-pulled times are derived from it.
+    this.pending.push({ ...event, at: new Date() });
     if (this.pending.length >= 200) void this.flush();
   }
 
@@ -57,17 +62,23 @@ export class AuditLog {
       if (!batch.length) return;
       this.pending = [];
       try {
-        await this.prisma.auditEvent.createMany({
-          data: batch.map((e) => ({
-            actor: e.actor,
-            action: e.action,
-            repository: e.repository ?? null,
-            reference: e.reference ?? null,
-            success: e.success ?? true,
-            clientIp: e.clientIp ?? null,
-            detail: (e.detail ?? undefined) as never,
-          })),
-        });
+        // One statement per batch, in plain SQL: every pull enqueues an event, so this runs all the time.
+        await this.db.query(
+          `INSERT INTO audit_event (at, actor, action, repository, reference, success, client_ip, detail)
+           SELECT e.at, e.actor, e.action, e.repository, e.reference, e.success, e.client_ip, e.detail::jsonb
+             FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
+                  AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
+          [
+            batch.map((e) => e.at),
+            batch.map((e) => e.actor),
+            batch.map((e) => e.action),
+            batch.map((e) => e.repository ?? null),
+            batch.map((e) => e.reference ?? null),
+            batch.map((e) => e.success ?? true),
+            batch.map((e) => e.clientIp ?? null),
+            batch.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
+          ],
+        );
       } catch (err) {
         this.logger.error({ err, events: batch.length }, "could not write audit events");
       }
