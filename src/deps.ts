@@ -5,6 +5,7 @@ import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
+import { ManifestCache } from "./metadata/manifest-cache";
 import type { MetadataStore } from "./metadata/store";
 import type { RegistryServices } from "./oci/routes";
 import { BlobService } from "./registry/blob-service";
@@ -42,6 +43,7 @@ export interface Deps {
   metrics: Metrics;
   /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
   ops: Ops;
+  manifestCache: ManifestCache;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const metrics = new Metrics();
   const storage = instrumentStorage(createStorageDriver(config, logger), metrics);
-  const store = new SqlMetadataStore(database);
+  const manifestCache = await ManifestCache.listening(database);
+  const store = new SqlMetadataStore(database, manifestCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const gc = new GcService({
     database,
@@ -99,6 +102,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await audit.close();
     await mirror?.close();
     await figures.close();
+    await manifestCache.close();
     await database.close();
   };
   try {
@@ -107,7 +111,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, close: release };
+    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, manifestCache: manifestCache.cache, close: release };
   } catch (err) {
     await release();
     throw err;

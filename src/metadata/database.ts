@@ -18,6 +18,12 @@ export interface TransactionOptions {
   isolation?: "read committed" | "repeatable read";
 }
 
+export interface ListenHandlers {
+  message(payload: string): void;
+  listening(): void;
+  lost(): void;
+}
+
 export interface Database {
   readonly kind: "postgres" | "embedded";
   readonly prisma: PrismaClient;
@@ -43,6 +49,12 @@ export interface Database {
    * error when the session may be broken, so the connection is destroyed rather than reused.
    */
   session(): Promise<{ session: SqlSession; release(broken?: Error): void }>;
+  /**
+   * Delivers the payload of every notification on `channel` (pg_notify) from any process using this
+   * database. `lost` says messages may have been missed: the listening connection broke (it reconnects by
+   * itself, every second, and says `listening` again). Resolves once the first attempt has succeeded or failed.
+   */
+  listen(channel: string, handlers: ListenHandlers): Promise<{ close(): Promise<void> }>;
   /** Releases connections / closes PGlite and its lock. Idempotent. */
   close(): Promise<void>;
 }
@@ -128,6 +140,7 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
         throw err;
       }
     },
+    listen: (channel, handlers) => listenPostgres(url, channel, handlers),
     session: async () => {
       const client = await pool.connect();
       return { session: pgSession(client), release: (broken?: Error) => client.release(broken) };
@@ -193,6 +206,12 @@ async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
           (await tx.query<R>(sql, params ? [...params] : undefined, { parsers: pgliteRawParsers })).rows,
         );
       }),
+    // One process, one connection: nothing can be missed, so the listener is never lost.
+    listen: async (channel, handlers) => {
+      const unlisten = await db.listen(channel, (payload) => handlers.message(payload));
+      handlers.listening();
+      return { close: () => unlisten() };
+    },
     session: async () => ({ session: pgliteSession(db), release: () => undefined }),
     close: once(async () => {
       try {
@@ -202,6 +221,48 @@ async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
         await unlock();
       }
     }),
+  };
+}
+
+/** A connection of its own that LISTENs, replaced a second after it breaks, until closed. */
+async function listenPostgres(url: string, channel: string, handlers: ListenHandlers): Promise<{ close(): Promise<void> }> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
+  let current: pg.Client | null = null;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+  const connect = async (): Promise<void> => {
+    const client = new pg.Client({ connectionString: url });
+    let gone = false;
+    const lose = () => {
+      if (gone) return;
+      gone = true;
+      if (current === client) current = null;
+      client.end().catch(() => undefined);
+      if (closed) return;
+      handlers.lost();
+      retry = setTimeout(() => void connect(), 1000);
+      retry.unref();
+    };
+    client.on("notification", (n) => n.channel === channel && handlers.message(n.payload ?? ""));
+    client.on("error", lose);
+    client.on("end", lose);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+    } catch {
+      return lose();
+    }
+    if (closed) return void client.end().catch(() => undefined);
+    current = client;
+    handlers.listening();
+  };
+  await connect();
+  return {
+    close: async () => {
+      closed = true;
+      clearTimeout(retry);
+      await current?.end().catch(() => undefined);
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Database, Query } from "./database";
+import type { ManifestCache } from "./manifest-cache";
 import type { Digest } from "../registry/digest";
 import type { RepositoryName, TagName } from "../oci/names";
 import type { WriterState } from "../storage/driver";
@@ -78,7 +79,23 @@ async function linkBlobIn(q: Query, repository: RepositoryName, blob: BlobRecord
  * repository_blob rows. (See src/gc/collector.ts for why the collector depends on these locks.)
  */
 export class SqlMetadataStore implements MetadataStore {
-  constructor(private readonly db: Pick<Database, "query" | "transaction">) {}
+  constructor(
+    private readonly db: Pick<Database, "query" | "transaction">,
+    /** Serves repeated manifest reads from memory; writes here drop what they change from it. */
+    private readonly cache: ManifestCache | null = null,
+  ) {}
+
+  /**
+   * A write to the repository's manifests or tags: the cache drops the repository when it is done, so
+   * this process reads its own writes at once (other processes hear of them from the database).
+   */
+  private async changing<T>(repository: RepositoryName, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.cache?.dropRepository(repository);
+    }
+  }
 
   private async run<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
     try {
@@ -225,6 +242,15 @@ export class SqlMetadataStore implements MetadataStore {
     tag: TagName | null,
     options: PutManifestOptions = {},
   ): Promise<{ missing: Digest[]; immutableTagHeldBy?: Digest }> {
+    return this.changing(repository, () => this.putManifestOnce(repository, manifest, tag, options));
+  }
+
+  private async putManifestOnce(
+    repository: RepositoryName,
+    manifest: NewManifest,
+    tag: TagName | null,
+    options: PutManifestOptions,
+  ): Promise<{ missing: Digest[]; immutableTagHeldBy?: Digest }> {
     // One round trip: the function (migration 20261125090000_repository_figures_delta) locks, checks and
     // writes as the statements of a transaction would, holding the repository row FOR KEY SHARE only, so
     // pushes to one repository go side by side while the collector's sweeps wait (src/gc/collector.ts).
@@ -263,40 +289,51 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async findManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | null> {
-    type Row = { digest: string; media_type: string; content: Uint8Array; subject_digest: string | null };
+    const cached = this.cache?.lookup(repository, reference);
+    if (cached) return cached;
+    const ticket = this.cache?.ticket() ?? -1;
+    type Row = { repository_id: number; digest: string; media_type: string; content: Uint8Array; subject_digest: string | null };
     const [row] =
       "tag" in reference
         ? await this.run<Row>(
-            `SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tag t
+            `SELECT r.id AS repository_id, m.digest, m.media_type, m.content, m.subject_digest FROM tag t
              JOIN repository r ON r.id = t.repository_id
              JOIN manifest m ON m.id = t.manifest_id
              WHERE r.name = $1 AND t.name = $2`,
             [repository, reference.tag],
           )
         : await this.run<Row>(
-            `SELECT m.digest, m.media_type, m.content, m.subject_digest FROM manifest m
+            `SELECT r.id AS repository_id, m.digest, m.media_type, m.content, m.subject_digest FROM manifest m
              JOIN repository r ON r.id = m.repository_id
              WHERE r.name = $1 AND m.digest = $2`,
             [repository, reference.digest],
           );
     if (!row) return null;
-    return {
+    const record = {
       digest: row.digest as Digest,
       mediaType: row.media_type,
       content: Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength),
       subject: row.subject_digest as Digest | null,
     };
+    this.cache?.fill(ticket, repository, row.repository_id, reference, record);
+    return record;
   }
 
   async deleteTag(repository: RepositoryName, tag: TagName): Promise<boolean> {
-    const rows = await this.run(
-      `DELETE FROM tag t USING repository r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2 RETURNING 1`,
-      [repository, tag],
+    const rows = await this.changing(repository, () =>
+      this.run(`DELETE FROM tag t USING repository r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2 RETURNING 1`, [
+        repository,
+        tag,
+      ]),
     );
     return rows.length > 0;
   }
 
   async deleteManifest(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean> {
+    return this.changing(repository, () => this.deleteManifestOnce(repository, digest, guard));
+  }
+
+  private async deleteManifestOnce(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean> {
     // Tags and references go with it through ON DELETE CASCADE.
     if (!guard) {
       const rows = await this.run(
