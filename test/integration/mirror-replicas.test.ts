@@ -28,17 +28,23 @@ interface Throttle {
   rate: number;
   /** When set, the next blob GET is cut off after this many bytes (an upstream dying mid-transfer). */
   cutNextAfter: number | null;
+  /** When set, the next blob GET has one byte flipped at this offset (an upstream serving corrupt content). */
+  corruptNextAt: number | null;
+  /** Blob body bytes sent to the replicas so far. */
+  blobBytesSent: number;
   stop(): Promise<void>;
 }
 
 /** A pass-through proxy that paces blob bodies (and can cut one short); everything else passes untouched. */
 async function startThrottle(target: string, rate: number): Promise<Throttle> {
   const agent = new http.Agent({ keepAlive: true });
-  const throttle: Throttle = { url: "", rate, cutNextAfter: null, stop: async () => undefined };
+  const throttle: Throttle = { url: "", rate, cutNextAfter: null, corruptNextAt: null, blobBytesSent: 0, stop: async () => undefined };
   const server = http.createServer((req, res) => {
     const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
     const cutAfter = isBlob ? throttle.cutNextAfter : null;
     if (cutAfter !== null) throttle.cutNextAfter = null;
+    const corruptAt = isBlob ? throttle.corruptNextAt : null;
+    if (corruptAt !== null) throttle.corruptNextAt = null;
     const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host }, agent }, async (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (!isBlob) return void up.pipe(res);
@@ -46,14 +52,16 @@ async function startThrottle(target: string, rate: number): Promise<Throttle> {
       try {
         for await (const chunk of up as AsyncIterable<Buffer>) {
           for (let i = 0; i < chunk.length; i += 64 * 1024) {
-            const piece = chunk.subarray(i, i + 64 * 1024);
+            const piece = Buffer.from(chunk.subarray(i, i + 64 * 1024));
             if (cutAfter !== null && sent + piece.length > cutAfter) {
               res.destroy();
               up.destroy();
               return;
             }
+            if (corruptAt !== null && corruptAt >= sent && corruptAt < sent + piece.length) piece[corruptAt - sent] ^= 0xff;
             if (!res.write(piece)) await new Promise((resolve) => res.once("drain", resolve));
             sent += piece.length;
+            throttle.blobBytesSent += piece.length;
             await new Promise((resolve) => setTimeout(resolve, (piece.length / throttle.rate) * 1000));
           }
         }
@@ -85,6 +93,36 @@ async function pull(base: string, repo: string, digest: string, started: number)
   const headersAt = Date.now() - started;
   const body = await digestResponse(res).catch((err: Error) => ({ digest: `error: ${err.message}`, size: -1 }));
   return { status: res.status, digest: body.digest, size: body.size, headersMs: headersAt, doneMs: Date.now() - started };
+}
+
+/** GET a blob (or a range of it), keeping the body and how many blob bytes the upstream had sent when its first byte arrived. */
+async function pullWatching(throttle: Throttle, base: string, repo: string, digest: string, range?: string) {
+  const res = await fetch(`${base}/v2/${repo}/blobs/${digest}`, { headers: range ? { Range: range } : {} });
+  const chunks: Buffer[] = [];
+  let upstreamAtFirstByte: number | null = null;
+  let complete = true;
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      upstreamAtFirstByte ??= throttle.blobBytesSent;
+      chunks.push(Buffer.from(chunk));
+    }
+  } catch {
+    complete = false;
+  }
+  const body = Buffer.concat(chunks);
+  return { status: res.status, body, digest: sha256(body), complete, upstreamAtFirstByte };
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !(await condition()); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
 }
 
 describe("two mirror replicas sharing one Postgres and one storage root", () => {
@@ -126,6 +164,8 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
   beforeEach(() => {
     throttle.rate = 8 * MiB;
     throttle.cutNextAfter = null;
+    throttle.corruptNextAt = null;
+    throttle.blobBytesSent = 0;
   });
 
   it("fetches a cold blob from the upstream once for concurrent clients of both replicas, all getting the right bytes", async () => {
@@ -181,6 +221,81 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
       expect(perReplica.map((p) => p.digest)).toEqual(order);
     }
     expect(Object.fromEntries(blobs.map((d) => [d, blobGets(proxy, repo, d)]))).toEqual(Object.fromEntries(blobs.map((d) => [d, 1])));
+  });
+
+  it("streams a cold blob to a client of the other replica while the leader is still downloading it", async () => {
+    const repo = `library/stream-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize: 8 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const layer = image.layers[0].descriptor.digest;
+    throttle.rate = 2 * MiB; // about 4 s for the whole layer
+
+    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
+    await until(() => throttle.blobBytesSent >= MiB, "the leader's download to get going");
+    const follower = pullWatching(throttle, replicas[1].url, repo, layer);
+    const [a, b] = await Promise.all([leader, follower]);
+    console.log(`follower's first byte after ${b.upstreamAtFirstByte} of ${8 * MiB} upstream bytes`);
+
+    for (const r of [a, b]) expect({ status: r.status, complete: r.complete, digest: r.digest }).toEqual({ status: 200, complete: true, digest: layer });
+    // The follower's client had bytes while the upstream was still sending the blob to the leader.
+    expect(b.upstreamAtFirstByte).not.toBeNull();
+    expect(b.upstreamAtFirstByte!).toBeLessThan(8 * MiB);
+    expect(blobGets(proxy, repo, layer)).toBe(1);
+    expect(await filesUnder(path.join(storageRoot, "uploads"))).toEqual([]);
+  });
+
+  it("answers Range requests on the follower from the shared download, and from the cache afterwards, with one upstream GET", async () => {
+    const repo = `library/range-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize: 8 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const { digest: layer } = image.layers[0].descriptor;
+    const data = image.layers[0].data;
+    throttle.rate = 2 * MiB;
+
+    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
+    await until(() => throttle.blobBytesSent >= MiB, "the leader's download to get going");
+    // One range inside what has arrived, one beyond it (the follower waits for those bytes).
+    const [early, late] = await Promise.all([
+      pullWatching(throttle, replicas[1].url, repo, layer, `bytes=1000-${1000 + MiB - 1}`),
+      pullWatching(throttle, replicas[1].url, repo, layer, `bytes=${6 * MiB}-${6 * MiB + 99}`),
+    ]);
+    expect({ status: early.status, same: early.body.equals(data.subarray(1000, 1000 + MiB)) }).toEqual({ status: 206, same: true });
+    expect({ status: late.status, same: late.body.equals(data.subarray(6 * MiB, 6 * MiB + 100)) }).toEqual({ status: 206, same: true });
+    expect(early.upstreamAtFirstByte!).toBeLessThan(8 * MiB);
+    expect((await leader).digest).toBe(layer);
+
+    const tail = await pullWatching(throttle, replicas[1].url, repo, layer, `bytes=${8 * MiB - 10}-`);
+    expect({ status: tail.status, same: tail.body.equals(data.subarray(8 * MiB - 10)) }).toEqual({ status: 206, same: true });
+    expect(blobGets(proxy, repo, layer)).toBe(1);
+  });
+
+  it("cuts every client's transfer, on both replicas, when the upstream's blob does not match its digest, and caches nothing", async () => {
+    const repo = `library/corrupt-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const layer = image.layers[0].descriptor.digest;
+    throttle.rate = 4 * MiB;
+    throttle.corruptNextAt = 3 * MiB;
+
+    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
+    await until(() => throttle.blobBytesSent >= MiB / 2, "the leader's download to get going");
+    const follower = pullWatching(throttle, replicas[1].url, repo, layer);
+    const results = await Promise.all([leader, follower]);
+    for (const r of results) {
+      // Never a complete response: a cut transfer (or an error status), and never the whole length.
+      expect(r.complete && r.status === 200).toBe(false);
+      expect(r.body.length).toBeLessThan(6 * MiB);
+    }
+    expect(results[1].body.length).toBeGreaterThan(0); // the follower was streaming when the cut came
+
+    const hex = layer.slice("sha256:".length);
+    expect(await readdir(path.join(storageRoot, "blobs/sha256", hex.slice(0, 2))).catch(() => [])).not.toContain(hex);
+    await until(async () => (await filesUnder(path.join(storageRoot, "uploads"))).length === 0, "the corrupt upload to be removed");
+
+    // Nothing blocks a later fetch, which gets the real blob.
+    const retry = await pullWatching(throttle, replicas[1].url, repo, layer);
+    expect({ status: retry.status, digest: retry.digest }).toEqual({ status: 200, digest: layer });
+    expect(blobGets(proxy, repo, layer)).toBe(2);
   });
 
   it("lets the other replica take over when the fetching replica's upstream transfer breaks, leaving no partial blob", async () => {
