@@ -3,6 +3,7 @@
 // through the counting fault proxy and, in front of that, a throttle that makes every upstream blob download take a while, so
 // the replicas' requests really overlap. A cold blob asked for through both replicas at once must be
 // fetched from the upstream exactly once, and every client must get the right bytes.
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -96,7 +97,7 @@ async function pull(base: string, repo: string, digest: string, started: number)
 }
 
 /** GET a blob (or a range of it), keeping the body and how many blob bytes the upstream had sent when its first byte arrived. */
-async function pullWatching(throttle: Throttle, base: string, repo: string, digest: string, range?: string) {
+async function pullWatching(throttle: Throttle, base: string, repo: string, digest: string, range?: string, live = { received: 0 }) {
   const res = await fetch(`${base}/v2/${repo}/blobs/${digest}`, { headers: range ? { Range: range } : {} });
   const chunks: Buffer[] = [];
   let upstreamAtFirstByte: number | null = null;
@@ -105,6 +106,7 @@ async function pullWatching(throttle: Throttle, base: string, repo: string, dige
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       upstreamAtFirstByte ??= throttle.blobBytesSent;
       chunks.push(Buffer.from(chunk));
+      live.received += chunk.length;
     }
   } catch {
     complete = false;
@@ -123,6 +125,36 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+/** A third replica as its own process (built dist/main.js), so a test can kill it outright. */
+async function spawnReplica(env: Record<string, string>): Promise<{ url: string; kill(): void; cleanup(): Promise<void> }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-replica-"));
+  const main = path.resolve(__dirname, "../../dist/main.js");
+  const child = spawn("node", [main, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+    env: { ...process.env, BERTH_AUTH: "off", BERTH_LOG_LEVEL: "info", BERTH_STORAGE_FSYNC: "false", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /Berth listening on (http:\/\/[^\s"]+)/.exec(seen);
+      if (match) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`replica exited with ${code}: ${seen}`)));
+  });
+  return {
+    url,
+    kill: () => child.kill("SIGKILL"),
+    cleanup: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await new Promise((resolve) => child.once("exit", resolve));
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 describe("two mirror replicas sharing one Postgres and one storage root", () => {
@@ -324,4 +356,30 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
     for (const r of replicas) expect(await readdir(path.join(r.dataDir, "spool")).catch(() => [])).toEqual([]);
   });
+
+  it("takes over from a replica killed mid-fetch once its lease lapses, its follower's client getting the whole verified blob", async () => {
+    const repo = `library/killed-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
+    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
+    const layer = image.layers[0].descriptor.digest;
+    const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_STORAGE_ROOT: storageRoot, BERTH_MIRROR_UPSTREAM: throttle.url });
+    try {
+      throttle.rate = MiB;
+      const leader = pullWatching(throttle, doomed.url, repo, layer);
+      await until(() => throttle.blobBytesSent >= MiB, "the doomed replica's download to get going");
+      const streamed = { received: 0 };
+      const follower = pullWatching(throttle, replicas[1].url, repo, layer, undefined, streamed);
+      await until(() => streamed.received >= MiB, "the follower's client to be streaming");
+      doomed.kill();
+      throttle.rate = 8 * MiB;
+      const [a, b] = await Promise.all([leader, follower]);
+      expect(a.complete && a.status === 200 && a.body.length === 6 * MiB).toBe(false);
+      // The follower waited out the dead leader's lease, fetched the blob itself, and its client carried on.
+      expect({ status: b.status, complete: b.complete, digest: b.digest }).toEqual({ status: 200, complete: true, digest: layer });
+      expect(blobGets(proxy, repo, layer)).toBe(2);
+      for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
+    } finally {
+      await doomed.cleanup();
+    }
+  }, 120_000);
 });
