@@ -63,7 +63,12 @@ export class BlobFetcher {
 
   private async start(route: MirrorRoute, repository: RepositoryName, digest: Digest): Promise<GrowingBlob> {
     const uploadId = randomUUID();
-    if (await this.deps.mirror.acquireFetch(digest, this.owner, uploadId)) return this.lead(route, repository, digest, uploadId);
+    if (await this.deps.mirror.acquireFetch(digest, this.owner, uploadId)) {
+      return this.lead(route, repository, digest, uploadId).catch(async (err: Error) => {
+        await this.deps.mirror.releaseFetch(digest, this.owner, uploadId).catch(() => undefined);
+        throw err;
+      });
+    }
     const followed = new FollowedFetch(digest, this.deps);
     this.track(digest, followed, async () => {
       const outcome = await followed.follow(() => this.closing).catch((err: Error) => err);
@@ -84,8 +89,7 @@ export class BlobFetcher {
     const fetch = new SpoolFetch(digest, spoolPath);
     this.track(digest, fetch, async () => {
       await this.run(fetch, spool, uploadId, route, repository);
-      this.forget(digest, fetch);
-      await this.deps.mirror.releaseFetch(digest, this.owner).catch(() => undefined);
+      await this.deps.mirror.releaseFetch(digest, this.owner, uploadId).catch(() => undefined);
     });
     return fetch;
   }
@@ -94,6 +98,12 @@ export class BlobFetcher {
     this.inflight.set(digest, blob);
     const running = work().finally(() => this.running.delete(running));
     this.running.add(running);
+  }
+
+  /** Settles a download of ours; a request from now on finds the blob in storage, or starts afresh. */
+  private settle(fetch: GrowingBlob, error: Error | null): void {
+    this.forget(fetch.digest, fetch);
+    fetch.finish(error);
   }
 
   private forget(digest: Digest, blob: GrowingBlob): void {
@@ -139,12 +149,12 @@ export class BlobFetcher {
       const shared = await sharer.drain();
       sharer = null;
       await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => shared.commit(blobPath(fetch.digest)));
-      fetch.finish(null);
+      this.settle(fetch, null);
     } catch (err) {
       logger.warn({ err, digest: fetch.digest, upstream: route.upstream.config.name }, "mirror blob fetch failed");
       if (corrupt) await mirror.markFetchCorrupt(fetch.digest, this.owner).catch(() => undefined);
       await sharer?.cancel().catch(() => undefined);
-      fetch.finish(err instanceof Error ? err : new Error(String(err)));
+      this.settle(fetch, err instanceof Error ? err : new Error(String(err)));
     } finally {
       clearInterval(lease);
       await spool.close().catch(() => undefined);

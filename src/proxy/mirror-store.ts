@@ -60,8 +60,10 @@ export class MirrorStore {
     await this.prisma.$executeRaw`UPDATE mirror_fetch SET corrupt = true WHERE digest = ${digest} AND owner = ${owner}`;
   }
 
-  async releaseFetch(digest: Digest, owner: string): Promise<void> {
-    await this.prisma.$executeRaw`DELETE FROM mirror_fetch WHERE digest = ${digest} AND owner = ${owner} AND NOT corrupt`;
+  /** Ends this download's lease (not a later one of ours); a corrupt one stays, for its followers to see. */
+  async releaseFetch(digest: Digest, owner: string, uploadId: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      DELETE FROM mirror_fetch WHERE digest = ${digest} AND owner = ${owner} AND upload_id = ${uploadId}::uuid AND NOT corrupt`;
   }
 
   /** The fetch of a digest as its followers see it, and the blob's size once it is published. */

@@ -200,17 +200,22 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     throttle.blobBytesSent = 0;
   });
 
-  it("fetches a cold blob from the upstream once for concurrent clients of both replicas, all getting the right bytes", async () => {
-    const repo = `library/shared-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 12 * MiB });
+  /** A one-layer image pushed to the upstream under a fresh name; none of it is cached yet. */
+  async function coldLayer(name: string, layerSize: number) {
+    const repo = `library/${name}-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize });
     await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    return { repo, manifest: image.digest, layer: image.layers[0].descriptor.digest, data: image.layers[0].data };
+  }
+
+  it("fetches a cold blob from the upstream once for concurrent clients of both replicas, all getting the right bytes", async () => {
+    const { repo, manifest, layer, data } = await coldLayer("shared", 12 * MiB);
 
     // Manifests first, as a client would, through both replicas at the same moment.
     const manifests = await Promise.all(replicas.map((r) => fetch(`${r.url}/v2/${repo}/manifests/v1`, { headers: { Accept: ACCEPT } })));
     for (const res of manifests) {
       expect(res.status).toBe(200);
-      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(image.digest);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(manifest);
     }
 
     // 3 clients per replica ask for the 12 MiB layer at once (about 1.5 s upstream at the throttle's pace).
@@ -219,7 +224,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
       replicas.flatMap((r, i) => Array.from({ length: 3 }, async () => ({ replica: i, ...(await pull(r.url, repo, layer, started)) }))),
     );
     console.log(
-      `cold ${image.layers[0].data.length} B blob through 2 replicas x 3 clients: ` +
+      `cold ${data.length} B blob through 2 replicas x 3 clients: ` +
         results.map((r) => `replica ${r.replica}: headers ${r.headersMs} ms, done ${r.doneMs} ms`).join("; ") +
         `; upstream blob GETs: ${blobGets(proxy, repo, layer)}`,
     );
@@ -256,10 +261,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
   });
 
   it("streams a cold blob to a client of the other replica while the leader is still downloading it", async () => {
-    const repo = `library/stream-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 8 * MiB });
-    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    const { repo, layer } = await coldLayer("stream", 8 * MiB);
     throttle.rate = 2 * MiB; // about 4 s for the whole layer
 
     const leader = pullWatching(throttle, replicas[0].url, repo, layer);
@@ -277,11 +279,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
   });
 
   it("answers Range requests on the follower from the shared download, and from the cache afterwards, with one upstream GET", async () => {
-    const repo = `library/range-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 8 * MiB });
-    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const { digest: layer } = image.layers[0].descriptor;
-    const data = image.layers[0].data;
+    const { repo, layer, data } = await coldLayer("range", 8 * MiB);
     throttle.rate = 2 * MiB;
 
     const leader = pullWatching(throttle, replicas[0].url, repo, layer);
@@ -302,10 +300,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
   });
 
   it("cuts every client's transfer, on both replicas, when the upstream's blob does not match its digest, and caches nothing", async () => {
-    const repo = `library/corrupt-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
-    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    const { repo, layer } = await coldLayer("corrupt", 6 * MiB);
     throttle.rate = 4 * MiB;
     throttle.corruptNextAt = 3 * MiB;
 
@@ -331,10 +326,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
   });
 
   it("lets the other replica take over when the fetching replica's upstream transfer breaks, leaving no partial blob", async () => {
-    const repo = `library/broken-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
-    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    const { repo, layer } = await coldLayer("broken", 6 * MiB);
     throttle.cutNextAfter = 2 * MiB;
     throttle.rate = 4 * MiB;
 
@@ -358,10 +350,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
   });
 
   it("takes over from a replica killed mid-fetch once its lease lapses, its follower's client getting the whole verified blob", async () => {
-    const repo = `library/killed-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
-    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    const { repo, layer } = await coldLayer("killed", 6 * MiB);
     const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_STORAGE_ROOT: storageRoot, BERTH_MIRROR_UPSTREAM: throttle.url });
     try {
       throttle.rate = MiB;
