@@ -1,5 +1,5 @@
-// Two Berth mirror replicas sharing one Postgres database and one storage root (as replicas behind a load
-// balancer would share a database and an object store), in front of one upstream: the CNCF registry, seen
+// Two Berth mirror replicas sharing one Postgres database and one storage — a filesystem root, then an S3
+// bucket (s3rver) — as replicas behind a load balancer would, in front of one upstream: the CNCF registry, seen
 // through the counting fault proxy and, in front of that, a throttle that makes every upstream blob download take a while, so
 // the replicas' requests really overlap. A cold blob asked for through both replicas at once must be
 // fetched from the upstream exactly once, and every client must get the right bytes.
@@ -10,6 +10,11 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-registry";
+import { blobPath } from "../../src/registry/paths";
+import type { Digest } from "../../src/registry/digest";
+import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
+import { FilesystemDriver } from "../../src/storage/filesystem";
+import { startS3Server, type S3TestServer } from "../support/s3-server";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
@@ -122,9 +127,17 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
   }
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+async function uploadFiles(storage: StorageDriver): Promise<string[]> {
+  const files: string[] = [];
+  for await (const file of storage.list("uploads")) files.push(file);
+  return files;
+}
+
+async function isStored(storage: StorageDriver, digest: string): Promise<boolean> {
+  return storage.stat(blobPath(digest as Digest)).then(
+    () => true,
+    (err: unknown) => (err instanceof PathNotFoundError ? false : Promise.reject(err)),
+  );
 }
 
 /** A third replica as its own process (built dist/main.js), so a test can kill it outright. */
@@ -157,12 +170,17 @@ async function spawnReplica(env: Record<string, string>): Promise<{ url: string;
   };
 }
 
-describe("two mirror replicas sharing one Postgres and one storage root", () => {
+describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one storage (%s)", (driver) => {
   let upstream: CncfRegistry;
   let throttle: Throttle;
   let proxy: FaultProxy;
   let database: TestDatabase;
   let storageRoot: string;
+  let s3: S3TestServer | undefined;
+  /** The replicas' shared storage, as seen by the test. */
+  let storage: StorageDriver;
+  /** How a replica in its own process is told to use that storage. */
+  let storageEnv: Record<string, string>;
   let replicas: TestRegistry[] = [];
 
   beforeAll(async () => {
@@ -173,9 +191,27 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     throttle = await startThrottle(proxy.url, 8 * MiB);
     database = await createTestDatabase();
     storageRoot = await mkdtemp(path.join(os.tmpdir(), "berth-replicas-storage-"));
+    let storageConfig: Record<string, unknown> = { fsync: false, root: storageRoot };
+    storage = new FilesystemDriver({ root: storageRoot, fsync: false });
+    storageEnv = { BERTH_STORAGE_ROOT: storageRoot };
+    if (driver === "s3") {
+      s3 = await startS3Server();
+      const prefix = `replicas-${uniqueSuffix()}`;
+      storageConfig = s3.storageConfig({ prefix });
+      storage = s3.driver({ prefix });
+      storageEnv = {
+        BERTH_STORAGE: "s3",
+        BERTH_S3_BUCKET: s3.bucket,
+        BERTH_S3_ENDPOINT: s3.endpoint,
+        BERTH_S3_FORCE_PATH_STYLE: "true",
+        BERTH_S3_PREFIX: prefix,
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+      };
+    }
     const config = {
       databaseUrl: database.url,
-      storage: { fsync: false, root: storageRoot },
+      storage: storageConfig,
       mirror: { upstreams: [{ name: "hub", url: throttle.url, prefix: "", registry: "docker.io", timeoutSeconds: 30 }] },
     };
     // One after the other: the first applies the migrations, the second finds them applied.
@@ -190,6 +226,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     await proxy?.stop();
     await upstream?.stop();
     await database?.drop();
+    await s3?.close();
     if (storageRoot) await rm(storageRoot, { recursive: true, force: true });
   });
 
@@ -232,8 +269,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     expect(blobGets(proxy, repo, layer)).toBe(1);
 
     // And the blob exists once, in the shared storage; both replicas now serve it without the upstream.
-    const hex = layer.slice("sha256:".length);
-    expect(await readdir(path.join(storageRoot, "blobs/sha256", hex.slice(0, 2)))).toContain(hex);
+    expect(await isStored(storage, layer)).toBe(true);
     const before = proxy.requests.length;
     for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
     expect(proxy.requests.slice(before)).toEqual([]);
@@ -275,7 +311,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     expect(b.upstreamAtFirstByte).not.toBeNull();
     expect(b.upstreamAtFirstByte!).toBeLessThan(8 * MiB);
     expect(blobGets(proxy, repo, layer)).toBe(1);
-    expect(await filesUnder(path.join(storageRoot, "uploads"))).toEqual([]);
+    expect(await uploadFiles(storage)).toEqual([]);
   });
 
   it("answers Range requests on the follower from the shared download, and from the cache afterwards, with one upstream GET", async () => {
@@ -315,9 +351,8 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     }
     expect(results[1].body.length).toBeGreaterThan(0); // the follower was streaming when the cut came
 
-    const hex = layer.slice("sha256:".length);
-    expect(await readdir(path.join(storageRoot, "blobs/sha256", hex.slice(0, 2))).catch(() => [])).not.toContain(hex);
-    await until(async () => (await filesUnder(path.join(storageRoot, "uploads"))).length === 0, "the corrupt upload to be removed");
+    expect(await isStored(storage, layer)).toBe(false);
+    await until(async () => (await uploadFiles(storage)).length === 0, "the corrupt upload to be removed");
 
     // Nothing blocks a later fetch, which gets the real blob.
     const retry = await pullWatching(throttle, replicas[1].url, repo, layer);
@@ -351,7 +386,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
 
   it("takes over from a replica killed mid-fetch once its lease lapses, its follower's client getting the whole verified blob", async () => {
     const { repo, layer } = await coldLayer("killed", 6 * MiB);
-    const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_STORAGE_ROOT: storageRoot, BERTH_MIRROR_UPSTREAM: throttle.url });
+    const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_MIRROR_UPSTREAM: throttle.url, ...storageEnv });
     try {
       throttle.rate = MiB;
       const leader = pullWatching(throttle, doomed.url, repo, layer);
