@@ -6,6 +6,7 @@ import { OciError, toOciError } from "./oci/errors";
 import { registerOciRoutes } from "./oci/routes";
 import { tokenHandlers } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
+import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerWebRoutes } from "./web/routes";
 import { WebStatic } from "./web/static";
 import type { Deps } from "./deps";
@@ -30,8 +31,9 @@ export function buildApp(deps: AppDeps): RequestListener {
     router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
   }
   registerAdminRoutes(router, deps);
+  registerRuleRoutes(router, deps);
   if (deps.ops) registerOpsRoutes(router, { ...deps.ops, logger: deps.logger, config: deps.config });
-  registerWebRoutes(router, { ...deps, gc: gcApiOf(deps.gc) });
+  registerWebRoutes(router, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules });
   // The web UI answers GET/HEAD for its own paths (/, /assets/…, /repositories/…) that no route knows.
   const web = deps.config.web.enabled ? WebStatic.default() : null;
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
+import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
 import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops/config-schema";
 
 /**
@@ -105,6 +105,15 @@ export const ConfigSchema = z
         httpProxy: z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL").optional(),
         /** Let anonymous clients pull mirrored content even when local projects are private. */
         anonymousPull: z.boolean().default(true),
+        /**
+         * Storage the mirrored blobs may take (those no local repository holds); unset: no limit. Over it,
+         * collections evict the least recently pulled mirrored images (src/gc/eviction.ts).
+         */
+        cacheMaxBytes: byteSize.optional(),
+        /** An eviction frees space down to this fraction of cacheMaxBytes, so the next pull does not evict again. */
+        cacheLowWatermark: z.number().gt(0).max(1).default(0.9),
+        /** Least time between two collections the server starts because the cache went over its limit. */
+        evictionInterval: duration.prefault("5m"),
       })
       .strict()
       .prefault({}),
@@ -171,6 +180,7 @@ export const ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_ADMIN_PASSWORD: { path: ["auth", "adminPassword"], type: "string" },
   BERTH_SIGNING_KEY_FILE: { path: ["auth", "signingKeyFile"], type: "string" },
   BERTH_MIRROR_HTTP_PROXY: { path: ["mirror", "httpProxy"], type: "string" },
+  BERTH_MIRROR_CACHE_MAX_BYTES: { path: ["mirror", "cacheMaxBytes"], type: "string" },
   BERTH_GC_SCHEDULE: { path: ["gc", "schedule"], type: "string" },
   BERTH_GC_GRACE: { path: ["gc", "grace"], type: "string" },
   ...OPS_ENV_KEYS,

@@ -3,7 +3,8 @@ import type { Config } from "./config";
 import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
-import { PrismaMetadataStore } from "./metadata/prisma-store";
+import { SqlMetadataStore } from "./metadata/sql-store";
+import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import type { MetadataStore } from "./metadata/store";
 import type { RegistryServices } from "./oci/routes";
 import { BlobService } from "./registry/blob-service";
@@ -17,6 +18,9 @@ import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
+
+/** How soon a rule changed on one replica applies on the others. */
+const RULES_RELOAD_MS = 5_000;
 
 /** The composition root: every long-lived object is made here and nowhere else. */
 export interface Deps {
@@ -45,13 +49,14 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const metrics = new Metrics();
   const storage = instrumentStorage(createStorageDriver(config, logger), metrics);
-  const store = new PrismaMetadataStore(database.prisma, (sql, params) => database.query(sql, params));
+  const store = new SqlMetadataStore(database);
+  const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const gc = new GcService({
     database,
     storage,
     config,
     logger,
-    onRunFinished: (report) =>
+    onRunFinished: (report) => {
       metrics.gc.runFinished({
         dryRun: report.dryRun,
         durationSeconds: report.durationMs / 1000,
@@ -59,10 +64,15 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
         blobsDeleted: report.totals.blobs,
         bytesFreed: report.totals.bytesFreed,
         error: report.status === "failed" ? report.errors : undefined,
-      }),
+      });
+      if (mirror && !report.dryRun) {
+        mirror.stats.evictedImages += report.totals.evictedImages;
+        mirror.stats.evictedBytes += report.totals.evictedBytes;
+      }
+    },
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
-  const manifests = new ManifestService(store, gc.immutableTags.empty ? null : gc.immutableTags);
+  const manifests = new ManifestService(store, gc.rules);
   const accountStore = new AccountStore(database.prisma);
   const mirror = createMirror(config, {
     prisma: database.prisma,
@@ -72,6 +82,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     manifests,
     logger,
     isLocalProject: async (project) => (await accountStore.findProject(project)) !== null,
+    onCached: (bytes) => gc.mirrorCacheGrew(bytes),
   });
   const services: RegistryServices = {
     uploads: new UploadService(store, storage),
@@ -87,9 +98,11 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await ops.close();
     await audit.close();
     await mirror?.close();
+    await figures.close();
     await database.close();
   };
   try {
+    await gc.rules.watch(RULES_RELOAD_MS);
     const auth = await createAuth(config, accountStore, audit, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,

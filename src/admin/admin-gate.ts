@@ -55,3 +55,18 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage,
 export function requireAdmin(caller: Caller): void {
   if (!isAdminCaller(caller)) throw new OciError("DENIED", "administrators only");
 }
+
+/** Site admins, and users holding the admin role in the project. */
+export async function isProjectAdmin(auth: AuthComponents, caller: Caller, project: string): Promise<boolean> {
+  return isAdminCaller(caller) || (caller.kind === "user" && (await auth.accounts.roleOf(project, caller.name)) === "admin");
+}
+
+export async function requireProjectAdmin(auth: AuthComponents, caller: Caller, project: string): Promise<void> {
+  if (!(await isProjectAdmin(auth, caller, project))) throw new OciError("DENIED", "project administrators only");
+}
+
+/** Whoever may pull from the project (any member, anyone for a public one) may see its settings. */
+export async function requireProjectViewer(auth: AuthComponents, caller: Caller, project: string): Promise<void> {
+  if (caller.kind === "open" || !auth.token) return;
+  if (!(await auth.token.policy.repositoryActions(caller, project)).includes("pull")) throw new OciError("DENIED", `pull access to project ${project} is required`);
+}

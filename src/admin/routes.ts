@@ -1,11 +1,12 @@
 import { z } from "zod";
 import type { Deps } from "../deps";
 import type { Handler, RequestContext, Router } from "../http/router";
-import { readSmallBody, send, sendJson } from "../http/respond";
+import { send, sendJson } from "../http/respond";
+import { readJson } from "../http/json-body";
 import { OciError } from "../oci/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
-import { identifyCaller, isAdminCaller, requireAdmin, type Caller } from "./admin-gate";
+import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type Caller } from "./admin-gate";
 
 /**
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
@@ -22,22 +23,25 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     });
   const projectAdmin = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>) =>
     api(async (ctx, caller) => {
-      if (!isAdminCaller(caller) && (caller.kind !== "user" || (await accounts.roleOf(ctx.params[0], caller.name)) !== "admin")) {
-        throw new OciError("DENIED", "project administrators only");
-      }
+      await requireProjectAdmin(deps.auth, caller, ctx.params[0]);
       await handler(ctx, caller);
     });
   const ok = (ctx: RequestContext, value: unknown, status = 200) => sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
 
   router
     .on("GET", /^\/api\/v1\/me$/, api(async (ctx, caller) => ok(ctx, { name: caller.name, kind: caller.kind, isAdmin: isAdminCaller(caller) })))
+    // The projects the caller holds a role in, so the UI can offer project admins their projects' pages.
+    .on("GET", /^\/api\/v1\/me\/projects$/, api(async (ctx, caller) => {
+      if (caller.kind === "open") return ok(ctx, (await accounts.listProjects()).map((p) => ({ ...p, role: "admin" })));
+      ok(ctx, caller.kind === "user" ? await accounts.projectsOf(caller.name) : []);
+    }))
     .on("GET", /^\/api\/v1\/users$/, admin(async (ctx) => ok(ctx, await accounts.listUsers())))
     .on("POST", /^\/api\/v1\/users$/, admin(async (ctx) => {
-      const body = await readJson(ctx, NewUser);
+      const body = await readBody(ctx, NewUser);
       ok(ctx, await accounts.addUser(body.username, body.password, body.isAdmin), 201);
     }))
     .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
-      const changes = await readJson(ctx, UserChanges);
+      const changes = await readBody(ctx, UserChanges);
       const user = await accounts.updateUser(ctx.params[0], changes);
       // A new password ends the account's browser sessions (disabled accounts are refused at every request).
       if (changes.password !== undefined) await deps.auth.token?.sessions?.destroyAll(user.username);
@@ -49,7 +53,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     }))
     .on("GET", /^\/api\/v1\/robots$/, admin(async (ctx) => ok(ctx, await accounts.listRobots())))
     .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx) => {
-      const body = await readJson(ctx, NewRobot);
+      const body = await readBody(ctx, NewRobot);
       ok(ctx, await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null }), 201);
     }))
     .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx) => {
@@ -58,10 +62,10 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     }))
     .on("GET", /^\/api\/v1\/projects$/, admin(async (ctx) => ok(ctx, await accounts.listProjects())))
     .on("POST", /^\/api\/v1\/projects$/, admin(async (ctx) => {
-      const body = await readJson(ctx, NewProject);
+      const body = await readBody(ctx, NewProject);
       ok(ctx, await accounts.addProject(body.name, { public: body.public, owner: body.owner }), 201);
     }))
-    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx) => ok(ctx, await accounts.updateProject(ctx.params[0], await readJson(ctx, ProjectChanges)))))
+    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx) => ok(ctx, await accounts.updateProject(ctx.params[0], await readBody(ctx, ProjectChanges)))))
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx) => {
       await accounts.removeProject(ctx.params[0]);
       deps.auth.token?.policy.forgetProject(ctx.params[0]);
@@ -69,7 +73,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     }))
     .on("GET", /^\/api\/v1\/projects\/([^/]+)\/members$/, projectAdmin(async (ctx) => ok(ctx, await accounts.members(ctx.params[0]))))
     .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx) => {
-      const { role } = await readJson(ctx, Membership);
+      const { role } = await readBody(ctx, Membership);
       await accounts.setMember(ctx.params[0], ctx.params[1], role);
       send(ctx.res, 204, {});
     }))
@@ -95,7 +99,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     }))
     .on("POST", /^\/api\/v1\/mirror\/warm$/, admin(async (ctx) => {
       if (!deps.mirror) throw new OciError("UNSUPPORTED", "mirror mode is off");
-      const { image } = await readJson(ctx, z.object({ image: z.string().min(1) }).strict());
+      const { image } = await readBody(ctx, z.object({ image: z.string().min(1) }).strict());
       ok(ctx, await new Warmer(deps.services.manifests, deps.services.blobs).warm(image));
     }));
 }
@@ -114,20 +118,8 @@ const NewProject = z.object({ name: z.string(), public: z.boolean().optional(), 
 const ProjectChanges = z.object({ public: z.boolean().optional() }).strict();
 const Membership = z.object({ role: z.enum(ROLES) }).strict();
 
-async function readJson<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  const raw = await readSmallBody(ctx.req, 1024 * 1024);
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw new OciError("INVALID_REQUEST", "body must be JSON");
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new OciError("INVALID_REQUEST", parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; "));
-  }
-  return parsed.data;
-}
+
+const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, 1024 * 1024);
 
 function parseAuditQuery(query: URLSearchParams) {
   const date = (name: string) => {

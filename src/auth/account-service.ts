@@ -141,6 +141,13 @@ export class AccountService {
     if (!(await this.accounts.removeMember(p.id, u.id))) throw notFound("member", username);
   }
 
+  /** The projects a user holds a role in; a site admin holds the admin role in every project. */
+  async projectsOf(username: string): Promise<Array<ProjectView & { role: Role }>> {
+    const user = await this.requireUser(username);
+    if (user.isAdmin) return (await this.accounts.listProjects()).map((p) => ({ ...projectView(p), role: "admin" as const }));
+    return (await this.accounts.listMemberships(user.id)).map((m) => ({ ...projectView(m.project), role: m.role }));
+  }
+
   /** The role a user holds in a project (admins count as project admins everywhere). */
   async roleOf(project: string, username: string): Promise<Role | null> {
     const [p, u] = await Promise.all([this.accounts.findProject(project), this.accounts.findUser(username)]);

@@ -141,6 +141,12 @@ export class AccountStore {
     return rows.map((r) => ({ username: r.user.username, role: r.role as Role }));
   }
 
+  /** The projects a user is a member of, with the role held in each, by name. */
+  async listMemberships(userId: number): Promise<Array<{ project: ProjectRow; role: Role }>> {
+    const rows = await this.prisma.projectMember.findMany({ where: { userId }, include: { project: true }, orderBy: { project: { name: "asc" } } });
+    return rows.map((r) => ({ project: r.project, role: r.role as Role }));
+  }
+
   async setMember(projectId: number, userId: number, role: Role): Promise<void> {
     await this.prisma.projectMember.upsert({
       where: { projectId_userId: { projectId, userId } },

@@ -77,7 +77,7 @@ async function ensureActiveKey(prisma: PrismaClient): Promise<SigningKey> {
   if (existing) return fromRow(existing);
   // Two replicas starting at once may both get here: the transaction-level advisory lock lets one insert.
   return prisma.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(72707370)`;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(72707371)`; // not the collector's 72707370
     const again = await tx.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" } });
     if (again) return fromRow(again);
     const key = generateKey();

@@ -7,9 +7,9 @@ import { createStorageDriver } from "../storage/factory";
 import { UsageError, type Command } from "./command";
 
 export const gcCommand: Command = {
-  summary: "collect garbage now: apply retention rules, delete dangling manifests, unused blobs, stale uploads",
+  summary: "collect garbage now: apply retention rules, evict over the mirror cache limit, delete dangling manifests, unused blobs, stale uploads",
   usage: `berth gc [--dry-run] [--grace 1h] [--no-untagged] [--no-retention] [--json]
-  --dry-run       report what would be deleted (counts, bytes, per repository), delete nothing
+  --dry-run       report what would be deleted and evicted (counts, bytes, per repository), delete nothing
   --grace D       spare what was pushed or used more recently (default gc.grace, 1h)
   --no-untagged   keep untagged manifests (and what they reference)
   --no-retention  do not apply the retention rules this time

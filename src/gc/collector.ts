@@ -3,10 +3,11 @@ import type { Database } from "../metadata/database";
 import type { Digest } from "../registry/digest";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
 import type { StorageDriver, WriterState } from "../storage/driver";
+import { applyEviction, planEviction, type EvictionDecision, type EvictionPlan, type EvictionResult, type MirrorCache } from "./eviction";
 import { emptyRepositoryPlan, keptCte, mark, type Plan, type RepositoryPlan } from "./mark";
 import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunStatus, type RunTrigger } from "./report";
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
-import type { ImmutableTags, RetentionRules } from "./rules";
+import type { CompiledRules } from "./live-rules";
 import { GcRuns, type RunProgress } from "./runs";
 import { gcDatabase, num, type GcDatabase } from "./sql";
 
@@ -23,7 +24,9 @@ import { gcDatabase, num, type GcDatabase } from "./sql";
  *  4. upload sessions idle for longer than the upload timeout, with their partial data (through the
  *     driver's writer cancel, which for S3 aborts the multipart upload), and upload folders whose session
  *     row is gone (a monolithic upload cut off by a crash) unless a live mirror fetch is writing them.
- * Retention rules run first and only delete tags; what they untag becomes garbage of kind 1.
+ * Retention rules run first and only delete tags; what they untag becomes garbage of kind 1. Then, when
+ * the mirror cache is over its limit, eviction deletes the least recently pulled mirrored images (their
+ * tags and manifests, eviction.ts), so the sweep below removes their links and blobs.
  *
  * RACE SAFETY. The mark phase only plans (and makes the dry-run report). Every deletion happens in a
  * small batch transaction that first takes row locks and then re-checks its condition in a *new
@@ -33,9 +36,9 @@ import { gcDatabase, num, type GcDatabase } from "./sql";
  * Postgres re-checks only the locked row, with subqueries still on the old snapshot.) What each lock covers:
  *
  *  - Manifests and links of repository R are swept holding R's repository row FOR UPDATE. Every manifest
- *    PUT begins by upserting that row (PrismaMetadataStore.putManifest), and every insert of a tag,
- *    manifest or link of R takes a key-share lock on it for its foreign key; so no push to R interleaves
- *    with a sweep batch of R. A PUT that references blob X via link (R, X), which it holds FOR SHARE,
+ *    PUT begins by taking that row FOR KEY SHARE (the SQL function berth_put_manifest), and every
+ *    insert of a tag, manifest or link of R takes a key-share lock on it for its foreign key; so no push
+ *    to R interleaves with a sweep batch of R (while pushes to R, sharing the row, go side by side). A PUT that references blob X via link (R, X), which it holds FOR SHARE,
  *    either committed first — and the batch's re-check sees its reference and keeps the link — or it
  *    waits, then finds the link gone and answers MANIFEST_BLOB_UNKNOWN. A manifest PUT referencing a blob
  *    and a sweep deleting it cannot both succeed. Likewise for a tag moved onto a dangling manifest or an
@@ -118,6 +121,7 @@ export class Collector {
       phases: run.phases,
       totals: run.totals,
       repositories: run.repositoryReports(),
+      mirrorCache: run.cache,
       items: run.items(),
       interruptedRuns,
       errors: run.errors,
@@ -137,9 +141,10 @@ export class Collector {
     const uploadCutoff = clock.upload_cutoff;
 
     let retained: RetentionDecision[] = [];
-    if (options.retention && !this.deps.retentionRules.empty) {
+    const rules = options.retention ? await this.deps.rules() : null;
+    if (rules && !rules.retention.empty) {
       await run.enter("retention", async () => {
-        const decisions = await planRetention(this.db, this.deps.retentionRules, this.deps.immutableTags, now);
+        const decisions = await planRetention(this.db, rules.retention, rules.immutable, now);
         if (options.dryRun) {
           retained = decisions;
           run.recordTags(decisions);
@@ -155,8 +160,37 @@ export class Collector {
       });
     }
 
-    // A dry run deleted no tags, so it marks as if retention's tags were gone already.
-    const excludedTags = retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag }));
+    let evicted: EvictionDecision[] = [];
+    if (this.deps.mirrorCache) {
+      const cache = this.deps.mirrorCache;
+      await run.enter("eviction", async () => {
+        const plan = await planEviction(this.db, cache, cutoff);
+        run.recordCache(plan);
+        if (options.dryRun) {
+          evicted = plan.decisions;
+          run.recordEvictions(plan.decisions.map((decision) => ({ decision, tags: decision.tags, manifests: [] })));
+          return;
+        }
+        await applyEviction(this.db, plan.decisions, cutoff, options.batchSize, {
+          inBatch: (q, done) =>
+            this.runs.add(q, run.runId, {
+              evicted: done.length,
+              tags: done.reduce((n, d) => n + d.tags.length, 0),
+              manifests: done.reduce((n, d) => n + d.manifests.length, 0),
+            }),
+          afterBatch: async (done) => {
+            run.recordEvictions(done);
+            await run.batchDone();
+          },
+        });
+      });
+    }
+
+    // A dry run deleted no tags, so it marks as if retention's and eviction's tags were gone already.
+    const excludedTags = [
+      ...retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag })),
+      ...evicted.flatMap((d) => d.tags.map((name) => ({ repositoryId: d.repositoryId, name }))),
+    ];
     const plan = await run.enter("mark", () => mark(this.db, { cutoff, uploadCutoff, untagged: options.untagged, excludedTags }));
     for (const [id, name] of plan.names) run.names.set(id, name);
 
@@ -351,8 +385,10 @@ export class Collector {
 export interface CollectorDeps {
   database: Database;
   storage: StorageDriver;
-  retentionRules: RetentionRules;
-  immutableTags: ImmutableTags;
+  /** The rules in force for this run. */
+  rules: () => Promise<CompiledRules>;
+  /** Null: no mirror cache limit, nothing to evict. */
+  mirrorCache: MirrorCache | null;
   logger?: Logger;
 }
 
@@ -401,11 +437,13 @@ class RunState {
   readonly repositories = new Map<number, RepositoryPlan & { tags: number }>();
   readonly totals: GcTotals = {
     tags: 0, manifests: 0, manifestBytes: 0, links: 0, blobs: 0, blobBytes: 0, uploads: 0, uploadBytes: 0,
-    orphanUploadDirs: 0, bytesFreed: 0,
+    orphanUploadDirs: 0, bytesFreed: 0, evictedImages: 0, evictedBytes: 0,
   };
+  cache: GcReport["mirrorCache"] = null;
   private readonly tagItems: Array<{ repository: string; tag: string; digest: string }> = [];
   private readonly manifestItems: Array<{ repositoryId: number; digest: string; size: number }> = [];
   private readonly blobItems: Array<{ digest: string; size: number }> = [];
+  private readonly evictedItems: GcReport["items"]["evicted"] = [];
   private truncated = false;
 
   constructor(
@@ -451,6 +489,7 @@ class RunState {
       blobsDeleted: t.blobs,
       uploadsDeleted: t.uploads,
       bytesFreed: t.blobBytes + t.uploadBytes,
+      imagesEvicted: t.evictedImages,
     };
   }
 
@@ -466,6 +505,24 @@ class RunState {
       this.repository(d.repositoryId).tags++;
       this.totals.tags++;
       this.item(this.tagItems, { repository: d.repository, tag: d.tag, digest: d.digest });
+    }
+  }
+
+  recordCache(plan: EvictionPlan): void {
+    this.cache = { limitBytes: plan.limitBytes, targetBytes: plan.targetBytes, bytesBefore: plan.cacheBytes };
+  }
+
+  /** Evicted images; a dry run passes no manifests (its mark phase counts them as dangling). */
+  recordEvictions(results: EvictionResult[]): void {
+    for (const { decision: d, tags, manifests } of results) {
+      this.names.set(d.repositoryId, d.repository);
+      const r = this.repository(d.repositoryId);
+      r.tags += tags.length;
+      this.totals.tags += tags.length;
+      this.totals.evictedImages++;
+      this.totals.evictedBytes += d.bytes;
+      this.recordManifests(d.repositoryId, manifests);
+      this.item(this.evictedItems, { repository: d.repository, digest: d.digest, tags, lastPulledAt: d.lastUsed.toISOString(), bytes: d.bytes });
     }
   }
 
@@ -554,6 +611,7 @@ class RunState {
       tags: this.tagItems,
       manifests: this.manifestItems.map((m) => ({ repository: this.names.get(m.repositoryId) ?? `#${m.repositoryId}`, digest: m.digest, size: m.size })),
       blobs: this.blobItems,
+      evicted: this.evictedItems,
       truncated: this.truncated,
     };
   }

@@ -4,12 +4,16 @@
 import type { Logger } from "pino";
 import type { Database } from "../metadata/database";
 import type { StorageDriver } from "../storage/driver";
+import { CacheWatch } from "./cache-watch";
 import { Collector, type CollectOptions } from "./collector";
-import type { GcConfig, ImmutableTagRule, RetentionRule } from "./config";
+import type { GcConfig } from "./config";
+import { mirrorCacheBytes, mirrorCacheOf, type MirrorCache } from "./eviction";
+import { LiveRules, type ConfiguredRules } from "./live-rules";
 import { tryLockCollector } from "./lock";
 import type { GcReport, RunTrigger } from "./report";
 import { planRetention, type RetentionDecision } from "./retention";
-import { ImmutableTags, RetentionRules } from "./rules";
+import { ProjectRuleStore } from "./project-rule-store";
+import { ProjectRules } from "./project-rules";
 import { GcRuns, type GcRunRecord, type RunProgress } from "./runs";
 import { parseSchedule } from "./schedule";
 import { GcScheduler } from "./scheduler";
@@ -19,7 +23,10 @@ import { storageUsage, type StorageUsage } from "./usage";
 export interface GcServiceDeps {
   database: Database;
   storage: StorageDriver;
-  config: { gc: GcConfig; retention: readonly RetentionRule[]; immutableTags: readonly ImmutableTagRule[] };
+  config: ConfiguredRules & {
+    gc: GcConfig;
+    mirror: Parameters<typeof mirrorCacheOf>[0] & { evictionInterval: number };
+  };
   logger?: Logger;
   /** Told about every finished run (metrics). */
   onRunFinished?: (report: GcReport) => void;
@@ -49,27 +56,67 @@ export class GcBusyError extends Error {
 }
 
 export class GcService {
-  readonly immutableTags: ImmutableTags;
-  readonly retentionRules: RetentionRules;
+  /** The configured and stored rules in force; the server keeps them fresh with watch(). */
+  readonly rules: LiveRules;
+  /** The rules stored per project, as the admin API manages them. */
+  readonly projectRules: ProjectRules;
   private readonly db: GcDatabase;
   private readonly runs: GcRuns;
   private readonly collector: Collector;
+  private readonly mirrorCache: MirrorCache | null;
+  private readonly cacheWatch: CacheWatch | null;
   private scheduler: GcScheduler | undefined;
   private active: { controller: AbortController; done: Promise<unknown> } | undefined;
   private closed = false;
 
   constructor(private readonly deps: GcServiceDeps) {
-    this.immutableTags = new ImmutableTags(deps.config.immutableTags);
-    this.retentionRules = new RetentionRules(deps.config.retention);
+    const store = new ProjectRuleStore(deps.database.prisma);
+    this.rules = new LiveRules(deps.config, () => store.all(), deps.logger);
+    this.projectRules = new ProjectRules({
+      store,
+      rules: this.rules,
+      configured: deps.config,
+      previewRetention: (project) => this.previewRetention(project),
+    });
     this.db = gcDatabase(deps.database);
     this.runs = new GcRuns(this.db);
+    this.mirrorCache = mirrorCacheOf(deps.config.mirror);
     this.collector = new Collector({
       database: deps.database,
       storage: deps.storage,
-      retentionRules: this.retentionRules,
-      immutableTags: this.immutableTags,
+      // Read afresh at each run: another replica may have changed them a moment ago.
+      rules: () => this.rules.refresh(),
+      mirrorCache: this.mirrorCache,
       logger: deps.logger,
     });
+    const cache = this.mirrorCache;
+    this.cacheWatch = cache
+      ? new CacheWatch({
+          limitBytes: cache.limitBytes,
+          intervalMs: deps.config.mirror.evictionInterval,
+          measure: () => mirrorCacheBytes(this.db, cache),
+          collect: async () => {
+            try {
+              await this.collect({ trigger: "cache-limit" });
+              return true;
+            } catch (err) {
+              if (err instanceof GcBusyError) return false;
+              throw err;
+            }
+          },
+          logger: deps.logger,
+        })
+      : null;
+  }
+
+  /** A mirror fetch stored `bytes` more: may start a collection that evicts (mirror.cacheMaxBytes). */
+  mirrorCacheGrew(bytes: number): void {
+    if (!this.closed) this.cacheWatch?.grew(bytes);
+  }
+
+  /** Bytes the mirror cache takes now, as eviction counts them; null without a cache limit. */
+  async mirrorCacheBytes(): Promise<number | null> {
+    return this.mirrorCache ? mirrorCacheBytes(this.db, this.mirrorCache) : null;
   }
 
   /**
@@ -110,10 +157,11 @@ export class GcService {
     }
   }
 
-  /** The tags the retention rules would delete now, without deleting anything or taking the lock. */
-  async previewRetention(): Promise<RetentionDecision[]> {
+  /** The tags the retention rules would delete now (in one project), without deleting anything or taking the lock. */
+  async previewRetention(project?: string): Promise<RetentionDecision[]> {
     const [{ now }] = await this.db.query<{ now: Date }>(`SELECT now() AS now`);
-    return planRetention(this.db, this.retentionRules, this.immutableTags, now);
+    const rules = await this.rules.refresh();
+    return planRetention(this.db, rules.retention, rules.immutable, now, project);
   }
 
   usage(): Promise<StorageUsage> {
@@ -152,8 +200,9 @@ export class GcService {
   /** Stops the schedule and interrupts a run in progress at its next batch boundary, waiting for it. */
   async close(): Promise<void> {
     this.closed = true;
-    const stopping = this.scheduler?.stop();
+    this.rules.close();
+    const stopping = [this.scheduler?.stop(), this.cacheWatch?.stop()];
     this.active?.controller.abort();
-    await Promise.allSettled([stopping, this.active?.done]);
+    await Promise.allSettled([...stopping, this.active?.done]);
   }
 }

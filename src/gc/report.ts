@@ -1,7 +1,8 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
 import { formatDuration } from "./duration";
 
-export type RunTrigger = "cli" | "schedule" | "api";
+/** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */
+export type RunTrigger = "cli" | "schedule" | "api" | "cache-limit";
 export type RunStatus = "succeeded" | "failed" | "interrupted";
 
 /** Per repository: what was (or, in a dry run, would be) deleted there. */
@@ -32,6 +33,17 @@ export interface GcTotals {
   orphanUploadDirs: number;
   /** Storage bytes freed: blobs plus partial uploads (manifests live in the database). */
   bytesFreed: number;
+  /** Mirrored images evicted because the cache was over its limit (their tags and manifests are counted above). */
+  evictedImages: number;
+  /** Cache bytes those evictions free, as planned; the blob sweep deletes them. */
+  evictedBytes: number;
+}
+
+/** The mirror cache as the run found it; null when no limit is configured. */
+export interface MirrorCacheReport {
+  limitBytes: number;
+  targetBytes: number;
+  bytesBefore: number;
 }
 
 export interface GcReport {
@@ -47,11 +59,14 @@ export interface GcReport {
   phases: Record<string, number>;
   totals: GcTotals;
   repositories: RepositoryReport[];
+  mirrorCache: MirrorCacheReport | null;
   /** The first items of each kind (ITEM_LIMIT), for review; `truncated` when there were more. */
   items: {
     tags: Array<{ repository: string; tag: string; digest: string }>;
     manifests: Array<{ repository: string; digest: string; size: number }>;
     blobs: Array<{ digest: string; size: number }>;
+    /** Evicted mirrored images, least recently pulled first. */
+    evicted: Array<{ repository: string; digest: string; tags: string[]; lastPulledAt: string; bytes: number }>;
     truncated: boolean;
   };
   /** Earlier runs found still marked running (their collector died) and marked interrupted. */
@@ -95,6 +110,13 @@ export function formatReport(r: GcReport): string {
       (t.orphanUploadDirs ? `, ${t.orphanUploadDirs} orphaned upload folders` : ""),
     `  storage ${r.dryRun ? "to free" : "freed"}: ${formatBytes(t.bytesFreed)}`,
   ];
+  const cache = r.mirrorCache;
+  if (cache) {
+    lines.push(
+      `  mirror cache: ${formatBytes(cache.bytesBefore)} of ${formatBytes(cache.limitBytes)}` +
+        (t.evictedImages ? `; ${r.dryRun ? "would evict" : "evicted"} ${t.evictedImages} least recently pulled images (${formatBytes(t.evictedBytes)})` : ""),
+    );
+  }
   if (r.repositories.length) {
     lines.push("  per repository:");
     for (const repo of r.repositories) {
@@ -110,6 +132,10 @@ export function formatReport(r: GcReport): string {
   if (r.dryRun && r.items.tags.length) {
     lines.push("  tags retention would delete:");
     for (const tag of r.items.tags) lines.push(`    ${tag.repository}:${tag.tag} (${tag.digest})`);
+  }
+  if (r.dryRun && r.items.evicted.length) {
+    lines.push("  images eviction would remove:");
+    for (const e of r.items.evicted) lines.push(`    ${e.repository}@${e.digest} ${e.tags.join(", ")} (last pulled ${e.lastPulledAt}, ${formatBytes(e.bytes)})`);
   }
   if (r.interruptedRuns.length) lines.push(`  earlier runs found interrupted: ${r.interruptedRuns.map((id) => `#${id}`).join(", ")}`);
   for (const e of r.errors) lines.push(`  error: ${e}`);

@@ -1,8 +1,8 @@
 // Retention: which tags the per-project rules delete, and deleting them. Runs before the mark phase, so
 // the manifests those tags held become dangling and the same collection removes them (after the grace
 // period, counted from each manifest's push).
-import { ImmutableTags, RetentionRules, tagsToDelete } from "./rules";
-import type { GcDatabase, Query } from "./sql";
+import { tagsToDeleteByAll, type ImmutableTags, type RetentionRules } from "./rules";
+import type { BatchHooks, GcDatabase } from "./sql";
 
 export interface RetentionDecision {
   repositoryId: number;
@@ -17,17 +17,23 @@ export interface RetentionDecision {
 /** Repositories whose tags are fetched per query. */
 const REPOSITORY_CHUNK = 500;
 
-/** The tags the rules delete as of `now` (the database's clock), per repository, newest rules first. */
+/** The tags the rules delete as of `now` (the database's clock), per repository; `project` limits it to one. */
 export async function planRetention(
   db: GcDatabase,
   rules: RetentionRules,
   immutable: ImmutableTags,
   now: Date,
+  project?: string,
 ): Promise<RetentionDecision[]> {
   if (rules.empty) return [];
-  const repositories = (await db.query<{ id: number; name: string }>(`SELECT id, name FROM repository ORDER BY name`))
-    .map((r) => ({ ...r, rule: rules.ruleFor(r.name) }))
-    .filter((r) => r.rule !== null);
+  const repositories = (
+    await db.query<{ id: number; name: string }>(
+      `SELECT id, name FROM repository WHERE $1::text IS NULL OR split_part(name, '/', 1) = $1 ORDER BY name`,
+      [project ?? null],
+    )
+  )
+    .map((r) => ({ ...r, rules: rules.rulesFor(r.name) }))
+    .filter((r) => r.rules.length > 0);
   const decisions: RetentionDecision[] = [];
   for (let i = 0; i < repositories.length; i += REPOSITORY_CHUNK) {
     const chunk = repositories.slice(i, i + REPOSITORY_CHUNK);
@@ -44,8 +50,8 @@ export async function planRetention(
     }
     for (const repository of chunk) {
       const tags = byRepository.get(repository.id) ?? [];
-      const doomed = tagsToDelete(
-        repository.rule!,
+      const doomed = tagsToDeleteByAll(
+        repository.rules,
         tags.map((t) => ({ name: t.name, updatedAt: t.updated_at })),
         now,
         (tag) => immutable.ruleFor(repository.name, tag) !== null,
@@ -76,11 +82,7 @@ export async function applyRetention(
   db: GcDatabase,
   decisions: RetentionDecision[],
   batchSize: number,
-  /** Runs inside each batch's transaction (to record the batch with it), then again after its commit. */
-  hooks: {
-    inBatch?: (q: Query, deleted: RetentionDecision[]) => Promise<void>;
-    afterBatch?: (deleted: RetentionDecision[]) => Promise<void>;
-  } = {},
+  hooks: BatchHooks<RetentionDecision> = {},
 ): Promise<RetentionDecision[]> {
   const done: RetentionDecision[] = [];
   for (let i = 0; i < decisions.length; i += batchSize) {

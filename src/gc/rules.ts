@@ -26,7 +26,7 @@ interface CompiledImmutable {
   describe: string;
 }
 
-/** The immutability rules from the configuration, as the manifest service asks about them. */
+/** Immutability rules (configured and stored alike: a tag is immutable when any rule says so). */
 export class ImmutableTags implements TagImmutability {
   private readonly rules: CompiledImmutable[];
 
@@ -56,28 +56,33 @@ export interface CompiledRetention {
   deleteOlderThanDays?: number;
 }
 
-/** The retention rules in configuration order; the first whose project pattern matches applies. */
+/**
+ * The retention rules for each repository: the first configured rule whose project pattern matches, plus
+ * every rule stored for the repository's project (src/gc/project-rules.ts). A tag goes only when every
+ * applicable rule deletes it, so adding a rule can only keep more (as Harbor's retain rules do).
+ */
 export class RetentionRules {
-  private readonly rules: Array<CompiledRetention & { glob: RegExp }>;
+  private readonly configured: Array<CompiledRetention & { glob: RegExp }>;
+  private readonly stored = new Map<string, CompiledRetention[]>();
 
-  constructor(rules: readonly RetentionRule[]) {
-    this.rules = rules.map((r) => ({
-      project: r.project,
-      glob: projectGlob(r.project),
-      keepLatest: r.keepLatest,
-      keepTags: r.keepTags.map(wholeTag),
-      deleteOlderThanDays: r.deleteOlderThanDays,
-    }));
+  constructor(configured: readonly RetentionRule[], stored: readonly RetentionRule[] = []) {
+    this.configured = configured.map((r) => ({ ...compileRetention(r), glob: projectGlob(r.project) }));
+    for (const r of stored) this.stored.set(r.project, [...(this.stored.get(r.project) ?? []), compileRetention(r)]);
   }
 
   get empty(): boolean {
-    return this.rules.length === 0;
+    return this.configured.length === 0 && this.stored.size === 0;
   }
 
-  ruleFor(repository: string): CompiledRetention | null {
+  rulesFor(repository: string): CompiledRetention[] {
     const project = projectOf(repository);
-    return this.rules.find((r) => r.glob.test(project)) ?? null;
+    const configured = this.configured.find((r) => r.glob.test(project));
+    return [...(configured ? [configured] : []), ...(this.stored.get(project) ?? [])];
   }
+}
+
+function compileRetention(r: RetentionRule): CompiledRetention {
+  return { project: r.project, keepLatest: r.keepLatest, keepTags: r.keepTags.map(wholeTag), deleteOlderThanDays: r.deleteOlderThanDays };
 }
 
 export interface TagInfo {
@@ -109,4 +114,17 @@ export function tagsToDelete(
     if (ageLimit !== null && tag.updatedAt.getTime() >= ageLimit) return false;
     return true;
   });
+}
+
+/** The tags every one of the rules deletes (see RetentionRules); no rules delete nothing. */
+export function tagsToDeleteByAll(
+  rules: readonly CompiledRetention[],
+  tags: readonly TagInfo[],
+  now: Date,
+  isImmutable: (tag: string) => boolean,
+): TagInfo[] {
+  if (!rules.length) return [];
+  const [first, ...rest] = rules.map((rule) => tagsToDelete(rule, tags, now, isImmutable));
+  const alsoDeleted = rest.map((list) => new Set(list.map((t) => t.name)));
+  return first.filter((tag) => alsoDeleted.every((names) => names.has(tag.name)));
 }

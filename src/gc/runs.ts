@@ -17,6 +17,7 @@ export interface GcRunRecord {
   blobsDeleted: number;
   uploadsDeleted: number;
   bytesFreed: number;
+  imagesEvicted: number;
   errors: string[] | null;
   report: GcReport | null;
 }
@@ -29,6 +30,7 @@ export interface RunDelta {
   blobs?: number;
   uploads?: number;
   bytes?: number;
+  evicted?: number;
 }
 
 export interface RunProgress {
@@ -39,12 +41,13 @@ export interface RunProgress {
   blobsDeleted: number;
   uploadsDeleted: number;
   bytesFreed: number;
+  imagesEvicted: number;
 }
 
 type Row = {
   id: number; trigger: string; dry_run: boolean; status: string; phase: string | null; options: Record<string, unknown>;
   started_at: Date; finished_at: Date | null; tags_deleted: number; manifests_deleted: number; links_deleted: number;
-  blobs_deleted: number; uploads_deleted: number; bytes_freed: bigint; errors: string[] | null; report: GcReport | null;
+  blobs_deleted: number; uploads_deleted: number; bytes_freed: bigint; images_evicted: number; errors: string[] | null; report: GcReport | null;
 };
 
 export class GcRuns {
@@ -76,8 +79,9 @@ export class GcRuns {
     await q(
       `UPDATE gc_run SET tags_deleted = tags_deleted + $2, manifests_deleted = manifests_deleted + $3,
               links_deleted = links_deleted + $4, blobs_deleted = blobs_deleted + $5,
-              uploads_deleted = uploads_deleted + $6, bytes_freed = bytes_freed + $7 WHERE id = $1`,
-      [id, d.tags ?? 0, d.manifests ?? 0, d.links ?? 0, d.blobs ?? 0, d.uploads ?? 0, d.bytes ?? 0],
+              uploads_deleted = uploads_deleted + $6, bytes_freed = bytes_freed + $7,
+              images_evicted = images_evicted + $8 WHERE id = $1`,
+      [id, d.tags ?? 0, d.manifests ?? 0, d.links ?? 0, d.blobs ?? 0, d.uploads ?? 0, d.bytes ?? 0, d.evicted ?? 0],
     );
   }
 
@@ -120,6 +124,7 @@ function toRecord(r: Row): GcRunRecord {
     blobsDeleted: r.blobs_deleted,
     uploadsDeleted: r.uploads_deleted,
     bytesFreed: num(r.bytes_freed),
+    imagesEvicted: r.images_evicted,
     errors: r.errors,
     report: r.report,
   };

@@ -17,6 +17,12 @@ export interface GcDatabase {
   transaction<T>(fn: (q: Query) => Promise<T>, options?: { readOnlySnapshot?: boolean }): Promise<T>;
 }
 
+/** Runs inside each batch's transaction (to record the batch with it), then again after its commit. */
+export interface BatchHooks<T> {
+  inBatch?: (q: Query, done: T[]) => Promise<void>;
+  afterBatch?: (done: T[]) => Promise<void>;
+}
+
 /** Generous: a batch deletes its blobs' bytes inside its transaction, and storage may be slow. */
 const TX_TIMEOUT_MS = 5 * 60_000;
 /** Time to get a connection (Postgres) or PGlite's turn: pushes may keep the pool busy. */

@@ -10,6 +10,14 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import { migrate, pgliteSession, pgSession, type MigrateOptions, type SqlSession } from "./migrator";
 
+/** Raw parameterised SQL ($1, $2…); resolves to the rows, typed as described at Database.query. */
+export type Query = <R = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
+
+export interface TransactionOptions {
+  /** Default READ COMMITTED: each statement sees what committed before it began. */
+  isolation?: "read committed" | "repeatable read";
+}
+
 export interface Database {
   readonly kind: "postgres" | "embedded";
   readonly prisma: PrismaClient;
@@ -21,6 +29,13 @@ export interface Database {
    * On PGlite, which has one connection, it would wait for that very transaction to end.
    */
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /**
+   * `fn` in one transaction on one connection, with raw SQL as `q` (typed like `query`): committed when
+   * `fn` resolves, rolled back when it throws. Cheaper than an ORM interactive transaction (no query
+   * compilation, no transaction bookkeeping), so write paths that need several statements use it.
+   * Never call `query` (or `prisma`) inside `fn`: on PGlite it would wait for this very transaction.
+   */
+  transaction<T>(fn: (q: Query) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * One session of its own, for session-scoped state such as advisory locks: a pooled connection taken
    * out of the pool until release() (Postgres), or PGlite's only session (embedded, where session locks
@@ -93,6 +108,26 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
     prisma,
     query: async <R>(sql: string, params?: readonly unknown[]) =>
       (await pool.query({ text: sql, values: params ? [...params] : undefined, types: pgRawTypes })).rows as R[],
+    transaction: async <T>(fn: (q: Query) => Promise<T>, options: TransactionOptions = {}) => {
+      const client = await pool.connect();
+      const q: Query = async <R>(sql: string, params?: readonly unknown[]) =>
+        (await client.query({ text: sql, values: params ? [...params] : undefined, types: pgRawTypes })).rows as R[];
+      try {
+        await client.query(options.isolation === "repeatable read" ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN");
+        const result = await fn(q);
+        await client.query("COMMIT");
+        client.release();
+        return result;
+      } catch (err) {
+        // A connection whose ROLLBACK fails is in an unknown state: destroy it rather than pool it.
+        const broken = await client.query("ROLLBACK").then(
+          () => undefined,
+          (rollbackErr: Error) => rollbackErr,
+        );
+        client.release(broken);
+        throw err;
+      }
+    },
     session: async () => {
       const client = await pool.connect();
       return { session: pgSession(client), release: (broken?: Error) => client.release(broken) };
@@ -150,6 +185,14 @@ async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
     prisma,
     query: async <R>(sql: string, params?: readonly unknown[]) =>
       (await db.query<R>(sql, params ? [...params] : undefined, { parsers: pgliteRawParsers })).rows,
+    // PGlite's transaction() holds its transaction mutex throughout, which every other query waits for.
+    transaction: <T>(fn: (q: Query) => Promise<T>, options: TransactionOptions = {}) =>
+      db.transaction(async (tx) => {
+        if (options.isolation === "repeatable read") await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+        return fn(async <R>(sql: string, params?: readonly unknown[]) =>
+          (await tx.query<R>(sql, params ? [...params] : undefined, { parsers: pgliteRawParsers })).rows,
+        );
+      }),
     session: async () => ({ session: pgliteSession(db), release: () => undefined }),
     close: once(async () => {
       try {

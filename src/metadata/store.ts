@@ -33,8 +33,8 @@ export interface MetadataStore {
 
   /**
    * Stores a manifest, its references and optionally a tag in one transaction. Referenced blobs must be
-   * linked in the repository and referenced manifests stored there; otherwise nothing is written and the
-   * missing digests are returned. (`verifyReferences: false` skips that, for content cached from a mirror.)
+   * linked in the repository and referenced manifests stored there; otherwise nothing is written (but the
+   * repository's row) and the missing digests are returned. (`verifyReferences: false` skips that, for content cached from a mirror.)
    */
   putManifest(
     repository: RepositoryName,

@@ -13,6 +13,8 @@ export function registerMirrorMetrics(metrics: Metrics, mirror: Mirror): void {
   const stale = metrics.counter("mirror_stale_serves_total", "Cached tags served while their upstream failed");
   const fromUpstream = metrics.counter("mirror_upstream_bytes_total", "Bytes fetched from upstreams");
   const saved = metrics.counter("mirror_bytes_saved_total", "Bytes served from the cache that would otherwise have come from an upstream");
+  const evicted = metrics.counter("mirror_cache_evicted_images_total", "Mirrored images evicted because the cache was over mirror.cacheMaxBytes");
+  const evictedBytes = metrics.counter("mirror_cache_evicted_bytes_total", "Cache bytes freed by evicting mirrored images");
   const requests = metrics.counter("mirror_upstream_requests_total", "Requests sent to each upstream", ["upstream"]);
   const seconds = metrics.counter("mirror_upstream_request_seconds_total", "Total time spent on requests to each upstream", ["upstream"]);
   const errors = metrics.counter("mirror_upstream_errors_total", "Failed requests to each upstream", ["upstream"]);
@@ -25,6 +27,8 @@ export function registerMirrorMetrics(metrics: Metrics, mirror: Mirror): void {
     setTotal(stale, stats.staleServes);
     setTotal(fromUpstream, stats.bytesFromUpstream);
     setTotal(saved, stats.bytesSaved);
+    setTotal(evicted, stats.evictedImages);
+    setTotal(evictedBytes, stats.evictedBytes);
     for (const l of stats.upstreamLatencyTotals()) {
       setTotal(requests, l.requests, { upstream: l.upstream });
       setTotal(seconds, l.totalMs / 1000, { upstream: l.upstream });

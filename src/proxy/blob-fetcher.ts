@@ -37,7 +37,16 @@ export class BlobFetcher {
   private closing = false;
 
   constructor(
-    private readonly deps: { storage: StorageDriver; store: MetadataStore; mirror: MirrorStore; stats: MirrorStats; logger: Logger; spoolDir: string },
+    private readonly deps: {
+      storage: StorageDriver;
+      store: MetadataStore;
+      mirror: MirrorStore;
+      stats: MirrorStats;
+      logger: Logger;
+      spoolDir: string;
+      /** Told the size of every blob stored (the cache limit's watch). */
+      onCached?: (bytes: number) => void;
+    },
   ) {}
 
   /** Waits for fetches under way (followers stop following), so nothing touches the database after it is closed. */
@@ -149,6 +158,7 @@ export class BlobFetcher {
       const shared = await sharer.drain();
       sharer = null;
       await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => shared.commit(blobPath(fetch.digest)));
+      this.deps.onCached?.(fetch.written);
       this.settle(fetch, null);
     } catch (err) {
       logger.warn({ err, digest: fetch.digest, upstream: route.upstream.config.name }, "mirror blob fetch failed");

@@ -38,6 +38,8 @@ export function createMirror(
     manifests: ManifestService;
     logger: Logger;
     isLocalProject: (project: string) => Promise<boolean>;
+    /** Told the size of every blob fetched into the cache. */
+    onCached?: (bytes: number) => void;
   },
 ): Mirror | null {
   if (!config.mirror.upstreams.length) return null;
@@ -53,6 +55,7 @@ export function createMirror(
     stats,
     logger: deps.logger,
     spoolDir: join(config.dataDir, "spool"),
+    onCached: deps.onCached,
   });
   return {
     blobs: new MirrorBlobService(deps.blobs, routing, fetcher, stats),

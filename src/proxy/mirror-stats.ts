@@ -6,6 +6,9 @@ export class MirrorStats {
   bytesFromUpstream = 0;
   /** Bytes served from cache that would otherwise have come from an upstream. */
   bytesSaved = 0;
+  /** Images evicted by this process's collections because the cache was over its limit, and their bytes. */
+  evictedImages = 0;
+  evictedBytes = 0;
   private readonly errors: Array<{ at: string; upstream: string; message: string }> = [];
   private readonly latency = new Map<string, { count: number; totalMs: number }>();
   /** Failed upstream calls since start, by upstream (for metrics; `errors` keeps only the latest). */
@@ -49,6 +52,8 @@ export class MirrorStats {
       staleServes: this.staleServes,
       bytesFromUpstream: this.bytesFromUpstream,
       bytesSaved: this.bytesSaved,
+      evictedImages: this.evictedImages,
+      evictedBytes: this.evictedBytes,
       recentErrors: [...this.errors].reverse().slice(0, 20),
       upstreamLatencyMs: Object.fromEntries([...this.latency].map(([name, l]) => [name, { requests: l.count, averageMs: l.totalMs / l.count }])),
       mostPulled: [...this.pulls].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([repository, pulls]) => ({ repository, pulls })),

@@ -10,8 +10,10 @@ export interface StoredManifest {
   subject: Digest | null;
 }
 
-/** Which tags may never be moved or deleted (src/gc/rules.ts implements it from the configuration). */
+/** Which tags may never be moved or deleted (src/gc/live-rules.ts: the configured and stored rules). */
 export interface TagImmutability {
+  /** No rule at all: deletes by digest skip the check (and its transaction). */
+  readonly empty: boolean;
   /** The rule that makes the tag immutable, described for error messages, or null when it is mutable. */
   ruleFor(repository: RepositoryName, tag: string): string | null;
 }
@@ -81,7 +83,7 @@ export class ManifestService {
       deleted = await this.store.deleteTag(repository, reference.tag);
     } else {
       // Deleting a manifest deletes its tags, so an immutable tag on it forbids that too.
-      const guard = this.immutability
+      const guard = this.immutability && !this.immutability.empty
         ? (tags: string[]) => {
             for (const tag of tags) {
               const rule = this.immutableRule(repository, tag);

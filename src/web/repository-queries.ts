@@ -1,5 +1,6 @@
 import type { Visibility } from "../auth/policy";
 import type { Database } from "../metadata/database";
+import { foldRepositoryFigures } from "../metadata/repository-figures";
 import { summarizeManifest, type Platform } from "./image-info";
 
 export const REPOSITORY_SORTS = ["name", "pushed", "size", "pulls"] as const;
@@ -70,7 +71,8 @@ class Params {
  * The web UI's reads over repositories and tags, straight from Postgres: one indexed query per page and
  * one count, whatever the number of repositories. Sorting follows the indexes on repository
  * (name; pushed_at, size_bytes, pull_count each with name) and tag (repository_id with name, or with
- * updated_at and name); the figures are kept current by triggers (migration 20261124100000_web).
+ * updated_at and name); the figures are kept by triggers (migrations 20261124100000_web and
+ * 20261125090000_repository_figures_delta), brought up to date before each read of them.
  */
 export class RepositoryQueries {
   constructor(private readonly db: Pick<Database, "query">) {}
@@ -102,6 +104,7 @@ export class RepositoryQueries {
   async listRepositories(filter: RepositoryFilter, sort: RepositorySort, order: "asc" | "desc", page: Page): Promise<{ total: number; items: RepositoryRow[] }> {
     const list = this.repositoryListSql(filter, sort, order, page);
     const count = this.repositoryCountSql(filter);
+    await foldRepositoryFigures(this.db);
     const [rows, [{ n }]] = await Promise.all([
       this.db.query<RepoDbRow>(list.sql, list.params),
       this.db.query<{ n: bigint }>(count.sql, count.params),
@@ -111,6 +114,7 @@ export class RepositoryQueries {
 
   /** One repository, if it holds a manifest (blobs or uploads alone do not make one, as in the catalog). */
   async findRepository(name: string): Promise<(RepositoryRow & { id: number; manifestCount: number }) | null> {
+    await foldRepositoryFigures(this.db);
     const rows = await this.db.query<RepoDbRow & { id: number; manifests: bigint }>(
       `SELECT r.id, r.name, r.pushed_at, r.size_bytes, r.tag_count, r.pull_count, r.last_pulled_at, p.public,
               (SELECT count(*) FROM manifest m WHERE m.repository_id = r.id) AS manifests
@@ -196,6 +200,7 @@ export class RepositoryQueries {
 
   /** Storage use from the metadata: every distinct blob once, and each repository's linked blobs. */
   async storageUsage(limit: number): Promise<{ totalBytes: number; blobCount: number; repositories: Array<{ name: string; bytes: number }> }> {
+    await foldRepositoryFigures(this.db);
     const [[total], top] = await Promise.all([
       this.db.query<{ bytes: bigint | null; n: bigint }>(`SELECT sum(size) AS bytes, count(*) AS n FROM blob`),
       this.db.query<{ name: string; size_bytes: bigint }>(

@@ -7,13 +7,15 @@ import busboy from "busboy";
 import { z } from "zod";
 import type { Deps } from "../deps";
 import type { Handler, RequestContext, Router } from "../http/router";
-import { readSmallBody, send, sendJson } from "../http/respond";
+import { send, sendJson } from "../http/respond";
+import { readJson } from "../http/json-body";
 import { OciError } from "../oci/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../oci/names";
 import { parseManifestReference } from "../oci/request-parsers";
 import { isAdminCaller, type Caller } from "../admin/admin-gate";
 import { registerGcRoutes, type GcService as GcApi } from "../admin/gc-api";
 import type { Digest } from "../registry/digest";
+import type { TagImmutability } from "../registry/manifest-service";
 import { WebAccess } from "./access";
 import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
@@ -25,6 +27,8 @@ import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookie
 export type WebDeps = Pick<Deps, "config" | "database" | "store" | "services" | "auth" | "audit" | "mirror"> & {
   /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
   gc?: GcApi | null;
+  /** The immutability rules in force, to mark immutable tags in lists. */
+  immutability: TagImmutability;
 };
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -77,7 +81,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       if (!/^application\/json\b/i.test(String(ctx.req.headers["content-type"] ?? ""))) {
         throw new OciError("INVALID_REQUEST", "send the credentials as application/json");
       }
-      const body = await readJson(ctx, z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict());
+      const body = await readBody(ctx, z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict());
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
       const { authenticator, sessions } = deps.auth.token!;
       const principal = await authenticator.login(body.username, body.password, ctx.req.socket.remoteAddress ?? "");
@@ -118,7 +122,8 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
       const q = (ctx.query.get("q") ?? "").trim().slice(0, 128) || undefined;
-      json(ctx, { ...page, ...(await queries.listTags(repo.id, q, sort, order, page)) });
+      const tags = await queries.listTags(repo.id, q, sort, order, page);
+      json(ctx, { ...page, ...tags, items: tags.items.map((tag) => ({ ...tag, immutable: deps.immutability.ruleFor(repository, tag.name) !== null })) });
     }))
     .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/tags\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
       const tag = parseTag(ctx.params[1]);
@@ -137,7 +142,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       send(ctx.res, 204, {});
     }))
     .on("POST", /^\/api\/v1\/repositories\/(.+)\/-\/copy$/, onRepository("pull", async (ctx, caller, repository) => {
-      const body = await readJson(ctx, z.object({ reference: z.string().min(1), repository: z.string().optional(), tag: z.string().min(1) }).strict());
+      const body = await readBody(ctx, z.object({ reference: z.string().min(1), repository: z.string().optional(), tag: z.string().min(1) }).strict());
       const target = parseRepositoryName(body.repository || repository);
       const tag = parseTag(body.tag);
       const reference = parseManifestReference(body.reference);
@@ -339,18 +344,8 @@ function receiveArchive<T>(req: IncomingMessage, maxBytes: number, consume: (str
   });
 }
 
-async function readJson<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  const raw = await readSmallBody(ctx.req, 64 * 1024);
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw new OciError("INVALID_REQUEST", "body must be JSON");
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new OciError("INVALID_REQUEST", parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; "));
-  return parsed.data;
-}
+
+const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, 64 * 1024);
 
 function oneOf<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {
   const value = query.get(name);

@@ -1,7 +1,8 @@
 // The web UI end to end, in a real headless Chromium (Debian's package, driven by playwright-core), against
 // Berth with auth on and images pushed by skopeo: sign in, browse to a repository, open an image, delete a
-// tag, switch to Chinese, import a tarball, export one that skopeo reads as a docker-archive, and a GC dry
-// run with a GC service injected. Screenshots go to test-artifacts/.
+// tag, switch to Chinese, import a tarball, export one that skopeo reads as a docker-archive, a GC dry run,
+// and a project admin (no site admin) who manages members and an immutability rule that then refuses a
+// push. Screenshots go to test-artifacts/.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { GcService } from "../../src/admin/gc-api";
@@ -221,6 +222,60 @@ test("admin pages: users, robot secret shown once, audit log, mirror, storage an
   await page.getByTestId("gc-dry-run").click();
   await page.getByTestId("gc-report").waitFor();
   await browser.screenshot("12-storage-gc", true);
+});
+
+test("a project admin who is no site admin manages members and adds an immutability rule; a push over the tag is refused", async () => {
+  await api(registry.url, "POST", "/api/v1/users", admin, { username: "priya", password: "priya-pass-1" });
+  await api(registry.url, "PUT", "/api/v1/projects/team/members/priya", admin, { role: "admin" });
+  const pa = await launchBrowser();
+  try {
+    const { page } = pa;
+    await page.goto(`${registry.url}/login`);
+    await page.getByLabel("Username").fill("priya");
+    await page.getByLabel("Password").fill("priya-pass-1");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByTestId("repositories").waitFor();
+    const sidebar = (await page.locator(".sidebar").textContent()) ?? "";
+    expect(sidebar).toContain("Projects");
+    expect(sidebar).not.toContain("Users");
+
+    await page.locator(".sidebar").getByRole("link", { name: "Projects" }).click();
+    const team = page.locator("tr[data-project=team]");
+    await team.waitFor();
+    expect(await page.getByRole("button", { name: "New project" }).count()).toBe(0);
+    await team.getByRole("link", { name: "Members" }).click();
+    await page.getByRole("heading", { name: "Members of team" }).waitFor();
+    await page.getByRole("cell", { name: "alice" }).waitFor();
+    await pa.screenshot("14-project-admin-members");
+
+    await page.getByRole("link", { name: "Rules" }).click();
+    await page.getByRole("heading", { name: "Rules of team" }).waitFor();
+    await page.getByTestId("add-immutable").click();
+    await page.getByLabel("Immutable tags matching").fill("1\\.4\\..*");
+    await page.getByRole("dialog").getByRole("button", { name: "Save" }).click();
+    await page.getByTestId("rules-immutable").getByText("1\\.4\\..* can be neither overwritten nor deleted").waitFor();
+    // A bad pattern: the server's validation message shows in the form.
+    await page.getByTestId("add-retention").click();
+    await page.getByLabel("Keep the newest N tags").fill("10");
+    await page.getByLabel("Always keep tags matching").fill("v(1");
+    await page.getByRole("dialog").getByRole("button", { name: "Save" }).click();
+    await page.getByRole("dialog").getByRole("alert").getByText(/not a valid regular expression/).waitFor();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    await page.getByTestId("preview-retention").click();
+    await page.getByText("Retention would delete nothing now.").waitFor();
+    await pa.screenshot("15-project-rules", true);
+
+    await page.goto(`${registry.url}/repositories/team/app`);
+    await page.getByTestId("immutable-1.4.2").waitFor();
+    expect(await page.getByTestId("tags").locator("[data-testid^=immutable-]").count()).toBe(1);
+    expect(await page.getByTestId("repository-rules").textContent()).toContain("1\\.4\\..*");
+    await pa.screenshot("16-repository-immutable-tag", true);
+  } finally {
+    await pa.close();
+  }
+  // The registry refuses to move the tag, whoever pushes.
+  const layout = await writeOciLayout(path.join(work, "overwrite"), "x", tinyImage());
+  await expect(skopeoCopy(layout.ref, dockerRef(registry.host, "team/app", "1.4.2"), { destCreds: CREDS })).rejects.toThrow(/immutable/);
 });
 
 test("a developer sees only what they may pull, and no administration", async () => {

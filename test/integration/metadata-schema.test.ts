@@ -146,6 +146,17 @@ describe.each<Kind>(["postgres", "embedded"])("%s backend", (kind) => {
     expect(read[0]).toMatchObject({ id: created.id, status: "succeeded", bytesFreed: 9_007_199_254_740_993n, errors: ["x"], report: { a: [1] } });
   });
 
+  test("project rules: every column round-trips, and the rules go with their project", async () => {
+    const { prisma } = db;
+    const project = await prisma.project.create({ data: { name: "ruled" } });
+    const rule = await prisma.projectRule.create({ data: { projectId: project.id, kind: "immutable", spec: { tags: ["v.*"] }, updatedBy: "admin" } });
+    const read = await prisma.projectRule.findUniqueOrThrow({ where: { id: rule.id }, include: { project: true } });
+    expect(read).toMatchObject({ kind: "immutable", spec: { tags: ["v.*"] }, updatedBy: "admin", project: { name: "ruled" } });
+    expect(read.createdAt.getTime()).toBe(read.updatedAt.getTime());
+    await prisma.project.delete({ where: { id: project.id } });
+    expect(await prisma.projectRule.count({ where: { id: rule.id } })).toBe(0);
+  });
+
   test("constraints from the migration behave as the schema says (unique, cascade, C collation)", async () => {
     const { prisma } = db;
     const repo = await prisma.repository.create({ data: { name: "dup/check" } });

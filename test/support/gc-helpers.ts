@@ -112,14 +112,14 @@ export async function verifyAllTags(deps: Deps, base: string): Promise<number> {
   return tags.length;
 }
 
-/** Makes every row look `ms` older, as if pushed and last touched that long ago. */
+/** Makes every row look `ms` older, as if pushed, last touched and last pulled that long ago. */
 export async function ageEverything(deps: Deps, ms: number): Promise<void> {
   const q = (sql: string) => deps.database.query(sql, [ms / 1000]);
   const by = `make_interval(secs => $1::float8)`;
-  await q(`UPDATE manifest SET created_at = created_at - ${by}`);
+  await q(`UPDATE manifest SET created_at = created_at - ${by}, last_pulled_at = last_pulled_at - ${by}`);
   await q(`UPDATE blob SET created_at = created_at - ${by}, last_touched_at = last_touched_at - ${by}`);
   await q(`UPDATE repository_blob SET created_at = created_at - ${by}`);
-  await q(`UPDATE tag SET updated_at = updated_at - ${by}`);
+  await q(`UPDATE tag SET updated_at = updated_at - ${by}, last_pulled_at = last_pulled_at - ${by}`);
   await q(`UPDATE upload SET started_at = started_at - ${by}, updated_at = updated_at - ${by}`);
   await q(`UPDATE repository SET created_at = created_at - ${by}, updated_at = updated_at - ${by}`);
 }

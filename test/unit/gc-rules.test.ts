@@ -2,7 +2,7 @@
 // and their configuration.
 import { parseConfig } from "../../src/config";
 import { formatDuration, parseDuration } from "../../src/gc/duration";
-import { ImmutableTags, projectGlob, projectOf, RetentionRules, tagsToDelete, type TagInfo } from "../../src/gc/rules";
+import { ImmutableTags, projectGlob, projectOf, RetentionRules, tagsToDelete, tagsToDeleteByAll, type TagInfo } from "../../src/gc/rules";
 import { parseSchedule } from "../../src/gc/schedule";
 import { GcScheduler } from "../../src/gc/scheduler";
 
@@ -137,7 +137,7 @@ describe("projects and rules", () => {
   const tags = (spec: Record<string, number>): TagInfo[] =>
     Object.entries(spec).map(([name, ageDays]) => ({ name, updatedAt: new Date(now.getTime() - ageDays * day) }));
   const doomed = (rule: ConstructorParameters<typeof RetentionRules>[0][number], list: TagInfo[], immutable: string[] = []) => {
-    const compiled = new RetentionRules([rule]).ruleFor("p/x")!;
+    const compiled = new RetentionRules([rule]).rulesFor("p/x")[0];
     return tagsToDelete(compiled, list, now, (t) => immutable.includes(t)).map((t) => t.name).sort();
   };
 
@@ -166,9 +166,24 @@ describe("projects and rules", () => {
       { project: "team", keepLatest: 1, keepTags: [] },
       { project: "*", keepLatest: 5, keepTags: [] },
     ]);
-    expect(rules.ruleFor("team/app")?.keepLatest).toBe(1);
-    expect(rules.ruleFor("other/app")?.keepLatest).toBe(5);
-    expect(new RetentionRules([{ project: "team", keepLatest: 1, keepTags: [] }]).ruleFor("other/app")).toBeNull();
+    expect(rules.rulesFor("team/app").map((r) => r.keepLatest)).toEqual([1]);
+    expect(rules.rulesFor("other/app").map((r) => r.keepLatest)).toEqual([5]);
+    expect(new RetentionRules([{ project: "team", keepLatest: 1, keepTags: [] }]).rulesFor("other/app")).toEqual([]);
+  });
+
+  test("rules stored for a project add to the configured one; a tag goes only when every rule deletes it", () => {
+    const rules = new RetentionRules([{ project: "*", keepLatest: 3, keepTags: [] }], [
+      { project: "team", deleteOlderThanDays: 7, keepTags: [] },
+      { project: "team", keepLatest: 10, keepTags: ["keep-.*"] },
+    ]);
+    expect(rules.rulesFor("other/app")).toHaveLength(1);
+    const applicable = rules.rulesFor("team/app");
+    expect(applicable.map((r) => [r.keepLatest, r.deleteOlderThanDays])).toEqual([[3, undefined], [undefined, 7], [10, undefined]]);
+    const list = tags(Object.fromEntries(Array.from({ length: 14 }, (_, i) => [`t${i}`, i * 2])));
+    list.push(...tags({ "keep-me": 100 }));
+    const names = tagsToDeleteByAll(applicable, list, now, () => false).map((t) => t.name).sort();
+    expect(names).toEqual(["t10", "t11", "t12", "t13"]); // beyond the newest 10 and older than 7 days; keep-me kept by a pattern
+    expect(tagsToDeleteByAll([], list, now, () => false)).toEqual([]);
   });
 });
 

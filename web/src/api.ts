@@ -143,6 +143,8 @@ export interface Tag {
   createdAt: string;
   pushedAt: string;
   lastPulledAt: string | null;
+  /** An immutability rule forbids moving or deleting it. */
+  immutable: boolean;
 }
 
 export interface HistoryStep {
@@ -211,6 +213,37 @@ export interface Project {
   name: string;
   public: boolean;
   createdAt: string;
+}
+
+/** A project the signed-in user holds a role in (/api/v1/me/projects). */
+export interface MyProject extends Project {
+  role: string;
+}
+
+export interface RetentionSpec {
+  keepLatest?: number;
+  keepTags: string[];
+  deleteOlderThanDays?: number;
+}
+
+export interface ImmutableSpec {
+  tags: string[];
+}
+
+export type RuleSpec = { kind: "retention"; spec: RetentionSpec } | { kind: "immutable"; spec: ImmutableSpec };
+
+export type StoredRule = RuleSpec & { id: number; project: string; updatedBy: string; createdAt: string; updatedAt: string };
+
+export interface ProjectRules {
+  project: string;
+  configured: { retention: (RetentionSpec & { project: string }) | null; immutableTags: Array<ImmutableSpec & { project: string }> };
+  stored: StoredRule[];
+  canEdit: boolean;
+}
+
+export interface RetentionPreview {
+  project: string;
+  deletions: Array<{ repository: string; tag: string; digest: string; pushedAt: string }>;
 }
 
 export interface AuditEvent {

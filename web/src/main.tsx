@@ -11,6 +11,7 @@ import { RepositoriesPage } from "./pages/repositories";
 import { RepositoryPage } from "./pages/repository";
 import { ImagePage } from "./pages/image";
 import { ProjectsPage, MembersPage } from "./pages/projects";
+import { RulesPage } from "./pages/rules";
 import { UsersPage } from "./pages/users";
 import { RobotsPage } from "./pages/robots";
 import { AuditPage } from "./pages/audit";
@@ -49,7 +50,7 @@ function Shell(props: { path: string }) {
   const items: Array<{ href: string; icon: Parameters<typeof Icon>[0]["name"]; label: Key; admin?: boolean }> = [
     { href: "/repositories", icon: "repo", label: "nav.repositories" },
     { href: "/import", icon: "import", label: "nav.import" },
-    { href: "/projects", icon: "project", label: "nav.projects", admin: true },
+    { href: "/projects", icon: "project", label: "nav.projects" },
     { href: "/users", icon: "user", label: "nav.users", admin: true },
     { href: "/robots", icon: "robot", label: "nav.robots", admin: true },
     { href: "/audit", icon: "audit", label: "nav.audit", admin: true },
@@ -139,9 +140,11 @@ function Route(props: { path: string; admin: boolean }) {
   if ((m = /^\/repositories\/(.+)\/-\/manifests\/([^/]+)$/.exec(p))) return <ImagePage repository={m[1]} reference={decodeURIComponent(m[2])} />;
   if ((m = /^\/repositories\/(.+?)\/?$/.exec(p))) return <RepositoryPage name={m[1]} />;
   if (p === "/import") return <ImportPage />;
+  // Project pages are for every member: the API decides what each may see and change.
+  if (p === "/projects") return <ProjectsPage />;
+  if ((m = /^\/projects\/([^/]+)$/.exec(p))) return <MembersPage project={m[1]} />;
+  if ((m = /^\/projects\/([^/]+)\/rules$/.exec(p))) return <RulesPage project={m[1]} />;
   if (props.admin) {
-    if (p === "/projects") return <ProjectsPage />;
-    if ((m = /^\/projects\/([^/]+)$/.exec(p))) return <MembersPage project={m[1]} />;
     if (p === "/users") return <UsersPage />;
     if (p === "/robots") return <RobotsPage />;
     if (p === "/audit") return <AuditPage />;

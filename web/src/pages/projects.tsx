@@ -1,16 +1,23 @@
 import { useState } from "preact/hooks";
-import { ApiError, del, get, patch, post, put, type Project } from "../api";
+import { ApiError, del, get, patch, post, put, type MyProject } from "../api";
 import { Badge, Card, Confirm, Empty, ErrorBox, Field, Modal, PageHeader, Spinner, toast, useLoad } from "../components";
 import { dateTime } from "../format";
-import { t } from "../i18n";
+import { t, type Key } from "../i18n";
+import { isAdmin } from "../session";
 
+/** Site admins see and manage every project; others see the projects they hold a role in, project admins manage theirs. */
 export function ProjectsPage() {
-  const projects = useLoad(() => get<Project[]>("/api/v1/projects"), []);
+  const projects = useLoad(() => get<MyProject[]>("/api/v1/me/projects"), []);
   const [creating, setCreating] = useState(false);
-  const [deleting, setDeleting] = useState<Project | null>(null);
+  const [deleting, setDeleting] = useState<MyProject | null>(null);
+  const siteAdmin = isAdmin();
   return (
     <>
-      <PageHeader title={t("projects.title")} subtitle={t("projects.publicHelp")} actions={<button class="btn btn-primary" onClick={() => setCreating(true)}>{t("projects.new")}</button>} />
+      <PageHeader
+        title={t("projects.title")}
+        subtitle={t("projects.publicHelp")}
+        actions={siteAdmin && <button class="btn btn-primary" onClick={() => setCreating(true)}>{t("projects.new")}</button>}
+      />
       <ErrorBox error={projects.error} onRetry={projects.reload} />
       {!projects.data && projects.loading && <Spinner />}
       {projects.data && (
@@ -20,37 +27,48 @@ export function ProjectsPage() {
               <tr>
                 <th>{t("common.name")}</th>
                 <th>{t("common.public")}</th>
+                <th>{t("projects.role")}</th>
                 <th>{t("common.created")}</th>
                 <th class="actions-col">{t("common.actions")}</th>
               </tr>
             </thead>
             <tbody>
               {projects.data.map((p) => (
-                <tr key={p.name}>
+                <tr key={p.name} data-project={p.name}>
                   <td>
                     <a href={`/repositories?project=${p.name}`} class="strong">
                       {p.name}
                     </a>
                   </td>
                   <td>{p.public ? <Badge kind="info">{t("common.public")}</Badge> : <Badge>{t("common.private")}</Badge>}</td>
+                  <td>{t(`members.role.${p.role}` as Key)}</td>
                   <td>{dateTime(p.createdAt)}</td>
                   <td class="actions-col">
                     <div class="row-actions">
-                      <a class="btn btn-small" href={`/projects/${p.name}`}>
-                        {t("projects.members")}
+                      {p.role === "admin" && (
+                        <a class="btn btn-small" href={`/projects/${p.name}`}>
+                          {t("projects.members")}
+                        </a>
+                      )}
+                      <a class="btn btn-small" href={`/projects/${p.name}/rules`}>
+                        {t("projects.rules")}
                       </a>
-                      <button
-                        class="btn btn-small"
-                        onClick={async () => {
-                          await patch(`/api/v1/projects/${p.name}`, { public: !p.public }).catch((e: ApiError) => toast(e.message, "error"));
-                          projects.reload();
-                        }}
-                      >
-                        {p.public ? t("projects.makePrivate") : t("projects.makePublic")}
-                      </button>
-                      <button class="btn btn-small btn-danger-ghost" onClick={() => setDeleting(p)}>
-                        {t("common.delete")}
-                      </button>
+                      {p.role === "admin" && (
+                        <button
+                          class="btn btn-small"
+                          onClick={async () => {
+                            await patch(`/api/v1/projects/${p.name}`, { public: !p.public }).catch((e: ApiError) => toast(e.message, "error"));
+                            projects.reload();
+                          }}
+                        >
+                          {p.public ? t("projects.makePrivate") : t("projects.makePublic")}
+                        </button>
+                      )}
+                      {siteAdmin && (
+                        <button class="btn btn-small btn-danger-ghost" onClick={() => setDeleting(p)}>
+                          {t("common.delete")}
+                        </button>
+                      )}
                     </div>
                   </td>
                 </tr>
@@ -136,7 +154,11 @@ export function MembersPage(props: { project: string }) {
   };
   return (
     <>
-      <PageHeader crumbs={<><a href="/projects">{t("projects.title")}</a><span>/</span><span>{props.project}</span></>} title={t("members.title", { project: props.project })} />
+      <PageHeader
+        crumbs={<><a href="/projects">{t("projects.title")}</a><span>/</span><span>{props.project}</span></>}
+        title={t("members.title", { project: props.project })}
+        actions={<a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>}
+      />
       <ErrorBox error={members.error ?? error} />
       <Card title={t("members.add")}>
         <form

@@ -5,6 +5,7 @@ import { ago, apiRepo, bytes, count, dateTime, platform, repoPath, shortDigest }
 import { t } from "../i18n";
 import { navigate, useLocation, withQuery } from "../router";
 import { session } from "../session";
+import { RulesSummary } from "./rules";
 
 export function RepositoryPage(props: { name: string }) {
   const name = props.name;
@@ -97,6 +98,11 @@ export function RepositoryPage(props: { name: string }) {
                         <Icon name="tag" />
                         {tag.name}
                       </a>
+                      {tag.immutable && (
+                        <Badge kind="warn" title={t("repo.immutableHint")}>
+                          <span data-testid={`immutable-${tag.name}`}>{t("repo.immutable")}</span>
+                        </Badge>
+                      )}
                     </td>
                     <td>
                       <code class="digest" title={tag.digest}>
@@ -153,6 +159,7 @@ export function RepositoryPage(props: { name: string }) {
         )}
         {tags.data && tags.data.total > 0 && <Pagination page={page} pageSize={25} total={tags.data.total} onPage={(p) => navigate(withQuery({ page: p }))} />}
       </Card>
+      <RulesSummary repository={name} />
       {dialog?.kind === "deleteTag" && (
         <Confirm
           title={t("repo.deleteTag")}

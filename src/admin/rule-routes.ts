@@ -1,0 +1,67 @@
+import type { Deps } from "../deps";
+import type { Handler, RequestContext, Router } from "../http/router";
+import { send, sendJson } from "../http/respond";
+import { readJson } from "../http/json-body";
+import { clientIp } from "../http/client-info";
+import { RuleInputSchema } from "../gc/config";
+import type { StoredRule } from "../gc/project-rule-store";
+import { projectOf } from "../gc/rules";
+import { parseRepositoryName } from "../oci/names";
+import { identifyCaller, isProjectAdmin, requireProjectAdmin, requireProjectViewer, type Caller } from "./admin-gate";
+
+/**
+ * The retention and immutability rules of a project (src/gc/project-rules.ts), under /api/v1/projects/{p}/rules:
+ * whoever may pull from the project sees them and the retention preview; site admins and the project's
+ * admins change them, and every change goes to the audit log.
+ */
+export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "gc">): void {
+  const rules = deps.gc.projectRules;
+  const route = (
+    check: typeof requireProjectViewer,
+    handler: (ctx: RequestContext, caller: Caller, project: string) => Promise<void>,
+    projectParam: (ctx: RequestContext) => string = (ctx) => ctx.params[0],
+  ): Handler =>
+    async (ctx) => {
+      const caller = await identifyCaller(deps.auth, ctx.req);
+      const project = projectParam(ctx);
+      await check(deps.auth, caller, project);
+      await handler(ctx, caller, project);
+    };
+  const ok = (ctx: RequestContext, value: unknown, status = 200) => sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
+  // With auth off the caller has no name.
+  const actorOf = (caller: Caller) => caller.name || "anonymous";
+  const audit = (ctx: RequestContext, caller: Caller, change: "created" | "updated" | "deleted", rule: StoredRule) =>
+    deps.audit.record({
+      actor: actorOf(caller),
+      action: "admin",
+      reference: `rule ${rule.id}`,
+      clientIp: clientIp(ctx.req),
+      detail: { change: `${rule.kind} rule ${change}`, project: rule.project, kind: rule.kind, spec: rule.spec },
+    });
+  const ruleId = (ctx: RequestContext) => Number(ctx.params[1]);
+
+  const view = async (ctx: RequestContext, caller: Caller, project: string) =>
+    ok(ctx, { ...(await rules.view(project)), canEdit: await isProjectAdmin(deps.auth, caller, project) });
+
+  router
+    .on("GET", /^\/api\/v1\/projects\/([^/]+)\/rules$/, route(requireProjectViewer, view))
+    // The rules that apply to a repository are its project's (the repository page shows them).
+    .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/rules$/, route(requireProjectViewer, view, (ctx) => projectOf(parseRepositoryName(ctx.params[0]))))
+    .on("POST", /^\/api\/v1\/projects\/([^/]+)\/rules$/, route(requireProjectAdmin, async (ctx, caller, project) => {
+      const rule = await rules.create(project, await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
+      audit(ctx, caller, "created", rule);
+      ok(ctx, rule, 201);
+    }))
+    .on("GET", /^\/api\/v1\/projects\/([^/]+)\/rules\/preview$/, route(requireProjectViewer, async (ctx, _caller, project) => {
+      ok(ctx, { project, deletions: await rules.preview(project) });
+    }))
+    .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
+      const rule = await rules.update(project, ruleId(ctx), await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
+      audit(ctx, caller, "updated", rule);
+      ok(ctx, rule);
+    }))
+    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
+      audit(ctx, caller, "deleted", await rules.remove(project, ruleId(ctx)));
+      send(ctx.res, 204, {});
+    }));
+}

@@ -1,0 +1,20 @@
+/** Sizes as people write them: "500MB", "50GiB", "1.5TB", "1024", or a plain number of bytes. */
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, pb: 1e15,
+  k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5,
+  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4, pib: 1024 ** 5,
+};
+const SIZE = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/;
+
+export class ByteSizeError extends Error {
+  override name = "ByteSizeError";
+}
+
+/** Bytes in the size (rounded down); throws ByteSizeError naming what was wrong. */
+export function parseByteSize(text: string): number {
+  const m = SIZE.exec(text.trim().toLowerCase());
+  const unit = m && UNITS[m[2] || "b"];
+  if (!m || !unit) throw new ByteSizeError(`invalid size ${JSON.stringify(text)}: use e.g. 500MB, 50GiB or a number of bytes`);
+  return Math.floor(Number(m[1]) * unit);
+}

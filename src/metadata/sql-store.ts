@@ -1,0 +1,371 @@
+import type { Database, Query } from "./database";
+import type { Digest } from "../registry/digest";
+import type { RepositoryName, TagName } from "../oci/names";
+import type { WriterState } from "../storage/driver";
+import type {
+  BlobRecord,
+  ManifestRecord,
+  ManifestReference,
+  MetadataStore,
+  NewManifest,
+  PageRequest,
+  PutManifestOptions,
+  ReferrerRecord,
+  UploadRecord,
+} from "./store";
+
+class RawDatabaseError extends Error {
+  constructor(cause: unknown) {
+    super(`database query failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "RawDatabaseError";
+  }
+}
+
+/** SQLSTATE berth_put_manifest raises when an immutable tag was taken by a racing push. */
+const IMMUTABLE_TAG_RACED = "BR001";
+
+/**
+ * CTEs ending in `repo(id)`: the repository named $1, its row created on first use. Neither path locks
+ * the row (an upsert's DO UPDATE would, until commit, and every write to one repository would queue
+ * behind the one before). When another transaction creates the row at the same moment, `repo` comes out
+ * empty: its statement's snapshot predates that row. withRepositoryRow() then runs the statement again.
+ */
+const REPOSITORY_CTE = `
+  existing AS (SELECT id FROM repository WHERE name = $1),
+  created AS (
+    INSERT INTO repository (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (name) DO NOTHING RETURNING id
+  ),
+  repo AS (SELECT id FROM existing UNION ALL SELECT id FROM created)`;
+
+/** Runs `attempt` (a statement using REPOSITORY_CTE) until the repository row was visible to it. */
+async function withRepositoryRow<T>(attempt: () => Promise<T | null>): Promise<T> {
+  for (let i = 0; i < 5; i++) {
+    const result = await attempt();
+    if (result !== null) return result;
+  }
+  throw new Error("repository row neither found nor created after 5 attempts");
+}
+
+/** Records the blob (touching it when known) and links it into the repository: one statement. */
+async function linkBlobIn(q: Query, repository: RepositoryName, blob: BlobRecord): Promise<void> {
+  await withRepositoryRow(async () => {
+    // Data-modifying CTEs all run, together; foreign keys are checked at the statement's end.
+    const [{ found }] = await q<{ found: number }>(
+      `WITH ${REPOSITORY_CTE},
+       b AS (
+         INSERT INTO blob (digest, size) VALUES ($2, $3)
+         ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING digest
+       ),
+       link AS (
+         INSERT INTO repository_blob (repository_id, digest) SELECT repo.id, b.digest FROM repo, b
+         ON CONFLICT DO NOTHING
+       )
+       SELECT count(*)::int AS found FROM repo`,
+      [repository, blob.digest, blob.size],
+    );
+    return found > 0 ? true : null;
+  });
+}
+
+/**
+ * MetadataStore in plain SQL on the driver (Database.query / Database.transaction): profiles showed the
+ * ORM's query compilation and interactive-transaction bookkeeping costing more CPU than the database
+ * round trips themselves, on paths every push and pull takes.
+ *
+ * Row lock order, kept by every transaction here and by the garbage collector so that none can deadlock:
+ * a blob row before a repository row; a repository row before that repository's tag, manifest and
+ * repository_blob rows. (See src/gc/collector.ts for why the collector depends on these locks.)
+ */
+export class SqlMetadataStore implements MetadataStore {
+  constructor(private readonly db: Pick<Database, "query" | "transaction">) {}
+
+  private async run<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
+    try {
+      return await this.db.query<R>(sql, params);
+    } catch (err) {
+      // The driver's failures (refused connections included) are named as database failures, like the ORM's.
+      throw new RawDatabaseError(err);
+    }
+  }
+
+  private async transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+    let thrownByFn = false;
+    try {
+      return await this.db.transaction((tx) => {
+        const q: Query = <R>(sql: string, params?: readonly unknown[]) =>
+          tx<R>(sql, params).catch((err: unknown) => Promise.reject(new RawDatabaseError(err)));
+        return fn(q).catch((err: unknown) => {
+          thrownByFn = true;
+          throw err;
+        });
+      });
+    } catch (err) {
+      // fn's own errors (ours, storage's, its statements' already named) pass as they are; the rest came
+      // from taking a connection, BEGIN or COMMIT.
+      throw thrownByFn ? err : new RawDatabaseError(err);
+    }
+  }
+
+  async findLinkedBlob(repository: RepositoryName, digest: Digest, options: { touchIfIdleMs?: number } = {}): Promise<BlobRecord | null> {
+    // The idle check rides along in the same round trip; the write only happens when it is due.
+    const idleSeconds = options.touchIfIdleMs === undefined ? null : options.touchIfIdleMs / 1000;
+    const rows = await this.run<{ size: bigint; idle: boolean | null }>(
+      `SELECT b.size, b.last_touched_at < now() - make_interval(secs => $3::float8) AS idle
+       FROM repository_blob rb
+       JOIN repository r ON r.id = rb.repository_id
+       JOIN blob b ON b.digest = rb.digest
+       WHERE r.name = $1 AND rb.digest = $2`,
+      [repository, digest, idleSeconds],
+    );
+    if (!rows.length) return null;
+    if (rows[0].idle === true) {
+      await this.run(
+        `UPDATE blob SET last_touched_at = now()
+         WHERE digest = $1 AND last_touched_at < now() - make_interval(secs => $2::float8)`,
+        [digest, idleSeconds],
+      );
+    }
+    return { digest, size: Number(rows[0].size) };
+  }
+
+  async linkBlob(repository: RepositoryName, blob: BlobRecord): Promise<void> {
+    await linkBlobIn((sql, params) => this.run(sql, params ?? []), repository, blob);
+  }
+
+  async publishBlob(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>): Promise<void> {
+    await this.transaction(async (q) => {
+      // Creating or touching the row locks it until commit: a collector deleting this blob holds the same
+      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back.
+      await q(`INSERT INTO blob (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_touched_at = now()`, [
+        blob.digest,
+        blob.size,
+      ]);
+      await place();
+      await linkBlobIn(q, repository, blob);
+    });
+  }
+
+  async mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null> {
+    return this.transaction(async (q) => {
+      // NO KEY UPDATE, not SHARE: linkBlobIn below updates this row, and two mounts of one blob holding SHARE
+      // locks would each wait for the other to let go before upgrading (a deadlock).
+      const rows = await q<{ size: bigint }>(
+        `SELECT b.size FROM repository_blob rb
+         JOIN repository r ON r.id = rb.repository_id
+         JOIN blob b ON b.digest = rb.digest
+         WHERE r.name = $1 AND rb.digest = $2
+         FOR NO KEY UPDATE OF b`,
+        [from, digest],
+      );
+      if (!rows.length) return null;
+      const blob = { digest, size: Number(rows[0].size) };
+      await linkBlobIn(q, to, blob);
+      return blob;
+    });
+  }
+
+  async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    const rows = await this.run(
+      `DELETE FROM repository_blob rb USING repository r
+       WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2 RETURNING 1`,
+      [repository, digest],
+    );
+    return rows.length > 0;
+  }
+
+  async createUpload(repository: RepositoryName, id: string): Promise<UploadRecord> {
+    const startedAt = await withRepositoryRow(async () => {
+      const [row] = await this.run<{ started_at: Date }>(
+        `WITH ${REPOSITORY_CTE}
+         INSERT INTO upload (id, repository_id) SELECT $2::uuid, repo.id FROM repo
+         RETURNING started_at`,
+        [repository, id],
+      );
+      return row?.started_at ?? null;
+    });
+    return { id, repository, offset: 0, driverState: null, startedAt, updatedAt: startedAt };
+  }
+
+  async findUpload(repository: RepositoryName, id: string): Promise<UploadRecord | null> {
+    const [row] = await this.run<{ offset: bigint; driver_state: WriterState | null; started_at: Date; updated_at: Date }>(
+      `SELECT u."offset", u.driver_state, u.started_at, u.updated_at FROM upload u
+       JOIN repository r ON r.id = u.repository_id
+       WHERE r.name = $1 AND u.id = $2::uuid`,
+      [repository, id],
+    );
+    if (!row) return null;
+    return {
+      id,
+      repository,
+      offset: Number(row.offset),
+      driverState: row.driver_state,
+      startedAt: row.started_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  async advanceUpload(id: string, expectedOffset: number, next: { offset: number; driverState: WriterState }): Promise<boolean> {
+    const rows = await this.run(
+      `UPDATE upload SET "offset" = $1, driver_state = $2::jsonb, updated_at = now()
+       WHERE id = $3::uuid AND "offset" = $4 RETURNING 1`,
+      [next.offset, JSON.stringify(next.driverState), id, expectedOffset],
+    );
+    return rows.length > 0;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const rows = await this.run(`DELETE FROM upload WHERE id = $1::uuid RETURNING 1`, [id]);
+    return rows.length > 0;
+  }
+
+  async putManifest(
+    repository: RepositoryName,
+    manifest: NewManifest,
+    tag: TagName | null,
+    options: PutManifestOptions = {},
+  ): Promise<{ missing: Digest[]; immutableTagHeldBy?: Digest }> {
+    // One round trip: the function (migration 20261125090000_repository_figures_delta) locks, checks and
+    // writes as the statements of a transaction would, holding the repository row FOR KEY SHARE only, so
+    // pushes to one repository go side by side while the collector's sweeps wait (src/gc/collector.ts).
+    const kind = (k: string) => manifest.references.filter((r) => r.kind === k).map((r) => r.digest);
+    const immutable = options.immutableTag === true;
+    try {
+      const [row] = await this.db.query<{ missing: string[] | null; held_by: string | null }>(
+        `SELECT missing, held_by FROM berth_put_manifest($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text[], $9::text[], $10, $11, $12)`,
+        [
+          repository,
+          manifest.digest,
+          manifest.mediaType,
+          manifest.content,
+          manifest.subject,
+          manifest.artifactType,
+          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          kind("blob"),
+          kind("manifest"),
+          options.verifyReferences !== false,
+          tag,
+          immutable,
+        ],
+      );
+      if (row.missing) return { missing: row.missing as Digest[] };
+      return row.held_by ? { missing: [], immutableTagHeldBy: row.held_by as Digest } : { missing: [] };
+    } catch (err) {
+      if ((err as { code?: string }).code !== IMMUTABLE_TAG_RACED || !tag) throw new RawDatabaseError(err);
+      // Another push created the tag between our check and our write: report what it names now.
+      const [held] = await this.run<{ digest: string }>(
+        `SELECT m.digest FROM tag t JOIN repository r ON r.id = t.repository_id JOIN manifest m ON m.id = t.manifest_id
+         WHERE r.name = $1 AND t.name = $2`,
+        [repository, tag],
+      );
+      return { missing: [], immutableTagHeldBy: held.digest as Digest };
+    }
+  }
+
+  async findManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | null> {
+    type Row = { digest: string; media_type: string; content: Uint8Array; subject_digest: string | null };
+    const [row] =
+      "tag" in reference
+        ? await this.run<Row>(
+            `SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tag t
+             JOIN repository r ON r.id = t.repository_id
+             JOIN manifest m ON m.id = t.manifest_id
+             WHERE r.name = $1 AND t.name = $2`,
+            [repository, reference.tag],
+          )
+        : await this.run<Row>(
+            `SELECT m.digest, m.media_type, m.content, m.subject_digest FROM manifest m
+             JOIN repository r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.digest = $2`,
+            [repository, reference.digest],
+          );
+    if (!row) return null;
+    return {
+      digest: row.digest as Digest,
+      mediaType: row.media_type,
+      content: Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength),
+      subject: row.subject_digest as Digest | null,
+    };
+  }
+
+  async deleteTag(repository: RepositoryName, tag: TagName): Promise<boolean> {
+    const rows = await this.run(
+      `DELETE FROM tag t USING repository r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2 RETURNING 1`,
+      [repository, tag],
+    );
+    return rows.length > 0;
+  }
+
+  async deleteManifest(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean> {
+    // Tags and references go with it through ON DELETE CASCADE.
+    if (!guard) {
+      const rows = await this.run(
+        `DELETE FROM manifest m USING repository r
+         WHERE r.id = m.repository_id AND r.name = $1 AND m.digest = $2 RETURNING 1`,
+        [repository, digest],
+      );
+      return rows.length > 0;
+    }
+    return this.transaction(async (q) => {
+      // FOR UPDATE keeps new tags off the manifest (their foreign key check would need a share lock) until
+      // we are done, so the guard judges the final set of tags.
+      const [row] = await q<{ id: number }>(
+        `SELECT m.id FROM manifest m JOIN repository r ON r.id = m.repository_id
+         WHERE r.name = $1 AND m.digest = $2 FOR UPDATE OF m`,
+        [repository, digest],
+      );
+      if (!row) return false;
+      const tags = await q<{ name: string }>(`SELECT name FROM tag WHERE manifest_id = $1 ORDER BY name`, [row.id]);
+      guard(tags.map((t) => t.name));
+      await q(`DELETE FROM manifest WHERE id = $1`, [row.id]);
+      return true;
+    });
+  }
+
+  async listTags(repository: RepositoryName, page: PageRequest): Promise<string[] | null> {
+    // Like the catalog, a repository exists once it holds a manifest; blobs or uploads alone do not make one.
+    const [repo] = await this.run<{ id: number }>(
+      `SELECT r.id FROM repository r WHERE r.name = $1 AND EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = r.id)`,
+      [repository],
+    );
+    if (!repo) return null;
+    const rows = await this.run<{ name: string }>(
+      `SELECT name FROM tag WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
+      [repo.id, page.last ?? "", page.limit],
+    );
+    return rows.map((r) => r.name);
+  }
+
+  async listRepositories(page: PageRequest): Promise<string[]> {
+    const rows = await this.run<{ name: string }>(
+      `SELECT name FROM repository r
+       WHERE name > $1 AND EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = r.id)
+       ORDER BY name LIMIT $2`,
+      [page.last ?? "", page.limit],
+    );
+    return rows.map((r) => r.name);
+  }
+
+  async listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
+    const rows = await this.run<{
+      digest: string;
+      media_type: string;
+      size: number;
+      artifact_type: string | null;
+      annotations: Record<string, string> | null;
+    }>(
+      `SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifest m
+       JOIN repository r ON r.id = m.repository_id
+       WHERE r.name = $1 AND m.subject_digest = $2
+       ORDER BY m.id`,
+      [repository, subject],
+    );
+    return rows.map((r) => ({
+      digest: r.digest as Digest,
+      mediaType: r.media_type,
+      size: Number(r.size),
+      artifactType: r.artifact_type,
+      annotations: r.annotations,
+    }));
+  }
+}
