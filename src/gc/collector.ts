@@ -23,7 +23,7 @@ import { gcDatabase, num, type GcDatabase } from "./sql";
  *  3. blobs left with no link and referenced by no manifest: their row and their bytes;
  *  4. upload sessions idle for longer than the upload timeout, with their partial data (through the
  *     driver's writer cancel, which for S3 aborts the multipart upload), and upload folders whose session
- *     row is gone (a monolithic upload cut off by a crash).
+ *     row is gone (a monolithic upload cut off by a crash) unless a live mirror fetch is writing them.
  * Retention rules run first and only delete tags; what they untag becomes garbage of kind 1. Then, when
  * the mirror cache is over its limit, eviction deletes the least recently pulled mirrored images (their
  * tags and manifests, eviction.ts), so the sweep below removes their links and blobs.
@@ -358,7 +358,12 @@ export class Collector {
     const ids = [...files.keys()];
     const live = new Set<string>();
     for (let i = 0; i < ids.length; i += 1000) {
-      const rows = await this.db.query<{ id: string }>(`SELECT id::text AS id FROM upload WHERE id = ANY($1::uuid[])`, [ids.slice(i, i + 1000)]);
+      // A mirror fetch shares its download as an upload with no session row; its live lease keeps it.
+      const rows = await this.db.query<{ id: string }>(
+        `SELECT id::text AS id FROM upload WHERE id = ANY($1::uuid[])
+         UNION SELECT upload_id::text FROM mirror_fetch WHERE upload_id = ANY($1::uuid[]) AND expires_at > now()`,
+        [ids.slice(i, i + 1000)],
+      );
       rows.forEach((r) => live.add(r.id));
     }
     const orphans: string[] = [];

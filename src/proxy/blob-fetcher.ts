@@ -1,33 +1,40 @@
 import { randomUUID } from "node:crypto";
-import { EventEmitter } from "node:events";
-import { close, createReadStream, openSync, read } from "node:fs";
+import { close, openSync, read } from "node:fs";
 import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { RepositoryName } from "../oci/names";
 import type { MetadataStore } from "../metadata/store";
 import { createDigester, digestAlgorithm, finishDigest, type Digest } from "../registry/digest";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
-import type { ByteRange, StorageDriver } from "../storage/driver";
+import type { StorageDriver, WriterState } from "../storage/driver";
+import { FollowedFetch } from "./followed-fetch";
+import { GrowingBlob, type BlobCursor } from "./growing-blob";
 import type { MirrorStats } from "./mirror-stats";
 import type { MirrorStore } from "./mirror-store";
 import type { MirrorRoute } from "./mirror-router";
+import { UploadSharer } from "./upload-sharer";
 
 /**
- * Fetches missing blobs from upstreams, once per digest however many clients ask at the same moment.
+ * Fetches missing blobs from upstreams, once per digest however many clients — of however many replicas
+ * sharing one Postgres and one storage — ask at the same moment, and lets every client stream the bytes
+ * as they arrive.
  *
- * The one fetch writes the upstream's bytes to a local spool file while hashing them; every client — the
- * first and any that join later, Range requests included — reads that growing file from its own position
- * and gets bytes as they arrive. Only when the whole blob is in and its digest verifies is it moved into
- * storage and linked, so an interrupted or corrupt fetch never becomes visible. Across replicas a lease row
- * in Postgres elects one fetcher per digest; the others wait for its result and then serve from storage.
+ * A lease row in Postgres (mirror_fetch) elects one leader per digest. The leader writes the upstream's
+ * bytes to a local spool file while hashing them; its own clients read that growing file (no waiting for
+ * storage, no storage reads). It also copies the spool, a few times a second, into an upload in shared
+ * storage and records in the row how much of it is durable (UploadSharer); clients of other replicas
+ * stream that durable prefix (FollowedFetch). Only when the whole blob is in and its digest verifies is the
+ * upload committed into blob place and linked, so an interrupted or corrupt fetch never becomes visible;
+ * a corrupt one cuts every client's transfer. When a leader stops without publishing (its upstream broke
+ * off, or it died and its lease lapsed) a follower takes over, and its clients carry on from where they are.
  */
 export class BlobFetcher {
-  private readonly inflight = new Map<string, BlobFetch>();
-  private readonly joining = new Map<string, Promise<BlobFetch | null>>();
+  private readonly inflight = new Map<string, GrowingBlob>();
+  private readonly joining = new Map<string, Promise<GrowingBlob>>();
   private readonly running = new Set<Promise<void>>();
   private readonly owner = randomUUID();
+  private closing = false;
 
   constructor(
     private readonly deps: {
@@ -42,185 +49,161 @@ export class BlobFetcher {
     },
   ) {}
 
-  /** Waits for fetches under way, so nothing touches the database after it is closed. */
+  /** Waits for fetches under way (followers stop following), so nothing touches the database after it is closed. */
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.allSettled([...this.running]);
   }
 
   /** The fetch under way in this process for the digest, if any. */
-  active(digest: Digest): BlobFetch | undefined {
+  active(digest: Digest): GrowingBlob | undefined {
     return this.inflight.get(digest);
   }
 
-  /**
-   * Joins the fetch of this digest, starting it if nobody here is fetching it yet. Null when another
-   * replica fetched it meanwhile (it is then in storage) or holds the fetch past our patience.
-   */
-  fetch(route: MirrorRoute, repository: RepositoryName, digest: Digest): Promise<BlobFetch | null> {
+  /** Joins the fetch of this digest: this process's own, another replica's, or a new one. */
+  fetch(route: MirrorRoute, repository: RepositoryName, digest: Digest): Promise<GrowingBlob> {
     const joining = this.joining.get(digest);
     if (joining) return joining;
     const starting = this.start(route, repository, digest);
     this.joining.set(digest, starting);
-    starting.then(
-      (fetch) => fetch ?? this.joining.delete(digest),
-      () => this.joining.delete(digest),
-    );
+    starting.catch(() => this.joining.delete(digest));
     return starting;
   }
 
-  private async start(route: MirrorRoute, repository: RepositoryName, digest: Digest): Promise<BlobFetch | null> {
-    const { mirror, store } = this.deps;
-    if (!(await mirror.acquireFetch(digest, this.owner))) {
-      // Another replica is fetching it: wait for its result rather than asking the upstream twice.
-      await mirror.waitForFetch(digest, async () => (await store.findLinkedBlob(repository, digest)) !== null);
-      if (await store.findLinkedBlob(repository, digest)) return null;
-      if (!(await mirror.acquireFetch(digest, this.owner))) return null;
+  private async start(route: MirrorRoute, repository: RepositoryName, digest: Digest): Promise<GrowingBlob> {
+    const uploadId = randomUUID();
+    if (await this.deps.mirror.acquireFetch(digest, this.owner, uploadId)) {
+      return this.lead(route, repository, digest, uploadId).catch(async (err: Error) => {
+        await this.deps.mirror.releaseFetch(digest, this.owner, uploadId).catch(() => undefined);
+        throw err;
+      });
     }
-    await mkdir(this.deps.spoolDir, { recursive: true });
-    const spoolPath = join(this.deps.spoolDir, `${randomUUID()}.spool`);
-    const spool = await open(spoolPath, "w+");
-    const fetch = new BlobFetch(digest, spoolPath);
-    this.inflight.set(digest, fetch);
-    const running = this.run(fetch, spool, route, repository).finally(async () => {
-      this.inflight.delete(digest);
-      this.joining.delete(digest);
-      await mirror.releaseFetch(digest, this.owner).catch(() => undefined);
-      this.running.delete(running);
+    const followed = new FollowedFetch(digest, this.deps);
+    this.track(digest, followed, async () => {
+      const outcome = await followed.follow(() => this.closing).catch((err: Error) => err);
+      this.forget(digest, followed);
+      if (outcome === "stopped" && !this.closing) {
+        followed.finish(new Error("the replica fetching this blob stopped"), this.fetch(route, repository, digest));
+      } else if (outcome === "stopped" || outcome instanceof Error) {
+        followed.finish(outcome instanceof Error ? outcome : new Error("shutting down"));
+      }
     });
-    this.running.add(running);
+    return followed;
+  }
+
+  private async lead(route: MirrorRoute, repository: RepositoryName, digest: Digest, uploadId: string): Promise<GrowingBlob> {
+    await mkdir(this.deps.spoolDir, { recursive: true });
+    const spoolPath = join(this.deps.spoolDir, `${uploadId}.spool`);
+    const spool = await open(spoolPath, "w+");
+    const fetch = new SpoolFetch(digest, spoolPath);
+    this.track(digest, fetch, async () => {
+      await this.run(fetch, spool, uploadId, route, repository);
+      await this.deps.mirror.releaseFetch(digest, this.owner, uploadId).catch(() => undefined);
+    });
     return fetch;
   }
 
-  private async run(fetch: BlobFetch, spool: FileHandle, route: MirrorRoute, repository: RepositoryName): Promise<void> {
+  private track(digest: Digest, blob: GrowingBlob, work: () => Promise<void>): void {
+    this.inflight.set(digest, blob);
+    const running = work().finally(() => this.running.delete(running));
+    this.running.add(running);
+  }
+
+  /** Settles a download of ours; a request from now on finds the blob in storage, or starts afresh. */
+  private settle(fetch: GrowingBlob, error: Error | null): void {
+    this.forget(fetch.digest, fetch);
+    fetch.finish(error);
+  }
+
+  private forget(digest: Digest, blob: GrowingBlob): void {
+    if (this.inflight.get(digest) !== blob) return;
+    this.inflight.delete(digest);
+    this.joining.delete(digest);
+  }
+
+  private async run(fetch: SpoolFetch, spool: FileHandle, uploadId: string, route: MirrorRoute, repository: RepositoryName): Promise<void> {
     const { storage, store, stats, logger, mirror } = this.deps;
     const lease = setInterval(() => void mirror.renewFetch(fetch.digest, this.owner), 10_000);
+    let sharer: UploadSharer | null = null;
+    let corrupt = false;
     try {
       const res = await route.upstream.openBlob(route.remoteName, fetch.digest);
       const declared = res.headers.get("content-length");
       if (declared !== null) fetch.setSize(Number(declared));
+      const publish = async (written: number, state: WriterState) => {
+        if (!(await mirror.recordFetchProgress(fetch.digest, this.owner, { written, size: fetch.size, state }))) {
+          throw new Error("lost the fetch lease to another replica");
+        }
+      };
+      const writer = await storage.writer(uploadPath(uploadId));
+      sharer = new UploadSharer(writer, fetch.spoolPath, publish);
+      // Followers learn the size (for their clients' HEAD) before the first bytes are shared.
+      await publish(0, writer.checkpoint());
       const hash = createDigester(digestAlgorithm(fetch.digest));
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         hash.update(chunk);
         await spool.write(chunk, 0, chunk.length, fetch.written);
-        fetch.advance(chunk.length);
+        fetch.advanceTo(fetch.written + chunk.length);
+        sharer.spooledTo(fetch.written);
       }
       const actual = finishDigest(digestAlgorithm(fetch.digest), hash);
-      if (actual !== fetch.digest) throw new Error(`upstream sent content with digest ${actual}, not ${fetch.digest}`);
       if (declared !== null && Number(declared) !== fetch.written) throw new Error("upstream sent fewer bytes than it announced");
+      corrupt = actual !== fetch.digest;
+      if (corrupt) throw new Error(`upstream sent content with digest ${actual}, not ${fetch.digest}`);
       fetch.setSize(fetch.written);
       stats.bytesFromUpstream += fetch.written;
 
-      // Verified: now, and only now, it becomes a blob.
-      const id = randomUUID();
-      const writer = await storage.writer(uploadPath(id));
-      try {
-        await writer.append(createReadStream(fetch.spoolPath));
-        // Into place under the blob's row lock, linked in the same transaction (see MetadataStore.publishBlob).
-        await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => writer.commit(blobPath(fetch.digest)));
-        this.deps.onCached?.(fetch.written);
-      } catch (err) {
-        await writer.cancel().catch(() => undefined);
-        throw err;
-      } finally {
-        await storage.delete(uploadDir(id)).catch(() => undefined);
-      }
-      fetch.finish(null);
+      // Verified: now, and only now, it becomes a blob — into place under the blob's row lock, linked in the
+      // same transaction (see MetadataStore.publishBlob).
+      const shared = await sharer.drain();
+      sharer = null;
+      await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => shared.commit(blobPath(fetch.digest)));
+      this.deps.onCached?.(fetch.written);
+      this.settle(fetch, null);
     } catch (err) {
       logger.warn({ err, digest: fetch.digest, upstream: route.upstream.config.name }, "mirror blob fetch failed");
-      fetch.finish(err instanceof Error ? err : new Error(String(err)));
+      if (corrupt) await mirror.markFetchCorrupt(fetch.digest, this.owner).catch(() => undefined);
+      await sharer?.cancel().catch(() => undefined);
+      this.settle(fetch, err instanceof Error ? err : new Error(String(err)));
     } finally {
       clearInterval(lease);
       await spool.close().catch(() => undefined);
       // Readers hold their own descriptors; the spool's name can go now.
       await rm(fetch.spoolPath, { force: true });
+      await storage.delete(uploadDir(uploadId)).catch(() => undefined);
     }
   }
 }
 
-/** One blob on its way from an upstream; readers follow the spool file as it grows. */
-export class BlobFetch extends EventEmitter {
-  written = 0;
-  size: number | null = null;
-  error: Error | null = null;
-  done = false;
-  private readonly sizeKnown: Promise<number>;
-  private resolveSize!: (size: number) => void;
-  private rejectSize!: (err: Error) => void;
-
+/** This process's own download: readers follow the spool file as it grows. */
+class SpoolFetch extends GrowingBlob {
   constructor(
-    readonly digest: Digest,
+    digest: Digest,
     readonly spoolPath: string,
   ) {
-    super();
-    this.setMaxListeners(0);
-    this.sizeKnown = new Promise((resolve, reject) => {
-      this.resolveSize = resolve;
-      this.rejectSize = reject;
-    });
-    this.sizeKnown.catch(() => undefined);
+    super(digest);
   }
 
-  /** The blob's size as soon as the upstream announces it (or when the fetch ends). */
-  whenSized(): Promise<number> {
-    return this.sizeKnown;
-  }
-
-  setSize(size: number): void {
-    this.size = size;
-    this.resolveSize(size);
-  }
-
-  advance(bytes: number): void {
-    this.written += bytes;
-    this.emit("progress");
-  }
-
-  finish(error: Error | null): void {
-    this.error = error;
-    this.done = true;
-    if (error) this.rejectSize(error);
-    this.emit("progress");
-  }
-
-  /**
-   * Bytes [start, end] (inclusive), delivered as the fetch writes them. The spool is opened now, so the
-   * reader keeps working after the fetch ends and the spool's name is removed; throws if it is gone already.
-   */
-  reader(range?: ByteRange): Readable {
-    const fetch = this;
-    let position = range?.start ?? 0;
+  /** The spool is opened now, so the reader keeps working after the fetch ends and the spool's name is removed. */
+  protected cursor(): BlobCursor {
     const fd = openSync(this.spoolPath, "r");
-    const limit = () => (range?.end !== undefined ? range.end + 1 : fetch.size ?? Infinity);
-    return new Readable({
-      highWaterMark: 256 * 1024,
-      async read(size) {
-        try {
-          while (true) {
-            if (fetch.error) throw fetch.error;
-            // A whole-blob read gets its last byte only once the digest has verified, so a corrupt upstream
-            // blob reaches the client as a cut transfer, never as a complete one. (A range cannot be verified.)
-            const verified = fetch.done || range?.end !== undefined;
-            const end = Math.min(limit(), verified ? fetch.written : fetch.written - 1);
-            const finished = position >= limit() || (fetch.done && position >= fetch.written);
-            if (verified && finished) return void this.push(null);
-            if (position < end) {
-              const buffer = Buffer.allocUnsafe(Math.min(size, end - position, 1024 * 1024));
-              const bytesRead = await new Promise<number>((resolve, reject) =>
-                read(fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n))),
-              );
-              position += bytesRead;
-              this.push(buffer.subarray(0, bytesRead));
-              return;
-            }
-            await new Promise<void>((resolve) => fetch.once("progress", resolve));
-          }
-        } catch (err) {
-          this.destroy(err as Error);
+    let closed = false;
+    return {
+      async *read(start, end) {
+        for (let position = start; position < end; ) {
+          const buffer = Buffer.allocUnsafe(Math.min(end - position, 1024 * 1024));
+          const bytesRead = await new Promise<number>((resolve, reject) =>
+            read(fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n))),
+          );
+          if (bytesRead === 0) return;
+          position += bytesRead;
+          yield buffer.subarray(0, bytesRead);
         }
       },
-      destroy(err, callback) {
-        close(fd, () => callback(err));
+      close() {
+        if (!closed) close(fd, () => undefined);
+        closed = true;
       },
-    });
+    };
   }
 }

@@ -32,8 +32,6 @@ export class MirrorBlobService implements BlobServiceApi {
       this.stats.miss(repository);
       try {
         const fetch = await this.fetcher.fetch(route, repository, digest);
-        // Null: another replica fetched it meanwhile, so storage has it now.
-        if (!fetch) return await this.inner.stat(repository, digest);
         return { digest, size: await fetch.whenSized() };
       } catch (fetchErr) {
         if (fetchErr instanceof UpstreamError) {
@@ -62,7 +60,7 @@ export class MirrorBlobService implements BlobServiceApi {
   }
 
   redirectUrl(blob: BlobRecord): Promise<string | null> {
-    // A blob still arriving from upstream exists only in our spool: it cannot be redirected to storage yet.
+    // A blob still arriving from upstream is not in blob place yet: it cannot be redirected to storage.
     return this.fetcher.active(blob.digest) ? Promise.resolve(null) : this.inner.redirectUrl(blob);
   }
 

@@ -1,5 +1,6 @@
 import type { PrismaClient } from "../generated/prisma/client";
 import type { Digest } from "../registry/digest";
+import type { WriterState } from "../storage/driver";
 
 const LEASE_MS = 30_000;
 
@@ -22,12 +23,17 @@ export class MirrorStore {
       ON CONFLICT (repository_id, tag) DO UPDATE SET checked_at = now(), upstream = EXCLUDED.upstream`;
   }
 
-  /** Takes the fetch lease for a digest unless another live owner holds it. */
-  async acquireFetch(digest: Digest, owner: string): Promise<boolean> {
+  /**
+   * Takes the fetch lease for a digest, for a download into the upload `uploadId`, unless another live
+   * owner holds it. A lease whose download proved corrupt is free to take again.
+   */
+  async acquireFetch(digest: Digest, owner: string, uploadId: string): Promise<boolean> {
     const rows = await this.prisma.$queryRaw<Array<{ owner: string }>>`
-      INSERT INTO mirror_fetch (digest, owner, expires_at) VALUES (${digest}, ${owner}, now() + ${LEASE_MS} * interval '1 millisecond')
-      ON CONFLICT (digest) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
-        WHERE mirror_fetch.expires_at < now() OR mirror_fetch.owner = EXCLUDED.owner
+      INSERT INTO mirror_fetch (digest, owner, expires_at, upload_id)
+      VALUES (${digest}, ${owner}, now() + ${LEASE_MS} * interval '1 millisecond', ${uploadId}::uuid)
+      ON CONFLICT (digest) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, upload_id = EXCLUDED.upload_id,
+        written = 0, size = NULL, writer_state = NULL, corrupt = false
+        WHERE mirror_fetch.expires_at < now() OR mirror_fetch.owner = EXCLUDED.owner OR mirror_fetch.corrupt
       RETURNING owner`;
     return rows.length > 0;
   }
@@ -37,21 +43,61 @@ export class MirrorStore {
       UPDATE mirror_fetch SET expires_at = now() + ${LEASE_MS} * interval '1 millisecond' WHERE digest = ${digest} AND owner = ${owner}`;
   }
 
-  async releaseFetch(digest: Digest, owner: string): Promise<void> {
-    await this.prisma.$executeRaw`DELETE FROM mirror_fetch WHERE digest = ${digest} AND owner = ${owner}`;
+  /**
+   * Publishes how much of the download is durable in storage (and renews the lease). False when the lease
+   * is no longer ours: it lapsed and another replica took the fetch over.
+   */
+  async recordFetchProgress(digest: Digest, owner: string, progress: { written: number; size: number | null; state: WriterState }): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`
+      UPDATE mirror_fetch SET written = ${progress.written}, size = ${progress.size}, writer_state = ${JSON.stringify(progress.state)}::jsonb,
+        expires_at = now() + ${LEASE_MS} * interval '1 millisecond'
+      WHERE digest = ${digest} AND owner = ${owner}`;
+    return count > 0;
   }
 
-  /**
-   * Waits while another owner's live lease stands and `done` stays false. The owner renews its lease while
-   * its fetch makes progress, so a dead owner's lease lapses within LEASE_MS and the wait ends.
-   */
-  async waitForFetch(digest: Digest, done: () => Promise<boolean>): Promise<void> {
-    for (;;) {
-      if (await done()) return;
-      const rows = await this.prisma.$queryRaw<Array<{ live: boolean }>>`
-        SELECT expires_at > now() AS live FROM mirror_fetch WHERE digest = ${digest}`;
-      if (!rows[0]?.live) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+  /** Tells the followers the download failed verification: they cut their transfers rather than take over. */
+  async markFetchCorrupt(digest: Digest, owner: string): Promise<void> {
+    await this.prisma.$executeRaw`UPDATE mirror_fetch SET corrupt = true WHERE digest = ${digest} AND owner = ${owner}`;
   }
+
+  /** Ends this download's lease (not a later one of ours); a corrupt one stays, for its followers to see. */
+  async releaseFetch(digest: Digest, owner: string, uploadId: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      DELETE FROM mirror_fetch WHERE digest = ${digest} AND owner = ${owner} AND upload_id = ${uploadId}::uuid AND NOT corrupt`;
+  }
+
+  /** The fetch of a digest as its followers see it, and the blob's size once it is published. */
+  async fetchProgress(digest: Digest): Promise<{ fetch: FetchProgress | null; publishedSize: number | null }> {
+    const rows = await this.prisma.$queryRaw<
+      Array<{ owner: string | null; upload_id: string | null; written: bigint | null; size: bigint | null; writer_state: WriterState | null; corrupt: boolean | null; live: boolean | null; blob_size: bigint | null }>
+    >`
+      SELECT f.owner, f.upload_id::text AS upload_id, f.written, f.size, f.writer_state, f.corrupt, f.expires_at > now() AS live,
+        (SELECT b.size FROM blob b WHERE b.digest = ${digest}) AS blob_size
+      FROM (SELECT 1) AS one LEFT JOIN mirror_fetch f ON f.digest = ${digest}`;
+    const row = rows[0];
+    const fetch =
+      row.owner === null
+        ? null
+        : {
+            owner: row.owner,
+            uploadId: row.upload_id,
+            written: Number(row.written),
+            size: row.size === null ? null : Number(row.size),
+            state: row.writer_state,
+            corrupt: row.corrupt === true,
+            live: row.live === true,
+          };
+    return { fetch, publishedSize: row.blob_size === null ? null : Number(row.blob_size) };
+  }
+}
+
+/** One replica's fetch of a digest: `written` bytes of upload `uploadId` are durable and readable with `state`. */
+export interface FetchProgress {
+  owner: string;
+  uploadId: string | null;
+  written: number;
+  size: number | null;
+  state: WriterState | null;
+  corrupt: boolean;
+  live: boolean;
 }

@@ -12,8 +12,7 @@ export interface StorageDriver {
    * Opens the content for reading, from `start` up to and including `end`; throws PathNotFoundError.
    * For a file a writer is still appending to, pass the state that writer last suspended with: the
    * bytes read are then exactly the ones that state accounts for, even if the driver keeps unfinished
-   * files in pieces (S3) or another process is appending at the same time. Drivers that keep one plain
-   * file per path (filesystem) may ignore it.
+   * files in pieces (S3) or another process is appending at the same time.
    */
   reader(path: string, range?: ByteRange, state?: WriterState | null): Promise<Readable>;
   getContent(path: string): Promise<Buffer>;
@@ -52,6 +51,12 @@ export interface FileWriter {
   append(body: Readable): Promise<number>;
   /** Stops writing for now and returns what a later writer() needs to continue. */
   suspend(): Promise<WriterState>;
+  /**
+   * What reader() needs to read the bytes appended so far, from any process, while this writer goes on
+   * appending (a mirror fetch shares its growing download this way). The state stays readable until the
+   * writer commits or cancels.
+   */
+  checkpoint(): WriterState;
   /**
    * Finishes the file so it can be read and moved. With `to`, the finished file is put at `to` instead
    * (replacing whatever is there, atomically) and nothing is left at the writer's own path: one step

@@ -47,8 +47,8 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  // The file at path always holds at least the bytes any suspended state accounts for: no state needed.
-  async reader(path: string, range?: ByteRange): Promise<Readable> {
+  // The file at path holds at least the bytes any state accounts for; beyond them an append may be under way.
+  async reader(path: string, range?: ByteRange, state?: WriterState | null): Promise<Readable> {
     // Open first so a missing file is reported before any response headers go out.
     let handle: FileHandle;
     try {
@@ -57,7 +57,8 @@ export class FilesystemDriver implements StorageDriver {
       throw notFound(err, path);
     }
     // 1 MiB reads: a quarter of the thread-pool round trips of 256 KiB, for the same memory per stream.
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    const end = state ? Math.min(range?.end ?? Infinity, state.size - 1) : range?.end;
+    return handle.createReadStream({ start: range?.start, end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
   async getContent(path: string): Promise<Buffer> {
@@ -159,6 +160,10 @@ class FilesystemWriter implements FileWriter {
 
   async suspend(): Promise<WriterState> {
     await this.close();
+    return this.checkpoint();
+  }
+
+  checkpoint(): WriterState {
     return { size: this.size };
   }
 

@@ -117,6 +117,12 @@ export class S3Writer implements FileWriter {
 
   async suspend(): Promise<WriterState> {
     this.closed = true;
+    return this.checkpoint();
+  }
+
+  // Segments are immutable and a merge writes a new one without deleting those it replaces, so an older
+  // checkpoint stays readable until commit or cancel deletes `<path>.segments/`.
+  checkpoint(): WriterState {
     const state: S3WriterState = { driver: "s3", size: this.size, segments: this.segments.map((s) => ({ ...s })) };
     return state;
   }

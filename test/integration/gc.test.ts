@@ -2,10 +2,12 @@
 // reachable stays and still pulls, dry runs delete nothing, the grace period and touches are honoured,
 // and a second run finds nothing. Retention, immutable tags, usage and run records are in gc-policy.test.ts.
 import { randomUUID } from "node:crypto";
-import { mkdir, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { GcBusyError, type GcRequest } from "../../src/gc/gc-service";
 import { GC_LOCK_KEY } from "../../src/gc/lock";
+import { MirrorStore } from "../../src/proxy/mirror-store";
+import type { Digest } from "../../src/registry/digest";
 import {
   ageEverything,
   expectReachableBlobsStored,
@@ -19,7 +21,7 @@ import {
   snapshot,
   verifyAllTags,
 } from "../support/gc-helpers";
-import { patchChunk, putBlob, startUpload } from "../support/oci-client";
+import { patchChunk, putBlob, sha256, startUpload } from "../support/oci-client";
 import { startTestRegistry, type DatabaseKind, type TestRegistry } from "../support/registry";
 import pg from "pg";
 
@@ -35,6 +37,25 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("garbage collection (%s)",
     registry = await startTestRegistry({ database });
   });
   afterEach(() => registry?.stop());
+
+  test("keeps the upload a live mirror fetch is sharing, however old its files, and sweeps it once the lease lapses", async () => {
+    // What a replica downloading a blob for the mirror writes: an upload folder with no session row.
+    const id = randomUUID();
+    const uploads = path.join(registry.deps.config.storage.root!, "uploads");
+    await mkdir(path.join(uploads, id), { recursive: true });
+    await writeFile(path.join(uploads, id, "data"), Buffer.alloc(10));
+    const twoDaysAgo = new Date(Date.now() - 48 * HOUR);
+    await utimes(path.join(uploads, id, "data"), twoDaysAgo, twoDaysAgo);
+    const digest = sha256(Buffer.from(id)) as Digest;
+    expect(await new MirrorStore(registry.deps.database.prisma).acquireFetch(digest, "another-replica", id)).toBe(true);
+
+    expect((await gc()).totals).toMatchObject({ orphanUploadDirs: 0 });
+    expect(await readdir(uploads)).toContain(id);
+
+    await registry.deps.database.prisma.$executeRaw`UPDATE mirror_fetch SET expires_at = now() - interval '1 second' WHERE digest = ${digest}`;
+    expect((await gc()).totals).toMatchObject({ orphanUploadDirs: 1 });
+    expect(await readdir(uploads)).not.toContain(id);
+  });
 
   test("collects every kind of garbage and keeps everything reachable (tags, index children, layers, subjects, referrers)", async () => {
     const app = "gc/app";

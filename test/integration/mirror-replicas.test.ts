@@ -1,14 +1,20 @@
-// Two Berth mirror replicas sharing one Postgres database and one storage root (as replicas behind a load
-// balancer would share a database and an object store), in front of one upstream: the CNCF registry, seen
+// Two Berth mirror replicas sharing one Postgres database and one storage — a filesystem root, then an S3
+// bucket (s3rver) — as replicas behind a load balancer would, in front of one upstream: the CNCF registry, seen
 // through the counting fault proxy and, in front of that, a throttle that makes every upstream blob download take a while, so
 // the replicas' requests really overlap. A cold blob asked for through both replicas at once must be
 // fetched from the upstream exactly once, and every client must get the right bytes.
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-registry";
+import { blobPath } from "../../src/registry/paths";
+import type { Digest } from "../../src/registry/digest";
+import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
+import { FilesystemDriver } from "../../src/storage/filesystem";
+import { startS3Server, type S3TestServer } from "../support/s3-server";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
@@ -28,17 +34,23 @@ interface Throttle {
   rate: number;
   /** When set, the next blob GET is cut off after this many bytes (an upstream dying mid-transfer). */
   cutNextAfter: number | null;
+  /** When set, the next blob GET has one byte flipped at this offset (an upstream serving corrupt content). */
+  corruptNextAt: number | null;
+  /** Blob body bytes sent to the replicas so far. */
+  blobBytesSent: number;
   stop(): Promise<void>;
 }
 
 /** A pass-through proxy that paces blob bodies (and can cut one short); everything else passes untouched. */
 async function startThrottle(target: string, rate: number): Promise<Throttle> {
   const agent = new http.Agent({ keepAlive: true });
-  const throttle: Throttle = { url: "", rate, cutNextAfter: null, stop: async () => undefined };
+  const throttle: Throttle = { url: "", rate, cutNextAfter: null, corruptNextAt: null, blobBytesSent: 0, stop: async () => undefined };
   const server = http.createServer((req, res) => {
     const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
     const cutAfter = isBlob ? throttle.cutNextAfter : null;
     if (cutAfter !== null) throttle.cutNextAfter = null;
+    const corruptAt = isBlob ? throttle.corruptNextAt : null;
+    if (corruptAt !== null) throttle.corruptNextAt = null;
     const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host }, agent }, async (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (!isBlob) return void up.pipe(res);
@@ -46,14 +58,16 @@ async function startThrottle(target: string, rate: number): Promise<Throttle> {
       try {
         for await (const chunk of up as AsyncIterable<Buffer>) {
           for (let i = 0; i < chunk.length; i += 64 * 1024) {
-            const piece = chunk.subarray(i, i + 64 * 1024);
+            const piece = Buffer.from(chunk.subarray(i, i + 64 * 1024));
             if (cutAfter !== null && sent + piece.length > cutAfter) {
               res.destroy();
               up.destroy();
               return;
             }
+            if (corruptAt !== null && corruptAt >= sent && corruptAt < sent + piece.length) piece[corruptAt - sent] ^= 0xff;
             if (!res.write(piece)) await new Promise((resolve) => res.once("drain", resolve));
             sent += piece.length;
+            throttle.blobBytesSent += piece.length;
             await new Promise((resolve) => setTimeout(resolve, (piece.length / throttle.rate) * 1000));
           }
         }
@@ -87,12 +101,86 @@ async function pull(base: string, repo: string, digest: string, started: number)
   return { status: res.status, digest: body.digest, size: body.size, headersMs: headersAt, doneMs: Date.now() - started };
 }
 
-describe("two mirror replicas sharing one Postgres and one storage root", () => {
+/** GET a blob (or a range of it), keeping the body and how many blob bytes the upstream had sent when its first byte arrived. */
+async function pullWatching(throttle: Throttle, base: string, repo: string, digest: string, range?: string, live = { received: 0 }) {
+  const res = await fetch(`${base}/v2/${repo}/blobs/${digest}`, { headers: range ? { Range: range } : {} });
+  const chunks: Buffer[] = [];
+  let upstreamAtFirstByte: number | null = null;
+  let complete = true;
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      upstreamAtFirstByte ??= throttle.blobBytesSent;
+      chunks.push(Buffer.from(chunk));
+      live.received += chunk.length;
+    }
+  } catch {
+    complete = false;
+  }
+  const body = Buffer.concat(chunks);
+  return { status: res.status, body, digest: sha256(body), complete, upstreamAtFirstByte };
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !(await condition()); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function uploadFiles(storage: StorageDriver): Promise<string[]> {
+  const files: string[] = [];
+  for await (const file of storage.list("uploads")) files.push(file);
+  return files;
+}
+
+async function isStored(storage: StorageDriver, digest: string): Promise<boolean> {
+  return storage.stat(blobPath(digest as Digest)).then(
+    () => true,
+    (err: unknown) => (err instanceof PathNotFoundError ? false : Promise.reject(err)),
+  );
+}
+
+/** A third replica as its own process (built dist/main.js), so a test can kill it outright. */
+async function spawnReplica(env: Record<string, string>): Promise<{ url: string; kill(): void; cleanup(): Promise<void> }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-replica-"));
+  const main = path.resolve(__dirname, "../../dist/main.js");
+  const child = spawn("node", [main, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+    env: { ...process.env, BERTH_AUTH: "off", BERTH_LOG_LEVEL: "info", BERTH_STORAGE_FSYNC: "false", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /Berth listening on (http:\/\/[^\s"]+)/.exec(seen);
+      if (match) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`replica exited with ${code}: ${seen}`)));
+  });
+  return {
+    url,
+    kill: () => child.kill("SIGKILL"),
+    cleanup: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await new Promise((resolve) => child.once("exit", resolve));
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one storage (%s)", (driver) => {
   let upstream: CncfRegistry;
   let throttle: Throttle;
   let proxy: FaultProxy;
   let database: TestDatabase;
   let storageRoot: string;
+  let s3: S3TestServer | undefined;
+  /** The replicas' shared storage, as seen by the test. */
+  let storage: StorageDriver;
+  /** How a replica in its own process is told to use that storage. */
+  let storageEnv: Record<string, string>;
   let replicas: TestRegistry[] = [];
 
   beforeAll(async () => {
@@ -103,9 +191,27 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     throttle = await startThrottle(proxy.url, 8 * MiB);
     database = await createTestDatabase();
     storageRoot = await mkdtemp(path.join(os.tmpdir(), "berth-replicas-storage-"));
+    let storageConfig: Record<string, unknown> = { fsync: false, root: storageRoot };
+    storage = new FilesystemDriver({ root: storageRoot, fsync: false });
+    storageEnv = { BERTH_STORAGE_ROOT: storageRoot };
+    if (driver === "s3") {
+      s3 = await startS3Server();
+      const prefix = `replicas-${uniqueSuffix()}`;
+      storageConfig = s3.storageConfig({ prefix });
+      storage = s3.driver({ prefix });
+      storageEnv = {
+        BERTH_STORAGE: "s3",
+        BERTH_S3_BUCKET: s3.bucket,
+        BERTH_S3_ENDPOINT: s3.endpoint,
+        BERTH_S3_FORCE_PATH_STYLE: "true",
+        BERTH_S3_PREFIX: prefix,
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+      };
+    }
     const config = {
       databaseUrl: database.url,
-      storage: { fsync: false, root: storageRoot },
+      storage: storageConfig,
       mirror: { upstreams: [{ name: "hub", url: throttle.url, prefix: "", registry: "docker.io", timeoutSeconds: 30 }] },
     };
     // One after the other: the first applies the migrations, the second finds them applied.
@@ -120,25 +226,33 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     await proxy?.stop();
     await upstream?.stop();
     await database?.drop();
+    await s3?.close();
     if (storageRoot) await rm(storageRoot, { recursive: true, force: true });
   });
 
   beforeEach(() => {
     throttle.rate = 8 * MiB;
     throttle.cutNextAfter = null;
+    throttle.corruptNextAt = null;
+    throttle.blobBytesSent = 0;
   });
 
-  it("fetches a cold blob from the upstream once for concurrent clients of both replicas, all getting the right bytes", async () => {
-    const repo = `library/shared-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 12 * MiB });
+  /** A one-layer image pushed to the upstream under a fresh name; none of it is cached yet. */
+  async function coldLayer(name: string, layerSize: number) {
+    const repo = `library/${name}-${uniqueSuffix()}`;
+    const image = buildImage({ layers: 1, layerSize });
     await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    return { repo, manifest: image.digest, layer: image.layers[0].descriptor.digest, data: image.layers[0].data };
+  }
+
+  it("fetches a cold blob from the upstream once for concurrent clients of both replicas, all getting the right bytes", async () => {
+    const { repo, manifest, layer, data } = await coldLayer("shared", 12 * MiB);
 
     // Manifests first, as a client would, through both replicas at the same moment.
     const manifests = await Promise.all(replicas.map((r) => fetch(`${r.url}/v2/${repo}/manifests/v1`, { headers: { Accept: ACCEPT } })));
     for (const res of manifests) {
       expect(res.status).toBe(200);
-      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(image.digest);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(manifest);
     }
 
     // 3 clients per replica ask for the 12 MiB layer at once (about 1.5 s upstream at the throttle's pace).
@@ -147,7 +261,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
       replicas.flatMap((r, i) => Array.from({ length: 3 }, async () => ({ replica: i, ...(await pull(r.url, repo, layer, started)) }))),
     );
     console.log(
-      `cold ${image.layers[0].data.length} B blob through 2 replicas x 3 clients: ` +
+      `cold ${data.length} B blob through 2 replicas x 3 clients: ` +
         results.map((r) => `replica ${r.replica}: headers ${r.headersMs} ms, done ${r.doneMs} ms`).join("; ") +
         `; upstream blob GETs: ${blobGets(proxy, repo, layer)}`,
     );
@@ -155,8 +269,7 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     expect(blobGets(proxy, repo, layer)).toBe(1);
 
     // And the blob exists once, in the shared storage; both replicas now serve it without the upstream.
-    const hex = layer.slice("sha256:".length);
-    expect(await readdir(path.join(storageRoot, "blobs/sha256", hex.slice(0, 2)))).toContain(hex);
+    expect(await isStored(storage, layer)).toBe(true);
     const before = proxy.requests.length;
     for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
     expect(proxy.requests.slice(before)).toEqual([]);
@@ -183,11 +296,72 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     expect(Object.fromEntries(blobs.map((d) => [d, blobGets(proxy, repo, d)]))).toEqual(Object.fromEntries(blobs.map((d) => [d, 1])));
   });
 
+  it("streams a cold blob to a client of the other replica while the leader is still downloading it", async () => {
+    const { repo, layer } = await coldLayer("stream", 8 * MiB);
+    throttle.rate = 2 * MiB; // about 4 s for the whole layer
+
+    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
+    await until(() => throttle.blobBytesSent >= MiB, "the leader's download to get going");
+    const follower = pullWatching(throttle, replicas[1].url, repo, layer);
+    const [a, b] = await Promise.all([leader, follower]);
+    console.log(`follower's first byte after ${b.upstreamAtFirstByte} of ${8 * MiB} upstream bytes`);
+
+    for (const r of [a, b]) expect({ status: r.status, complete: r.complete, digest: r.digest }).toEqual({ status: 200, complete: true, digest: layer });
+    // The follower's client had bytes while the upstream was still sending the blob to the leader.
+    expect(b.upstreamAtFirstByte).not.toBeNull();
+    expect(b.upstreamAtFirstByte!).toBeLessThan(8 * MiB);
+    expect(blobGets(proxy, repo, layer)).toBe(1);
+    expect(await uploadFiles(storage)).toEqual([]);
+  });
+
+  it("answers Range requests on the follower from the shared download, and from the cache afterwards, with one upstream GET", async () => {
+    const { repo, layer, data } = await coldLayer("range", 8 * MiB);
+    throttle.rate = 2 * MiB;
+
+    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
+    await until(() => throttle.blobBytesSent >= MiB, "the leader's download to get going");
+    // One range inside what has arrived, one beyond it (the follower waits for those bytes).
+    const [early, late] = await Promise.all([
+      pullWatching(throttle, replicas[1].url, repo, layer, `bytes=1000-${1000 + MiB - 1}`),
+      pullWatching(throttle, replicas[1].url, repo, layer, `bytes=${6 * MiB}-${6 * MiB + 99}`),
+    ]);
+    expect({ status: early.status, same: early.body.equals(data.subarray(1000, 1000 + MiB)) }).toEqual({ status: 206, same: true });
+    expect({ status: late.status, same: late.body.equals(data.subarray(6 * MiB, 6 * MiB + 100)) }).toEqual({ status: 206, same: true });
+    expect(early.upstreamAtFirstByte!).toBeLessThan(8 * MiB);
+    expect((await leader).digest).toBe(layer);
+
+    const tail = await pullWatching(throttle, replicas[1].url, repo, layer, `bytes=${8 * MiB - 10}-`);
+    expect({ status: tail.status, same: tail.body.equals(data.subarray(8 * MiB - 10)) }).toEqual({ status: 206, same: true });
+    expect(blobGets(proxy, repo, layer)).toBe(1);
+  });
+
+  it("cuts every client's transfer, on both replicas, when the upstream's blob does not match its digest, and caches nothing", async () => {
+    const { repo, layer } = await coldLayer("corrupt", 6 * MiB);
+    throttle.rate = 4 * MiB;
+    throttle.corruptNextAt = 3 * MiB;
+
+    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
+    await until(() => throttle.blobBytesSent >= MiB / 2, "the leader's download to get going");
+    const follower = pullWatching(throttle, replicas[1].url, repo, layer);
+    const results = await Promise.all([leader, follower]);
+    for (const r of results) {
+      // Never a complete response: a cut transfer (or an error status), and never the whole length.
+      expect(r.complete && r.status === 200).toBe(false);
+      expect(r.body.length).toBeLessThan(6 * MiB);
+    }
+    expect(results[1].body.length).toBeGreaterThan(0); // the follower was streaming when the cut came
+
+    expect(await isStored(storage, layer)).toBe(false);
+    await until(async () => (await uploadFiles(storage)).length === 0, "the corrupt upload to be removed");
+
+    // Nothing blocks a later fetch, which gets the real blob.
+    const retry = await pullWatching(throttle, replicas[1].url, repo, layer);
+    expect({ status: retry.status, digest: retry.digest }).toEqual({ status: 200, digest: layer });
+    expect(blobGets(proxy, repo, layer)).toBe(2);
+  });
+
   it("lets the other replica take over when the fetching replica's upstream transfer breaks, leaving no partial blob", async () => {
-    const repo = `library/broken-${uniqueSuffix()}`;
-    const image = buildImage({ layers: 1, layerSize: 6 * MiB });
-    await pushUpstream(`http://${upstream.host}`, repo, image, "v1");
-    const layer = image.layers[0].descriptor.digest;
+    const { repo, layer } = await coldLayer("broken", 6 * MiB);
     throttle.cutNextAfter = 2 * MiB;
     throttle.rate = 4 * MiB;
 
@@ -209,4 +383,27 @@ describe("two mirror replicas sharing one Postgres and one storage root", () => 
     for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
     for (const r of replicas) expect(await readdir(path.join(r.dataDir, "spool")).catch(() => [])).toEqual([]);
   });
+
+  it("takes over from a replica killed mid-fetch once its lease lapses, its follower's client getting the whole verified blob", async () => {
+    const { repo, layer } = await coldLayer("killed", 6 * MiB);
+    const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_MIRROR_UPSTREAM: throttle.url, ...storageEnv });
+    try {
+      throttle.rate = MiB;
+      const leader = pullWatching(throttle, doomed.url, repo, layer);
+      await until(() => throttle.blobBytesSent >= MiB, "the doomed replica's download to get going");
+      const streamed = { received: 0 };
+      const follower = pullWatching(throttle, replicas[1].url, repo, layer, undefined, streamed);
+      await until(() => streamed.received >= MiB, "the follower's client to be streaming");
+      doomed.kill();
+      throttle.rate = 8 * MiB;
+      const [a, b] = await Promise.all([leader, follower]);
+      expect(a.complete && a.status === 200 && a.body.length === 6 * MiB).toBe(false);
+      // The follower waited out the dead leader's lease, fetched the blob itself, and its client carried on.
+      expect({ status: b.status, complete: b.complete, digest: b.digest }).toEqual({ status: 200, complete: true, digest: layer });
+      expect(blobGets(proxy, repo, layer)).toBe(2);
+      for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
+    } finally {
+      await doomed.cleanup();
+    }
+  }, 120_000);
 });

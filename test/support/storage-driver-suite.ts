@@ -160,6 +160,27 @@ export function describeStorageDriver(name: string, makeFixture: () => Promise<D
       expect(await readAll(await driver.reader("inprog/data", { start: 0, end: 0 }, state))).toEqual(both.subarray(0, 1));
     });
 
+    it("reads what a writer that is still appending has checkpointed, from another driver instance", async () => {
+      const small = randomBytes(3000);
+      const large = randomBytes(6 * MiB); // after `small`: S3 merges the small trailing segment into a new one
+      const writer = await driver.writer("growing/data");
+      await writer.append(Readable.from([small]));
+      const first = viaJson(writer.checkpoint());
+      expect(first.size).toBe(3000);
+      const other = fixture.reopen();
+      expect(await readAll(await other.reader("growing/data", undefined, first))).toEqual(small);
+      await writer.append(Readable.from([large]));
+      const second = viaJson(writer.checkpoint());
+      // The older checkpoint still reads exactly its bytes while the writer goes on.
+      expect(await readAll(await other.reader("growing/data", undefined, first))).toEqual(small);
+      const both = Buffer.concat([small, large]);
+      expect((await readAll(await other.reader("growing/data", undefined, second))).equals(both)).toBe(true);
+      expect(await readAll(await other.reader("growing/data", { start: 2990, end: 3009 }, second))).toEqual(both.subarray(2990, 3010));
+      await writer.append(Readable.from([Buffer.from("tail")]));
+      await writer.commit("growing/final");
+      expect((await driver.getContent("growing/final")).equals(Buffer.concat([both, Buffer.from("tail")]))).toBe(true);
+    });
+
     it("appends chunks of every size (tiny, a few MiB, several parts), readable at each step and whole at the end", async () => {
       const sizes = [1, 1000, 3 * MiB, 100, 11 * MiB, 7, 6 * MiB, 2 * MiB + 5, 17 * MiB + 3, 1];
       const chunks = sizes.map((n) => randomBytes(n));

@@ -167,7 +167,7 @@ describe("metrics", () => {
       reader: async () => Readable.from([]),
       getContent: async () => Buffer.alloc(0),
       putContent: async () => undefined,
-      writer: async () => ({ size: 0, append: async () => { throw fail; }, suspend: async () => ({ size: 0 }), commit: async () => undefined, cancel: async () => undefined }),
+      writer: async () => ({ size: 0, append: async () => { throw fail; }, suspend: async () => ({ size: 0 }), checkpoint: () => ({ size: 0 }), commit: async () => undefined, cancel: async () => undefined }),
       move: async () => undefined,
       delete: async () => undefined,
       async *list() {
