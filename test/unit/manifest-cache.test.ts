@@ -9,6 +9,7 @@ const record = (size: number, digest = `sha256:${"a".repeat(64)}`): ManifestReco
   subject: null,
 });
 const repo = (name: string) => name as never;
+const tag = (name: string) => ({ tag: name as never });
 
 /** A cache whose announcement channel the test drives by hand. */
 async function cacheWithChannel(maxBytes?: number): Promise<{ cache: ManifestCache; channel: ListenHandlers }> {
@@ -29,12 +30,12 @@ async function cacheWithChannel(maxBytes?: number): Promise<{ cache: ManifestCac
 describe("ManifestCache", () => {
   test("serves what was filled, and a repository's announced change drops only that repository", async () => {
     const { cache, channel } = await cacheWithChannel();
-    cache.fill(cache.ticket(), repo("a/x"), 1, { tag: "v1" }, record(10));
-    cache.fill(cache.ticket(), repo("b/y"), 2, { tag: "v1" }, record(10));
-    expect(cache.lookup(repo("a/x"), { tag: "v1" })).toBeDefined();
+    cache.fill(cache.ticket(), repo("a/x"), 1, tag("v1"), record(10));
+    cache.fill(cache.ticket(), repo("b/y"), 2, tag("v1"), record(10));
+    expect(cache.lookup(repo("a/x"), tag("v1"))).toBeDefined();
     channel.message("1");
-    expect(cache.lookup(repo("a/x"), { tag: "v1" })).toBeUndefined();
-    expect(cache.lookup(repo("b/y"), { tag: "v1" })).toBeDefined();
+    expect(cache.lookup(repo("a/x"), tag("v1"))).toBeUndefined();
+    expect(cache.lookup(repo("b/y"), tag("v1"))).toBeDefined();
     channel.message("*");
     expect(cache.size).toBe(0);
   });
@@ -43,38 +44,38 @@ describe("ManifestCache", () => {
     const { cache, channel } = await cacheWithChannel();
     const before = cache.ticket();
     channel.message("7"); // some change, anywhere, while the read ran
-    cache.fill(before, repo("a/x"), 1, { tag: "v1" }, record(10));
+    cache.fill(before, repo("a/x"), 1, tag("v1"), record(10));
     expect(cache.size).toBe(0);
     const local = cache.ticket();
     cache.dropRepository("a/x"); // a write through this process
-    cache.fill(local, repo("a/x"), 1, { tag: "v1" }, record(10));
+    cache.fill(local, repo("a/x"), 1, tag("v1"), record(10));
     expect(cache.size).toBe(0);
   });
 
   test("bounded by bytes, least recently used out first", async () => {
     const { cache } = await cacheWithChannel(16 * 100);
-    for (const t of ["t1", "t2", "t3", "t4", "t5"]) cache.fill(cache.ticket(), repo("a/x"), 1, { tag: t }, record(90));
-    cache.lookup(repo("a/x"), { tag: "t1" }); // t1 used: t2 is now the oldest
+    for (const t of ["t1", "t2", "t3", "t4", "t5"]) cache.fill(cache.ticket(), repo("a/x"), 1, tag(t), record(90));
+    cache.lookup(repo("a/x"), tag("t1")); // t1 used: t2 is now the oldest
     for (const t of ["t6", "t7", "t8", "t9", "t10", "t11", "t12", "t13", "t14", "t15", "t16", "t17", "t18"]) {
-      cache.fill(cache.ticket(), repo("a/x"), 1, { tag: t }, record(90));
+      cache.fill(cache.ticket(), repo("a/x"), 1, tag(t), record(90));
     }
-    expect(cache.lookup(repo("a/x"), { tag: "t1" })).toBeDefined();
-    expect(cache.lookup(repo("a/x"), { tag: "t2" })).toBeUndefined();
+    expect(cache.lookup(repo("a/x"), tag("t1"))).toBeDefined();
+    expect(cache.lookup(repo("a/x"), tag("t2"))).toBeUndefined();
     expect(cache.size).toBe(17);
     // Something bigger than a sixteenth of the budget is never cached.
-    cache.fill(cache.ticket(), repo("a/x"), 1, { tag: "big" }, record(101));
-    expect(cache.lookup(repo("a/x"), { tag: "big" })).toBeUndefined();
+    cache.fill(cache.ticket(), repo("a/x"), 1, tag("big"), record(101));
+    expect(cache.lookup(repo("a/x"), tag("big"))).toBeUndefined();
   });
 
   test("while the channel is lost the cache is empty and refuses fills; heard again, it works", async () => {
     const { cache, channel } = await cacheWithChannel();
-    cache.fill(cache.ticket(), repo("a/x"), 1, { tag: "v1" }, record(10));
+    cache.fill(cache.ticket(), repo("a/x"), 1, tag("v1"), record(10));
     channel.lost();
     expect(cache.size).toBe(0);
-    cache.fill(cache.ticket(), repo("a/x"), 1, { tag: "v1" }, record(10));
+    cache.fill(cache.ticket(), repo("a/x"), 1, tag("v1"), record(10));
     expect(cache.size).toBe(0);
     channel.listening();
-    cache.fill(cache.ticket(), repo("a/x"), 1, { tag: "v1" }, record(10));
+    cache.fill(cache.ticket(), repo("a/x"), 1, tag("v1"), record(10));
     expect(cache.size).toBe(1);
   });
 });
