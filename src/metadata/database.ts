@@ -8,6 +8,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
+import { createEmbeddedCluster, PGLITE_START_PARAMS } from "./pglite-init";
 import { migrate, pgliteSession, pgSession, type MigrateOptions, type SqlSession } from "./migrator";
 
 /** Raw parameterised SQL ($1, $2…); resolves to the rows, typed as described at Database.query. */
@@ -165,7 +166,8 @@ async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
   const unlock = await lockDir(`${dir}.lock`);
   let pglite: PGlite | undefined;
   try {
-    pglite = await PGlite.create(dir).catch((err: NodeJS.ErrnoException) => {
+    await createEmbeddedCluster(dir);
+    pglite = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_START_PARAMS] }).catch((err: NodeJS.ErrnoException) => {
       // PGlite's Emscripten loader does `await import("module")`, which code run inside a vm context
       // (jest) may only do when node has --experimental-vm-modules. Plain `node` is unaffected.
       if (err?.code !== "ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG") throw err;
