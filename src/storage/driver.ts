@@ -1,4 +1,5 @@
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 /**
  * A dumb key/value store over '/'-separated paths. Layout, hashing and the upload state machine live
@@ -90,4 +91,18 @@ export function assertValidPath(path: string): void {
   if (path === "" || path.startsWith("/") || path.split("/").some((p) => p === "" || p === "." || p === "..")) {
     throw new Error(`invalid storage path: ${JSON.stringify(path)}`);
   }
+}
+
+/**
+ * A reader that can also write itself to one destination (an HTTP response) more cheaply than a pipe:
+ * the filesystem driver's does, reusing two read buffers (see sendFile in filesystem.ts).
+ */
+export interface SendableReadable extends Readable {
+  sendTo(destination: Writable): Promise<void>;
+}
+
+/** Writes the reader's bytes to `destination` and ends it, the cheapest way the reader offers. */
+export function sendReadable(reader: Readable, destination: Writable): Promise<void> {
+  const sendable = reader as Partial<SendableReadable>;
+  return typeof sendable.sendTo === "function" ? sendable.sendTo(destination) : pipeline(reader, destination);
 }

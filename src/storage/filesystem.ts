@@ -1,7 +1,8 @@
 import { constants } from "node:fs";
 import { mkdir, open, opendir, readFile, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { randomUUID } from "node:crypto";
 import {
   assertValidPath,
@@ -9,6 +10,7 @@ import {
   type ByteRange,
   type FileInfo,
   type FileWriter,
+  type SendableReadable,
   type StorageDriver,
   type WriterState,
 } from "./driver";
@@ -58,7 +60,12 @@ export class FilesystemDriver implements StorageDriver {
     }
     // 1 MiB reads: a quarter of the thread-pool round trips of 256 KiB, for the same memory per stream.
     const end = state ? Math.min(range?.end ?? Infinity, state.size - 1) : range?.end;
-    return handle.createReadStream({ start: range?.start, end, highWaterMark: READ_CHUNK, autoClose: true });
+    const stream = handle.createReadStream({ start: range?.start, end, highWaterMark: READ_CHUNK, autoClose: true });
+    const sendable: SendableReadable = Object.assign(stream, {
+      // Only before anything was read through the stream: the handle then still is at the range's start.
+      sendTo: (destination: Writable) => sendFile(handle, range?.start ?? 0, end ?? Infinity, destination).finally(() => stream.destroy()),
+    });
+    return sendable;
   }
 
   async getContent(path: string): Promise<Buffer> {
@@ -110,6 +117,39 @@ export class FilesystemDriver implements StorageDriver {
   async *list(prefix: string): AsyncIterable<string> {
     const base = prefix.replace(/\/+$/, "");
     yield* walk(base === "" ? this.root : this.resolve(base), base);
+  }
+}
+
+/**
+ * Writes bytes [start, end] of the file to `destination` and ends it. A Readable has to hand every chunk
+ * to its consumer in a fresh buffer; here two 1 MiB buffers take turns, each refilled only once its write
+ * has completed. Profiles of blob GETs put a quarter of the CPU in what that saves: allocating, faulting
+ * in and collecting a new megabyte per chunk.
+ */
+async function sendFile(handle: FileHandle, start: number, end: number, destination: Writable): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+  const write = (chunk: Buffer) => new Promise<void>((resolve, reject) => destination.write(chunk, (err) => (err ? reject(err) : resolve())));
+  // Listening from the start, so that the destination failing part-way is our error, not an unhandled one.
+  const ended = finished(destination);
+  ended.catch(() => undefined);
+  let writing = Promise.resolve();
+  try {
+    for (let position = start, turn = 0; position <= end; turn++) {
+      // This buffer's previous write (two turns ago) was awaited before the last one was issued.
+      const buffer = buffers[turn % 2]!;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position + 1), position);
+      if (bytesRead === 0) break; // end of file: `end` was open-ended
+      position += bytesRead;
+      await writing;
+      if (destination.destroyed) throw new Error("the destination closed before the file was sent");
+      writing = write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+    }
+    await writing;
+    destination.end();
+    await ended;
+  } catch (err) {
+    destination.destroy(err as Error);
+    throw err;
   }
 }
 

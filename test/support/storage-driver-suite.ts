@@ -1,7 +1,7 @@
 // One behavioural suite every StorageDriver passes (filesystem and S3): what the layers above rely on.
 import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
-import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
+import { Readable, Writable } from "node:stream";
+import { PathNotFoundError, sendReadable, type StorageDriver } from "../../src/storage/driver";
 
 export interface DriverFixture {
   driver: StorageDriver;
@@ -78,6 +78,30 @@ export function describeStorageDriver(name: string, makeFixture: () => Promise<D
       expect(await readAll(await driver.reader("r"))).toEqual(data);
       expect(await readAll(await driver.reader("r", { start: 10, end: 19 }))).toEqual(data.subarray(10, 20));
       expect(await readAll(await driver.reader("r", { start: 99_990 }))).toEqual(data.subarray(99_990));
+    });
+
+    it("sends whole content and ranges to a destination, and stops when the destination goes away", async () => {
+      const data = randomBytes(3 * 1024 * 1024 + 123); // several of the filesystem driver's 1 MiB turns
+      await driver.putContent("send/data", data);
+      const sendAll = async (range?: { start: number; end?: number }) => {
+        const chunks: Buffer[] = [];
+        const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (chunks.push(Buffer.from(chunk)), done()) });
+        await sendReadable(await driver.reader("send/data", range), sink);
+        return Buffer.concat(chunks);
+      };
+      expect((await sendAll()).equals(data)).toBe(true);
+      expect((await sendAll({ start: 1_048_570, end: 2_097_160 })).equals(data.subarray(1_048_570, 2_097_161))).toBe(true);
+      expect((await sendAll({ start: 3 * 1024 * 1024 })).equals(data.subarray(3 * 1024 * 1024))).toBe(true);
+
+      let written = 0;
+      const gone = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          written += chunk.length;
+          if (written > 1024 * 1024) this.destroy(new Error("client went away"));
+          done();
+        },
+      });
+      await expect(sendReadable(await driver.reader("send/data"), gone)).rejects.toThrow();
     });
 
     it("refuses paths that climb out of the store", async () => {

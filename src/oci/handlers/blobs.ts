@@ -1,4 +1,4 @@
-import { pipeline } from "node:stream/promises";
+import { sendReadable } from "../../storage/driver";
 import type { RequestContext } from "../../http/router";
 import { send } from "../../http/respond";
 import { parseRepositoryName } from "../names";
@@ -35,7 +35,7 @@ export function blobHandlers(blobs: BlobServiceApi, audit: EventSink) {
       if (isHead || length === 0) return send(ctx.res, status, { ...headers, ...rangeHeaders, "Content-Length": length });
       const stream = await blobs.open(repository, blob, range ?? undefined);
       ctx.res.writeHead(status, { ...headers, ...rangeHeaders, "Content-Length": length });
-      await pipeline(stream, ctx.res);
+      await sendReadable(stream, ctx.res);
     },
 
     async delete(ctx: RequestContext): Promise<void> {
