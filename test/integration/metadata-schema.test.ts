@@ -12,6 +12,7 @@ import {
   checksumMatches,
   defaultMigrationsDir,
   MigrationError,
+  MIGRATION_LOCK_KEY,
   migrationChecksum,
   readMigrations,
 } from "../../src/metadata/migrator";
@@ -375,8 +376,15 @@ describe("postgres start-up checks", () => {
     const err = await openDatabase({ url: t.url, dataDir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MigrationError);
     expect((err as Error).message).toMatch(new RegExp(`migration ${onDisk[0].name} was modified after it was applied`));
-    // And the lock was released on the way out: the server is usable by the next start-up.
-    expect(await sql(t.url, `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`)).toEqual([{ n: 0 }]);
+    // And the lock was released on the way out: the server is usable by the next start-up. (pg_locks is
+    // server-wide: other suites running at the same time hold advisory locks of their own.)
+    const held = await sql(
+      t.url,
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [MIGRATION_LOCK_KEY],
+    );
+    expect(held).toEqual([{ n: 0 }]);
   });
 
   test("a recorded failed migration stops start-up; one marked rolled back is applied again", async () => {
