@@ -151,15 +151,33 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async publishBlob(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>): Promise<void> {
-    await this.transaction(async (q) => {
+    await this.publish(repository, blob, place, null);
+  }
+
+  async publishUpload(repository: RepositoryName, upload: { id: string; offset: number }, blob: BlobRecord, place: () => Promise<void>): Promise<boolean> {
+    return this.publish(repository, blob, place, upload);
+  }
+
+  private publish(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>, upload: { id: string; offset: number } | null): Promise<boolean> {
+    return this.transaction(async (q) => {
       // Creating or touching the row locks it until commit: a collector deleting this blob holds the same
-      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back.
-      await q(`INSERT INTO blob (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_touched_at = now()`, [
-        blob.digest,
-        blob.size,
-      ]);
+      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back. The
+      // upload session, if any, is claimed (deleted, if still where we left it) in the same statement.
+      const locked = upload
+        ? await q(
+            `WITH claimed AS (DELETE FROM upload WHERE id = $3::uuid AND "offset" = $4 RETURNING 1)
+             INSERT INTO blob (digest, size) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM claimed)
+             ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING 1`,
+            [blob.digest, blob.size, upload.id, upload.offset],
+          )
+        : await q(
+            `INSERT INTO blob (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING 1`,
+            [blob.digest, blob.size],
+          );
+      if (!locked.length) return false;
       await place();
       await linkBlobIn(q, repository, blob);
+      return true;
     });
   }
 

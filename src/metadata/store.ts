@@ -21,6 +21,12 @@ export interface MetadataStore {
    * then finds the blob in use (see src/gc/collector.ts). Nothing is recorded when `place` fails.
    */
   publishBlob(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>): Promise<void>;
+  /**
+   * publishBlob for the bytes of an upload session, ending the session in the same transaction — but only
+   * if it still stands at `upload.offset`: otherwise another request moved it on, nothing happens (place
+   * is not called) and the result is false.
+   */
+  publishUpload(repository: RepositoryName, upload: { id: string; offset: number }, blob: BlobRecord, place: () => Promise<void>): Promise<boolean>;
   /** Links a blob readable in `from` into `to`; null when `from` cannot read it. */
   mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null>;
   unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;

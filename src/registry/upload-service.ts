@@ -22,7 +22,7 @@ export interface UploadStatus {
 }
 
 /** What the upload state machine needs from the metadata store, and no more. */
-export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "publishBlob">;
+export type UploadStore = Pick<MetadataStore, "createUpload" | "findUpload" | "advanceUpload" | "deleteUpload" | "publishBlob" | "publishUpload">;
 
 /**
  * The blob upload state machine: start → append* → finish | cancel.
@@ -84,16 +84,23 @@ export class UploadService {
   finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null): Promise<void> {
     return this.locks.run(id, async () => {
       let upload = await this.load(repository, id);
-      if (body) upload = { ...upload, ...(await this.appendChunk(upload, body, null)) };
+      const recorded = upload.offset;
+      // The last chunk is not recorded on its own: publishing ends the session, checking it still stands
+      // where we found it (one transaction instead of three statements).
+      if (body) upload = { ...upload, ...(await this.appendChunk(upload, body, null, false)) };
       const actual = await this.digestOf(upload, digestAlgorithm(digest));
       if (actual !== digest) {
         await this.discard(id);
         throw digestMismatch(digest, actual);
       }
       const writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
-      await this.publish(repository, id, digest, upload.offset, writer);
-      await this.store.deleteUpload(id);
       this.hashers.delete(id);
+      // The bytes go into place under the blob's row lock: see MetadataStore.publishBlob and src/gc/collector.ts.
+      const published = await this.store.publishUpload(repository, { id, offset: recorded }, { digest, size: upload.offset }, () =>
+        writer.commit(blobPath(digest)),
+      );
+      if (!published) throw changedMeanwhile();
+      await this.storage.delete(uploadDir(id));
     });
   }
 
@@ -110,11 +117,12 @@ export class UploadService {
     return upload;
   }
 
-  /** Appends and records one chunk; returns where the upload now stands. */
+  /** Appends one chunk and (unless `record` is false) records it; returns where the upload now stands. */
   private async appendChunk(
     upload: UploadRecord,
     body: Readable,
     range: ChunkRange | null,
+    record = true,
   ): Promise<{ offset: number; driverState: WriterState }> {
     if (range && range.start !== upload.offset) {
       throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
@@ -140,9 +148,9 @@ export class UploadService {
       });
     }
     const offset = upload.offset + tap.bytes;
-    if (!(await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState: state }))) {
+    if (record && !(await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState: state }))) {
       this.hashers.delete(upload.id);
-      throw new OciError("BLOB_UPLOAD_INVALID", "the upload was changed by another request; retry from its current offset");
+      throw changedMeanwhile();
     }
     this.hashers.set(upload.id, hash, offset);
     return { offset, driverState: state };
@@ -191,6 +199,10 @@ export function rangeHeaders(id: string, repository: RepositoryName, offset: num
     Range: `0-${Math.max(offset - 1, 0)}`,
     "Docker-Upload-UUID": id,
   };
+}
+
+function changedMeanwhile(): OciError {
+  return new OciError("BLOB_UPLOAD_INVALID", "the upload was changed by another request; retry from its current offset");
 }
 
 function digestMismatch(expected: Digest, actual: Digest): OciError {

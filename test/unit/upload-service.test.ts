@@ -40,6 +40,12 @@ class MemoryUploadStore implements UploadStore {
     await place(); // nothing is recorded when placing the bytes fails
     this.links.push({ repository, blob });
   }
+  async publishUpload(repository: RepositoryName, upload: { id: string; offset: number }, blob: BlobRecord, place: () => Promise<void>): Promise<boolean> {
+    if (this.uploads.get(upload.id)?.offset !== upload.offset) return false;
+    await this.publishBlob(repository, blob, place);
+    this.uploads.delete(upload.id);
+    return true;
+  }
 }
 
 const repo = "team/app" as RepositoryName;
@@ -166,6 +172,24 @@ describe("UploadService state machine", () => {
     const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect((rejected.reason as OciError).code).toBe("RANGE_INVALID");
     expect((await service.status(repo, id)).offset).toBe(4);
+  });
+
+  it("a final PUT whose upload another process moved on meanwhile publishes nothing", async () => {
+    const data = Buffer.from("first-second");
+    const { id } = await service.start(repo);
+    await service.append(repo, id, body(data.subarray(0, 6)), null);
+    // Another replica (no shared in-process lock) records a chunk while this PUT is streaming its last one.
+    const last = new Readable({
+      read() {
+        void store.advanceUpload(id, 6, { offset: 9, driverState: { size: 9 } }).then(() => {
+          this.push(data.subarray(6));
+          this.push(null);
+        });
+      },
+    });
+    expect((await codeOf(service.finish(repo, id, sha256(data), last))).code).toBe("BLOB_UPLOAD_INVALID");
+    expect(store.links).toEqual([]);
+    expect(store.uploads.get(id)?.offset).toBe(9);
   });
 
   it("a monolithic upload with the wrong digest leaves nothing behind", async () => {
