@@ -1,7 +1,7 @@
 // `npm run bench` — Berth against the CNCF registry (distribution 2.8.2) on this machine, same run,
 // alternating targets, several repetitions, medians and Berth ÷ reference ratios. See docs/benchmarks.md.
 //
-//   npm run bench                      full run (~10 min), writes bench/results/*.json and docs/benchmarks.md
+//   npm run bench                      full run (~12 min), writes bench/results/*.json and docs/benchmarks.md
 //   npm run bench -- --quick           smoke mode (< 1 min): tiny sizes, 1–2 repetitions, no docs
 //   options: --suite core|mirror|all --skip-big --skip-profile --skip-ceilings --fsync --reps N
 //            --only REGEX --targets a,b --out FILE --skip-docs --postgres-url URL

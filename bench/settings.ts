@@ -1,4 +1,4 @@
-// Sizes, counts and durations of a run: the full benchmark (about 10 minutes on 2 cores) and the
+// Sizes, counts and durations of a run: the full benchmark (about 12 minutes on 2 cores, the mirror suite 2 of them) and the
 // --quick smoke mode (tiny sizes, one or two repetitions: checks the harness end to end in < 1 min).
 import { GiB, MiB } from "./lib/stats";
 
