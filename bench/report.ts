@@ -6,6 +6,7 @@ import type { PhaseUsage } from "./lib/proc";
 import { fmt, GiB, median, MiB, round } from "./lib/stats";
 import type { ProfileSummary } from "./profile";
 import type { TargetRole } from "./targets";
+import type { UpstreamCount } from "./lib/upstream";
 import { RSS_LIMIT } from "./workloads/big";
 
 export interface Sample extends Partial<Measured> {
@@ -45,6 +46,11 @@ export interface Row {
   ratiosOfMedians: Record<string, number | null>;
   /** Lowest and highest per-repetition ratio: how much the machine's noise moved it. */
   ratioRanges: Record<string, [number, number] | null>;
+  /**
+   * Mirror rows, per target: upstream requests of a repetition — blob GETs and other requests as medians,
+   * the most GETs of one blob as the worst repetition's.
+   */
+  upstream?: Record<string, UpstreamCount>;
 }
 
 export interface PhaseResult {
@@ -85,20 +91,27 @@ export interface MemoryCheck {
   targets: Record<string, { pushPeakRssMiB: number | null; pullPeakRssMiB: number | null; pass: boolean | null }>;
 }
 
-export interface Results {
-  version: 1;
-  date: string;
-  mode: "full" | "quick";
-  durationSeconds: number;
-  machine: Record<string, unknown>;
-  git: Record<string, unknown>;
-  settings: unknown;
+/** One suite's targets and what they measured; ratios divide by the suite's own reference. */
+export interface SuiteResult {
+  name: string;
   reference: string;
   targets: TargetInfo[];
   rows: Row[];
   phases: PhaseResult[];
   goals: GoalResult[];
   memoryCheck: MemoryCheck | null;
+}
+
+export interface Results {
+  /** 2: per-suite results under `suites` (1 had one suite's fields at the top level). */
+  version: 2;
+  date: string;
+  mode: "full" | "quick";
+  durationSeconds: number;
+  machine: Record<string, unknown>;
+  git: Record<string, unknown>;
+  settings: unknown;
+  suites: SuiteResult[];
   ceilings: Ceiling[];
   profiles: ProfileSummary[];
   errors: string[];
@@ -138,8 +151,24 @@ export function summariseRows(cases: CaseDef[], samples: Map<string, Map<string,
       ratios[t.id] = paired.length ? round(median(paired), 3) : null;
       ratioRanges[t.id] = paired.length ? [round(Math.min(...paired), 3), round(Math.max(...paired), 3)] : null;
     }
-    return { id: c.id, group: c.group, title: c.title, unit: c.unit, ...(c.goal ? { goal: c.goal } : {}), results, ratios, ratiosOfMedians, ratioRanges };
+    const upstream = summariseUpstream(targets.map((t) => [t.id, samples.get(c.id)?.get(t.id) ?? []]));
+    return { id: c.id, group: c.group, title: c.title, unit: c.unit, ...(c.goal ? { goal: c.goal } : {}), results, ratios, ratiosOfMedians, ratioRanges, ...(upstream ? { upstream } : {}) };
   });
+}
+
+function summariseUpstream(perTarget: [string, Sample[]][]): Record<string, UpstreamCount> | undefined {
+  const out: Record<string, UpstreamCount> = {};
+  for (const [id, list] of perTarget) {
+    const counted = list.filter((s) => s.error === undefined && s.upstream).map((s) => s.upstream!);
+    if (!counted.length) continue;
+    out[id] = {
+      blobs: counted[0]!.blobs,
+      blobGets: median(counted.map((u) => u.blobGets)),
+      maxGetsPerBlob: Math.max(...counted.map((u) => u.maxGetsPerBlob)),
+      otherRequests: median(counted.map((u) => u.otherRequests)),
+    };
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 export function summarisePhases(cases: CaseDef[], samples: Map<string, Map<string, Sample[]>>, targets: TargetInfo[]): PhaseResult[] {
@@ -232,101 +261,19 @@ function table(head: string[], body: string[][], align?: ("l" | "r")[]): string 
 
 const ratio = (x: number | null | undefined) => (x === null || x === undefined ? "–" : `${x.toFixed(2)}×`);
 
+export const SUITE_TITLES: Record<string, string> = {
+  core: "Core suite: Berth against docker-registry",
+  mirror: "Mirror suite: pull-through caches of one upstream",
+};
+
 export function renderMarkdown(r: Results): string {
-  const berths = r.targets.filter((t) => t.role === "berth");
-  const ref = r.targets.find((t) => t.id === r.reference);
   const out: string[] = [];
-  if (!ref || !r.rows.length) out.push("(no workloads ran)");
-  else out.push(
-    "Values are medians over repetitions (higher is better); a ratio is the median of the per-repetition ratios, with the lowest and highest in parentheses.\n",
-    table(
-      ["workload", "unit", ref!.id, ...berths.flatMap((b) => [b.id, `${b.id} ÷ ${ref!.id}`]), "goal"],
-      r.rows.map((row) => [
-        row.title,
-        row.unit,
-        fmt(row.results[ref!.id]?.median),
-        ...berths.flatMap((b) => {
-          const range = row.ratioRanges[b.id];
-          const spread = range && range[0] !== range[1] ? ` (${range[0].toFixed(2)}–${range[1].toFixed(2)})` : "";
-          return [fmt(row.results[b.id]?.median), `${ratio(row.ratios[b.id])}${spread}`];
-        }),
-        row.goal ? `≥ ${row.goal.min}×` : "",
-      ]),
-    ),
-  );
-
-  const lat = r.rows.filter((row) => Object.values(row.results).some((x) => x.p50Ms !== undefined));
-  if (lat.length) {
-    out.push(
-      "\nLatency, ms (p50 / p99, medians over repetitions):\n",
-      table(
-        ["workload", ...r.targets.map((t) => t.id)],
-        lat.map((row) => [row.title, ...r.targets.map((t) => (row.results[t.id]?.p50Ms === undefined ? "–" : `${fmt(row.results[t.id]!.p50Ms)} / ${fmt(row.results[t.id]!.p99Ms)}`))]),
-      ),
-    );
+  if (!r.suites.length) out.push("(no workloads ran)");
+  for (const [i, suite] of r.suites.entries()) {
+    // Headings only when there is more than one table to tell apart.
+    if (r.suites.length > 1) out.push(`${i ? "\n" : ""}### ${SUITE_TITLES[suite.name] ?? suite.name}\n`);
+    out.push(...renderSuite(suite, r.ceilings));
   }
-
-  if (r.goals.length) out.push(
-    "\nGoals (Berth ÷ reference, worst row / median row):\n",
-    table(
-      ["goal", ...berths.map((b) => b.id)],
-      r.goals.map((g) => [
-        g.name,
-        ...berths.map((b) => {
-          const x = g.targets[b.id]!;
-          return `${ratio(x.worst)} / ${ratio(x.median)} ${x.met ? "met" : "**missed**"}`;
-        }),
-      ]),
-    ),
-  );
-
-  const ceiling = r.ceilings.find((c) => c.id === "loopback-download-sha256")?.value ?? null;
-  const pulls = r.rows.filter((row) => row.id === "big-pull" || row.id === r.rows.filter((x) => x.id.startsWith("blob-pull-")).at(-1)?.id);
-  if (ceiling && pulls.length) {
-    out.push(
-      `\nLarge-blob pulls against the ceiling of a verified pull here (loopback download + client sha256, ${fmt(ceiling)} MiB/s; the issue asks for ≥ 80 %):\n`,
-      table(
-        ["workload", ...r.targets.map((t) => t.id)],
-        pulls.map((row) => [row.title, ...r.targets.map((t) => {
-          const v = row.results[t.id]?.median;
-          return v ? `${fmt((100 * v) / ceiling)} %` : "–";
-        })]),
-      ),
-    );
-  }
-
-  if (r.memoryCheck) {
-    const m = r.memoryCheck;
-    out.push(
-      `\nMemory check, ${m.label} blob pushed and pulled (server peak RSS, MiB; limit ${m.limitMiB}):\n`,
-      table(
-        ["target", "push", "pull", "verdict"],
-        r.targets.map((t) => {
-          const x = m.targets[t.id]!;
-          const verdict = x.pass === null ? "–" : t.role === "berth" ? (x.pass ? "pass" : "**fail**") : x.pass ? "(under)" : "(over)";
-          return [t.id, fmt(x.pushPeakRssMiB), fmt(x.pullPeakRssMiB), verdict];
-        }),
-      ),
-    );
-  }
-
-  if (r.phases.length && r.targets.length) out.push(
-    "\nServer resources per phase: peak RSS (MiB); server CPU per GiB moved (s/GiB) or per request (µs/req), with the share spent in the kernel; for berth-pg the Postgres processes' CPU is added after `+`; load generator CPU in % of one core:\n",
-    table(
-      ["phase", ...r.targets.map((t) => `${t.id} RSS`), ...r.targets.map((t) => `${t.id} CPU`), "client CPU"],
-      r.phases.map((p) => {
-        const cpu = (id: string) => {
-          const x = p.targets[id]!;
-          const [v, db, unit] =
-            x.cpuSecondsPerGiB !== null ? [x.cpuSecondsPerGiB, x.dbCpuSecondsPerGiB, "s/GiB"] : [x.cpuMicrosPerRequest, x.dbCpuMicrosPerRequest, "µs/req"];
-          if (v === null) return "–";
-          return `${fmt(v)}${db !== null ? ` + ${fmt(db)}` : ""} ${unit}, ${fmt(x.serverSysPercent)} % sys`;
-        };
-        const clients = r.targets.map((t) => p.targets[t.id]!.clientCpuPercent);
-        return [p.group, ...r.targets.map((t) => fmt(p.targets[t.id]!.peakRssMiB)), ...r.targets.map((t) => cpu(t.id)), `≤ ${fmt(Math.max(...clients))} %`];
-      }),
-    ),
-  );
 
   if (r.ceilings.length) {
     out.push(
@@ -359,4 +306,121 @@ export function renderMarkdown(r: Results): string {
 
   if (r.errors.length) out.push("\nErrors:\n", ...r.errors.map((e) => `- ${e}`));
   return out.join("\n");
+}
+
+function renderSuite(r: SuiteResult, ceilings: Ceiling[]): string[] {
+  const berths = r.targets.filter((t) => t.role === "berth");
+  const ref = r.targets.find((t) => t.id === r.reference);
+  const goals = r.rows.some((row) => row.goal);
+  const out: string[] = [];
+  if (!ref || !r.rows.length) out.push("(no workloads ran)");
+  else out.push(
+    `Values are medians over repetitions (higher is better); a ratio is the median of the per-repetition ratios, with the lowest and highest in parentheses${goals ? "" : "; the issue sets no goal for these rows"}.\n`,
+    table(
+      ["workload", "unit", ref!.id, ...berths.flatMap((b) => [b.id, `${b.id} ÷ ${ref!.id}`]), ...(goals ? ["goal"] : [])],
+      r.rows.map((row) => [
+        row.title,
+        row.unit,
+        fmt(row.results[ref!.id]?.median),
+        ...berths.flatMap((b) => {
+          const range = row.ratioRanges[b.id];
+          const spread = range && range[0] !== range[1] ? ` (${range[0].toFixed(2)}–${range[1].toFixed(2)})` : "";
+          return [fmt(row.results[b.id]?.median), `${ratio(row.ratios[b.id])}${spread}`];
+        }),
+        ...(goals ? [row.goal ? `≥ ${row.goal.min}×` : ""] : []),
+      ]),
+    ),
+  );
+
+  const counted = r.rows.filter((row) => row.upstream);
+  if (counted.length) {
+    out.push(
+      "\nUpstream requests per repetition during the measured part: GETs of the image's blobs in all (median), most GETs of any one blob (worst repetition; 1 = each blob fetched once), other requests (manifest and tag lookups, HEADs; median):\n",
+      table(
+        ["workload", "blobs", ...r.targets.map((t) => t.id)],
+        counted.map((row) => {
+          // Counts, not measurements: whole numbers (a median of an even number of repetitions may end in .5).
+          const n = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+          const cell = (u: UpstreamCount | undefined) => (u ? `${n(u.blobGets)} / ${u.maxGetsPerBlob} max / ${n(u.otherRequests)} other` : "–");
+          const blobs = Object.values(row.upstream!)[0]!.blobs;
+          return [row.title, String(blobs), ...r.targets.map((t) => cell(row.upstream![t.id]))];
+        }),
+      ),
+    );
+  }
+
+  const lat = r.rows.filter((row) => Object.values(row.results).some((x) => x.p50Ms !== undefined));
+  if (lat.length) {
+    out.push(
+      "\nLatency, ms (p50 / p99, medians over repetitions):\n",
+      table(
+        ["workload", ...r.targets.map((t) => t.id)],
+        lat.map((row) => [row.title, ...r.targets.map((t) => (row.results[t.id]?.p50Ms === undefined ? "–" : `${fmt(row.results[t.id]!.p50Ms)} / ${fmt(row.results[t.id]!.p99Ms)}`))]),
+      ),
+    );
+  }
+
+  if (r.goals.length) out.push(
+    "\nGoals (Berth ÷ reference, worst row / median row):\n",
+    table(
+      ["goal", ...berths.map((b) => b.id)],
+      r.goals.map((g) => [
+        g.name,
+        ...berths.map((b) => {
+          const x = g.targets[b.id]!;
+          return `${ratio(x.worst)} / ${ratio(x.median)} ${x.met ? "met" : "**missed**"}`;
+        }),
+      ]),
+    ),
+  );
+
+  const ceiling = ceilings.find((c) => c.id === "loopback-download-sha256")?.value ?? null;
+  const pulls = r.rows.filter((row) => row.id === "big-pull" || row.id === r.rows.filter((x) => x.id.startsWith("blob-pull-")).at(-1)?.id);
+  if (ceiling && pulls.length) {
+    out.push(
+      `\nLarge-blob pulls against the ceiling of a verified pull here (loopback download + client sha256, ${fmt(ceiling)} MiB/s; the issue asks for ≥ 80 %):\n`,
+      table(
+        ["workload", ...r.targets.map((t) => t.id)],
+        pulls.map((row) => [row.title, ...r.targets.map((t) => {
+          const v = row.results[t.id]?.median;
+          return v ? `${fmt((100 * v) / ceiling)} %` : "–";
+        })]),
+      ),
+    );
+  }
+
+  if (r.memoryCheck) {
+    const m = r.memoryCheck;
+    out.push(
+      `\nMemory check, ${m.label} blob pushed and pulled (server peak RSS, MiB; limit ${m.limitMiB}):\n`,
+      table(
+        ["target", "push", "pull", "verdict"],
+        r.targets.map((t) => {
+          const x = m.targets[t.id]!;
+          const verdict = x.pass === null ? "–" : t.role === "berth" ? (x.pass ? "pass" : "**fail**") : x.pass ? "(under)" : "(over)";
+          return [t.id, fmt(x.pushPeakRssMiB), fmt(x.pullPeakRssMiB), verdict];
+        }),
+      ),
+    );
+  }
+
+  if (r.phases.length && r.targets.length) out.push(
+    "\nServer resources per phase: peak RSS (MiB); server CPU per GiB moved (s/GiB) or per request (µs/req), with the share spent in the kernel; for the Berth rows on PostgreSQL the Postgres processes' CPU is added after `+`; load generator CPU in % of one core:\n",
+    table(
+      ["phase", ...r.targets.map((t) => `${t.id} RSS`), ...r.targets.map((t) => `${t.id} CPU`), "client CPU"],
+      r.phases.map((p) => {
+        const cpu = (id: string) => {
+          const x = p.targets[id]!;
+          const [v, db, unit] =
+            x.cpuSecondsPerGiB !== null ? [x.cpuSecondsPerGiB, x.dbCpuSecondsPerGiB, "s/GiB"] : [x.cpuMicrosPerRequest, x.dbCpuMicrosPerRequest, "µs/req"];
+          if (v === null) return "–";
+          return `${fmt(v)}${db !== null ? ` + ${fmt(db)}` : ""} ${unit}, ${fmt(x.serverSysPercent)} % sys`;
+        };
+        const clients = r.targets.map((t) => p.targets[t.id]!.clientCpuPercent);
+        return [p.group, ...r.targets.map((t) => fmt(p.targets[t.id]!.peakRssMiB)), ...r.targets.map((t) => cpu(t.id)), `≤ ${fmt(Math.max(...clients))} %`];
+      }),
+    ),
+  );
+
+  return out;
 }

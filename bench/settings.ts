@@ -1,4 +1,4 @@
-// Sizes, counts and durations of a run: the full benchmark (about 10 minutes on 2 cores) and the
+// Sizes, counts and durations of a run: the full benchmark (about 12 minutes on 2 cores, the mirror suite 2 of them) and the
 // --quick smoke mode (tiny sizes, one or two repetitions: checks the harness end to end in < 1 min).
 import { GiB, MiB } from "./lib/stats";
 
@@ -26,6 +26,8 @@ export interface Settings {
   skopeo: { layerMiB: number[]; reps: number };
   /** The memory check: one blob of this size pushed (streamed PATCH) and pulled; 0 = skipped. */
   big: { size: number; label: string };
+  /** The mirror suite's image (random layers + a config) and how many clients pull it cold at once. */
+  mirror: { layers: number; layerSize: number; concurrency: number };
   ceilings: { bytes: number; durationMs: number };
   /** Seconds of focused load per profiled path; 0 = no profiling. */
   profileSeconds: number;
@@ -48,6 +50,7 @@ export function fullSettings(): Settings {
     head: { concurrency: 32, durationMs: 1_500, warmupMs: 250 },
     skopeo: { layerMiB: [64, 48, 32, 24, 16, 12, 8, 4], reps: 3 },
     big: { size: 2 * GiB, label: "2 GiB" },
+    mirror: { layers: 5, layerSize: 8 * MiB, concurrency: 20 },
     ceilings: { bytes: 512 * MiB, durationMs: 2_000 },
     profileSeconds: 6,
   };
@@ -69,6 +72,7 @@ export function quickSettings(): Settings {
     head: { concurrency: 32, durationMs: 150, warmupMs: 0 },
     skopeo: { layerMiB: [1, 1], reps: 1 },
     big: { size: 16 * MiB, label: "16 MiB" },
+    mirror: { layers: 2, layerSize: 256 * KiB, concurrency: 20 },
     ceilings: { bytes: 16 * MiB, durationMs: 200 },
     profileSeconds: 0.5,
   };

@@ -17,6 +17,8 @@ export interface BerthProcessOptions {
   logLevel?: string;
   /** Write a V8 CPU profile (berth.cpuprofile) into this directory when the process exits. */
   cpuProfDir?: string;
+  /** More BERTH_* settings (e.g. BERTH_MIRROR_UPSTREAM for the mirror rows). */
+  env?: Record<string, string>;
 }
 
 export interface BerthProcess {
@@ -47,6 +49,7 @@ export async function startBerthProcess(opts: BerthProcessOptions): Promise<Bert
       // The reference registry runs without auth, so Berth does too: the rows compare registries, not logins.
       BERTH_AUTH: "off",
       ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+      ...opts.env,
     };
     let daemon: Daemon | undefined;
     try {

@@ -3,6 +3,7 @@
 import type { RunningTarget } from "../targets";
 import type { RegistryClient } from "./client";
 import type { Settings } from "../settings";
+import type { UpstreamCount } from "./upstream";
 
 export interface Measured {
   /** The row's value for this repetition, higher is better (MiB/s, ops/s…). */
@@ -13,6 +14,8 @@ export interface Measured {
   requests?: number;
   p50Ms?: number;
   p99Ms?: number;
+  /** Mirror rows: what the target asked its upstream for during the measured part. */
+  upstream?: UpstreamCount;
 }
 
 export interface CaseContext {
@@ -23,8 +26,8 @@ export interface CaseContext {
   work: string;
   /** Per-target state shared between cases (e.g. what a push left for the pull to read). */
   state: Map<string, unknown>;
-  /** A keep-alive client to the target; closed by the harness after the case. */
-  client(connections?: number): RegistryClient;
+  /** A keep-alive client to the target (or to `host`, e.g. a mirror's upstream); closed by the harness after the case. */
+  client(connections?: number, host?: string): RegistryClient;
   /** Runs fn as the measured part: server RSS/CPU and client CPU are recorded around it. */
   measure<T>(fn: () => Promise<T>): Promise<T>;
 }

@@ -189,10 +189,9 @@ export class RegistryClient {
     await res.body.dump();
   }
 
-  /** GET a manifest; returns its size. */
-  async getManifest(repo: string, reference: string): Promise<number> {
+  /** GET a manifest; returns its bytes. */
+  async getManifest(repo: string, reference: string): Promise<Buffer> {
     const res = await this.call("GET", `/v2/${repo}/manifests/${reference}`, 200, { accept: MANIFEST_ACCEPT });
-    const body = Buffer.from(await res.body.arrayBuffer());
-    return body.length;
+    return Buffer.from(await res.body.arrayBuffer());
   }
 }

@@ -27,6 +27,8 @@ export interface CncfRegistryOptions {
   logLevel?: "error" | "warn" | "info" | "debug";
   /** The combined-format access log, one line per request (default on; benchmarks turn it off). */
   accessLog?: boolean;
+  /** Pull-through cache mode: the registry mirrors this upstream (http://host:port) and refuses pushes. */
+  proxyRemoteUrl?: string;
 }
 
 /** Asks the kernel for a free port. Racy by nature, hence the retry in startCncfRegistry. */
@@ -53,7 +55,7 @@ export function pingV2(host: string): Promise<boolean> {
   });
 }
 
-function configYaml(root: string, port: number, logLevel: string, accessLog: boolean): string {
+function configYaml(root: string, port: number, logLevel: string, accessLog: boolean, proxyRemoteUrl?: string): string {
   // JSON is valid YAML, so no YAML writer is needed. Delete is enabled because the suite tests
   // `skopeo delete`; upload purging is off so it never races a test; the fixed secret only
   // silences the "generated random secret" warning (single instance).
@@ -68,6 +70,7 @@ function configYaml(root: string, port: number, logLevel: string, accessLog: boo
         cache: { blobdescriptor: "inmemory" },
       },
       http: { addr: `127.0.0.1:${port}`, secret: "berth-e2e-not-a-secret" },
+      ...(proxyRemoteUrl ? { proxy: { remoteurl: proxyRemoteUrl } } : {}),
     },
     null,
     2,
@@ -85,7 +88,7 @@ export async function startCncfRegistry(opts: CncfRegistryOptions = {}): Promise
     const port = opts.port ?? (await freePort());
     const host = `127.0.0.1:${port}`;
     const configFile = path.join(dir, "config.yml");
-    await writeFile(configFile, configYaml(path.join(dir, "data"), port, opts.logLevel ?? "info", opts.accessLog ?? true));
+    await writeFile(configFile, configYaml(path.join(dir, "data"), port, opts.logLevel ?? "info", opts.accessLog ?? true, opts.proxyRemoteUrl));
     let daemon: Daemon | undefined;
     try {
       daemon = startDaemon(bin, ["serve", configFile], path.join(dir, "registry.log"), env);
