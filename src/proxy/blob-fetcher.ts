@@ -49,6 +49,11 @@ export class BlobFetcher {
     },
   ) {}
 
+  /** Resolves once the fetches under way now have been published (or have failed). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+
   /** Waits for fetches under way (followers stop following), so nothing touches the database after it is closed. */
   async close(): Promise<void> {
     this.closing = true;
@@ -152,6 +157,9 @@ export class BlobFetcher {
       if (corrupt) throw new Error(`upstream sent content with digest ${actual}, not ${fetch.digest}`);
       fetch.setSize(fetch.written);
       stats.bytesFromUpstream += fetch.written;
+      // The clients may have their last bytes now: what they read is verified, whatever happens to the
+      // publishing below. (Until it is done, new requests still join this fetch and read the spool.)
+      fetch.finish(null);
 
       // Verified: now, and only now, it becomes a blob — into place under the blob's row lock, linked in the
       // same transaction (see MetadataStore.publishBlob).
@@ -159,9 +167,15 @@ export class BlobFetcher {
       sharer = null;
       await store.publishBlob(repository, { digest: fetch.digest, size: fetch.written }, () => shared.commit(blobPath(fetch.digest)));
       this.deps.onCached?.(fetch.written);
-      this.settle(fetch, null);
+      this.forget(fetch.digest, fetch);
     } catch (err) {
       logger.warn({ err, digest: fetch.digest, upstream: route.upstream.config.name }, "mirror blob fetch failed");
+      if (fetch.done && !fetch.error) {
+        // Served, but not kept: the next request fetches it again.
+        this.forget(fetch.digest, fetch);
+        await sharer?.cancel().catch(() => undefined);
+        return;
+      }
       if (corrupt) await mirror.markFetchCorrupt(fetch.digest, this.owner).catch(() => undefined);
       await sharer?.cancel().catch(() => undefined);
       this.settle(fetch, err instanceof Error ? err : new Error(String(err)));

@@ -24,6 +24,11 @@ export interface Mirror {
   upstreams: UpstreamClient[];
   /** This process's mark in the Via header: a request carrying it came back to us, i.e. a loop. */
   viaToken: string;
+  /**
+   * Resolves once the blob fetches under way are published (or failed). A client has its blob as soon as
+   * the digest verified; storing it may take a moment longer.
+   */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +69,7 @@ export function createMirror(
     stats,
     upstreams,
     viaToken,
+    idle: () => fetcher.idle(),
     close: async () => {
       await fetcher.close();
       await Promise.all(upstreams.map((u) => u.close()));

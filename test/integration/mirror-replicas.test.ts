@@ -381,6 +381,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     expect(blobGets(proxy, repo, layer)).toBe(2);
     // What is in storage now is the verified blob, both replicas serve it, and no spool file is left over.
     for (const r of replicas) expect((await pull(r.url, repo, layer, Date.now())).digest).toBe(layer);
+    for (const r of replicas) await r.deps.mirror!.idle();
     for (const r of replicas) expect(await readdir(path.join(r.dataDir, "spool")).catch(() => [])).toEqual([]);
   });
 
