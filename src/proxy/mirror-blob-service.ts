@@ -44,8 +44,9 @@ export class MirrorBlobService implements BlobServiceApi {
   }
 
   async open(repository: RepositoryName, blob: BlobRecord, range?: ByteRange): Promise<Readable> {
+    // Still this process's fetch (even verified and done, it is in storage only once it is forgotten).
     const fetch = this.fetcher.active(blob.digest);
-    if (fetch && !fetch.done) {
+    if (fetch && !fetch.error) {
       try {
         return fetch.reader(range);
       } catch {
