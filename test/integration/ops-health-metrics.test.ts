@@ -156,6 +156,8 @@ describe("mirror metrics", () => {
         await res.arrayBuffer();
         const blob = await fetch(`${mirror.url}/v2/library/thing/blobs/${image.layers[0].descriptor.digest}`);
         expect(Buffer.from(await blob.arrayBuffer()).length).toBe(2048);
+        // The client has its bytes once they verified; the second round should find them stored.
+        await mirror.deps.mirror!.idle();
       }
       const text = await scrape(mirror);
       expect(metricValue(text, "berth_mirror_cache_misses_total")).toBeGreaterThanOrEqual(2);
