@@ -10,13 +10,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { S3Driver } from "../src/storage/s3";
 import { createTestDatabase, startPostgres } from "../test/support/postgres";
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from "../test/support/s3-server";
+import { freePort } from "../test/support/free-port";
 
 const MiB = 1024 * 1024;
 const MAIN = path.resolve(__dirname, "../dist/main.js");
@@ -43,14 +43,6 @@ function freshBlob(): Blob {
   const data = Buffer.from(base);
   data.writeDoubleLE(++serial + Math.random(), 0);
   return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}` };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function startBerth(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ url: string; child: ChildProcess }> {

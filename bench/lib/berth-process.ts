@@ -2,7 +2,8 @@
 // on a random 127.0.0.1 port. Optionally under --cpu-prof (the profile is written when it exits).
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { freePort, pingV2 } from "../../test/e2e/support/cncf-registry";
+import { pingV2 } from "../../test/e2e/support/cncf-registry";
+import { freePort } from "../../test/support/free-port";
 import { startDaemon, waitFor, type Daemon } from "../../test/e2e/support/process";
 
 export interface BerthProcessOptions {

@@ -9,7 +9,7 @@ import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunSt
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
 import type { CompiledRules } from "./live-rules";
 import { GcRuns, type RunProgress } from "./runs";
-import { gcDatabase, num, type GcDatabase } from "./sql";
+import { gcDatabase, num, type GcDatabase, type Query } from "./sql";
 
 /**
  * The garbage collector: mark & sweep driven by the metadata in Postgres (storage is never listed to
@@ -211,66 +211,80 @@ export class Collector {
   }
 
   /**
-   * Dangling manifests of each repository, a batch per transaction, under the repository's row lock.
-   * Newest first: indexes and referrers are pushed after what they name, so they go first, and an
-   * interrupted sweep leaves orphans rather than an index missing a child.
+   * Runs `deleteBatch` for each repository, a batch per transaction holding the repository's row FOR
+   * UPDATE, until a batch comes back short. `deleteBatch` runs after the lock, so its statement sees
+   * everything committed before the lock was granted (see RACE SAFETY above).
    */
-  private async sweepManifests(run: RunState, repositoryIds: number[], cutoff: Date): Promise<void> {
+  private async sweepEachRepository<T>(
+    run: RunState,
+    repositoryIds: number[],
+    deleteBatch: (q: Query, repositoryId: number, batch: number) => Promise<T[]>,
+    recorded: (repositoryId: number, deleted: T[]) => void,
+  ): Promise<void> {
     const batch = run.options.batchSize;
     for (const repositoryId of repositoryIds.sort((a, b) => a - b)) {
       for (;;) {
         const rows = await this.db.transaction(async (q) => {
           const locked = await q(`SELECT id FROM repository WHERE id = $1 FOR UPDATE`, [repositoryId]);
-          if (!locked.length) return [];
-          // A new statement, so a new snapshot: the kept set as of now that we hold the lock.
-          const deleted = await q<{ id: number; digest: string; size: number }>(
-            `WITH RECURSIVE ${keptCte({ cutoff: "$2::timestamptz", repository: "$1" })}
-             DELETE FROM manifest m WHERE m.id IN (
-               SELECT c.id FROM manifest c
-               WHERE c.repository_id = $1 AND c.created_at < $2
-                 AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.id = c.id)
-               ORDER BY c.id DESC LIMIT $3)
-             RETURNING m.id, m.digest, m.size`,
-            [repositoryId, cutoff, batch],
-          );
-          if (deleted.length) await this.runs.add(q, run.runId, { manifests: deleted.length });
-          return deleted;
+          return locked.length ? deleteBatch(q, repositoryId, batch) : [];
         });
-        run.recordManifests(repositoryId, rows);
+        recorded(repositoryId, rows);
         await run.batchDone();
         if (rows.length < batch) break;
       }
     }
   }
 
+  /**
+   * Dangling manifests of each repository, under the repository's row lock. Newest first: indexes and
+   * referrers are pushed after what they name, so they go first, and an interrupted sweep leaves orphans
+   * rather than an index missing a child.
+   */
+  private sweepManifests(run: RunState, repositoryIds: number[], cutoff: Date): Promise<void> {
+    return this.sweepEachRepository(
+      run,
+      repositoryIds,
+      async (q, repositoryId, batch) => {
+        const deleted = await q<{ id: number; digest: string; size: number }>(
+          `WITH RECURSIVE ${keptCte({ cutoff: "$2::timestamptz", repository: "$1" })}
+           DELETE FROM manifest m WHERE m.id IN (
+             SELECT c.id FROM manifest c
+             WHERE c.repository_id = $1 AND c.created_at < $2
+               AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.id = c.id)
+             ORDER BY c.id DESC LIMIT $3)
+           RETURNING m.id, m.digest, m.size`,
+          [repositoryId, cutoff, batch],
+        );
+        if (deleted.length) await this.runs.add(q, run.runId, { manifests: deleted.length });
+        return deleted;
+      },
+      (repositoryId, rows) => run.recordManifests(repositoryId, rows),
+    );
+  }
+
   /** Links no manifest of their repository references, under the repository's row lock. */
-  private async sweepLinks(run: RunState, repositoryIds: number[], cutoff: Date): Promise<void> {
-    const batch = run.options.batchSize;
-    for (const repositoryId of repositoryIds.sort((a, b) => a - b)) {
-      for (;;) {
-        const rows = await this.db.transaction(async (q) => {
-          const locked = await q(`SELECT id FROM repository WHERE id = $1 FOR UPDATE`, [repositoryId]);
-          if (!locked.length) return [];
-          const deleted = await q<{ digest: string; size: unknown }>(
-            `WITH doomed AS (
-               SELECT rb.digest FROM repository_blob rb JOIN blob b ON b.digest = rb.digest
-               WHERE rb.repository_id = $1 AND rb.created_at < $2 AND b.last_touched_at < $2
-                 AND NOT EXISTS (SELECT 1 FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
-                                 WHERE mr.digest = rb.digest AND m.repository_id = $1)
-               ORDER BY rb.digest LIMIT $3)
-             DELETE FROM repository_blob rb USING doomed d, blob b
-             WHERE rb.repository_id = $1 AND rb.digest = d.digest AND b.digest = rb.digest
-             RETURNING rb.digest, b.size`,
-            [repositoryId, cutoff, batch],
-          );
-          if (deleted.length) await this.runs.add(q, run.runId, { links: deleted.length });
-          return deleted;
-        });
-        run.recordLinks(repositoryId, rows.map((r) => ({ digest: r.digest, size: num(r.size) })));
-        await run.batchDone();
-        if (rows.length < batch) break;
-      }
-    }
+  private sweepLinks(run: RunState, repositoryIds: number[], cutoff: Date): Promise<void> {
+    return this.sweepEachRepository(
+      run,
+      repositoryIds,
+      async (q, repositoryId, batch) => {
+        const deleted = await q<{ digest: string; size: unknown }>(
+          `WITH doomed AS (
+             SELECT rb.digest FROM repository_blob rb JOIN blob b ON b.digest = rb.digest
+             WHERE rb.repository_id = $1 AND rb.created_at < $2 AND b.last_touched_at < $2
+               AND NOT EXISTS (SELECT 1 FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
+                               WHERE mr.digest = rb.digest AND m.repository_id = $1)
+             ORDER BY rb.digest LIMIT $3)
+           DELETE FROM repository_blob rb USING doomed d, blob b
+           WHERE rb.repository_id = $1 AND rb.digest = d.digest AND b.digest = rb.digest
+           RETURNING rb.digest, b.size`,
+          [repositoryId, cutoff, batch],
+        );
+        if (deleted.length) await this.runs.add(q, run.runId, { links: deleted.length });
+        return deleted;
+      },
+      (repositoryId, rows) => run.recordLinks(repositoryId, rows.map((r) => ({ digest: r.digest, size: num(r.size) }))),
+    );
   }
 
   /** Blobs with no link and no reference, in digest order; rows locked while their bytes are deleted. */

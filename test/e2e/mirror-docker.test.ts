@@ -7,8 +7,6 @@
 // upstream's request counts say so explicitly. A second CNCF registry serves as a prefixed, non-Docker-Hub
 // upstream for skopeo.
 import { createHash } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { startCncfRegistry, type CncfRegistry } from "./support/cncf-registry";
 import { startDockerd, type Dockerd } from "./support/dockerd";
@@ -42,7 +40,6 @@ let images: TestImages;
 let hub: CncfRegistry | undefined;
 let quay: CncfRegistry | undefined;
 let hubProxy: FaultProxy | undefined;
-let slowLink: SlowLink | undefined;
 /** One 8 MiB layer, for the slow-link test. */
 let big: OciLayout;
 let quayProxy: FaultProxy | undefined;
@@ -50,49 +47,6 @@ let berth: TestRegistry | undefined;
 let dockerd: Dockerd | undefined;
 /** Berth's request log: "METHOD url STATUS". */
 let berthLog: string[] = [];
-
-interface SlowLink {
-  url: string;
-  /** Bytes per second for blob bodies; Infinity passes them through unpaced. */
-  rate: number;
-  stop(): Promise<void>;
-}
-
-/** A pass-through proxy standing for the slow international link: it paces blob bodies when told to. */
-async function startSlowLink(target: string): Promise<SlowLink> {
-  const agent = new http.Agent({ keepAlive: true });
-  const link: SlowLink = { url: "", rate: Infinity, stop: async () => undefined };
-  const server = http.createServer((req, res) => {
-    const paced = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "") && Number.isFinite(link.rate);
-    const rate = link.rate;
-    const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host }, agent }, async (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      if (!paced) return void up.pipe(res);
-      try {
-        for await (const chunk of up as AsyncIterable<Buffer>) {
-          for (let i = 0; i < chunk.length; i += 64 * 1024) {
-            const piece = chunk.subarray(i, i + 64 * 1024);
-            if (!res.write(piece)) await new Promise((resolve) => res.once("drain", resolve));
-            await new Promise((resolve) => setTimeout(resolve, (piece.length / rate) * 1000));
-          }
-        }
-        res.end();
-      } catch {
-        res.destroy();
-      }
-    });
-    upstream.on("error", () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  link.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  link.stop = async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    agent.destroy();
-  };
-  return link;
-}
 
 function docker(args: string[]) {
   if (!dockerd) throw new Error("dockerd did not start");
@@ -155,7 +109,6 @@ beforeAll(async () => {
   hubProxy = await startFaultProxy(`http://${hub.host}`);
   quayProxy = await startFaultProxy(`http://${quay.host}`);
   // Berth → slow link → counting proxy → "Docker Hub".
-  slowLink = await startSlowLink(hubProxy.url);
   await skopeoCopy(images.runnable.ref, dockerRef(hub.host, "library/runnable", "latest"));
   await skopeoCopy(images.multi.ref, dockerRef(hub.host, "library/multi", "1"));
   await skopeoCopy(images.index.ref, dockerRef(hub.host, "library/index", "latest"), { all: true });
@@ -170,7 +123,7 @@ beforeAll(async () => {
     config: {
       mirror: {
         upstreams: [
-          { name: "hub", url: slowLink.url, prefix: "", registry: "docker.io", tagTtlSeconds: TAG_TTL_SECONDS, timeoutSeconds: HUB_TIMEOUT_SECONDS },
+          { name: "hub", url: hubProxy.url, prefix: "", registry: "docker.io", tagTtlSeconds: TAG_TTL_SECONDS, timeoutSeconds: HUB_TIMEOUT_SECONDS },
           { name: "quay", url: quayProxy.url, prefix: "quay.io", registry: "quay.io", timeoutSeconds: 10 },
         ],
       },
@@ -182,7 +135,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await dockerd?.stop().catch((e) => console.error("dockerd stop failed", e));
   await berth?.stop().catch((e) => console.error("berth stop failed", e));
-  for (const p of [slowLink, hubProxy, quayProxy]) await p?.stop().catch(() => undefined);
+  for (const p of [hubProxy, quayProxy]) await p?.stop().catch(() => undefined);
   for (const r of [hub, quay]) await r?.stop().catch(() => undefined);
   if (work) await removeTree(work);
 }, 90_000);
@@ -330,7 +283,7 @@ describe("Berth as dockerd's --registry-mirror for Docker Hub", () => {
       // The China-region case: an 8 MiB layer at 1.5 MiB/s takes ~5 s, longer than the upstream's 4 s
       // timeoutSeconds. A timeout must catch a dead or stalled upstream, not cut a transfer that is progressing.
       const layer = big.images[0]!.layers[0]!;
-      slowLink!.rate = 1.5 * MiB;
+      hubProxy!.blobRate = 1.5 * MiB; // the slow international link
       try {
         const started = Date.now();
         const res = await fetch(`${mirror().url}/v2/library/big/blobs/${layer.digest}`);
@@ -349,7 +302,7 @@ describe("Berth as dockerd's --registry-mirror for Docker Hub", () => {
         console.log(`cold ${layer.size} B layer over a 1.5 MiB/s upstream link (timeoutSeconds ${HUB_TIMEOUT_SECONDS}): status ${res.status}, ${size} B in ${ms} ms${failure ? `, failed: ${failure}` : ""}`);
         expect({ status: res.status, size, digest: `sha256:${hash.digest("hex")}`, failure }).toEqual({ status: 200, size: layer.size, digest: layer.digest, failure: "" });
       } finally {
-        slowLink!.rate = Infinity;
+        hubProxy!.blobRate = Infinity;
       }
       // Cached now: dockerd gets the whole image from Berth.
       const pulled = await docker(["pull", "big:1"]);

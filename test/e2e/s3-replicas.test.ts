@@ -4,7 +4,6 @@
 // race on the same blob and the same tag.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import {
   bodyBytes,
@@ -26,6 +25,7 @@ import { hashLayoutBlobs, multiLayerImage, readLayoutTag, twoPlatformIndex, writ
 import { makeTempDir, removeTree } from "./support/process";
 import { dockerRef, ociRef, skopeoCopy, skopeoInspectRaw } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
+import { freePort } from "../support/free-port";
 
 const MAIN = path.resolve(__dirname, "../../dist/main.js");
 const MiB = 1024 * 1024;
@@ -35,14 +35,6 @@ interface Replica {
   host: string;
   child: ChildProcess;
   output: () => string;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function startReplica(env: NodeJS.ProcessEnv, dataDir: string): Promise<Replica> {

@@ -2,21 +2,13 @@
 import { spawn, execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "../support/free-port";
 
 const MAIN = path.resolve(__dirname, "../../dist/main.js");
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitForLine(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<string> {
   let seen = "";

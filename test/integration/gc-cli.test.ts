@@ -1,12 +1,12 @@
 // `berth gc` as users run it (the compiled dist/main.js), on the embedded database of a stopped server.
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { openDatabase } from "../../src/metadata/database";
 import { generateRegistry } from "../support/gc-generate";
+import { freePort } from "../support/free-port";
 
 const MAIN = path.resolve(__dirname, "../../dist/main.js");
 const run = promisify(execFile);
@@ -90,10 +90,3 @@ function keepBlobs(stdout: string): number {
   return Number(/repository links, (\d+) blobs/.exec(stdout)![1]);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

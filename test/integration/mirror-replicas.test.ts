@@ -1,12 +1,10 @@
 // Two Berth mirror replicas sharing one Postgres database and one storage — a filesystem root, then an S3
 // bucket (s3rver) — as replicas behind a load balancer would, in front of one upstream: the CNCF registry, seen
-// through the counting fault proxy and, in front of that, a throttle that makes every upstream blob download take a while, so
-// the replicas' requests really overlap. A cold blob asked for through both replicas at once must be
+// through the counting fault proxy, which also paces blob bodies so every upstream blob download takes a
+// while and the replicas' requests really overlap. A cold blob asked for through both replicas at once must be
 // fetched from the upstream exactly once, and every client must get the right bytes.
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-registry";
@@ -28,67 +26,6 @@ async function pushUpstream(base: string, repo: string, image: BuiltImage, ref: 
   if (res.status !== 201) throw new Error(`upstream manifest push: ${res.status}`);
 }
 
-interface Throttle {
-  url: string;
-  /** Bytes per second for blob bodies. */
-  rate: number;
-  /** When set, the next blob GET is cut off after this many bytes (an upstream dying mid-transfer). */
-  cutNextAfter: number | null;
-  /** When set, the next blob GET has one byte flipped at this offset (an upstream serving corrupt content). */
-  corruptNextAt: number | null;
-  /** Blob body bytes sent to the replicas so far. */
-  blobBytesSent: number;
-  stop(): Promise<void>;
-}
-
-/** A pass-through proxy that paces blob bodies (and can cut one short); everything else passes untouched. */
-async function startThrottle(target: string, rate: number): Promise<Throttle> {
-  const agent = new http.Agent({ keepAlive: true });
-  const throttle: Throttle = { url: "", rate, cutNextAfter: null, corruptNextAt: null, blobBytesSent: 0, stop: async () => undefined };
-  const server = http.createServer((req, res) => {
-    const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
-    const cutAfter = isBlob ? throttle.cutNextAfter : null;
-    if (cutAfter !== null) throttle.cutNextAfter = null;
-    const corruptAt = isBlob ? throttle.corruptNextAt : null;
-    if (corruptAt !== null) throttle.corruptNextAt = null;
-    const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host }, agent }, async (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      if (!isBlob) return void up.pipe(res);
-      let sent = 0;
-      try {
-        for await (const chunk of up as AsyncIterable<Buffer>) {
-          for (let i = 0; i < chunk.length; i += 64 * 1024) {
-            const piece = Buffer.from(chunk.subarray(i, i + 64 * 1024));
-            if (cutAfter !== null && sent + piece.length > cutAfter) {
-              res.destroy();
-              up.destroy();
-              return;
-            }
-            if (corruptAt !== null && corruptAt >= sent && corruptAt < sent + piece.length) piece[corruptAt - sent] ^= 0xff;
-            if (!res.write(piece)) await new Promise((resolve) => res.once("drain", resolve));
-            sent += piece.length;
-            throttle.blobBytesSent += piece.length;
-            await new Promise((resolve) => setTimeout(resolve, (piece.length / throttle.rate) * 1000));
-          }
-        }
-        res.end();
-      } catch {
-        res.destroy();
-      }
-    });
-    upstream.on("error", () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  throttle.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  throttle.stop = async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    agent.destroy();
-  };
-  return throttle;
-}
-
 function blobGets(proxy: FaultProxy, repo: string, digest: string): number {
   return proxy.requests.filter((r) => r === `GET /v2/${repo}/blobs/${digest}`).length;
 }
@@ -102,14 +39,14 @@ async function pull(base: string, repo: string, digest: string, started: number)
 }
 
 /** GET a blob (or a range of it), keeping the body and how many blob bytes the upstream had sent when its first byte arrived. */
-async function pullWatching(throttle: Throttle, base: string, repo: string, digest: string, range?: string, live = { received: 0 }) {
+async function pullWatching(proxy: FaultProxy, base: string, repo: string, digest: string, range?: string, live = { received: 0 }) {
   const res = await fetch(`${base}/v2/${repo}/blobs/${digest}`, { headers: range ? { Range: range } : {} });
   const chunks: Buffer[] = [];
   let upstreamAtFirstByte: number | null = null;
   let complete = true;
   try {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      upstreamAtFirstByte ??= throttle.blobBytesSent;
+      upstreamAtFirstByte ??= proxy.blobBytesSent;
       chunks.push(Buffer.from(chunk));
       live.received += chunk.length;
     }
@@ -172,7 +109,6 @@ async function spawnReplica(env: Record<string, string>): Promise<{ url: string;
 
 describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one storage (%s)", (driver) => {
   let upstream: CncfRegistry;
-  let throttle: Throttle;
   let proxy: FaultProxy;
   let database: TestDatabase;
   let storageRoot: string;
@@ -185,10 +121,9 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
 
   beforeAll(async () => {
     upstream = await startCncfRegistry();
-    // replicas → throttle → counting proxy → upstream (the throttle sits nearest the replicas, so a
-    // transfer it cuts reaches the replica as a cut at once).
+    // replicas → fault proxy (counting, pacing blob bodies, cutting or corrupting one when told) → upstream.
     proxy = await startFaultProxy(`http://${upstream.host}`);
-    throttle = await startThrottle(proxy.url, 8 * MiB);
+    proxy.blobRate = 8 * MiB;
     database = await createTestDatabase();
     storageRoot = await mkdtemp(path.join(os.tmpdir(), "berth-replicas-storage-"));
     let storageConfig: Record<string, unknown> = { fsync: false, root: storageRoot };
@@ -212,7 +147,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     const config = {
       databaseUrl: database.url,
       storage: storageConfig,
-      mirror: { upstreams: [{ name: "hub", url: throttle.url, prefix: "", registry: "docker.io", timeoutSeconds: 30 }] },
+      mirror: { upstreams: [{ name: "hub", url: proxy.url, prefix: "", registry: "docker.io", timeoutSeconds: 30 }] },
     };
     // One after the other: the first applies the migrations, the second finds them applied.
     replicas.push(await startTestRegistry({ config }));
@@ -222,7 +157,6 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
   afterAll(async () => {
     for (const r of replicas) await r.stop().catch((err) => console.error("replica stop failed", err));
     replicas = [];
-    await throttle?.stop();
     await proxy?.stop();
     await upstream?.stop();
     await database?.drop();
@@ -231,10 +165,10 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
   });
 
   beforeEach(() => {
-    throttle.rate = 8 * MiB;
-    throttle.cutNextAfter = null;
-    throttle.corruptNextAt = null;
-    throttle.blobBytesSent = 0;
+    proxy.blobRate = 8 * MiB;
+    proxy.cutNextBlobAfter = null;
+    proxy.corruptNextBlobAt = null;
+    proxy.blobBytesSent = 0;
   });
 
   /** A one-layer image pushed to the upstream under a fresh name; none of it is cached yet. */
@@ -255,7 +189,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
       expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(manifest);
     }
 
-    // 3 clients per replica ask for the 12 MiB layer at once (about 1.5 s upstream at the throttle's pace).
+    // 3 clients per replica ask for the 12 MiB layer at once (about 1.5 s upstream at the proxy's pace).
     const started = Date.now();
     const results = await Promise.all(
       replicas.flatMap((r, i) => Array.from({ length: 3 }, async () => ({ replica: i, ...(await pull(r.url, repo, layer, started)) }))),
@@ -298,11 +232,11 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
 
   it("streams a cold blob to a client of the other replica while the leader is still downloading it", async () => {
     const { repo, layer } = await coldLayer("stream", 8 * MiB);
-    throttle.rate = 2 * MiB; // about 4 s for the whole layer
+    proxy.blobRate = 2 * MiB; // about 4 s for the whole layer
 
-    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
-    await until(() => throttle.blobBytesSent >= MiB, "the leader's download to get going");
-    const follower = pullWatching(throttle, replicas[1].url, repo, layer);
+    const leader = pullWatching(proxy, replicas[0].url, repo, layer);
+    await until(() => proxy.blobBytesSent >= MiB, "the leader's download to get going");
+    const follower = pullWatching(proxy, replicas[1].url, repo, layer);
     const [a, b] = await Promise.all([leader, follower]);
     console.log(`follower's first byte after ${b.upstreamAtFirstByte} of ${8 * MiB} upstream bytes`);
 
@@ -316,33 +250,33 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
 
   it("answers Range requests on the follower from the shared download, and from the cache afterwards, with one upstream GET", async () => {
     const { repo, layer, data } = await coldLayer("range", 8 * MiB);
-    throttle.rate = 2 * MiB;
+    proxy.blobRate = 2 * MiB;
 
-    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
-    await until(() => throttle.blobBytesSent >= MiB, "the leader's download to get going");
+    const leader = pullWatching(proxy, replicas[0].url, repo, layer);
+    await until(() => proxy.blobBytesSent >= MiB, "the leader's download to get going");
     // One range inside what has arrived, one beyond it (the follower waits for those bytes).
     const [early, late] = await Promise.all([
-      pullWatching(throttle, replicas[1].url, repo, layer, `bytes=1000-${1000 + MiB - 1}`),
-      pullWatching(throttle, replicas[1].url, repo, layer, `bytes=${6 * MiB}-${6 * MiB + 99}`),
+      pullWatching(proxy, replicas[1].url, repo, layer, `bytes=1000-${1000 + MiB - 1}`),
+      pullWatching(proxy, replicas[1].url, repo, layer, `bytes=${6 * MiB}-${6 * MiB + 99}`),
     ]);
     expect({ status: early.status, same: early.body.equals(data.subarray(1000, 1000 + MiB)) }).toEqual({ status: 206, same: true });
     expect({ status: late.status, same: late.body.equals(data.subarray(6 * MiB, 6 * MiB + 100)) }).toEqual({ status: 206, same: true });
     expect(early.upstreamAtFirstByte!).toBeLessThan(8 * MiB);
     expect((await leader).digest).toBe(layer);
 
-    const tail = await pullWatching(throttle, replicas[1].url, repo, layer, `bytes=${8 * MiB - 10}-`);
+    const tail = await pullWatching(proxy, replicas[1].url, repo, layer, `bytes=${8 * MiB - 10}-`);
     expect({ status: tail.status, same: tail.body.equals(data.subarray(8 * MiB - 10)) }).toEqual({ status: 206, same: true });
     expect(blobGets(proxy, repo, layer)).toBe(1);
   });
 
   it("cuts every client's transfer, on both replicas, when the upstream's blob does not match its digest, and caches nothing", async () => {
     const { repo, layer } = await coldLayer("corrupt", 6 * MiB);
-    throttle.rate = 4 * MiB;
-    throttle.corruptNextAt = 3 * MiB;
+    proxy.blobRate = 4 * MiB;
+    proxy.corruptNextBlobAt = 3 * MiB;
 
-    const leader = pullWatching(throttle, replicas[0].url, repo, layer);
-    await until(() => throttle.blobBytesSent >= MiB / 2, "the leader's download to get going");
-    const follower = pullWatching(throttle, replicas[1].url, repo, layer);
+    const leader = pullWatching(proxy, replicas[0].url, repo, layer);
+    await until(() => proxy.blobBytesSent >= MiB / 2, "the leader's download to get going");
+    const follower = pullWatching(proxy, replicas[1].url, repo, layer);
     const results = await Promise.all([leader, follower]);
     for (const r of results) {
       // Never a complete response: a cut transfer (or an error status), and never the whole length.
@@ -355,15 +289,15 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     await until(async () => (await uploadFiles(storage)).length === 0, "the corrupt upload to be removed");
 
     // Nothing blocks a later fetch, which gets the real blob.
-    const retry = await pullWatching(throttle, replicas[1].url, repo, layer);
+    const retry = await pullWatching(proxy, replicas[1].url, repo, layer);
     expect({ status: retry.status, digest: retry.digest }).toEqual({ status: 200, digest: layer });
     expect(blobGets(proxy, repo, layer)).toBe(2);
   });
 
   it("lets the other replica take over when the fetching replica's upstream transfer breaks, leaving no partial blob", async () => {
     const { repo, layer } = await coldLayer("broken", 6 * MiB);
-    throttle.cutNextAfter = 2 * MiB;
-    throttle.rate = 4 * MiB;
+    proxy.cutNextBlobAfter = 2 * MiB;
+    proxy.blobRate = 4 * MiB;
 
     const started = Date.now();
     // Replica 0 starts the fetch (its transfer will break); replica 1's client arrives while it is under way.
@@ -387,16 +321,16 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
 
   it("takes over from a replica killed mid-fetch once its lease lapses, its follower's client getting the whole verified blob", async () => {
     const { repo, layer } = await coldLayer("killed", 6 * MiB);
-    const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_MIRROR_UPSTREAM: throttle.url, ...storageEnv });
+    const doomed = await spawnReplica({ DATABASE_URL: database.url, BERTH_MIRROR_UPSTREAM: proxy.url, ...storageEnv });
     try {
-      throttle.rate = MiB;
-      const leader = pullWatching(throttle, doomed.url, repo, layer);
-      await until(() => throttle.blobBytesSent >= MiB, "the doomed replica's download to get going");
+      proxy.blobRate = MiB;
+      const leader = pullWatching(proxy, doomed.url, repo, layer);
+      await until(() => proxy.blobBytesSent >= MiB, "the doomed replica's download to get going");
       const streamed = { received: 0 };
-      const follower = pullWatching(throttle, replicas[1].url, repo, layer, undefined, streamed);
+      const follower = pullWatching(proxy, replicas[1].url, repo, layer, undefined, streamed);
       await until(() => streamed.received >= MiB, "the follower's client to be streaming");
       doomed.kill();
-      throttle.rate = 8 * MiB;
+      proxy.blobRate = 8 * MiB;
       const [a, b] = await Promise.all([leader, follower]);
       expect(a.complete && a.status === 200 && a.body.length === 6 * MiB).toBe(false);
       // The follower waited out the dead leader's lease, fetched the blob itself, and its client carried on.

@@ -4,10 +4,10 @@ import { spawn, execFile, execFileSync, type ChildProcess } from "node:child_pro
 import { randomBytes } from "node:crypto";
 import { chown, mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { existsSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { freePort } from "./free-port";
 
 export interface PostgresServer {
   /** Superuser URL (trust auth on 127.0.0.1), database "postgres". */
@@ -150,18 +150,6 @@ function run(file: string, args: string[], owner?: { uid: number; gid: number })
     execFile(file, args, { ...owner, cwd: os.tmpdir() }, (err, stdout, stderr) =>
       err ? reject(new Error(`${path.basename(file)} failed: ${err.message}\n${stdout}${stderr}`)) : resolve(),
     );
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 

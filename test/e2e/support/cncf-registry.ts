@@ -3,10 +3,10 @@
 // ready, and benchmarks reuse it as the side-by-side reference.
 import { writeFile } from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import { makeTempDir, removeTree, startDaemon, waitFor, type Daemon } from "./process";
 import { requireBinary } from "./tools";
+import { freePort } from "../../support/free-port";
 
 export interface CncfRegistry {
   /** "127.0.0.1:PORT", usable in image references. */
@@ -29,18 +29,6 @@ export interface CncfRegistryOptions {
   accessLog?: boolean;
   /** Pull-through cache mode: the registry mirrors this upstream (http://host:port) and refuses pushes. */
   proxyRemoteUrl?: string;
-}
-
-/** Asks the kernel for a free port. Racy by nature, hence the retry in startCncfRegistry. */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", resolve);
-  });
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 /** GET /v2/ answering 200 means the registry is serving the API (no auth configured). */
