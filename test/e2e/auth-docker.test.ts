@@ -4,15 +4,15 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { TestRegistry } from "../support/registry";
-import { ADMIN_PASSWORD, addUser, startAuthRegistry, uniqueName, type Creds } from "../support/auth-helpers";
+import { uniqueName, type Creds } from "../support/auth-helpers";
+import { ADMIN_CREDS, startAuthFixture } from "./support/auth-fixture";
 import { startDockerd, type Dockerd } from "./support/dockerd";
 import { tinyImage, writeOciLayout, type OciLayout } from "./support/oci-layout";
-import { CommandError, makeTempDir, removeTree } from "./support/process";
-import { dockerRef, skopeoCopy, skopeoInspectRaw } from "./support/skopeo";
+import { failureOutput, makeTempDir, removeTree } from "./support/process";
+import { dockerRef, skopeoInspectRaw } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
 
 const TEST_TIMEOUT = 120_000;
-const ADMIN_CREDS = `admin:${ADMIN_PASSWORD}`;
 
 let work: string;
 let tiny: OciLayout;
@@ -32,31 +32,12 @@ function docker(args: string[], input?: string) {
   return dockerd.docker(args, { input, timeoutMs: 90_000 });
 }
 
-/** The CommandError of a docker call expected to fail (its stderr, for matching). */
-async function dockerFails(args: string[], input?: string): Promise<string> {
-  try {
-    await docker(args, input);
-  } catch (err) {
-    if (err instanceof CommandError) return `${err.stderr}\n${err.stdout}`;
-    throw err;
-  }
-  throw new Error(`docker ${args.join(" ")} succeeded, expected a failure`);
-}
 
 beforeAll(async () => {
   requireBinaries("skopeo", "dockerd", "docker", "containerd", "containerd-shim-runc-v2", "runc");
   work = await makeTempDir("berth-e2e-authdocker");
   tiny = await writeOciLayout(path.join(work, "tiny"), "latest", tinyImage());
-  registry = await startAuthRegistry();
-  team = uniqueName("team");
-  open = uniqueName("open");
-  await registry.deps.auth.accounts.addProject(team);
-  await registry.deps.auth.accounts.addProject(open, { public: true });
-  dev = await addUser(registry, "dev");
-  await registry.deps.auth.accounts.setMember(team, dev.username, "developer");
-  // Images put in place by skopeo with the admin's credentials (skopeo itself is tested in auth-skopeo).
-  await skopeoCopy(tiny.ref, dockerRef(host(), `${team}/base`, "v1"), { destCreds: ADMIN_CREDS });
-  await skopeoCopy(tiny.ref, dockerRef(host(), `${open}/tiny`, "v1"), { destCreds: ADMIN_CREDS });
+  ({ registry, team, open, dev } = await startAuthFixture(tiny.ref));
   dockerd = await startDockerd();
 }, 180_000);
 
@@ -70,7 +51,7 @@ describe("docker with token auth", () => {
   test(
     "docker login with a wrong password is refused and stores nothing",
     async () => {
-      const out = await dockerFails(["login", host(), "-u", dev.username, "--password-stdin"], "not-the-password\n");
+      const out = await failureOutput(docker(["login", host(), "-u", dev.username, "--password-stdin"], "not-the-password\n"));
       expect(out).toMatch(/unauthorized|401|incorrect username or password/i);
       const config = JSON.parse(await readFile(path.join(dockerd!.env.DOCKER_CONFIG!, "config.json"), "utf8")) as { auths?: Record<string, unknown> };
       expect(Object.keys(config.auths ?? {})).not.toContain(host());
@@ -91,7 +72,7 @@ describe("docker with token auth", () => {
   test(
     "anonymous docker pull of a private project is refused",
     async () => {
-      const out = await dockerFails(["pull", `${host()}/${team}/base:v1`]);
+      const out = await failureOutput(docker(["pull", `${host()}/${team}/base:v1`]));
       expect(out).toMatch(/denied|unauthorized|authentication required/i);
     },
     TEST_TIMEOUT,
@@ -136,7 +117,7 @@ describe("docker with token auth", () => {
       await registry!.deps.auth.accounts.addProject(other);
       const target = `${host()}/${other}/intruder:v1`;
       await docker(["tag", `${host()}/${open}/tiny:v1`, target]);
-      const out = await dockerFails(["push", target]);
+      const out = await failureOutput(docker(["push", target]));
       expect(out).toMatch(/denied|unauthorized/i);
       await expect(skopeoInspectRaw(dockerRef(host(), `${other}/intruder`, "v1"), ADMIN_CREDS)).rejects.toThrow(/manifest unknown|not found|404/i);
     },
@@ -150,12 +131,12 @@ describe("docker with token auth", () => {
       const logout = await docker(["logout", host()]);
       expect(logout.out).toMatch(/Removing login credentials/);
       await docker(["rmi", ref]).catch(() => undefined); // the pull below must ask the registry
-      const out = await dockerFails(["pull", ref]);
+      const out = await failureOutput(docker(["pull", ref]));
       expect(out).toMatch(/denied|unauthorized|authentication required/i);
       // And a push while logged out is refused too.
       const target = `${host()}/${team}/after-logout:v1`;
       await docker(["tag", `${host()}/${open}/tiny:v1`, target]);
-      expect(await dockerFails(["push", target])).toMatch(/denied|unauthorized|authentication required/i);
+      expect(await failureOutput(docker(["push", target]))).toMatch(/denied|unauthorized|authentication required/i);
     },
     TEST_TIMEOUT,
   );

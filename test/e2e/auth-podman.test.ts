@@ -4,14 +4,14 @@
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { TestRegistry } from "../support/registry";
-import { ADMIN_PASSWORD, addUser, startAuthRegistry, uniqueName, type Creds } from "../support/auth-helpers";
+import type { Creds } from "../support/auth-helpers";
+import { ADMIN_CREDS, startAuthFixture } from "./support/auth-fixture";
 import { tinyImage, writeOciLayout, type OciLayout } from "./support/oci-layout";
-import { CommandError, makeTempDir, removeTree, run, type RunResult } from "./support/process";
-import { dockerRef, skopeoCopy, skopeoInspectRaw } from "./support/skopeo";
+import { failureOutput, makeTempDir, removeTree, run, type RunResult } from "./support/process";
+import { dockerRef, skopeoInspectRaw } from "./support/skopeo";
 import { findBinary, requireBinaries } from "./support/tools";
 
 const TEST_TIMEOUT = 120_000;
-const ADMIN_CREDS = `admin:${ADMIN_PASSWORD}`;
 
 let work: string;
 let podmanBin: string;
@@ -33,15 +33,6 @@ async function podman(args: string[], input?: string): Promise<string> {
   return `${result.stdout.toString("utf8")}${result.stderr}`;
 }
 
-async function podmanFails(args: string[], input?: string): Promise<string> {
-  try {
-    await podman(args, input);
-  } catch (err) {
-    if (err instanceof CommandError) return `${err.stderr}\n${err.stdout}`;
-    throw err;
-  }
-  throw new Error(`podman ${args.join(" ")} succeeded, expected a failure`);
-}
 
 beforeAll(async () => {
   requireBinaries("skopeo");
@@ -72,15 +63,7 @@ beforeAll(async () => {
     "--tmpdir", path.join(work, "tmp"),
   ];
   tiny = await writeOciLayout(path.join(work, "tiny"), "latest", tinyImage());
-  registry = await startAuthRegistry();
-  team = uniqueName("team");
-  open = uniqueName("open");
-  await registry.deps.auth.accounts.addProject(team);
-  await registry.deps.auth.accounts.addProject(open, { public: true });
-  dev = await addUser(registry, "dev");
-  await registry.deps.auth.accounts.setMember(team, dev.username, "developer");
-  await skopeoCopy(tiny.ref, dockerRef(host(), `${team}/base`, "v1"), { destCreds: ADMIN_CREDS });
-  await skopeoCopy(tiny.ref, dockerRef(host(), `${open}/tiny`, "v1"), { destCreds: ADMIN_CREDS });
+  ({ registry, team, open, dev } = await startAuthFixture(tiny.ref));
 }, 120_000);
 
 afterAll(async () => {
@@ -92,7 +75,7 @@ describe("podman with token auth", () => {
   test(
     "podman login with a wrong password is refused",
     async () => {
-      const out = await podmanFails(["login", "--tls-verify=false", "-u", dev.username, "--password-stdin", host()], "not-the-password\n");
+      const out = await failureOutput(podman(["login", "--tls-verify=false", "-u", dev.username, "--password-stdin", host()], "not-the-password\n"));
       expect(out).toMatch(/invalid username\/password|unauthorized/i);
     },
     TEST_TIMEOUT,
@@ -130,7 +113,7 @@ describe("podman with token auth", () => {
       const ref = `${host()}/${team}/base:v1`;
       await podman(["logout", host()]);
       await podman(["rmi", "--force", ref]).catch(() => undefined);
-      const out = await podmanFails(["pull", "--tls-verify=false", ref]);
+      const out = await failureOutput(podman(["pull", "--tls-verify=false", ref]));
       expect(out).toMatch(/unauthorized|denied|authentication required/i);
     },
     TEST_TIMEOUT,

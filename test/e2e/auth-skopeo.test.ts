@@ -5,7 +5,7 @@ import path from "node:path";
 import type { TestRegistry } from "../support/registry";
 import { ADMIN_PASSWORD, addUser, startAuthRegistry, uniqueName, type Creds } from "../support/auth-helpers";
 import { readLayoutTag, tinyImage, writeOciLayout, type OciLayout } from "./support/oci-layout";
-import { CommandError, makeTempDir, removeTree, run } from "./support/process";
+import { failureOutput, makeTempDir, removeTree, run } from "./support/process";
 import { dockerRef, ociRef, skopeoCopy, skopeoDelete, skopeoInspectRaw, skopeoListTags } from "./support/skopeo";
 import { requireBinaries, requireBinary } from "./support/tools";
 
@@ -32,15 +32,6 @@ function outDir(): string {
   return path.join(work, `out-${++outCount}`);
 }
 
-async function fails(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof CommandError) return err.stderr;
-    throw err;
-  }
-  throw new Error("the command succeeded, expected a failure");
-}
 
 beforeAll(async () => {
   requireBinaries("skopeo");
@@ -80,9 +71,9 @@ describe("skopeo with credentials", () => {
     "a wrong password fails, for push and for pull; nothing is written",
     async () => {
       const wrong = `${dev.username}:not-the-password`;
-      expect(await fails(skopeoCopy(tiny.ref, dockerRef(host(), `${project}/wrong`, "v1"), { destCreds: wrong }))).toMatch(/unauthorized|401|invalid username or password/i);
-      expect(await fails(skopeoCopy(dockerRef(host(), `${project}/app`, "v1"), ociRef(outDir()), { srcCreds: wrong }))).toMatch(/unauthorized|401|invalid username or password/i);
-      expect(await fails(skopeoInspectRaw(dockerRef(host(), `${project}/wrong`, "v1"), ADMIN_CREDS))).toMatch(/manifest unknown|not found/i);
+      expect(await failureOutput(skopeoCopy(tiny.ref, dockerRef(host(), `${project}/wrong`, "v1"), { destCreds: wrong }))).toMatch(/unauthorized|401|invalid username or password/i);
+      expect(await failureOutput(skopeoCopy(dockerRef(host(), `${project}/app`, "v1"), ociRef(outDir()), { srcCreds: wrong }))).toMatch(/unauthorized|401|invalid username or password/i);
+      expect(await failureOutput(skopeoInspectRaw(dockerRef(host(), `${project}/wrong`, "v1"), ADMIN_CREDS))).toMatch(/manifest unknown|not found/i);
     },
     TEST_TIMEOUT,
   );
@@ -90,8 +81,8 @@ describe("skopeo with credentials", () => {
   test(
     "without credentials a private project can neither be pulled nor pushed",
     async () => {
-      expect(await fails(skopeoCopy(dockerRef(host(), `${project}/app`, "v1"), ociRef(outDir())))).toMatch(/unauthorized|denied|authentication required/i);
-      expect(await fails(skopeoCopy(tiny.ref, dockerRef(host(), `${project}/anon`, "v1")))).toMatch(/unauthorized|denied|authentication required/i);
+      expect(await failureOutput(skopeoCopy(dockerRef(host(), `${project}/app`, "v1"), ociRef(outDir())))).toMatch(/unauthorized|denied|authentication required/i);
+      expect(await failureOutput(skopeoCopy(tiny.ref, dockerRef(host(), `${project}/anon`, "v1")))).toMatch(/unauthorized|denied|authentication required/i);
     },
     TEST_TIMEOUT,
   );
@@ -99,14 +90,14 @@ describe("skopeo with credentials", () => {
   test(
     "a non-member is denied; a public project is pullable by anyone",
     async () => {
-      expect(await fails(skopeoCopy(dockerRef(host(), `${project}/app`, "v1"), ociRef(outDir()), { srcCreds: creds(outsider) }))).toMatch(/denied|unauthorized|403/i);
+      expect(await failureOutput(skopeoCopy(dockerRef(host(), `${project}/app`, "v1"), ociRef(outDir()), { srcCreds: creds(outsider) }))).toMatch(/denied|unauthorized|403/i);
       const pub = uniqueName("pub");
       await registry!.deps.auth.accounts.addProject(pub, { public: true });
       await skopeoCopy(tiny.ref, dockerRef(host(), `${pub}/app`, "v1"), { destCreds: ADMIN_CREDS });
       const out = outDir();
       await skopeoCopy(dockerRef(host(), `${pub}/app`, "v1"), ociRef(out));
       expect((await readLayoutTag(out, "latest")).digest).toBe(tiny.top.digest);
-      expect(await fails(skopeoCopy(tiny.ref, dockerRef(host(), `${pub}/app`, "v2"), { destCreds: creds(outsider) }))).toMatch(/denied|unauthorized|403/i);
+      expect(await failureOutput(skopeoCopy(tiny.ref, dockerRef(host(), `${pub}/app`, "v2"), { destCreds: creds(outsider) }))).toMatch(/denied|unauthorized|403/i);
     },
     TEST_TIMEOUT,
   );
@@ -116,10 +107,10 @@ describe("skopeo with credentials", () => {
     async () => {
       await skopeoCopy(tiny.ref, dockerRef(host(), `${project}/doomed`, "v1"), { destCreds: creds(dev) });
       const ref = dockerRef(host(), `${project}/doomed`, "v1");
-      expect(await fails(skopeoDelete(ref, creds(dev)))).toMatch(/denied|unauthorized|403/i);
+      expect(await failureOutput(skopeoDelete(ref, creds(dev)))).toMatch(/denied|unauthorized|403/i);
       expect((await skopeoInspectRaw(ref, creds(dev))).digest).toBe(tiny.top.digest);
       await skopeoDelete(ref, creds(maint));
-      expect(await fails(skopeoInspectRaw(ref, creds(dev)))).toMatch(/manifest unknown|not found/i);
+      expect(await failureOutput(skopeoInspectRaw(ref, creds(dev)))).toMatch(/manifest unknown|not found/i);
     },
     TEST_TIMEOUT,
   );
@@ -164,12 +155,12 @@ describe("a robot account in a script", () => {
       expect(events.map((e) => e.repository)).toContain(`${project}/from-ci`);
 
       // The pull-only robot: the same script fails; it can pull.
-      expect(await fails(run("/bin/sh", [script], { env: env(reader.robot, reader.secret, `${project}/from-reader`), timeoutMs: 60_000 }))).toMatch(/denied|unauthorized|403/i);
+      expect(await failureOutput(run("/bin/sh", [script], { env: env(reader.robot, reader.secret, `${project}/from-reader`), timeoutMs: 60_000 }))).toMatch(/denied|unauthorized|403/i);
       const out = outDir();
       await skopeoCopy(dockerRef(host(), `${project}/from-ci`, "build-1"), ociRef(out), { srcCreds: `${reader.robot.name}:${reader.secret}` });
       expect((await readLayoutTag(out, "latest")).digest).toBe(tiny.top.digest);
       // A wrong secret fails.
-      expect(await fails(run("/bin/sh", [script], { env: env(ci.robot, `${ci.secret}x`, `${project}/from-ci`), timeoutMs: 60_000 }))).toMatch(/unauthorized|401|invalid username or password/i);
+      expect(await failureOutput(run("/bin/sh", [script], { env: env(ci.robot, `${ci.secret}x`, `${project}/from-ci`), timeoutMs: 60_000 }))).toMatch(/unauthorized|401|invalid username or password/i);
     },
     TEST_TIMEOUT,
   );

@@ -126,6 +126,17 @@ export function startDaemon(file: string, args: readonly string[], logFile: stri
   };
 }
 
+/** The output (stderr, then stdout) of a command expected to fail; throws if it succeeded. */
+export async function failureOutput(command: Promise<unknown>): Promise<string> {
+  try {
+    await command;
+  } catch (err) {
+    if (err instanceof CommandError) return `${err.stderr}\n${err.stdout}`;
+    throw err;
+  }
+  throw new Error("the command succeeded, expected a failure");
+}
+
 /** Polls probe() until it returns true; throws with describe() output after timeoutMs. */
 export async function waitFor(
   what: string,
