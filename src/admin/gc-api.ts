@@ -1,6 +1,9 @@
 import type { Handler, RequestContext, Router } from "../http/router";
 import { sendJson } from "../http/respond";
 import { OciError } from "../oci/errors";
+import type { GcReport, GcRun, StorageUsage } from "./gc-types";
+
+export type { GcReport, GcRun, StorageUsage };
 
 /**
  * The garbage collector as the web UI sees it. The GC itself lives on another branch: whoever builds it
@@ -16,32 +19,6 @@ export interface GcService {
   run(): Promise<GcReport>;
   /** Past runs, newest first. */
   history(limit: number): Promise<GcRun[]>;
-}
-
-export interface StorageUsage {
-  /** Bytes of every distinct blob stored (each counted once, however many repositories link it). */
-  totalBytes: number;
-  blobCount: number;
-  /** The largest repositories by the blobs linked into them (a shared blob counts in each). */
-  repositories: Array<{ name: string; bytes: number }>;
-}
-
-export interface GcReport {
-  dryRun: boolean;
-  startedAt: string;
-  finishedAt: string;
-  manifestsDeleted: number;
-  blobsDeleted: number;
-  bytesFreed: number;
-  /** What was (or would be) deleted; may be truncated by the service. */
-  items?: Array<{ kind: "manifest" | "blob"; repository?: string; digest: string; size: number }>;
-}
-
-export interface GcRun extends GcReport {
-  id: string;
-  status: "running" | "succeeded" | "failed";
-  error?: string | null;
-  trigger?: string;
 }
 
 export interface GcRouteDeps {

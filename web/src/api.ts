@@ -1,5 +1,8 @@
 // The admin/web JSON API, with the session's CSRF token on every request (the header also tells the server
 // not to answer 401 with a Basic challenge, which would make the browser show its own login dialog).
+import type { GcReport, GcRun, StorageUsage } from "../../src/admin/gc-types";
+
+export type { GcReport, GcRun, StorageUsage };
 
 export class ApiError extends Error {
   constructor(
@@ -270,29 +273,6 @@ export interface MirrorInfo {
   recentErrors?: Array<{ at: string; upstream: string; message: string }>;
   mostPulled?: Array<{ repository: string; pulls: number }>;
   upstreamLatencyMs?: Record<string, { requests: number; averageMs: number }>;
-}
-
-export interface StorageUsage {
-  totalBytes: number;
-  blobCount: number;
-  repositories: Array<{ name: string; bytes: number }>;
-}
-
-export interface GcReport {
-  dryRun: boolean;
-  startedAt: string;
-  finishedAt: string;
-  manifestsDeleted: number;
-  blobsDeleted: number;
-  bytesFreed: number;
-  items?: Array<{ kind: "manifest" | "blob"; repository?: string; digest: string; size: number }>;
-}
-
-export interface GcRun extends GcReport {
-  id: string;
-  status: "running" | "succeeded" | "failed";
-  error?: string | null;
-  trigger?: string;
 }
 
 export interface ImportResult {
