@@ -191,6 +191,9 @@ export class BlobFetcher {
 
 /** This process's own download: readers follow the spool file as it grows. */
 class SpoolFetch extends GrowingBlob {
+  // The leader's own readers are cut off with its download; they never move on to another one.
+  protected readonly mayContinue = false;
+
   constructor(
     digest: Digest,
     readonly spoolPath: string,

@@ -18,6 +18,9 @@ export type FollowOutcome = "published" | "corrupt" | "stopped";
  * The blob is done when it is published (its row in `blob` exists: verified and in place).
  */
 export class FollowedFetch extends GrowingBlob {
+  // When the leader stops, a takeover continues for our readers.
+  protected readonly mayContinue = true;
+
   private leader: { owner: string; uploadId: string } | null = null;
   private state: WriterState | null = null;
   private published = false;

@@ -16,9 +16,9 @@ export interface BlobCursor {
  * another replica's upload in shared storage) and when more arrive ("progress").
  *
  * A fetch that breaks off may name a continuation — another fetch of the same digest — and readers carry on
- * from their position there. A whole-blob reader hashes what it delivers and withholds the final byte until
- * both the fetch and its own hash verified, so even bytes from two downloads never pass for a whole blob
- * unless they are the blob.
+ * from their position there. A whole-blob reader of such a fetch hashes what it delivers and withholds the
+ * final byte until both the fetch and its own hash verified, so even bytes from two downloads never pass for
+ * a whole blob unless they are the blob.
  */
 export abstract class GrowingBlob extends EventEmitter {
   written = 0;
@@ -44,6 +44,13 @@ export abstract class GrowingBlob extends EventEmitter {
 
   /** Where a new reader gets its bytes; may throw when the source is gone already. */
   protected abstract cursor(): BlobCursor;
+
+  /**
+   * Whether this fetch may end by handing its readers over to a continuation. Only then can a reader's
+   * bytes come from two downloads, and only then does it hash them itself: a fetch without one serves
+   * exactly the bytes its own digest check verified.
+   */
+  protected abstract readonly mayContinue: boolean;
 
   /** The blob's size as soon as the upstream announces it (or when the fetch ends). */
   whenSized(): Promise<number> {
@@ -90,7 +97,7 @@ export abstract class GrowingBlob extends EventEmitter {
     let position = range?.start ?? 0;
     const bounded = range?.end !== undefined;
     const algorithm = digestAlgorithm(this.digest);
-    const hash = position === 0 && !bounded ? createDigester(algorithm) : null;
+    const hash = position === 0 && !bounded && this.mayContinue ? createDigester(algorithm) : null;
     const digest = this.digest;
     async function* bytes(): AsyncIterable<Buffer> {
       try {
