@@ -54,6 +54,7 @@ export interface MarkInput {
 export interface RepositoryPlan {
   manifests: number;
   manifestBytes: number;
+  /** Blobs made unreadable in this repository (their bytes go only when no repository keeps them). */
   links: number;
   linkBytes: number;
   uploads: number;

@@ -1,22 +1,16 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
 import { formatDuration } from "./duration";
+import type { RepositoryPlan } from "./mark";
 
 /** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */
 export type RunTrigger = "cli" | "schedule" | "api" | "cache-limit";
 export type RunStatus = "succeeded" | "failed" | "interrupted";
 
 /** Per repository: what was (or, in a dry run, would be) deleted there. */
-export interface RepositoryReport {
+export interface RepositoryReport extends RepositoryPlan {
   repository: string;
   /** Tags deleted by retention rules. */
   tags: number;
-  manifests: number;
-  manifestBytes: number;
-  /** Blobs made unreadable in this repository (their bytes go only when no repository keeps them). */
-  links: number;
-  linkBytes: number;
-  uploads: number;
-  uploadBytes: number;
 }
 
 export interface GcTotals {

@@ -33,16 +33,10 @@ export interface RunDelta {
   evicted?: number;
 }
 
-export interface RunProgress {
-  phase: string;
-  tagsDeleted: number;
-  manifestsDeleted: number;
-  linksDeleted: number;
-  blobsDeleted: number;
-  uploadsDeleted: number;
-  bytesFreed: number;
-  imagesEvicted: number;
-}
+export type RunProgress = { phase: string } & Pick<
+  GcRunRecord,
+  "tagsDeleted" | "manifestsDeleted" | "linksDeleted" | "blobsDeleted" | "uploadsDeleted" | "bytesFreed" | "imagesEvicted"
+>;
 
 type Row = {
   id: number; trigger: string; dry_run: boolean; status: string; phase: string | null; options: Record<string, unknown>;

@@ -1,5 +1,5 @@
 // English and Simplified Chinese. The browser's language picks the default; the choice is remembered.
-import { useEffect, useState } from "preact/hooks";
+import { useListeners } from "./subscribe";
 
 export type Lang = "en" | "zh-CN";
 export const LANGS: Array<{ code: Lang; label: string }> = [
@@ -615,12 +615,7 @@ export function setLang(next: Lang): void {
 
 /** Re-renders the caller when the language changes. */
 export function useLang(): Lang {
-  const [, force] = useState(0);
-  useEffect(() => {
-    const fn = () => force((n) => n + 1);
-    listeners.add(fn);
-    return () => void listeners.delete(fn);
-  }, []);
+  useListeners(listeners);
   return current;
 }
 

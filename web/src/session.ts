@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useListeners } from "./subscribe";
 import { get, request, setCsrfToken, type SessionInfo } from "./api";
 
 let current: SessionInfo | null = null;
@@ -29,12 +29,7 @@ export async function signOut(): Promise<void> {
 
 /** The session as last loaded; null before the first load. */
 export function useSession(): SessionInfo | null {
-  const [, force] = useState(0);
-  useEffect(() => {
-    const fn = () => force((n) => n + 1);
-    listeners.add(fn);
-    return () => void listeners.delete(fn);
-  }, []);
+  useListeners(listeners);
   return current;
 }
 
