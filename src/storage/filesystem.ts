@@ -124,10 +124,11 @@ export class FilesystemDriver implements StorageDriver {
  * Writes bytes [start, end] of the file to `destination` and ends it. A Readable has to hand every chunk
  * to its consumer in a fresh buffer; here two 1 MiB buffers take turns, each refilled only once its write
  * has completed. Profiles of blob GETs put a quarter of the CPU in what that saves: allocating, faulting
- * in and collecting a new megabyte per chunk.
+ * in and collecting a new megabyte per chunk. The buffers outlive the request (up to 16 are kept spare), so
+ * short reads such as 1 MiB Range requests do not fault in two fresh megabytes each either.
  */
 async function sendFile(handle: FileHandle, start: number, end: number, destination: Writable): Promise<void> {
-  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+  const buffers = [takeReadBuffer(), takeReadBuffer()];
   const write = (chunk: Buffer) => new Promise<void>((resolve, reject) => destination.write(chunk, (err) => (err ? reject(err) : resolve())));
   // Listening from the start, so that the destination failing part-way is our error, not an unhandled one.
   const ended = finished(destination);
@@ -145,12 +146,22 @@ async function sendFile(handle: FileHandle, start: number, end: number, destinat
       writing = write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
     }
     await writing;
+    // Every write has completed: the socket holds no reference to the buffers any more.
+    spareReadBuffers.push(...buffers.splice(0, SPARE_READ_BUFFERS - spareReadBuffers.length));
     destination.end();
     await ended;
   } catch (err) {
+    // A write may still be in flight: these buffers are left to the garbage collector.
     destination.destroy(err as Error);
     throw err;
   }
+}
+
+const SPARE_READ_BUFFERS = 16;
+const spareReadBuffers: Buffer[] = [];
+
+function takeReadBuffer(): Buffer {
+  return spareReadBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
 }
 
 class FilesystemWriter implements FileWriter {
@@ -166,21 +177,27 @@ class FilesystemWriter implements FileWriter {
 
   async append(body: Readable): Promise<number> {
     this.assertOpen();
-    let written = 0;
-    // Socket chunks are ~64 KiB: gather them into ~1 MiB vectored writes, one thread-pool trip each.
+    // Socket chunks are ~64 KiB: gather them into ~1 MiB vectored writes, one thread-pool trip each, and
+    // keep reading the socket while the previous batch is written (one write in flight at a time).
+    let issued = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    const flush = async () => {
-      let buffers = pending;
-      let left = pendingBytes;
-      pending = [];
-      pendingBytes = 0;
+    let writing: Promise<void> = Promise.resolve();
+    const writeAll = async (buffers: Buffer[], position: number, left: number) => {
       while (left > 0) {
-        const { bytesWritten } = await this.handle.writev(buffers, this.size + written);
-        written += bytesWritten;
+        const { bytesWritten } = await this.handle.writev(buffers, position);
+        position += bytesWritten;
         left -= bytesWritten;
         buffers = skipBytes(buffers, bytesWritten);
       }
+    };
+    const flush = async () => {
+      await writing;
+      writing = writeAll(pending, this.size + issued, pendingBytes);
+      writing.catch(() => undefined); // awaited by the next flush or at the end
+      issued += pendingBytes;
+      pending = [];
+      pendingBytes = 0;
     };
     try {
       for await (const chunk of body) {
@@ -189,13 +206,15 @@ class FilesystemWriter implements FileWriter {
         if (pendingBytes >= WRITE_BATCH) await flush();
       }
       await flush();
+      await writing;
     } catch (err) {
+      await writing.catch(() => undefined);
       // Keep the file consistent with `size`; the caller decides whether the upload survives.
       await this.handle.truncate(this.size).catch(() => undefined);
       throw err;
     }
-    this.size += written;
-    return written;
+    this.size += issued;
+    return issued;
   }
 
   async suspend(): Promise<WriterState> {

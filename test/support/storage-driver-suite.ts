@@ -104,6 +104,29 @@ export function describeStorageDriver(name: string, makeFixture: () => Promise<D
       await expect(sendReadable(await driver.reader("send/data"), gone)).rejects.toThrow();
     });
 
+    it("sends many files at once and one after another, each intact (read buffers are shared between sends)", async () => {
+      const files = await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const data = randomBytes(1024 * 1024 + i * 4099);
+          await driver.putContent(`send/many/${i}`, data);
+          return data;
+        }),
+      );
+      const send = async (i: number, range?: { start: number; end: number }) => {
+        const chunks: Buffer[] = [];
+        // A slow destination keeps its send's buffers busy while the others run.
+        const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (chunks.push(Buffer.from(chunk)), setTimeout(done, 2)) });
+        await sendReadable(await driver.reader(`send/many/${i}`, range), sink);
+        return Buffer.concat(chunks);
+      };
+      for (let round = 0; round < 2; round++) {
+        const sent = await Promise.all(files.map((_, i) => send(i)));
+        sent.forEach((bytes, i) => expect(bytes.equals(files[i]!)).toBe(true));
+        const ranges = await Promise.all(files.map((_, i) => send(i, { start: 1000 + i, end: 1_049_000 + i })));
+        ranges.forEach((bytes, i) => expect(bytes.equals(files[i]!.subarray(1000 + i, 1_049_001 + i))).toBe(true));
+      }
+    });
+
     it("refuses paths that climb out of the store", async () => {
       for (const bad of ["../x", "/abs", "a//b", "a/./b", ""]) {
         await expect(driver.putContent(bad, Buffer.from("x"))).rejects.toThrow(/invalid storage path/);
