@@ -161,20 +161,28 @@ export class SqlMetadataStore implements MetadataStore {
   private publish(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>, upload: { id: string; offset: number } | null): Promise<boolean> {
     return this.transaction(async (q) => {
       // Creating or touching the row locks it until commit: a collector deleting this blob holds the same
-      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back. The
-      // upload session, if any, is claimed (deleted, if still where we left it) in the same statement.
-      const locked = upload
-        ? await q(
-            `WITH claimed AS (DELETE FROM upload WHERE id = $3::uuid AND "offset" = $4 RETURNING 1)
+      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back. An upload
+      // session is claimed (deleted, if still where we left it) and the blob linked into the session's
+      // repository in that same statement; the link is visible only at commit, with the bytes in place.
+      if (upload) {
+        const [{ claimed }] = await q<{ claimed: number }>(
+          `WITH claimed AS (DELETE FROM upload WHERE id = $3::uuid AND "offset" = $4 RETURNING repository_id),
+           b AS (
              INSERT INTO blob (digest, size) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM claimed)
-             ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING 1`,
-            [blob.digest, blob.size, upload.id, upload.offset],
-          )
-        : await q(
-            `INSERT INTO blob (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING 1`,
-            [blob.digest, blob.size],
-          );
-      if (!locked.length) return false;
+             ON CONFLICT (digest) DO UPDATE SET last_touched_at = now() RETURNING digest
+           ),
+           link AS (
+             INSERT INTO repository_blob (repository_id, digest) SELECT claimed.repository_id, b.digest FROM claimed, b
+             ON CONFLICT DO NOTHING
+           )
+           SELECT count(*)::int AS claimed FROM b`,
+          [blob.digest, blob.size, upload.id, upload.offset],
+        );
+        if (!claimed) return false;
+        await place();
+        return true;
+      }
+      await q(`INSERT INTO blob (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_touched_at = now()`, [blob.digest, blob.size]);
       await place();
       await linkBlobIn(q, repository, blob);
       return true;

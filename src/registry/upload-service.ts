@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { OciError } from "../oci/errors";
 import type { RepositoryName } from "../oci/names";
 import type { MetadataStore, UploadRecord } from "../metadata/store";
-import type { FileWriter, StorageDriver, WriterState } from "../storage/driver";
+import type { FileWriter, StorageDriver } from "../storage/driver";
 import { createDigester, digestAlgorithm, finishDigest, type Digest, type DigestAlgorithm } from "./digest";
 import { HashingTap, tapped } from "./hashing-stream";
 import { KeyedMutex } from "./keyed-mutex";
@@ -75,7 +75,12 @@ export class UploadService {
   append(repository: RepositoryName, id: string, body: Readable, range: ChunkRange | null): Promise<UploadStatus> {
     return this.locks.run(id, async () => {
       const upload = await this.load(repository, id);
-      const { offset } = await this.appendChunk(upload, body, range);
+      const { writer, offset } = await this.appendChunk(upload, body, range);
+      const driverState = await writer.suspend();
+      if (!(await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState }))) {
+        this.hashers.delete(upload.id);
+        throw changedMeanwhile();
+      }
       return { id, offset };
     });
   }
@@ -86,20 +91,33 @@ export class UploadService {
       let upload = await this.load(repository, id);
       const recorded = upload.offset;
       // The last chunk is not recorded on its own: publishing ends the session, checking it still stands
-      // where we found it (one transaction instead of three statements).
-      if (body) upload = { ...upload, ...(await this.appendChunk(upload, body, null, false)) };
-      const actual = await this.digestOf(upload, digestAlgorithm(digest));
-      if (actual !== digest) {
-        await this.discard(id);
-        throw digestMismatch(digest, actual);
+      // where we found it (one transaction instead of three statements). Its writer stays open to commit.
+      let writer: FileWriter;
+      if (body) {
+        const appended = await this.appendChunk(upload, body, null);
+        writer = appended.writer;
+        upload = { ...upload, offset: appended.offset, driverState: writer.checkpoint() };
+      } else {
+        writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
       }
-      const writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
-      this.hashers.delete(id);
-      // The bytes go into place under the blob's row lock: see MetadataStore.publishBlob and src/gc/collector.ts.
-      const published = await this.store.publishUpload(repository, { id, offset: recorded }, { digest, size: upload.offset }, () =>
-        writer.commit(blobPath(digest)),
-      );
-      if (!published) throw changedMeanwhile();
+      let published = false;
+      try {
+        const actual = await this.digestOf(upload, digestAlgorithm(digest));
+        if (actual !== digest) {
+          await writer.cancel();
+          await this.discard(id);
+          throw digestMismatch(digest, actual);
+        }
+        this.hashers.delete(id);
+        // The bytes go into place under the blob's row lock: see MetadataStore.publishBlob and src/gc/collector.ts.
+        published = await this.store.publishUpload(repository, { id, offset: recorded }, { digest, size: upload.offset }, () =>
+          writer.commit(blobPath(digest)),
+        );
+        if (!published) throw changedMeanwhile();
+      } finally {
+        // Not committed: let go of the file, which stays the upload's as far as its row says.
+        if (!published) await writer.suspend().catch(() => undefined);
+      }
       await this.storage.delete(uploadDir(id));
     });
   }
@@ -117,13 +135,11 @@ export class UploadService {
     return upload;
   }
 
-  /** Appends one chunk and (unless `record` is false) records it; returns where the upload now stands. */
-  private async appendChunk(
-    upload: UploadRecord,
-    body: Readable,
-    range: ChunkRange | null,
-    record = true,
-  ): Promise<{ offset: number; driverState: WriterState }> {
+  /**
+   * Appends one chunk through a writer it leaves open for the caller to suspend (and record the chunk) or
+   * commit. The running sha256 is left in the cache at the new offset.
+   */
+  private async appendChunk(upload: UploadRecord, body: Readable, range: ChunkRange | null): Promise<{ writer: FileWriter; offset: number }> {
     if (range && range.start !== upload.offset) {
       throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
         headers: rangeHeaders(upload.id, upload.repository, upload.offset),
@@ -134,26 +150,20 @@ export class UploadService {
     const tap = new HashingTap(hash);
     try {
       await writer.append(tapped(body, tap));
+      if (range && tap.bytes !== range.end - range.start + 1) {
+        throw new OciError("RANGE_INVALID", `Content-Range announced ${range.end - range.start + 1} bytes but ${tap.bytes} arrived`, {
+          headers: rangeHeaders(upload.id, upload.repository, upload.offset),
+        });
+      }
     } catch (err) {
       // The hash has seen bytes the upload will not keep; the next chunk re-hashes from storage.
       this.hashers.delete(upload.id);
       await writer.suspend().catch(() => undefined);
       throw err;
     }
-    const state = await writer.suspend();
-    if (range && tap.bytes !== range.end - range.start + 1) {
-      this.hashers.delete(upload.id);
-      throw new OciError("RANGE_INVALID", `Content-Range announced ${range.end - range.start + 1} bytes but ${tap.bytes} arrived`, {
-        headers: rangeHeaders(upload.id, upload.repository, upload.offset),
-      });
-    }
     const offset = upload.offset + tap.bytes;
-    if (record && !(await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState: state }))) {
-      this.hashers.delete(upload.id);
-      throw changedMeanwhile();
-    }
     this.hashers.set(upload.id, hash, offset);
-    return { offset, driverState: state };
+    return { writer, offset };
   }
 
   /** A sha256 hasher positioned at the upload's offset: the cached one, or one rebuilt from storage. */
