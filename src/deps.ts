@@ -5,7 +5,7 @@ import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
-import { ManifestCache } from "./metadata/manifest-cache";
+import { ContentCache } from "./metadata/content-cache";
 import type { MetadataStore } from "./metadata/store";
 import type { RegistryServices } from "./oci/routes";
 import { BlobService } from "./registry/blob-service";
@@ -43,7 +43,7 @@ export interface Deps {
   metrics: Metrics;
   /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
   ops: Ops;
-  manifestCache: ManifestCache;
+  contentCache: ContentCache;
   close(): Promise<void>;
 }
 
@@ -51,8 +51,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const metrics = new Metrics();
   const storage = instrumentStorage(createStorageDriver(config, logger), metrics);
-  const manifestCache = await ManifestCache.listening(database);
-  const store = new SqlMetadataStore(database, manifestCache.cache);
+  const contentCache = await ContentCache.listening(database);
+  const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const gc = new GcService({
     database,
@@ -102,7 +102,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await audit.close();
     await mirror?.close();
     await figures.close();
-    await manifestCache.close();
+    await contentCache.close();
     await database.close();
   };
   try {
@@ -111,7 +111,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, manifestCache: manifestCache.cache, close: release };
+    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
   } catch (err) {
     await release();
     throw err;

@@ -1,5 +1,5 @@
 import type { Database, Query } from "./database";
-import type { ManifestCache } from "./manifest-cache";
+import type { ContentCache } from "./content-cache";
 import type { Digest } from "../registry/digest";
 import type { RepositoryName, TagName } from "../oci/names";
 import type { WriterState } from "../storage/driver";
@@ -21,6 +21,9 @@ class RawDatabaseError extends Error {
     this.name = "RawDatabaseError";
   }
 }
+
+/** How long a blob link found in the database is trusted from memory when no touch interval bounds it. */
+const BLOB_LINK_TTL_MS = 5 * 60 * 1000;
 
 /** SQLSTATE berth_put_manifest raises when an immutable tag was taken by a racing push. */
 const IMMUTABLE_TAG_RACED = "BR001";
@@ -82,7 +85,7 @@ export class SqlMetadataStore implements MetadataStore {
   constructor(
     private readonly db: Pick<Database, "query" | "transaction">,
     /** Serves repeated manifest reads from memory; writes here drop what they change from it. */
-    private readonly cache: ManifestCache | null = null,
+    private readonly cache: ContentCache | null = null,
   ) {}
 
   /**
@@ -125,10 +128,13 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async findLinkedBlob(repository: RepositoryName, digest: Digest, options: { touchIfIdleMs?: number } = {}): Promise<BlobRecord | null> {
+    const cached = this.cache?.lookupBlob(repository, digest);
+    if (cached) return cached;
+    const ticket = this.cache?.ticket() ?? -1;
     // The idle check rides along in the same round trip; the write only happens when it is due.
     const idleSeconds = options.touchIfIdleMs === undefined ? null : options.touchIfIdleMs / 1000;
-    const rows = await this.run<{ size: bigint; idle: boolean | null }>(
-      `SELECT b.size, b.last_touched_at < now() - make_interval(secs => $3::float8) AS idle
+    const rows = await this.run<{ size: bigint; idle: boolean | null; repository_id: number }>(
+      `SELECT b.size, b.last_touched_at < now() - make_interval(secs => $3::float8) AS idle, r.id AS repository_id
        FROM repository_blob rb
        JOIN repository r ON r.id = rb.repository_id
        JOIN blob b ON b.digest = rb.digest
@@ -143,7 +149,11 @@ export class SqlMetadataStore implements MetadataStore {
         [digest, idleSeconds],
       );
     }
-    return { digest, size: Number(rows[0].size) };
+    const blob = { digest, size: Number(rows[0].size) };
+    // Touched no longer ago than touchIfIdleMs now; served from memory for as long again, its last touch is
+    // never older than twice that when the next lookup reaches the database (the grace is four times it).
+    this.cache?.fillBlob(ticket, repository, rows[0].repository_id, { blob, freshUntil: Date.now() + (options.touchIfIdleMs ?? BLOB_LINK_TTL_MS) });
+    return blob;
   }
 
   async linkBlob(repository: RepositoryName, blob: BlobRecord): Promise<void> {
@@ -209,10 +219,12 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
-    const rows = await this.run(
-      `DELETE FROM repository_blob rb USING repository r
-       WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2 RETURNING 1`,
-      [repository, digest],
+    const rows = await this.changing(repository, () =>
+      this.run(
+        `DELETE FROM repository_blob rb USING repository r
+         WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2 RETURNING 1`,
+        [repository, digest],
+      ),
     );
     return rows.length > 0;
   }

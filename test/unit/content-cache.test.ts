@@ -1,5 +1,5 @@
 import type { ListenHandlers } from "../../src/metadata/database";
-import { ManifestCache } from "../../src/metadata/manifest-cache";
+import { ContentCache } from "../../src/metadata/content-cache";
 import type { ManifestRecord } from "../../src/metadata/store";
 
 const record = (size: number, digest = `sha256:${"a".repeat(64)}`): ManifestRecord => ({
@@ -12,9 +12,9 @@ const repo = (name: string) => name as never;
 const tag = (name: string) => ({ tag: name as never });
 
 /** A cache whose announcement channel the test drives by hand. */
-async function cacheWithChannel(maxBytes?: number): Promise<{ cache: ManifestCache; channel: ListenHandlers }> {
+async function cacheWithChannel(maxBytes?: number): Promise<{ cache: ContentCache; channel: ListenHandlers }> {
   let channel!: ListenHandlers;
-  const { cache } = await ManifestCache.listening(
+  const { cache } = await ContentCache.listening(
     {
       listen: async (_name, handlers) => {
         channel = handlers;
@@ -27,7 +27,7 @@ async function cacheWithChannel(maxBytes?: number): Promise<{ cache: ManifestCac
   return { cache, channel };
 }
 
-describe("ManifestCache", () => {
+describe("ContentCache", () => {
   test("serves what was filled, and a repository's announced change drops only that repository", async () => {
     const { cache, channel } = await cacheWithChannel();
     cache.fill(cache.ticket(), repo("a/x"), 1, tag("v1"), record(10));
@@ -77,5 +77,35 @@ describe("ManifestCache", () => {
     channel.listening();
     cache.fill(cache.ticket(), repo("a/x"), 1, tag("v1"), record(10));
     expect(cache.size).toBe(1);
+  });
+
+  test("blob links: served while fresh, apart from a manifest of the same digest, dropped with their repository", async () => {
+    const { cache, channel } = await cacheWithChannel();
+    const digest = `sha256:${"b".repeat(64)}` as never;
+    const blob = { digest, size: 42 };
+    cache.fillBlob(cache.ticket(), repo("a/x"), 1, { blob, freshUntil: Date.now() + 60_000 });
+    cache.fillBlob(cache.ticket(), repo("a/stale"), 3, { blob, freshUntil: Date.now() - 1 });
+    expect(cache.lookupBlob(repo("a/x"), digest)).toEqual(blob);
+    expect(cache.lookupBlob(repo("b/y"), digest)).toBeUndefined();
+    expect(cache.lookup(repo("a/x"), { digest })).toBeUndefined(); // a blob is not a manifest
+    expect(cache.lookupBlob(repo("a/stale"), digest)).toBeUndefined(); // past its freshness: ask the database
+    cache.fill(cache.ticket(), repo("a/x"), 1, { digest }, record(10, digest));
+    expect(cache.lookupBlob(repo("a/x"), digest)).toEqual(blob);
+
+    channel.message("1");
+    expect(cache.lookupBlob(repo("a/x"), digest)).toBeUndefined();
+
+    cache.fillBlob(cache.ticket(), repo("a/x"), 1, { blob, freshUntil: Date.now() + 60_000 });
+    cache.dropRepository(repo("a/x"));
+    expect(cache.lookupBlob(repo("a/x"), digest)).toBeUndefined();
+  });
+
+  test("a blob lookup that began before a change cannot fill the cache with what it read", async () => {
+    const { cache, channel } = await cacheWithChannel();
+    const blob = { digest: `sha256:${"c".repeat(64)}` as never, size: 1 };
+    const ticket = cache.ticket();
+    channel.message("9");
+    cache.fillBlob(ticket, repo("a/x"), 1, { blob, freshUntil: Date.now() + 60_000 });
+    expect(cache.lookupBlob(repo("a/x"), blob.digest)).toBeUndefined();
   });
 });
