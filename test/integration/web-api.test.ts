@@ -283,6 +283,25 @@ describe("repositories", () => {
     expect(tags.items[0].lastPulledAt).not.toBeNull();
   });
 
+  test("a multi-platform pull counts once: a platform manifest fetched by digest after its index is not a pull of its own", async () => {
+    const basic = { Authorization: headersFor({ basic: ["bob", PASSWORD] }).Authorization };
+    const pullCount = async () => {
+      await registry.deps.audit.flush();
+      const list = await json<{ items: Array<{ name: string; pullCount: number }> }>(await api(base, "GET", "/api/v1/repositories?sort=name&project=team-a", admin));
+      return list.items.find((r) => r.name === "team-a/app")!.pullCount;
+    };
+    const before = await pullCount();
+    const get = async (reference: string, accept: string) => {
+      const res = await fetch(`${base}/v2/team-a/app/manifests/${reference}`, { headers: { ...basic, Accept: accept } });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    };
+    await get("2.0", MediaTypes.OCI_INDEX); // the index: counted
+    for (let i = 0; i < 3; i++) await get(amd.digest, MediaTypes.OCI_MANIFEST); // a platform of it, by digest: not counted
+    await get(app1.digest, MediaTypes.OCI_MANIFEST); // a manifest no index lists, by digest: counted
+    expect(await pullCount()).toBe(before + 2);
+  });
+
   test("a repository's page: figures and what the caller may do", async () => {
     const detail = await json(await api(base, "GET", "/api/v1/repositories/team-a/app", as.alice));
     expect(detail).toMatchObject({ name: "team-a/app", project: "team-a", public: false, tagCount: 2, actions: ["pull", "push"] });
