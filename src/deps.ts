@@ -5,6 +5,7 @@ import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
+import { maintainEmbeddedDatabase } from "./metadata/embedded-maintenance";
 import { ContentCache } from "./metadata/content-cache";
 import type { MetadataStore } from "./metadata/store";
 import type { RegistryServices } from "./oci/routes";
@@ -54,6 +55,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const contentCache = await ContentCache.listening(database);
   const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
+  const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
   const gc = new GcService({
     database,
     storage,
@@ -102,6 +104,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await audit.close();
     await mirror?.close();
     await figures.close();
+    await maintenance?.close();
     await contentCache.close();
     await database.close();
   };
