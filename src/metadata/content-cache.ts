@@ -30,7 +30,7 @@ const BLOB_LINK_WEIGHT = 256;
  * Bounded by bytes, least recently used first out.
  *
  * Kept correct across processes: the database announces every change to a repository's manifests or
- * tags, whoever makes it (another replica, the collector, retention, the mirror), and the repository's
+ * tags and every blob link removed from it, whoever makes the change (another replica, the collector, retention, the mirror), and the repository's
  * entries go. Changes made through this process's store drop them before the write returns. A read
  * fills the cache only if no announcement arrived while it ran (the epoch), so it cannot put back what
  * a change just removed. While the announcements cannot be heard (the listening connection is down),

@@ -171,9 +171,9 @@ export class SqlMetadataStore implements MetadataStore {
   private publish(repository: RepositoryName, blob: BlobRecord, place: () => Promise<void>, upload: { id: string; offset: number } | null): Promise<boolean> {
     return this.transaction(async (q) => {
       // Creating or touching the row locks it until commit: a collector deleting this blob holds the same
-      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back. An upload
-      // session is claimed (deleted, if still where we left it) and the blob linked into the session's
-      // repository in that same statement; the link is visible only at commit, with the bytes in place.
+      // lock while it deletes the bytes, so the bytes we place cannot be deleted behind our back. The blob is
+      // linked in the same statement (into the upload session's repository, the session claimed — deleted,
+      // if still where we left it — there too); the link is visible only at commit, with the bytes in place.
       if (upload) {
         const [{ claimed }] = await q<{ claimed: number }>(
           `WITH claimed AS (DELETE FROM upload WHERE id = $3::uuid AND "offset" = $4 RETURNING repository_id),
@@ -189,12 +189,10 @@ export class SqlMetadataStore implements MetadataStore {
           [blob.digest, blob.size, upload.id, upload.offset],
         );
         if (!claimed) return false;
-        await place();
-        return true;
+      } else {
+        await linkBlobIn(q, repository, blob);
       }
-      await q(`INSERT INTO blob (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_touched_at = now()`, [blob.digest, blob.size]);
       await place();
-      await linkBlobIn(q, repository, blob);
       return true;
     });
   }

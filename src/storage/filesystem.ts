@@ -214,7 +214,7 @@ class FilesystemWriter implements FileWriter {
         pendingBytes += (chunk as Buffer).length;
         if (pendingBytes >= WRITE_BATCH) await flush();
       }
-      await flush();
+      if (pendingBytes > 0) await flush();
       await writing;
     } catch (err) {
       await writing.catch(() => undefined);
