@@ -2,7 +2,8 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import type { Logger } from "pino";
 import { Router } from "./http/router";
 import { sendJson } from "./http/respond";
-import { OciError, toOciError } from "./oci/errors";
+import { OciError } from "./kernel/errors";
+import { toOciError } from "./oci/errors";
 import { registerOciRoutes } from "./oci/routes";
 import { tokenHandlers } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";

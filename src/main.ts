@@ -2,7 +2,7 @@
 import { COMMANDS } from "./cli/commands";
 import { UsageError } from "./cli/command";
 import { ConfigError, loadConfig } from "./config";
-import { OciError } from "./oci/errors";
+import { OciError } from "./kernel/errors";
 
 const USAGE = `Berth — a private container registry
 

@@ -3,7 +3,7 @@ import type { Deps } from "../deps";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
 import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type Caller } from "./admin-gate";

@@ -6,7 +6,7 @@ import { clientIp } from "../http/client-info";
 import { RuleInputSchema } from "../gc/config";
 import type { StoredRule } from "../gc/project-rule-store";
 import { projectOf } from "../gc/rules";
-import { parseRepositoryName } from "../oci/names";
+import { parseRepositoryName } from "../kernel/names";
 import { identifyCaller, isProjectAdmin, requireProjectAdmin, requireProjectViewer, type Caller } from "./admin-gate";
 
 /**

@@ -1,5 +1,5 @@
-import { OciError } from "../oci/errors";
-import { parseRepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import { parseRepositoryName } from "../kernel/names";
 import type { AccountStore, ProjectRow, RobotRow, UserRow } from "./account-store";
 import { generateSecret, hashSecret } from "./passwords";
 import { ROBOT_PREFIX, ROLES, type RobotPermission, type Role } from "./principal";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 import type { AuditLog } from "../audit/audit-log";
 import type { AccountStore } from "./account-store";
 import type { LoginThrottle } from "./login-throttle";

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 import { clientInfo, clientIp } from "../http/client-info";
 import type { Authenticator } from "./authenticator";
 import { parseBasic, parseBearer } from "./authenticator";

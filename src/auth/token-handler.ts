@@ -1,6 +1,6 @@
 import type { RequestContext } from "../http/router";
 import { readSmallBody, sendJson } from "../http/respond";
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 import { clientIp as requestClientIp } from "../http/client-info";
 import type { AuditLog } from "../audit/audit-log";
 import { parseBasic, type Authenticator } from "./authenticator";

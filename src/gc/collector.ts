@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Database } from "../metadata/database";
-import type { Digest } from "../registry/digest";
+import type { Digest } from "../kernel/digest";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
 import type { StorageDriver, WriterState } from "../storage/driver";
 import { applyEviction, planEviction, type EvictionDecision, type EvictionPlan, type EvictionResult, type MirrorCache } from "./eviction";

@@ -2,7 +2,7 @@
 // manifest PUT path asks no database. Every replica reloads the stored rules every few seconds; the process
 // that changes a rule reloads at once (as the signing key ring in src/auth does).
 import type { Logger } from "pino";
-import type { RepositoryName } from "../oci/names";
+import type { RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
 import type { ImmutableTagRule, RetentionRule } from "./config";
 import type { StoredRule } from "./project-rule-store";

@@ -1,7 +1,7 @@
 // Managing the per-project rules: what the admin API and the web UI call. Authorisation is the caller's
 // job (src/admin/rule-routes.ts); this checks the input, writes, and makes the change apply in this process
 // at once (other replicas pick it up at their next reload).
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 import type { ImmutableTagRule, RetentionRule, RuleInput } from "./config";
 import type { LiveRules } from "./live-rules";
 import type { ProjectRuleStore, RuleSpec, StoredRule } from "./project-rule-store";

@@ -1,6 +1,6 @@
 // Retention and tag-immutability rules: which project a repository belongs to, which rule applies, and
 // which tags a retention rule deletes. Pure functions; the database work is in retention.ts.
-import type { RepositoryName } from "../oci/names";
+import type { RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
 import type { ImmutableTagRule, RetentionRule } from "./config";
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 
 export type Headers = Record<string, string | number>;
 

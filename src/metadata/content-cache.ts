@@ -1,6 +1,6 @@
-import type { RepositoryName } from "../oci/names";
+import type { RepositoryName } from "../kernel/names";
 import type { Database } from "./database";
-import type { Digest } from "../registry/digest";
+import type { Digest } from "../kernel/digest";
 import type { BlobRecord, ManifestRecord, ManifestReference } from "./store";
 
 /** The channel the triggers of migrations 20261125130000_manifest_change_notify and 20261205090000_blob_link_notify announce changes on. */

@@ -1,7 +1,7 @@
 import type { Database, Query } from "./database";
 import type { ContentCache } from "./content-cache";
-import type { Digest } from "../registry/digest";
-import type { RepositoryName, TagName } from "../oci/names";
+import type { Digest } from "../kernel/digest";
+import type { RepositoryName, TagName } from "../kernel/names";
 import type { WriterState } from "../storage/driver";
 import type {
   BlobRecord,

@@ -1,5 +1,5 @@
-import type { Digest } from "../registry/digest";
-import type { RepositoryName, TagName } from "../oci/names";
+import type { Digest } from "../kernel/digest";
+import type { RepositoryName, TagName } from "../kernel/names";
 import type { WriterState } from "../storage/driver";
 
 /**

@@ -1,4 +1,4 @@
-import { baseMediaType, MediaType } from "../registry/media-types";
+import { baseMediaType, MediaType } from "../kernel/media-types";
 
 // Docker schema 2 manifests are served whatever the client asks, as the CNCF registry does; OCI types and
 // manifest lists only to clients that say they understand them, since older clients would misread them.

@@ -1,6 +1,6 @@
 import type { AccessRequirement } from "../auth/authorizer";
 import type { RequestContext } from "../http/router";
-import { parseRepositoryName } from "./names";
+import { parseRepositoryName } from "../kernel/names";
 
 /** What each /v2 route needs, derived from the request. Names are validated here, before anything else. */
 export type AccessRule = (ctx: RequestContext) => AccessRequirement;

@@ -1,6 +1,6 @@
-import { OciError } from "./errors";
-import { parseTag } from "./names";
-import { isDigestLike, parseDigest } from "../registry/digest";
+import { OciError } from "../kernel/errors";
+import { parseTag } from "../kernel/names";
+import { isDigestLike, parseDigest } from "../kernel/digest";
 import type { ManifestReference, PageRequest } from "../metadata/store";
 import type { ChunkRange } from "../registry/upload-service";
 import type { ByteRange } from "../storage/driver";

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import { resolveClientInfo, TrustedProxies } from "../http/client-info";
-import { OciError } from "../oci/errors";
+import { OciError } from "../kernel/errors";
 import { parseContentRange } from "../oci/request-parsers";
 import { PathNotFoundError } from "../storage/driver";
 import type { Metrics } from "./metrics";

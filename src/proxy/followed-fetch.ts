@@ -1,5 +1,5 @@
 import { blobPath, uploadPath } from "../registry/paths";
-import type { Digest } from "../registry/digest";
+import type { Digest } from "../kernel/digest";
 import { PathNotFoundError, type StorageDriver, type WriterState } from "../storage/driver";
 import { GrowingBlob, type BlobCursor } from "./growing-blob";
 import type { FetchProgress, MirrorStore } from "./mirror-store";

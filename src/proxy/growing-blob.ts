@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
-import { createDigester, digestAlgorithm, finishDigest, type Digest } from "../registry/digest";
+import { createDigester, digestAlgorithm, finishDigest, type Digest } from "../kernel/digest";
 import type { ByteRange } from "../storage/driver";
 
 /** One reader's access to the bytes of a growing blob. */

@@ -1,9 +1,9 @@
 import type { Readable } from "node:stream";
-import { OciError } from "../oci/errors";
-import type { RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName } from "../kernel/names";
 import type { BlobRecord } from "../metadata/store";
 import type { BlobService, BlobServiceApi } from "../registry/blob-service";
-import type { Digest } from "../registry/digest";
+import type { Digest } from "../kernel/digest";
 import type { ByteRange } from "../storage/driver";
 import type { BlobFetcher } from "./blob-fetcher";
 import type { MirrorRouting } from "./mirror-routing";

@@ -1,5 +1,5 @@
-import { OciError } from "../oci/errors";
-import type { RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName } from "../kernel/names";
 import type { ManifestRecord, ManifestReference } from "../metadata/store";
 import type { ManifestService, ManifestServiceApi } from "../registry/manifest-service";
 import type { MirrorRoute } from "./mirror-router";

@@ -1,4 +1,4 @@
-import type { RepositoryName } from "../oci/names";
+import type { RepositoryName } from "../kernel/names";
 import { projectOf } from "../auth/principal";
 import type { MirrorRoute, MirrorRouter } from "./mirror-router";
 

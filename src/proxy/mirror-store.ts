@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client";
-import type { Digest } from "../registry/digest";
+import type { Digest } from "../kernel/digest";
 import type { WriterState } from "../storage/driver";
 
 const LEASE_MS = 30_000;

@@ -1,7 +1,7 @@
 import { Agent, fetch, ProxyAgent, type Dispatcher, type Response } from "undici";
 import type { UpstreamConfig } from "../config";
-import type { Digest } from "../registry/digest";
-import { MANIFEST_TYPES } from "../registry/media-types";
+import type { Digest } from "../kernel/digest";
+import { MANIFEST_TYPES } from "../kernel/media-types";
 import { CircuitBreaker } from "./circuit-breaker";
 import type { MirrorStats } from "./mirror-stats";
 

@@ -1,11 +1,11 @@
-import { OciError } from "../oci/errors";
-import { parseRepositoryName, type RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import { parseRepositoryName, type RepositoryName } from "../kernel/names";
 import { parseManifestReference } from "../oci/request-parsers";
 import type { BlobServiceApi } from "../registry/blob-service";
 import { parseManifest } from "../registry/manifest-parser";
-import { INDEX_TYPES } from "../registry/media-types";
+import { INDEX_TYPES } from "../kernel/media-types";
 import type { ManifestServiceApi } from "../registry/manifest-service";
-import type { Digest } from "../registry/digest";
+import type { Digest } from "../kernel/digest";
 
 export interface WarmResult {
   image: string;

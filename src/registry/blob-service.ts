@@ -1,9 +1,9 @@
 import type { Readable } from "node:stream";
-import { OciError } from "../oci/errors";
-import type { RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName } from "../kernel/names";
 import type { BlobRecord, MetadataStore } from "../metadata/store";
 import { PathNotFoundError, type ByteRange, type StorageDriver } from "../storage/driver";
-import type { Digest } from "./digest";
+import type { Digest } from "../kernel/digest";
 import { blobPath } from "./paths";
 
 export interface BlobServiceOptions {

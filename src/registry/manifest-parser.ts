@@ -1,6 +1,6 @@
-import { OciError } from "../oci/errors";
-import { parseDigest, type Digest } from "./digest";
-import { baseMediaType, IMAGE_MANIFEST_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from "./media-types";
+import { OciError } from "../kernel/errors";
+import { parseDigest, type Digest } from "../kernel/digest";
+import { baseMediaType, IMAGE_MANIFEST_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from "../kernel/media-types";
 
 export interface Descriptor {
   mediaType: string;

@@ -1,7 +1,7 @@
-import { OciError } from "../oci/errors";
-import type { RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName } from "../kernel/names";
 import type { ManifestRecord, ManifestReference, MetadataStore, PageRequest, ReferrerRecord } from "../metadata/store";
-import { digestAlgorithm, digestOf, type Digest } from "./digest";
+import { digestAlgorithm, digestOf, type Digest } from "../kernel/digest";
 import { parseManifest } from "./manifest-parser";
 
 export interface StoredManifest {

@@ -1,4 +1,4 @@
-import { digestAlgorithm, digestHex, type Digest } from "./digest";
+import { digestAlgorithm, digestHex, type Digest } from "../kernel/digest";
 
 /**
  * Where bytes live in the storage driver. Blobs are content-addressed and shared by every repository;

@@ -1,10 +1,10 @@
 import { randomUUID, type Hash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { OciError } from "../oci/errors";
-import type { RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName } from "../kernel/names";
 import type { MetadataStore, UploadRecord } from "../metadata/store";
 import type { FileWriter, StorageDriver } from "../storage/driver";
-import { createDigester, digestAlgorithm, finishDigest, type Digest, type DigestAlgorithm } from "./digest";
+import { createDigester, digestAlgorithm, finishDigest, type Digest, type DigestAlgorithm } from "../kernel/digest";
 import { HashingTap, tapped } from "./hashing-stream";
 import { KeyedMutex } from "./keyed-mutex";
 import { blobPath, uploadDir, uploadPath } from "./paths";

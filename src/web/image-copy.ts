@@ -1,7 +1,7 @@
 import type { MetadataStore, ManifestReference } from "../metadata/store";
-import { OciError } from "../oci/errors";
-import type { RepositoryName, TagName } from "../oci/names";
-import type { Digest } from "../registry/digest";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName, TagName } from "../kernel/names";
+import type { Digest } from "../kernel/digest";
 import { parseManifest } from "../registry/manifest-parser";
 
 /**

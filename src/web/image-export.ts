@@ -2,11 +2,11 @@ import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pack as tarPack } from "tar-stream";
 import type { BlobRecord, MetadataStore, ManifestRecord } from "../metadata/store";
-import { OciError } from "../oci/errors";
-import type { RepositoryName } from "../oci/names";
+import { OciError } from "../kernel/errors";
+import type { RepositoryName } from "../kernel/names";
 import type { BlobServiceApi } from "../registry/blob-service";
-import type { Digest } from "../registry/digest";
-import { MediaType } from "../registry/media-types";
+import type { Digest } from "../kernel/digest";
+import { MediaType } from "../kernel/media-types";
 import { formatPlatform, summarizeManifest } from "./image-info";
 
 export interface ExportPlan {

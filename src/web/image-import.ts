@@ -6,12 +6,12 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
-import { OciError } from "../oci/errors";
-import type { TagName } from "../oci/names";
-import { parseTag } from "../oci/names";
-import { parseDigest, type Digest } from "../registry/digest";
+import { OciError } from "../kernel/errors";
+import type { TagName } from "../kernel/names";
+import { parseTag } from "../kernel/names";
+import { parseDigest, type Digest } from "../kernel/digest";
 import { parseManifest } from "../registry/manifest-parser";
-import { INDEX_TYPES, MediaType } from "../registry/media-types";
+import { INDEX_TYPES, MediaType } from "../kernel/media-types";
 import { formatPlatform, summarizeManifest } from "./image-info";
 
 /** A bad archive: the message says what is wrong with it, for the person who uploaded it. */

@@ -1,4 +1,4 @@
-import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../registry/media-types";
+import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../kernel/media-types";
 
 /** What the UI shows about a stored manifest, read from its own JSON (never from storage). */
 export interface ManifestSummary {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { GcBusyError, type GcRequest } from "../../src/gc/gc-service";
 import { GC_LOCK_KEY } from "../../src/gc/lock";
 import { MirrorStore } from "../../src/proxy/mirror-store";
-import type { Digest } from "../../src/registry/digest";
+import type { Digest } from "../../src/kernel/digest";
 import {
   ageEverything,
   expectReachableBlobsStored,

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-registry";
 import { blobPath } from "../../src/registry/paths";
-import type { Digest } from "../../src/registry/digest";
+import type { Digest } from "../../src/kernel/digest";
 import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
 import { FilesystemDriver } from "../../src/storage/filesystem";
 import { startS3Server, type S3TestServer } from "../support/s3-server";

@@ -3,8 +3,8 @@
 import { Readable } from "node:stream";
 import { pack as tarPack } from "tar-stream";
 import type { Deps } from "../../src/deps";
-import { parseRepositoryName, parseTag } from "../../src/oci/names";
-import { parseDigest } from "../../src/registry/digest";
+import { parseRepositoryName, parseTag } from "../../src/kernel/names";
+import { parseDigest } from "../../src/kernel/digest";
 import type { BuiltImage, BuiltManifest } from "./oci-client";
 
 export interface Session {

@@ -3,7 +3,7 @@ import { AccountService } from "../../src/auth/account-service";
 import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../../src/auth/account-store";
 import { verifySecret } from "../../src/auth/passwords";
 import type { RobotPermission, Role } from "../../src/auth/principal";
-import { OciError } from "../../src/oci/errors";
+import { OciError } from "../../src/kernel/errors";
 
 class MemoryStore {
   users = new Map<string, UserRow>();

@@ -4,7 +4,7 @@ import type { AccountStore, RobotRow, UserRow } from "../../src/auth/account-sto
 import { Authenticator, parseBasic, parseBearer } from "../../src/auth/authenticator";
 import { LoginThrottle } from "../../src/auth/login-throttle";
 import { hashSecret } from "../../src/auth/passwords";
-import { OciError } from "../../src/oci/errors";
+import { OciError } from "../../src/kernel/errors";
 
 const MAX_FAILURES = 3;
 

@@ -1,4 +1,5 @@
-import { ERROR_TABLE, OciError, toOciError } from "../../src/oci/errors";
+import { ERROR_TABLE, OciError } from "../../src/kernel/errors";
+import { toOciError } from "../../src/oci/errors";
 
 describe("OCI error table", () => {
   // The codes and statuses of the distribution spec (v1.1, "Error Codes"), plus the ones clients know from

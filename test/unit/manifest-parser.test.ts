@@ -1,5 +1,5 @@
 import { parseManifest } from "../../src/registry/manifest-parser";
-import { OciError } from "../../src/oci/errors";
+import { OciError } from "../../src/kernel/errors";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const OCI = "application/vnd.oci.image.manifest.v1+json";

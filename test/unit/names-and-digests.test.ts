@@ -1,6 +1,6 @@
-import { parseRepositoryName, parseTag } from "../../src/oci/names";
-import { digestAlgorithm, digestHex, digestOf, parseDigest } from "../../src/registry/digest";
-import { OciError } from "../../src/oci/errors";
+import { parseRepositoryName, parseTag } from "../../src/kernel/names";
+import { digestAlgorithm, digestHex, digestOf, parseDigest } from "../../src/kernel/digest";
+import { OciError } from "../../src/kernel/errors";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

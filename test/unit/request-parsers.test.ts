@@ -1,6 +1,6 @@
 import { parseByteRange, parseContentRange, parseManifestReference, parsePage } from "../../src/oci/request-parsers";
 import { acceptsMediaType } from "../../src/oci/accept";
-import { OciError } from "../../src/oci/errors";
+import { OciError } from "../../src/kernel/errors";
 
 function thrown(fn: () => unknown): OciError {
   try {

@@ -1,9 +1,9 @@
 import { sendReadable } from "../../storage/driver";
 import type { RequestContext } from "../../http/router";
 import { send } from "../../http/respond";
-import { parseRepositoryName } from "../names";
+import { parseRepositoryName } from "../../kernel/names";
 import { parseByteRange } from "../request-parsers";
-import { parseDigest } from "../../registry/digest";
+import { parseDigest } from "../../kernel/digest";
 import type { BlobServiceApi } from "../../registry/blob-service";
 import type { EventSink } from "../../events/event-bus";
 import { actorOf } from "./audit-context";

@@ -1,9 +1,9 @@
 import type { RequestContext } from "../../http/router";
 import { sendJson } from "../../http/respond";
-import { parseRepositoryName } from "../names";
+import { parseRepositoryName } from "../../kernel/names";
 import { parsePage } from "../request-parsers";
-import { parseDigest } from "../../registry/digest";
-import { MediaType } from "../../registry/media-types";
+import { parseDigest } from "../../kernel/digest";
+import { MediaType } from "../../kernel/media-types";
 import type { ManifestServiceApi } from "../../registry/manifest-service";
 import type { PageRequest } from "../../metadata/store";
 

@@ -1,7 +1,7 @@
 import type { RequestContext } from "../../http/router";
 import { readSmallBody, send } from "../../http/respond";
-import { OciError } from "../errors";
-import { parseRepositoryName } from "../names";
+import { OciError } from "../../kernel/errors";
+import { parseRepositoryName } from "../../kernel/names";
 import { parseManifestReference } from "../request-parsers";
 import { acceptsMediaType } from "../accept";
 import type { ManifestServiceApi } from "../../registry/manifest-service";

@@ -1,9 +1,9 @@
 import type { RequestContext } from "../../http/router";
 import { hasBody, send } from "../../http/respond";
-import { OciError } from "../errors";
-import { parseRepositoryName, type RepositoryName } from "../names";
+import { OciError } from "../../kernel/errors";
+import { parseRepositoryName, type RepositoryName } from "../../kernel/names";
 import { parseContentRange } from "../request-parsers";
-import { parseDigest, type Digest } from "../../registry/digest";
+import { parseDigest, type Digest } from "../../kernel/digest";
 import type { BlobServiceApi } from "../../registry/blob-service";
 import { rangeHeaders, type UploadService } from "../../registry/upload-service";
 

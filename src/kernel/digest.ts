@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { OciError } from "../oci/errors";
+import { OciError } from "./errors";
 
 /** A validated content digest, e.g. "sha256:<64 hex>". Constructed only by parseDigest. */
 export type Digest = string & { readonly __digest: unique symbol };
