@@ -1,8 +1,10 @@
 import { z } from "zod";
 import type { Deps } from "../deps";
-import type { Handler, RequestContext, Router } from "../http/router";
+import type { Handler, RequestContext } from "../http/context";
+import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
+import { smallBody } from "../http/body-policy";
 import { OciError } from "../kernel/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
@@ -12,7 +14,7 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
  * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
  */
-export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "mirror" | "services">): void {
+export function registerAdminRoutes(router: RouteTable, deps: Pick<Deps, "auth" | "audit" | "mirror" | "services">): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));
@@ -39,14 +41,14 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     .on("POST", /^\/api\/v1\/users$/, admin(async (ctx) => {
       const body = await readBody(ctx, NewUser);
       ok(ctx, await accounts.addUser(body.username, body.password, body.isAdmin), 201);
-    }))
+    }), JSON_BODY)
     .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
       const changes = await readBody(ctx, UserChanges);
       const user = await accounts.updateUser(ctx.params[0], changes);
       // A new password ends the account's browser sessions (disabled accounts are refused at every request).
       if (changes.password !== undefined) await deps.auth.token?.sessions?.destroyAll(user.username);
       ok(ctx, user);
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
       await accounts.removeUser(ctx.params[0]);
       send(ctx.res, 204, {});
@@ -55,7 +57,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx) => {
       const body = await readBody(ctx, NewRobot);
       ok(ctx, await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null }), 201);
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx) => {
       await accounts.removeRobot(decodeURIComponent(ctx.params[0]));
       send(ctx.res, 204, {});
@@ -64,8 +66,8 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
     .on("POST", /^\/api\/v1\/projects$/, admin(async (ctx) => {
       const body = await readBody(ctx, NewProject);
       ok(ctx, await accounts.addProject(body.name, { public: body.public, owner: body.owner }), 201);
-    }))
-    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx) => ok(ctx, await accounts.updateProject(ctx.params[0], await readBody(ctx, ProjectChanges)))))
+    }), JSON_BODY)
+    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx) => ok(ctx, await accounts.updateProject(ctx.params[0], await readBody(ctx, ProjectChanges)))), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx) => {
       await accounts.removeProject(ctx.params[0]);
       deps.auth.token?.policy.forgetProject(ctx.params[0]);
@@ -76,7 +78,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const { role } = await readBody(ctx, Membership);
       await accounts.setMember(ctx.params[0], ctx.params[1], role);
       send(ctx.res, 204, {});
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx) => {
       await accounts.removeMember(ctx.params[0], ctx.params[1]);
       send(ctx.res, 204, {});
@@ -101,7 +103,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       if (!deps.mirror) throw new OciError("UNSUPPORTED", "mirror mode is off");
       const { image } = await readBody(ctx, z.object({ image: z.string().min(1) }).strict());
       ok(ctx, await new Warmer(deps.services.manifests, deps.services.blobs).warm(image));
-    }));
+    }), JSON_BODY);
 }
 
 const NewUser = z.object({ username: z.string(), password: z.string(), isAdmin: z.boolean().default(false) }).strict();
@@ -119,7 +121,9 @@ const ProjectChanges = z.object({ public: z.boolean().optional() }).strict();
 const Membership = z.object({ role: z.enum(ROLES) }).strict();
 
 
-const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, 1024 * 1024);
+const MAX_JSON_BYTES = 1024 * 1024;
+const JSON_BODY = smallBody(MAX_JSON_BYTES);
+const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
 
 function parseAuditQuery(query: URLSearchParams) {
   const date = (name: string) => {

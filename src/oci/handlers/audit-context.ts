@@ -1,4 +1,4 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { clientInfo } from "../../http/client-info";
 import type { RequestSummary } from "../../events/event-bus";
 
