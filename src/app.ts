@@ -9,7 +9,7 @@ import { registerTokenRoutes } from "./auth/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerWebRoutes } from "./web/routes";
-import { webUiRouter } from "./web/static";
+import { webUi } from "./web/static";
 import type { Deps } from "./deps";
 import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
@@ -33,7 +33,7 @@ export function buildApp(deps: AppDeps): Express {
   const area = (register: (table: RouteTable) => void) => {
     const table = new RouteTable();
     register(table);
-    return table.router(enforce);
+    table.mount(app, enforce);
   };
 
   app.use(requestLog(deps.logger));
@@ -41,30 +41,26 @@ export function buildApp(deps: AppDeps): Express {
   app.use(registryHeaders(deps));
   if (deps.ops) {
     const ops = deps.ops;
-    app.use(area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config })));
+    area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config }));
   }
   if (requests) app.use(requests.rateLimit);
-  app.use(
-    area((table) =>
-      registerOciRoutes(table, {
-        services: deps.services,
-        authorizer: deps.auth.authorizer,
-        audit: deps.events ?? deps.audit,
-        namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
-      }),
-    ),
-  );
-  const token = deps.auth.token;
-  if (token) app.use(area((table) => registerTokenRoutes(table, { ...token, audit: deps.audit })));
-  app.use(
-    area((table) => {
-      registerAdminRoutes(table, deps);
-      registerRuleRoutes(table, deps);
+  area((table) =>
+    registerOciRoutes(table, {
+      services: deps.services,
+      authorizer: deps.auth.authorizer,
+      audit: deps.events ?? deps.audit,
+      namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
     }),
   );
-  app.use(area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules })));
+  const token = deps.auth.token;
+  if (token) area((table) => registerTokenRoutes(table, { ...token, audit: deps.audit }));
+  area((table) => {
+    registerAdminRoutes(table, deps);
+    registerRuleRoutes(table, deps);
+  });
+  area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   // The web UI answers GET/HEAD for its own paths (/, /assets/…, /repositories/…) that no route knows.
-  if (deps.config.web.enabled) app.use(webUiRouter(enforce(NO_BODY)));
+  if (deps.config.web.enabled) app.use(webUi(enforce(NO_BODY)));
   const unmatched = enforce(NO_BODY);
   if (unmatched) app.use(unmatched);
   app.use(notFound);

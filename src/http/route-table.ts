@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from "express";
+import type { IRouter, RequestHandler } from "express";
 import { OciError } from "../kernel/errors";
 import { NO_BODY, type BodyPolicy } from "./body-policy";
 import type { Handler } from "./context";
@@ -14,7 +14,7 @@ interface Route {
 
 /**
  * One area's routes (the registry API, the token endpoint, the admin API…), registered as regular
- * expressions over the raw path with a body policy each, and built into an express Router. Repository names
+ * expressions over the raw path with a body policy each, and mounted on the express application. Repository names
  * contain slashes, so the OCI routes are anchored on what follows the name (`/manifests/<ref>`), which
  * regexes say plainly. A path whose route lacks the method answers 405 with Allow, as before.
  */
@@ -31,13 +31,16 @@ export class RouteTable {
     return this;
   }
 
-  router(enforce: BodyEnforcer): Router {
-    const router = Router();
+  /**
+   * Registers the routes on `app` itself rather than on a nested Router: leaving a Router that did not
+   * answer costs express a setImmediate, which every request would pay once per area it passes.
+   */
+  mount(app: IRouter, enforce: BodyEnforcer): void {
     for (const { pattern, label, methods } of this.routes) {
       // express percent-decodes regex captures (and answers 400 for a malformed escape) before any handler
       // runs; our grammars want them raw, so express matches a capture-free copy and the handler re-reads
       // the captures from the raw path.
-      const route = router.route(withoutCaptures(pattern));
+      const route = app.route(withoutCaptures(pattern));
       const labelled: RequestHandler = (_req, res, next) => {
         res.locals.route = label;
         next();
@@ -55,7 +58,6 @@ export class RouteTable {
       if (methods.has("GET") && !methods.has("HEAD")) route.head(notAllowed);
       route.all(notAllowed);
     }
-    return router;
   }
 }
 

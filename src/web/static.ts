@@ -2,7 +2,7 @@ import { createReadStream, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
-import { Router, type RequestHandler } from "express";
+import type { RequestHandler } from "express";
 import helmet from "helmet";
 import { send } from "../http/respond";
 
@@ -50,19 +50,17 @@ const securityHeaders = helmet({
 });
 
 /**
- * The UI's router: GET/HEAD of the UI's own paths, after `guard` (the body policy of routes without a
- * body) and the security headers; anything else falls through to the 404.
+ * The UI as one middleware: GET/HEAD of the UI's own paths, after `guard` (the body policy of routes
+ * without a body) and the security headers; anything else passes on to the 404.
  */
-export function webUiRouter(guard: RequestHandler | null, web = WebStatic.default()): Router {
-  const router = Router();
-  router.use((req, res, next) => {
-    if (!web.serves(req.method, req.path)) return next("router");
+export function webUi(guard: RequestHandler | null, web = WebStatic.default()): RequestHandler {
+  return (req, res, next) => {
+    if (!web.serves(req.method, req.path)) return next();
     res.locals.route = "{web-ui}";
-    next();
-  });
-  if (guard) router.use(guard);
-  router.use(securityHeaders, (req, res, next) => web.serve(req, res, req.path).catch(next));
-  return router;
+    const serve = (err?: unknown) => (err ? next(err) : securityHeaders(req, res, (err?: unknown) => (err ? next(err) : web.serve(req, res, req.path).catch(next))));
+    if (guard) guard(req, res, serve);
+    else serve();
+  };
 }
 
 /** The built web UI (web/dist), at / with a fallback to index.html for the single-page app's own paths. */

@@ -8,7 +8,7 @@ import path from "node:path";
 import { layerHistory, readImageConfig, summarizeManifest } from "../../src/web/image-info";
 import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/web/sessions";
 import express from "express";
-import { WebStatic, webUiRouter } from "../../src/web/static";
+import { WebStatic, webUi } from "../../src/web/static";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -123,7 +123,7 @@ describe("static files", () => {
     await writeFile(path.join(root, "dist", "assets", "app-1.js"), "console.log(1)");
     await writeFile(path.join(root, "secret.txt"), "outside");
     const app = express();
-    app.use(webUiRouter(null, new WebStatic(path.join(root, "dist"))));
+    app.use(webUi(null, new WebStatic(path.join(root, "dist"))));
     app.use((_req, res) => void res.writeHead(418).end());
     server = createServer(app);
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
