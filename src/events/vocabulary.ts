@@ -10,6 +10,8 @@ export interface EventDetails {
   delete: { target?: "blob"; via?: "web" };
   // Authentication.
   login: Record<string, never>;
+  /** The end of a web UI session. */
+  logout: Record<string, never>;
   token: { scope: string[] };
   // Accounts.
   "user.created": { isAdmin: boolean };
@@ -71,7 +73,7 @@ export function actionsInCategory(category: string): EventAction[] | null {
   return Object.keys(ADMIN_ACTIONS) as AdminAction[];
 }
 
-type AdminAction = Exclude<EventAction, RegistryAction | "login" | "token">;
+type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token">;
 // A record over every admin action, so adding an action to EventDetails without deciding here fails to compile.
 const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.created": true,

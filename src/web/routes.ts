@@ -100,7 +100,10 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       if (token && sessions) {
         const session = await sessions.resolve(token);
         if (session && !csrfMatches(ctx.req, session.csrfToken)) throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
-        if (session) await sessions.destroy(token);
+        if (session) {
+          await sessions.destroy(token);
+          deps.events.record({ ...eventOrigin(ctx.req, { kind: "user", name: session.username }), action: "logout", detail: {} });
+        }
       }
       send(ctx.res, 204, { "Set-Cookie": clearedCookieHeader(isHttps(ctx.req, deps.config.externalUrl)), "Cache-Control": "no-store" });
     });

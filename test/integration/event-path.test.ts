@@ -186,6 +186,12 @@ describe("admin actions are in the audit log with principal and client address, 
   });
 });
 
+test("signing out of the web UI is recorded", async () => {
+  const session = await login(registry.url, "admin", ADMIN_PASSWORD);
+  await expectStatus(await fetch(`${registry.url}/api/v1/session`, { method: "DELETE", headers: headersFor(session, { "X-Forwarded-For": CLIENT }) }), 204);
+  expect(await audited({ action: "logout", actor: "admin" })).toEqual([expect.objectContaining({ clientIp: CLIENT })]);
+});
+
 describe("CLI actions", () => {
   test("berth user add and berth gc --dry-run land in the audit log as the CLI's", async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: registry.deps.config.databaseUrl, BERTH_DATA_DIR: registry.dataDir, BERTH_LOG_LEVEL: "silent", BERTH_STORAGE_FSYNC: "false" };
