@@ -20,6 +20,7 @@ import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
+import { logDestination } from "./ops/log-output";
 
 /** How soon a rule changed on one replica applies on the others. */
 const RULES_RELOAD_MS = 5_000;
@@ -129,6 +130,8 @@ export function auditedEvents(database: Database, logger: Logger): { events: Eve
   return { events, audit };
 }
 
-export function createLogger(config: Pick<Config, "logLevel">): Logger {
-  return pino({ level: config.logLevel, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+export function createLogger(config: Pick<Config, "logLevel" | "logFormat">): Logger {
+  const options = { level: config.logLevel, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  const destination = logDestination(config.logFormat);
+  return destination ? pino(options, destination) : pino(options);
 }

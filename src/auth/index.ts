@@ -33,7 +33,7 @@ export async function createAuth(
   const generated = await accounts.bootstrapAdmin(config.auth.adminPassword);
   if (typeof generated === "string") {
     // Printed once, on the first start only; it is not stored anywhere in clear.
-    logger.warn({ username: "admin" }, `created the first admin account; its generated password is: ${generated}`);
+    logger.warn({ username: "admin", banner: true }, `created the first admin account; its generated password is: ${generated}`);
   }
   const keys = await KeyRing.open(prisma, { keyFile: config.auth.signingKeyFile, retainSeconds: config.auth.refreshTokenTtlSeconds });
   const tokens = new TokenService(keys, {

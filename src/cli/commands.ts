@@ -56,7 +56,7 @@ const mirror: Command = {
   async run(config, args) {
     const [sub, ...images] = args;
     if (sub !== "warm" || !images.length) throw new UsageError(mirror.usage!);
-    const deps = await createDeps(config, createLogger({ logLevel: "warn" }));
+    const deps = await createDeps(config, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
     try {
       if (!deps.mirror) throw new UsageError("no mirror upstream is configured (mirror.upstreams or BERTH_MIRROR_UPSTREAM)");
       const warmer = new Warmer(deps.services.manifests, deps.services.blobs);

@@ -48,7 +48,7 @@ export const gcCommand: Command = {
       return 1;
     }
     // The run is recorded (as the `berth` command's) in the audit log, like the server's runs.
-    const { events, audit } = auditedEvents(database, createLogger({ logLevel: "warn" }));
+    const { events, audit } = auditedEvents(database, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
     const gc = new GcService({ database, storage: createStorageDriver(config), config, events });
     // Ctrl-C stops at the next batch boundary; what was committed stays, and the report says "interrupted".
     const interrupt = () => void gc.close();
