@@ -16,7 +16,7 @@ import { UsageError, type Command } from "./command";
 type RecordEvent = (event: UnattributedEvent) => void;
 
 /** Opens the database and the event path (the audit log subscribed) for one command, and closes both after. */
-export async function withEvents<T>(config: Config, work: (database: Database, record: RecordEvent) => Promise<T>): Promise<T> {
+async function withEvents<T>(config: Config, work: (database: Database, record: RecordEvent) => Promise<T>): Promise<T> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const { events, audit } = auditedEvents(database, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
   try {
