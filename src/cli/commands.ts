@@ -6,6 +6,8 @@ import { UsageError, type Command } from "./command";
 import { Warmer } from "../proxy/warmer";
 import { gcCommand } from "./gc-command";
 import { doctorCommand } from "./doctor";
+import { mirrorWarmedEvent } from "../events/admin-events";
+import { CLI_ACTOR } from "../events/vocabulary";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -60,6 +62,7 @@ const mirror: Command = {
       const warmer = new Warmer(deps.services.manifests, deps.services.blobs);
       for (const image of images) {
         const r = await warmer.warm(image);
+        deps.events.record({ ...mirrorWarmedEvent(r), actor: CLI_ACTOR });
         console.log(`${r.image}: ${r.manifests} manifests, ${r.blobs} blobs, ${r.bytes} bytes cached`);
       }
     } finally {
