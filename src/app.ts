@@ -15,8 +15,8 @@ import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
 import { gcApiOf } from "./admin/gc-adapter";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror" | "config" | "database" | "store" | "gc"> &
-  Partial<Pick<Deps, "ops" | "events">>;
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "database" | "store" | "gc"> &
+  Partial<Pick<Deps, "ops">>;
 
 /**
  * The whole HTTP surface as an express application; it never listens itself (server.ts and
@@ -48,12 +48,12 @@ export function buildApp(deps: AppDeps): Express {
     registerOciRoutes(table, {
       services: deps.services,
       authorizer: deps.auth.authorizer,
-      audit: deps.events ?? deps.audit,
+      audit: deps.events,
       namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
     }),
   );
   const token = deps.auth.token;
-  if (token) area((table) => registerTokenRoutes(table, { ...token, audit: deps.audit }));
+  if (token) area((table) => registerTokenRoutes(table, { ...token, events: deps.events }));
   area((table) => {
     registerAdminRoutes(table, deps);
     registerRuleRoutes(table, deps);
