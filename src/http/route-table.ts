@@ -41,13 +41,15 @@ export class RouteTable {
       // runs; our grammars want them raw, so express matches a capture-free copy and the handler re-reads
       // the captures from the raw path.
       const route = app.route(withoutCaptures(pattern));
-      const labelled: RequestHandler = (_req, res, next) => {
-        res.locals.route = label;
-        next();
-      };
       for (const [method, { handler, policy }] of methods) {
+        // One layer per route and method: every layer express walks through costs a dispatch.
         const guard = enforce(policy);
-        route[method.toLowerCase() as "get"](labelled, ...(guard ? [guard] : []), adapt(pattern, handler));
+        const run = adapt(pattern, handler);
+        route[method.toLowerCase() as "get"]((req, res, next) => {
+          res.locals.route = label;
+          if (!guard) return run(req, res, next);
+          guard(req, res, (err?: unknown) => (err ? next(err) : run(req, res, next)));
+        });
       }
       const allowed = [...methods.keys()].join(", ");
       const notAllowed: RequestHandler = (req, res, next) => {
