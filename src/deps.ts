@@ -4,6 +4,7 @@ import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
+import { createStores } from "./metadata/stores";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import { maintainEmbeddedDatabase } from "./metadata/embedded-maintenance";
 import { ContentCache } from "./metadata/content-cache";
@@ -16,7 +17,6 @@ import type { StorageDriver } from "./storage/driver";
 import { createStorageDriver } from "./storage/factory";
 import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
-import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
@@ -78,7 +78,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.rules);
-  const accountStore = new AccountStore(database.prisma);
+  const stores = createStores(database);
+  const accountStore = stores.accounts;
   const mirror = createMirror(config, {
     prisma: database.prisma,
     storage,
@@ -110,7 +111,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   };
   try {
     await gc.rules.watch(RULES_RELOAD_MS);
-    const auth = await createAuth(config, accountStore, audit, logger, {
+    const auth = await createAuth(config, stores, audit, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });

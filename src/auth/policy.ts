@@ -1,4 +1,4 @@
-import type { AccountStore, ProjectRow } from "./account-store";
+import type { AccountStore, ProjectRow } from "../metadata/account-store";
 import { projectOf, ROLE_ACTIONS, type Principal } from "./principal";
 import { intersect, type Access } from "./scope";
 

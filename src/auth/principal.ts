@@ -1,19 +1,14 @@
+import type { RobotPermission, Role } from "../kernel/accounts";
+
 /** Who is asking: resolved once from credentials or a token, then passed inward. */
 export type Principal =
   | { kind: "anonymous"; name: "" }
   | { kind: "user"; name: string; id: number; isAdmin: boolean }
   | { kind: "robot"; name: string; id: number; permissions: RobotPermission[] };
 
-export interface RobotPermission {
-  /** A project name, or "*" for every project. */
-  project: string;
-  actions: Array<"pull" | "push" | "delete">;
-}
+export { ROLES, type Role, type RobotPermission } from "../kernel/accounts";
 
 export const ANONYMOUS: Principal = { kind: "anonymous", name: "" };
-
-export const ROLES = ["guest", "developer", "maintainer", "admin"] as const;
-export type Role = (typeof ROLES)[number];
 
 export const ROLE_ACTIONS: Record<Role, string[]> = {
   guest: ["pull"],

@@ -2,17 +2,17 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Config } from "../config";
 import { AccountService } from "../auth/account-service";
-import { AccountStore } from "../auth/account-store";
 import { generateSecret } from "../auth/passwords";
 import type { RobotPermission } from "../auth/principal";
 import { KeyRing } from "../auth/signing-keys";
 import { openDatabase } from "../metadata/database";
+import { createStores } from "../metadata/stores";
 import { UsageError, type Command } from "./command";
 
 async function withAccounts<T>(config: Config, work: (accounts: AccountService) => Promise<T>): Promise<T> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
-    return await work(new AccountService(new AccountStore(database.prisma)));
+    return await work(new AccountService(createStores(database).accounts));
   } finally {
     await database.close();
   }
@@ -178,7 +178,7 @@ export const keyCommand: Command = {
     if (config.auth.signingKeyFile) throw new UsageError("the signing key comes from auth.signingKeyFile: replace that file to rotate");
     const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
     try {
-      const keys = await KeyRing.open(database.prisma, { retainSeconds: config.auth.refreshTokenTtlSeconds });
+      const keys = await KeyRing.open(createStores(database).signingKeys, { retainSeconds: config.auth.refreshTokenTtlSeconds });
       console.log(`new signing key ${await keys.rotate(config.auth.refreshTokenTtlSeconds)}`);
     } finally {
       await database.close();
