@@ -4,7 +4,7 @@ import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
-import { createStores } from "./metadata/stores";
+import { createStores, type Stores } from "./metadata/stores";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import { maintainEmbeddedDatabase } from "./metadata/embedded-maintenance";
 import { ContentCache } from "./metadata/content-cache";
@@ -31,6 +31,8 @@ export interface Deps {
   database: Database;
   storage: StorageDriver;
   store: MetadataStore;
+  /** The other stores of the metadata database (accounts, audit, web queries…). */
+  stores: Stores;
   services: RegistryServices;
   auth: AuthComponents;
   audit: AuditLog;
@@ -81,7 +83,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const stores = createStores(database);
   const accountStore = stores.accounts;
   const mirror = createMirror(config, {
-    prisma: database.prisma,
+    mirrorStore: stores.mirror,
     storage,
     store,
     blobs,
@@ -95,10 +97,10 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const audit = new AuditLog(database, logger);
+  const audit = new AuditLog(stores.audit, logger);
   const events = new EventBus(logger);
   events.subscribe((event) => audit.record(event));
-  const ops = createOps(config, { metrics, logger, database, storage, events, mirror });
+  const ops = createOps(config, { metrics, logger, database: stores.ops, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
     await ops.close();
@@ -115,7 +117,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
+    return { config, logger, database, storage, store, stores, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
   } catch (err) {
     await release();
     throw err;

@@ -4,11 +4,21 @@ import type { Database } from "./database";
 import { PrismaAccountStore, type AccountStore } from "./account-store";
 import { PrismaSigningKeyStore, type SigningKeyStore } from "./signing-key-store";
 import { PrismaWebSessionStore, type WebSessionStore } from "./session-store";
+import { PrismaProjectRuleStore, type ProjectRuleStore } from "./project-rule-store";
+import { SqlAuditStore, type AuditStore } from "./audit-store";
+import { SqlMirrorStore, type MirrorStore } from "./mirror-store";
+import { SqlWebQueries, type WebQueries } from "./web-queries";
+import { SqlOpsQueries, type OpsQueries } from "./ops-queries";
 
 export interface Stores {
   accounts: AccountStore;
   signingKeys: SigningKeyStore;
   webSessions: WebSessionStore;
+  projectRules: ProjectRuleStore;
+  audit: AuditStore;
+  mirror: MirrorStore;
+  web: WebQueries;
+  ops: OpsQueries;
 }
 
 export function createStores(database: Database): Stores {
@@ -16,5 +26,10 @@ export function createStores(database: Database): Stores {
     accounts: new PrismaAccountStore(database.prisma),
     signingKeys: new PrismaSigningKeyStore(database.prisma),
     webSessions: new PrismaWebSessionStore(database.prisma),
+    projectRules: new PrismaProjectRuleStore(database.prisma),
+    audit: new SqlAuditStore(database),
+    mirror: new SqlMirrorStore(database),
+    web: new SqlWebQueries(database),
+    ops: new SqlOpsQueries(database),
   };
 }
