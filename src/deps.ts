@@ -58,8 +58,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
+  const stores = createStores(database);
   const gc = new GcService({
-    database,
+    stores,
     storage,
     config,
     logger,
@@ -80,7 +81,6 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.rules);
-  const stores = createStores(database);
   const accountStore = stores.accounts;
   const mirror = createMirror(config, {
     mirrorStore: stores.mirror,

@@ -3,6 +3,7 @@ import { DurationError, parseDuration } from "../gc/duration";
 import { GcBusyError, GcService } from "../gc/gc-service";
 import { formatReport } from "../gc/report";
 import { openDatabase, type Database } from "../metadata/database";
+import { createStores } from "../metadata/stores";
 import { createStorageDriver } from "../storage/factory";
 import { UsageError, type Command } from "./command";
 
@@ -46,7 +47,7 @@ export const gcCommand: Command = {
       console.error(`berth gc: ${message}. Stop the server first, or let the server collect on its schedule (gc.schedule).`);
       return 1;
     }
-    const gc = new GcService({ database, storage: createStorageDriver(config), config });
+    const gc = new GcService({ stores: createStores(database), storage: createStorageDriver(config), config });
     // Ctrl-C stops at the next batch boundary; what was committed stays, and the report says "interrupted".
     const interrupt = () => void gc.close();
     process.once("SIGINT", interrupt);

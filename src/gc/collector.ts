@@ -1,5 +1,4 @@
 import type { Logger } from "pino";
-import type { Database } from "../metadata/database";
 import type { Digest } from "../kernel/digest";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
 import type { StorageDriver, WriterState } from "../storage/driver";
@@ -9,7 +8,7 @@ import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunSt
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
 import type { CompiledRules } from "./live-rules";
 import { GcRuns, type RunProgress } from "./runs";
-import { gcDatabase, num, type GcDatabase, type Query } from "./sql";
+import { num, type GcDatabase, type Query } from "../metadata/gc-sql";
 
 /**
  * The garbage collector: mark & sweep driven by the metadata in Postgres (storage is never listed to
@@ -78,7 +77,7 @@ export class Collector {
   private readonly runs: GcRuns;
 
   constructor(private readonly deps: CollectorDeps) {
-    this.db = gcDatabase(deps.database);
+    this.db = deps.database;
     this.runs = new GcRuns(this.db);
   }
 
@@ -397,7 +396,7 @@ export class Collector {
 }
 
 export interface CollectorDeps {
-  database: Database;
+  database: GcDatabase;
   storage: StorageDriver;
   /** The rules in force for this run. */
   rules: () => Promise<CompiledRules>;

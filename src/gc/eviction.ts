@@ -4,7 +4,7 @@
 // nothing else holds. Local (pushed) content is never touched: a repository is mirrored when its name is
 // one the mirror serves and so takes no pushes (src/proxy/mirror-routing.ts, isMirrored).
 import { evictionUnits, selectEvictions, type CachedBlob, type MirroredManifest } from "./eviction-plan";
-import { num, type BatchHooks, type GcDatabase, type Query } from "./sql";
+import { num, type BatchHooks, type GcDatabase, type Query } from "../metadata/gc-sql";
 
 /** The mirror as eviction needs it, from the configuration. */
 export interface MirrorCache {

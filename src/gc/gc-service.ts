@@ -2,26 +2,25 @@
 // the admin API call. Nothing here knows about HTTP; an admin route maps GcBusyError to 409 and the
 // reports to JSON as they are.
 import type { Logger } from "pino";
-import type { Database } from "../metadata/database";
+import type { Stores } from "../metadata/stores";
 import type { StorageDriver } from "../storage/driver";
 import { CacheWatch } from "./cache-watch";
 import { Collector, type CollectOptions } from "./collector";
 import type { GcConfig } from "./config";
 import { mirrorCacheBytes, mirrorCacheOf, type MirrorCache } from "./eviction";
 import { LiveRules, type ConfiguredRules } from "./live-rules";
-import { tryLockCollector } from "./lock";
 import type { GcReport, RunTrigger } from "./report";
 import { planRetention, type RetentionDecision } from "./retention";
-import { ProjectRuleStore } from "./project-rule-store";
+import { ValidatedRuleStore } from "./project-rule-store";
 import { ProjectRules } from "./project-rules";
 import { GcRuns, type GcRunRecord, type RunProgress } from "./runs";
 import { parseSchedule } from "./schedule";
 import { GcScheduler } from "./scheduler";
-import { gcDatabase, type GcDatabase } from "./sql";
+import type { GcDatabase } from "../metadata/gc-sql";
 import { storageUsage, type StorageUsage } from "./usage";
 
 export interface GcServiceDeps {
-  database: Database;
+  stores: Pick<Stores, "gc" | "projectRules">;
   storage: StorageDriver;
   config: ConfiguredRules & {
     gc: GcConfig;
@@ -70,7 +69,7 @@ export class GcService {
   private closed = false;
 
   constructor(private readonly deps: GcServiceDeps) {
-    const store = new ProjectRuleStore(deps.database.prisma);
+    const store = new ValidatedRuleStore(deps.stores.projectRules);
     this.rules = new LiveRules(deps.config, () => store.all(), deps.logger);
     this.projectRules = new ProjectRules({
       store,
@@ -78,11 +77,11 @@ export class GcService {
       configured: deps.config,
       previewRetention: (project) => this.previewRetention(project),
     });
-    this.db = gcDatabase(deps.database);
+    this.db = deps.stores.gc;
     this.runs = new GcRuns(this.db);
     this.mirrorCache = mirrorCacheOf(deps.config.mirror);
     this.collector = new Collector({
-      database: deps.database,
+      database: this.db,
       storage: deps.storage,
       // Read afresh at each run: another replica may have changed them a moment ago.
       rules: () => this.rules.refresh(),
@@ -126,7 +125,7 @@ export class GcService {
    */
   async collect(request: GcRequest): Promise<GcReport> {
     if (this.closed) throw new Error("the garbage collection service is closed");
-    const release = await tryLockCollector(this.deps.database);
+    const release = await this.db.tryLockCollector();
     if (!release) throw new GcBusyError();
     const controller = new AbortController();
     const gc = this.deps.config.gc;

@@ -2,7 +2,7 @@
 // It decides nothing by itself (every sweep batch re-checks under locks, see collector.ts); it gives the
 // dry-run report and tells the sweep which repositories to visit.
 import { ITEM_LIMIT } from "./report";
-import { num, type GcDatabase, type Query } from "./sql";
+import { num, type GcDatabase, type Query } from "../metadata/gc-sql";
 
 /**
  * A recursive CTE named `kept`: the ids of manifests that must stay. Roots are manifests with a tag (not

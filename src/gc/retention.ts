@@ -2,7 +2,7 @@
 // the manifests those tags held become dangling and the same collection removes them (after the grace
 // period, counted from each manifest's push).
 import { tagsToDeleteByAll, type ImmutableTags, type RetentionRules } from "./rules";
-import type { BatchHooks, GcDatabase } from "./sql";
+import type { BatchHooks, GcDatabase } from "../metadata/gc-sql";
 
 export interface RetentionDecision {
   repositoryId: number;

@@ -1,6 +1,6 @@
 // The gc_run table: one row per collection or dry run, updated as it goes.
 import type { GcReport, RunStatus, RunTrigger } from "./report";
-import { num, type GcDatabase, type Query } from "./sql";
+import { num, type GcDatabase, type Query } from "../metadata/gc-sql";
 
 export interface GcRunRecord {
   id: number;

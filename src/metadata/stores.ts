@@ -9,6 +9,7 @@ import { SqlAuditStore, type AuditStore } from "./audit-store";
 import { SqlMirrorStore, type MirrorStore } from "./mirror-store";
 import { SqlWebQueries, type WebQueries } from "./web-queries";
 import { SqlOpsQueries, type OpsQueries } from "./ops-queries";
+import { gcDatabase, type GcDatabase } from "./gc-sql";
 
 export interface Stores {
   accounts: AccountStore;
@@ -19,6 +20,7 @@ export interface Stores {
   mirror: MirrorStore;
   web: WebQueries;
   ops: OpsQueries;
+  gc: GcDatabase;
 }
 
 export function createStores(database: Database): Stores {
@@ -31,5 +33,6 @@ export function createStores(database: Database): Stores {
     mirror: new SqlMirrorStore(database),
     web: new SqlWebQueries(database),
     ops: new SqlOpsQueries(database),
+    gc: gcDatabase(database),
   };
 }

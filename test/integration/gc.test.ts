@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { GcBusyError, type GcRequest } from "../../src/gc/gc-service";
-import { GC_LOCK_KEY } from "../../src/gc/lock";
+import { GC_LOCK_KEY } from "../../src/metadata/gc-lock";
 import { SqlMirrorStore } from "../../src/metadata/mirror-store";
 import type { Digest } from "../../src/kernel/digest";
 import {
