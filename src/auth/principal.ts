@@ -1,4 +1,5 @@
 import type { RobotPermission, Role } from "../kernel/accounts";
+import { projectOf } from "../kernel/names";
 
 /** Who is asking: resolved once from credentials or a token, then passed inward. */
 export type Principal =
@@ -20,8 +21,4 @@ export const ROLE_ACTIONS: Record<Role, string[]> = {
 /** Robots are named "robot$<name>", as in Harbor, so they never collide with users. */
 export const ROBOT_PREFIX = "robot$";
 
-/** The project a repository belongs to: its first path segment. */
-export function projectOf(repository: string): string {
-  const slash = repository.indexOf("/");
-  return slash === -1 ? repository : repository.slice(0, slash);
-}
+export { projectOf };

@@ -5,12 +5,6 @@ import { tryLockCollector, type ReleaseLock } from "./gc-lock";
 
 export type { Query };
 
-/** Runs inside each batch's transaction (to record the batch with it), then again after its commit. */
-export interface BatchHooks<T> {
-  inBatch?: (q: Query, done: T[]) => Promise<void>;
-  afterBatch?: (done: T[]) => Promise<void>;
-}
-
 export interface GcDatabase {
   readonly kind: Database["kind"];
   /** One statement, autocommitted. */

@@ -9,7 +9,8 @@ import { SqlAuditStore, type AuditStore } from "./audit-store";
 import { SqlMirrorStore, type MirrorStore } from "./mirror-store";
 import { SqlWebQueries, type WebQueries } from "./web-queries";
 import { SqlOpsQueries, type OpsQueries } from "./ops-queries";
-import { gcDatabase, type GcDatabase } from "./gc-sql";
+import { gcDatabase } from "./gc-sql";
+import { SqlGcStore, type GcStore } from "./gc-store";
 
 export interface Stores {
   accounts: AccountStore;
@@ -20,7 +21,7 @@ export interface Stores {
   mirror: MirrorStore;
   web: WebQueries;
   ops: OpsQueries;
-  gc: GcDatabase;
+  gc: GcStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -33,6 +34,6 @@ export function createStores(database: Database): Stores {
     mirror: new SqlMirrorStore(database),
     web: new SqlWebQueries(database),
     ops: new SqlOpsQueries(database),
-    gc: gcDatabase(database),
+    gc: new SqlGcStore(gcDatabase(database)),
   };
 }
