@@ -83,7 +83,7 @@ export class Collector {
     return this.db.runs;
   }
 
-  /** One collection or dry run. The caller holds the collector lock (lock.ts). */
+  /** One collection or dry run. The caller holds the collector lock (src/metadata/gc-lock.ts). */
   async run(options: CollectOptions): Promise<GcReport> {
     const interruptedRuns = await this.runs.markInterrupted();
     const runOptions: GcRunOptions = {

@@ -11,7 +11,7 @@ const heldInProcess = new WeakSet<Database>();
 
 export type ReleaseLock = () => Promise<void>;
 
-/** The lock if free, else null. The lock is lost if the session dies; see collector.ts on why that is safe. */
+/** The lock if free, else null. The lock is lost if the session dies; see src/gc/collector.ts on why that is safe. */
 export async function tryLockCollector(database: Database): Promise<ReleaseLock | null> {
   if (heldInProcess.has(database)) return null;
   heldInProcess.add(database);

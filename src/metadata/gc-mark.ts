@@ -1,5 +1,5 @@
 // The mark phase: from the metadata alone, which manifests are still reachable and what is garbage.
-// It decides nothing by itself (every sweep batch re-checks under locks, see collector.ts); it gives the
+// It decides nothing by itself (every sweep batch re-checks under locks, see src/gc/collector.ts); it gives the
 // dry-run report and tells the sweep which repositories to visit.
 import { num, type GcDatabase, type Query } from "./gc-sql";
 
