@@ -16,7 +16,8 @@ export type NewAuditRow = Omit<AuditRow, "id" | "detail"> & { detail: Record<str
 
 export interface AuditFilter {
   actor?: string;
-  action?: string;
+  /** One action, or any of several. */
+  action?: string | string[];
   repository?: string;
   since?: Date;
   until?: Date;
@@ -59,7 +60,7 @@ export class SqlAuditStore implements AuditStore {
     return this.db.prisma.auditEvent.findMany({
       where: {
         actor: q.actor,
-        action: q.action,
+        action: Array.isArray(q.action) ? { in: q.action } : q.action,
         repository: q.repository,
         at: { gte: q.since, lte: q.until },
         id: q.before !== undefined ? { lt: q.before } : undefined,
