@@ -3,7 +3,7 @@ import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { clientIp } from "../http/client-info";
-import { RuleInputSchema } from "../gc/config";
+import { RuleInputSchema } from "../config/gc";
 import type { StoredRule } from "../gc/project-rule-store";
 import { projectOf } from "../gc/rules";
 import { parseRepositoryName } from "../kernel/names";

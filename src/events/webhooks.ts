@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { NotificationAction, NotificationEndpointConfig } from "../ops/config-schema";
+import type { NotificationAction, NotificationEndpointConfig } from "../config/ops";
 import type { Metrics } from "../ops/metrics";
 import type { RegistryEvent } from "./event-bus";
 import {

@@ -2,7 +2,7 @@
 // job (src/admin/rule-routes.ts); this checks the input, writes, and makes the change apply in this process
 // at once (other replicas pick it up at their next reload).
 import { OciError } from "../kernel/errors";
-import type { ImmutableTagRule, RetentionRule, RuleInput } from "./config";
+import type { ImmutableTagRule, RetentionRule, RuleInput } from "../config/gc";
 import type { LiveRules } from "./live-rules";
 import type { ProjectRuleStore, RuleSpec, StoredRule } from "./project-rule-store";
 import type { RetentionDecision } from "./retention";

@@ -2,7 +2,7 @@
 // which tags a retention rule deletes. Pure functions; the database work is in retention.ts.
 import type { RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
-import type { ImmutableTagRule, RetentionRule } from "./config";
+import type { ImmutableTagRule, RetentionRule } from "../config/gc";
 
 /** A project is the first path segment of a repository name ("team" for "team/app/api"). */
 export function projectOf(repository: string): string {

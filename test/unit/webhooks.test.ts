@@ -4,7 +4,7 @@ import pino from "pino";
 import { WebhookNotifier } from "../../src/events/webhooks";
 import type { RegistryEvent } from "../../src/events/event-bus";
 import { Metrics } from "../../src/ops/metrics";
-import type { NotificationEndpointConfig } from "../../src/ops/config-schema";
+import type { NotificationEndpointConfig } from "../../src/config/ops";
 
 const logger = pino({ level: "silent" });
 
