@@ -5,7 +5,7 @@ import { sendJson } from "./http/respond";
 import { OciError } from "./kernel/errors";
 import { toOciError } from "./oci/errors";
 import { registerOciRoutes } from "./oci/routes";
-import { tokenHandlers } from "./auth/token-handler";
+import { tokenHandlers } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerWebRoutes } from "./web/routes";

@@ -40,7 +40,7 @@ export interface Deps {
   gc: GcService;
   /** Registry events (push, pull, delete): the audit log and webhook notifications subscribe. */
   events: EventBus;
-  /** Prometheus metrics; other modules register theirs here (see src/ops/metrics.ts). */
+  /** Prometheus metrics; other modules register theirs here (see src/metrics/metrics.ts). */
   metrics: Metrics;
   /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
   ops: Ops;

@@ -1,5 +1,8 @@
 import { z } from "zod";
-import type { Deps } from "../deps";
+import type { AuditLog } from "../audit/audit-log";
+import type { AuthComponents } from "../auth";
+import type { RegistryServices } from "../oci/routes";
+import type { Mirror } from "../proxy";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
@@ -12,7 +15,7 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
  * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
  */
-export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "mirror" | "services">): void {
+export function registerAdminRoutes(router: Router, deps: { auth: AuthComponents; audit: AuditLog; mirror: Mirror | null; services: RegistryServices }): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));

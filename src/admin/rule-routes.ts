@@ -1,4 +1,6 @@
-import type { Deps } from "../deps";
+import type { AuditLog } from "../audit/audit-log";
+import type { AuthComponents } from "../auth";
+import type { GcService } from "../gc/gc-service";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
@@ -14,7 +16,7 @@ import { identifyCaller, isProjectAdmin, requireProjectAdmin, requireProjectView
  * whoever may pull from the project sees them and the retention preview; site admins and the project's
  * admins change them, and every change goes to the audit log.
  */
-export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "gc">): void {
+export function registerRuleRoutes(router: Router, deps: { auth: AuthComponents; audit: AuditLog; gc: GcService }): void {
   const rules = deps.gc.projectRules;
   const route = (
     check: typeof requireProjectViewer,

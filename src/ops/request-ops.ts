@@ -5,7 +5,7 @@ import { resolveClientInfo, TrustedProxies } from "../http/client-info";
 import { OciError } from "../kernel/errors";
 import { parseContentRange } from "../oci/request-parsers";
 import { PathNotFoundError } from "../storage/driver";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 import { isAnonymous, TokenBuckets } from "./rate-limit";
 
 /** Route labels of the operational endpoints: never rate limited, never subject to body limits. */

@@ -4,7 +4,7 @@ import type { Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { OciError } from "../kernel/errors";
 import type { Health } from "./health";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 
 export interface OpsRouteDeps {
   health: Health;

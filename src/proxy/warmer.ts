@@ -1,6 +1,6 @@
 import { OciError } from "../kernel/errors";
 import { parseRepositoryName, type RepositoryName } from "../kernel/names";
-import { parseManifestReference } from "../oci/request-parsers";
+import { parseManifestReference } from "../kernel/references";
 import type { BlobServiceApi } from "../registry/blob-service";
 import { parseManifest } from "../registry/manifest-parser";
 import { INDEX_TYPES } from "../kernel/media-types";

@@ -5,13 +5,19 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import busboy from "busboy";
 import { z } from "zod";
-import type { Deps } from "../deps";
+import type { AuditLog } from "../audit/audit-log";
+import type { AuthComponents } from "../auth";
+import type { Config } from "../config";
+import type { Database } from "../metadata/database";
+import type { MetadataStore } from "../metadata/store";
+import type { RegistryServices } from "../oci/routes";
+import type { Mirror } from "../proxy";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { OciError } from "../kernel/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
-import { parseManifestReference } from "../oci/request-parsers";
+import { parseManifestReference } from "../kernel/references";
 import { isAdminCaller, type Caller } from "../admin/admin-gate";
 import { registerGcRoutes, type GcService as GcApi } from "../admin/gc-api";
 import type { Digest } from "../kernel/digest";
@@ -22,14 +28,21 @@ import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, RepositoryQueries, TAG_SORTS } from "./repository-queries";
-import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
+import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
-export type WebDeps = Pick<Deps, "config" | "database" | "store" | "services" | "auth" | "audit" | "mirror"> & {
+export interface WebDeps {
+  config: Config;
+  database: Database;
+  store: MetadataStore;
+  services: RegistryServices;
+  auth: AuthComponents;
+  audit: AuditLog;
+  mirror: Mirror | null;
   /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
   gc?: GcApi | null;
   /** The immutability rules in force, to mark immutable tags in lists. */
   immutability: TagImmutability;
-};
+}
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 

@@ -3,7 +3,7 @@
 import pino from "pino";
 import { WebhookNotifier } from "../../src/events/webhooks";
 import type { RegistryEvent } from "../../src/events/event-bus";
-import { Metrics } from "../../src/ops/metrics";
+import { Metrics } from "../../src/metrics/metrics";
 import type { NotificationEndpointConfig } from "../../src/config/ops";
 
 const logger = pino({ level: "silent" });

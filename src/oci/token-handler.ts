@@ -3,11 +3,11 @@ import { readSmallBody, sendJson } from "../http/respond";
 import { OciError } from "../kernel/errors";
 import { clientIp as requestClientIp } from "../http/client-info";
 import type { AuditLog } from "../audit/audit-log";
-import { parseBasic, type Authenticator } from "./authenticator";
-import type { AccessPolicy } from "./policy";
-import { ANONYMOUS, type Principal } from "./principal";
-import { formatScope, parseScopes } from "./scope";
-import { InvalidTokenError, type TokenService } from "./tokens";
+import { parseBasic, type Authenticator } from "../auth/authenticator";
+import type { AccessPolicy } from "../auth/policy";
+import { ANONYMOUS, type Principal } from "../auth/principal";
+import { formatScope, parseScopes } from "../auth/scope";
+import { InvalidTokenError, type TokenService } from "../auth/tokens";
 
 /**
  * The token endpoint of the Docker registry token spec: `GET /token` (Basic credentials or anonymous) and
