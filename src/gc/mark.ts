@@ -1,7 +1,6 @@
 // The mark phase: from the metadata alone, which manifests are still reachable and what is garbage.
 // It decides nothing by itself (every sweep batch re-checks under locks, see collector.ts); it gives the
 // dry-run report and tells the sweep which repositories to visit.
-import { ITEM_LIMIT } from "./report";
 import { num, type GcDatabase, type Query } from "./sql";
 
 /**
@@ -41,6 +40,9 @@ export function keptCte(p: { cutoff: string; repository?: string; excluded?: [st
     ) e
   )`;
 }
+
+/** How many items of each kind a plan (and so a report) lists; the counts and sizes cover them all. */
+export const ITEM_LIMIT = 1000;
 
 export interface MarkInput {
   cutoff: Date;

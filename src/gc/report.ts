@@ -77,8 +77,6 @@ export interface GcRunOptions {
   batchPauseMs: number;
 }
 
-export const ITEM_LIMIT = 1000;
-
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let v = n;
