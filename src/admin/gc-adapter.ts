@@ -1,7 +1,7 @@
 import type { GcService as Collector } from "../gc/gc-service";
 import type { GcReport as CollectorReport } from "../gc/report";
 import { GcBusyError } from "../gc/gc-service";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { GcReport, GcRun, GcService as GcApi, StorageUsage } from "./gc-api";
 
 /** The garbage collector (src/gc) in the shape the admin API and the web UI use (src/admin/gc-api.ts). */

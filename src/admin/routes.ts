@@ -6,7 +6,7 @@ import type { Mirror } from "../proxy";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
 import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type Caller } from "./admin-gate";

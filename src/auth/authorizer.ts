@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { Authenticator } from "./authenticator";
 import { parseBasic, parseBearer } from "./authenticator";
 import type { AccessPolicy } from "./policy";
@@ -68,7 +68,7 @@ export class TokenAuthorizer implements Authorizer {
       try {
         principal = await this.authenticator.login(basic.username, basic.password, req.client.ip);
       } catch (err) {
-        if (err instanceof OciError && err.code === "UNAUTHORIZED") throw this.unauthorized(req, requirement, "invalid username or password");
+        if (err instanceof DomainError && err.code === "Unauthorized") throw this.unauthorized(req, requirement, "invalid username or password");
         throw err;
       }
       const granted = await this.policy.grant(principal, [...requirement.required, ...(requirement.optional ?? [])]);
@@ -112,16 +112,16 @@ export class TokenAuthorizer implements Authorizer {
     return { subject, can: (type, name, action) => allows(granted, type, name, action) };
   }
 
-  private unauthorized(req: AuthRequest, requirement: AccessRequirement, detail: string, error?: string): OciError {
+  private unauthorized(req: AuthRequest, requirement: AccessRequirement, detail: string, error?: string): DomainError {
     const realm = this.challenge.realm ?? `${req.client.origin}/token`;
-    const parts = [`realm="${realm}"`, `service="${this.challenge.service}"`];
+    const params: Record<string, string> = { realm, service: this.challenge.service };
     const scopes = requirement.required.map(formatScope).join(" ");
-    if (scopes) parts.push(`scope="${scopes}"`);
-    if (error) parts.push(`error="${error}"`);
-    return new OciError("UNAUTHORIZED", detail, { headers: { "WWW-Authenticate": `Bearer ${parts.join(",")}` } });
+    if (scopes) params.scope = scopes;
+    if (error) params.error = error;
+    return new DomainError("Unauthorized", detail, { challenge: { scheme: "Bearer", params } });
   }
 }
 
-function denied(required: readonly Access[]): OciError {
-  return new OciError("DENIED", { required: required.map(formatScope) });
+function denied(required: readonly Access[]): DomainError {
+  return new DomainError("Denied", { required: required.map(formatScope) });
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OciError } from "../kernel/errors";
+import { OciError } from "./errors";
 
 export type Headers = Record<string, string | number>;
 

@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { PageRequest } from "../metadata/store";
 import type { ChunkRange } from "../registry/upload-service";
 import type { ByteRange } from "../storage/driver";

@@ -1,6 +1,7 @@
 import type { RequestContext } from "../http/router";
 import { readSmallBody, sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { clientIp as requestClientIp } from "../http/client-info";
 import type { AuditLog } from "../audit/audit-log";
 import { parseBasic, type Authenticator } from "../auth/authenticator";
@@ -41,7 +42,7 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
         try {
           principal = await authenticator.login(basic.username, basic.password, clientIp(ctx));
         } catch (err) {
-          if (err instanceof OciError && err.code === "UNAUTHORIZED") {
+          if (err instanceof DomainError && err.code === "Unauthorized") {
             throw new OciError("UNAUTHORIZED", err.detail, { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });
           }
           throw err;

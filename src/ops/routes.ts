@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import type { Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Health } from "./health";
 import type { Metrics } from "../metrics/metrics";
 

@@ -15,7 +15,8 @@ import type { Mirror } from "../proxy";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError, toOciError } from "../http/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
 import { parseManifestReference } from "../kernel/references";
 import { isAdminCaller, type Caller } from "../admin/admin-gate";
@@ -130,7 +131,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
     })
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/tags$/, onRepository("pull", async (ctx, _caller, repository) => {
       const repo = await queries.findRepository(repository);
-      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const sort = oneOf(ctx.query, "sort", TAG_SORTS, "pushed");
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
@@ -168,7 +169,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/export\/([^/]+)$/, onRepository("pull", async (ctx, caller, repository) => {
       const reference = parseManifestReference(ctx.params[1]);
       const top = await deps.store.findManifest(repository, reference);
-      if (!top) throw new OciError("MANIFEST_UNKNOWN", ctx.params[1]);
+      if (!top) throw new DomainError("ManifestUnknown", ctx.params[1]);
       const plan = await planExport(deps.store, deps.services.blobs, repository, top, ctx.query.get("platform"));
       const tag = "tag" in reference ? reference.tag : null;
       const repoTag = tag ? `${registryHost(ctx.req)}/${repository}:${tag}` : null;
@@ -200,7 +201,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
     }))
     .on("GET", /^\/api\/v1\/repositories\/((?:(?!\/-\/).)+)$/, onRepository("pull", async (ctx, caller, repository) => {
       const repo = await queries.findRepository(repository);
-      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const { id: _id, ...view } = repo;
       json(ctx, { ...view, actions: await access.actions(caller, repository) });
     }));
@@ -233,7 +234,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
 async function imageDetails(deps: WebDeps, queries: RepositoryQueries, repository: RepositoryName, ref: string) {
   const reference = parseManifestReference(ref);
   const manifest = await deps.store.findManifest(repository, reference);
-  if (!manifest) throw new OciError("MANIFEST_UNKNOWN", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
+  if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
   const repo = await queries.findRepository(repository);
   const summary = summarizeManifest(manifest.mediaType, manifest.content);
   const [tags, dates, referrers] = await Promise.all([
@@ -248,7 +249,8 @@ async function imageDetails(deps: WebDeps, queries: RepositoryQueries, repositor
       config = readImageConfig(await readBlob(deps, repository, summary.configDigest as Digest));
       if (!config) configError = "the image config is not JSON";
     } catch (err) {
-      configError = err instanceof OciError ? `${err.code}: ${typeof err.detail === "string" ? err.detail : err.message}` : "the image config could not be read";
+      const known = err instanceof DomainError || err instanceof OciError ? toOciError(err) : null;
+      configError = known ? `${known.code}: ${typeof known.detail === "string" ? known.detail : known.message}` : "the image config could not be read";
     }
   }
   const children = [];
@@ -301,7 +303,7 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
       try {
         await deps.services.uploads.uploadWhole(repository, digest, fileStream(file));
       } catch (err) {
-        if (err instanceof OciError && err.code === "DIGEST_INVALID") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
+        if (err instanceof DomainError && err.code === "DigestInvalid") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
         throw err;
       }
     },
