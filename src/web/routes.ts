@@ -290,7 +290,7 @@ async function imageDetails(deps: WebDeps, queries: RepositoryQueries, repositor
 
 async function readBlob(deps: WebDeps, repository: RepositoryName, digest: Digest): Promise<Buffer> {
   const blob = await deps.services.blobs.stat(repository, digest);
-  if (blob.size > MAX_CONFIG_BYTES) throw new OciError("SIZE_INVALID", `config larger than ${MAX_CONFIG_BYTES} bytes`);
+  if (blob.size > MAX_CONFIG_BYTES) throw new DomainError("SizeInvalid", `config larger than ${MAX_CONFIG_BYTES} bytes`);
   const chunks: Buffer[] = [];
   for await (const chunk of await deps.services.blobs.open(repository, blob)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -318,7 +318,7 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
  * (curl --data-binary). Larger than `maxBytes` → 413; the request is cut rather than read to its end.
  */
 function receiveArchive<T>(req: IncomingMessage, maxBytes: number, consume: (stream: Readable) => Promise<T>): Promise<T> {
-  const tooLarge = () => new OciError("SIZE_INVALID", `the archive is larger than the limit of ${maxBytes} bytes (web.importMaxBytes)`, { status: 413 });
+  const tooLarge = () => new DomainError("TooLarge", `the archive is larger than the limit of ${maxBytes} bytes (web.importMaxBytes)`);
   const type = String(req.headers["content-type"] ?? "");
   if (!/^multipart\/form-data/i.test(type)) {
     if (Number(req.headers["content-length"] ?? 0) > maxBytes) return Promise.reject(tooLarge());
