@@ -39,8 +39,7 @@ function readImportGraph(root: string): ImportGraph {
         if (!imported.fileName.startsWith(".")) continue;
         const resolved = ts.resolveModuleName(imported.fileName, file, options, ts.sys).resolvedModule?.resolvedFileName;
         if (!resolved) throw new Error(`${path.relative(root, file)}: cannot resolve import "${imported.fileName}"`);
-        const line = ts.getLineAndCharacterOfPosition(ts.createSourceFile(file, text, ts.ScriptTarget.Latest), imported.pos).line + 1;
-        edges.push({ to: path.relative(root, resolved).replace(/\.d\.ts$|\.ts$/, ".ts"), line });
+        edges.push({ to: path.relative(root, resolved), line: text.slice(0, imported.pos).split("\n").length });
       }
       graph.set(path.relative(root, file), edges);
     }
