@@ -1,7 +1,7 @@
 import type { GcService as Collector } from "../gc/gc-service";
 import type { GcReport as CollectorReport } from "../gc/report";
 import { GcBusyError } from "../gc/gc-service";
-import { OciError } from "../http/errors";
+import { DomainError } from "../kernel/errors";
 import type { GcReport, GcRun, GcService as GcApi, StorageUsage } from "./gc-api";
 
 /** The garbage collector (src/gc) in the shape the admin API and the web UI use (src/admin/gc-api.ts). */
@@ -10,7 +10,7 @@ export function gcApiOf(gc: Collector): GcApi {
     try {
       return toApiReport(await gc.collect({ trigger: "api", dryRun }));
     } catch (err) {
-      if (err instanceof GcBusyError) throw new OciError("CONFLICT", err.message);
+      if (err instanceof GcBusyError) throw new DomainError("Conflict", err.message);
       throw err;
     }
   };

@@ -16,8 +16,8 @@ import { INDEX_TYPES, MediaType } from "../kernel/media-types";
 import { formatPlatform, summarizeManifest } from "./image-info";
 
 /** A bad archive: the message says what is wrong with it, for the person who uploaded it. */
-export function archiveError(message: string): OciError {
-  return new OciError("INVALID_REQUEST", `bad image archive: ${message}`);
+export function archiveError(message: string): DomainError {
+  return new DomainError("InvalidRequest", `bad image archive: ${message}`);
 }
 
 export interface ExtractLimits {
