@@ -20,6 +20,7 @@ import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
+import { logDestination } from "./ops/log-output";
 
 /** How soon a rule changed on one replica applies on the others. */
 const RULES_RELOAD_MS = 5_000;
@@ -33,12 +34,13 @@ export interface Deps {
   store: MetadataStore;
   services: RegistryServices;
   auth: AuthComponents;
+  /** The audit log: a subscriber of `events`, read through its query(). */
   audit: AuditLog;
   /** Null unless mirror upstreams are configured. */
   mirror: Mirror | null;
   /** Garbage collection, retention and storage usage (CLI, schedule, admin API). */
   gc: GcService;
-  /** Registry events (push, pull, delete): the audit log and webhook notifications subscribe. */
+  /** Where every action is recorded (src/events/vocabulary.ts): the audit log and webhooks subscribe. */
   events: EventBus;
   /** Prometheus metrics; other modules register theirs here (see src/metrics/metrics.ts). */
   metrics: Metrics;
@@ -56,11 +58,13 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
+  const { events, audit } = auditedEvents(database, logger);
   const gc = new GcService({
     database,
     storage,
     config,
     logger,
+    events,
     onRunFinished: (report) => {
       metrics.gc.runFinished({
         dryRun: report.dryRun,
@@ -94,9 +98,6 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const audit = new AuditLog(database, logger);
-  const events = new EventBus(logger);
-  events.subscribe((event) => audit.record(event));
   const ops = createOps(config, { metrics, logger, database, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
@@ -110,7 +111,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   };
   try {
     await gc.rules.watch(RULES_RELOAD_MS);
-    const auth = await createAuth(config, accountStore, audit, logger, {
+    const auth = await createAuth(config, accountStore, events, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
@@ -121,6 +122,16 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   }
 }
 
-export function createLogger(config: Pick<Config, "logLevel">): Logger {
-  return pino({ level: config.logLevel, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+/** The event bus with the audit log subscribed: what the server and every acting CLI command record on. */
+export function auditedEvents(database: Database, logger: Logger): { events: EventBus; audit: AuditLog } {
+  const audit = new AuditLog(database, logger);
+  const events = new EventBus(logger);
+  events.subscribe((event) => audit.handle(event));
+  return { events, audit };
+}
+
+export function createLogger(config: Pick<Config, "logLevel" | "logFormat">): Logger {
+  const options = { level: config.logLevel, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  const destination = logDestination(config.logFormat);
+  return destination ? pino(options, destination) : pino(options);
 }

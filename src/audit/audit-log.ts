@@ -1,10 +1,12 @@
 import type { Logger } from "pino";
 import type { PrismaClient } from "../generated/prisma/client";
 import type { Database } from "../metadata/database";
+import type { BerthEvent, EventAction } from "../events/event-bus";
 
+/** One row of the audit log. */
 export interface AuditEventInput {
   actor: string;
-  action: "push" | "pull" | "delete" | "login" | "token" | "admin";
+  action: EventAction;
   repository?: string | null;
   reference?: string | null;
   success?: boolean;
@@ -12,15 +14,18 @@ export interface AuditEventInput {
   detail?: Record<string, unknown> | null;
 }
 
-export interface AuditEvent extends Required<Omit<AuditEventInput, "detail">> {
+export interface AuditEvent extends Required<Omit<AuditEventInput, "detail" | "action">> {
   id: string;
+  /** An EventAction; rows written before the vocabulary existed may say "admin". */
+  action: string;
   at: Date;
   detail: Record<string, unknown> | null;
 }
 
 export interface AuditQuery {
   actor?: string;
-  action?: string;
+  /** One action, or any of several (a category such as "admin", see actionsInCategory). */
+  action?: string | string[];
   repository?: string;
   since?: Date;
   until?: Date;
@@ -30,8 +35,9 @@ export interface AuditQuery {
 }
 
 /**
- * Who pushed, pulled, deleted and logged in. Requests only enqueue: events are written in batches off the
- * request path, so a pull costs no extra database round trip. close() flushes what is pending.
+ * Who did what, from where: every event on the event bus (src/events/vocabulary.ts), of which it is a
+ * subscriber — nothing writes to it directly. Requests only enqueue: events are written in batches off
+ * the request path, so a pull costs no extra database round trip. close() flushes what is pending.
  */
 export class AuditLog {
   private pending: Array<AuditEventInput & { at: Date }> = [];
@@ -50,9 +56,20 @@ export class AuditLog {
     this.timer.unref();
   }
 
-  record(event: AuditEventInput): void {
+  /** The event bus listener: only enqueues. */
+  handle(event: BerthEvent): void {
+    const detail = { ...event.detail } as Record<string, unknown>;
     // The event's own time, not the batch's: last-pulled times are derived from it.
-    this.pending.push({ ...event, at: new Date() });
+    this.pending.push({
+      at: event.timestamp,
+      actor: event.actor.name,
+      action: event.action,
+      repository: event.repository,
+      reference: event.reference,
+      success: event.success,
+      clientIp: event.actor.address,
+      detail: Object.keys(detail).length ? detail : null,
+    });
     if (this.pending.length >= 200) void this.flush();
   }
 
@@ -91,7 +108,7 @@ export class AuditLog {
     const rows = await this.prisma.auditEvent.findMany({
       where: {
         actor: q.actor,
-        action: q.action,
+        action: Array.isArray(q.action) ? { in: q.action } : q.action,
         repository: q.repository,
         at: { gte: q.since, lte: q.until },
         id: q.before ? { lt: BigInt(q.before) } : undefined,
@@ -103,7 +120,7 @@ export class AuditLog {
       id: r.id.toString(),
       at: r.at,
       actor: r.actor,
-      action: r.action as AuditEvent["action"],
+      action: r.action,
       repository: r.repository,
       reference: r.reference,
       success: r.success,

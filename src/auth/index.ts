@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import type { AuditLog } from "../audit/audit-log";
+import type { EventSink } from "../events/event-bus";
 import { AccountService } from "./account-service";
 import type { AccountStore } from "./account-store";
 import { Authenticator } from "./authenticator";
@@ -22,7 +22,7 @@ export interface AuthComponents {
 export async function createAuth(
   config: Config,
   store: AccountStore,
-  audit: AuditLog,
+  events: EventSink,
   logger: Logger,
   options: { isMirrored?: (repository: string) => Promise<boolean>; anonymousMirrorPull?: boolean } = {},
 ): Promise<AuthComponents> {
@@ -33,7 +33,7 @@ export async function createAuth(
   const generated = await accounts.bootstrapAdmin(config.auth.adminPassword);
   if (typeof generated === "string") {
     // Printed once, on the first start only; it is not stored anywhere in clear.
-    logger.warn({ username: "admin" }, `created the first admin account; its generated password is: ${generated}`);
+    logger.warn({ username: "admin", banner: true }, `created the first admin account; its generated password is: ${generated}`);
   }
   const keys = await KeyRing.open(prisma, { keyFile: config.auth.signingKeyFile, retainSeconds: config.auth.refreshTokenTtlSeconds });
   const tokens = new TokenService(keys, {
@@ -44,7 +44,7 @@ export async function createAuth(
     clockSkewSeconds: config.auth.clockSkewSeconds,
   });
   const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
-  const authenticator = new Authenticator(store, throttle, audit);
+  const authenticator = new Authenticator(store, throttle, events);
   const policy = new AccessPolicy(store, {
     projectCreation: config.auth.projectCreation,
     isMirrored: options.isMirrored,

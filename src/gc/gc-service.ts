@@ -3,6 +3,8 @@
 // reports to JSON as they are.
 import type { Logger } from "pino";
 import type { Database } from "../metadata/database";
+import type { EventSink } from "../events/event-bus";
+import { CLI_ACTOR, GC_ACTOR, type Actor } from "../events/vocabulary";
 import type { StorageDriver } from "../storage/driver";
 import { CacheWatch } from "./cache-watch";
 import { Collector, type CollectOptions } from "./collector";
@@ -30,11 +32,15 @@ export interface GcServiceDeps {
   logger?: Logger;
   /** Told about every finished run (metrics). */
   onRunFinished?: (report: GcReport) => void;
+  /** Where every run (dry runs too) is recorded as one "gc.run" event. */
+  events?: EventSink;
 }
 
 /** What a caller may choose for one run; everything else comes from the configuration. */
 export interface GcRequest {
   trigger: RunTrigger;
+  /** Who asked for the run; by default Berth itself (the `berth` command for trigger "cli"). */
+  actor?: Actor;
   dryRun?: boolean;
   graceMs?: number;
   /** False keeps untagged manifests (and so everything they reference). */
@@ -151,10 +157,34 @@ export class GcService {
         "garbage collection finished",
       );
       this.deps.onRunFinished?.(report);
+      this.recordRun(report, request.actor ?? (request.trigger === "cli" ? CLI_ACTOR : GC_ACTOR));
       return report;
     } finally {
       if (this.active?.done === done) this.active = undefined;
     }
+  }
+
+  private recordRun(report: GcReport, actor: Actor): void {
+    this.deps.events?.record({
+      action: "gc.run",
+      actor,
+      reference: `gc run ${report.runId}`,
+      success: report.status === "succeeded",
+      detail: {
+        runId: report.runId,
+        trigger: report.trigger,
+        dryRun: report.dryRun,
+        status: report.status,
+        startedAt: report.startedAt,
+        finishedAt: report.finishedAt,
+        manifestsDeleted: report.totals.manifests,
+        blobsDeleted: report.totals.blobs,
+        tagsDeleted: report.totals.tags,
+        bytesFreed: report.totals.bytesFreed,
+        evictedImages: report.totals.evictedImages,
+        errors: report.errors,
+      },
+    });
   }
 
   /** The tags the retention rules would delete now (in one project), without deleting anything or taking the lock. */

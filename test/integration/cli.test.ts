@@ -105,4 +105,69 @@ describe("berth CLI", () => {
       restarted.kill("SIGKILL");
     }
   });
+
+  it("refuses an unknown log format with exit code 2, naming the key", async () => {
+    await expect(run("node", [MAIN, "serve", "--log-format", "loud", "--data-dir", dataDir])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/logFormat: .*"auto"\|"json"\|"pretty"/),
+    });
+  });
+
+  it("prints readable lines when asked: the first admin's password boxed, one short line per request, no JSON", async () => {
+    const port = await freePort();
+    const child = spawn("node", [MAIN, "serve", "--log-format", "pretty", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    const output = collect(child);
+    try {
+      await waitForLine(child, /Berth listening on http:\/\/127\.0\.0\.1/);
+      const lines = output().split("\n");
+      // The box: a top rule, the message wrapped inside side bars, the password alone on its own line, a bottom rule.
+      const top = lines.findIndex((l) => /^┌─+┐$/.test(l));
+      const bottom = lines.findIndex((l, i) => i > top && /^└─+┘$/.test(l));
+      expect({ top: top >= 0, bottom: bottom > top + 1 }).toEqual({ top: true, bottom: true });
+      const inside = lines.slice(top + 1, bottom);
+      for (const line of inside) expect(line).toMatch(/^│ .* │$/);
+      expect(inside.join(" ")).toMatch(/created the first admin account; its generated password is:/);
+      const password = inside[inside.length - 1].slice(2, -2).trim();
+      expect(password).toMatch(/^\S{16,}$/);
+
+      const base = `http://127.0.0.1:${port}`;
+      const authorization = `Basic ${Buffer.from(`admin:${password}`).toString("base64")}`;
+      const logged = waitForLine(child, /GET \/v2\/ 200 [\d.]+ ms/);
+      expect((await fetch(`${base}/v2/`, { headers: { authorization } })).status).toBe(200);
+      const request = plain(await logged);
+      expect(request).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/v2\/ 200 [\d.]+ ms$/);
+      expect(output().split("\n").filter((l) => l.trim().startsWith("{"))).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it("prints readable lines on a terminal by default (run under script(1), which gives it a pty)", async () => {
+    const port = await freePort();
+    const command = `node ${MAIN} serve --listen 127.0.0.1:${port} --data-dir ${dataDir}`;
+    const child = spawn("script", ["-qfec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+    const output = collect(child);
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      await waitForLine(child, /Berth listening/);
+      expect(output()).toMatch(/^│ .*generated password is:/m);
+      expect(output()).toMatch(/INFO.*Berth listening on http:\/\/127\.0\.0\.1/);
+      expect(output()).not.toMatch(/"msg":/);
+    } finally {
+      child.kill("SIGTERM"); // script(1) ends the server it runs
+      await exited;
+    }
+  });
 });
+
+/** Everything the child has printed on stdout so far, as plain text. */
+function collect(child: ReturnType<typeof spawn>): () => string {
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  return () => plain(text);
+}
+
+/** Without colours (a terminal gets them) and the pty's carriage returns. */
+function plain(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m/g, "").replace(/\r/g, "");
+}
