@@ -14,7 +14,7 @@ import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
 import { gcApiOf } from "./admin/gc-adapter";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "database" | "store" | "gc"> &
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
   Partial<Pick<Deps, "ops">>;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */

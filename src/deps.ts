@@ -4,6 +4,7 @@ import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
+import { createStores, type Stores } from "./metadata/stores";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import { maintainEmbeddedDatabase } from "./metadata/embedded-maintenance";
 import { ContentCache } from "./metadata/content-cache";
@@ -16,7 +17,6 @@ import type { StorageDriver } from "./storage/driver";
 import { createStorageDriver } from "./storage/factory";
 import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
-import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
@@ -32,6 +32,8 @@ export interface Deps {
   database: Database;
   storage: StorageDriver;
   store: MetadataStore;
+  /** The other stores of the metadata database (accounts, audit, web queries…). */
+  stores: Stores;
   services: RegistryServices;
   auth: AuthComponents;
   /** The audit log: a subscriber of `events`, read through its query(). */
@@ -58,9 +60,10 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
-  const { events, audit } = auditedEvents(database, logger);
+  const stores = createStores(database);
+  const { events, audit } = auditedEvents(stores, logger);
   const gc = new GcService({
-    database,
+    stores,
     storage,
     config,
     logger,
@@ -82,9 +85,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.rules);
-  const accountStore = new AccountStore(database.prisma);
+  const accountStore = stores.accounts;
   const mirror = createMirror(config, {
-    prisma: database.prisma,
+    mirrorStore: stores.mirror,
     storage,
     store,
     blobs,
@@ -98,7 +101,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const ops = createOps(config, { metrics, logger, database, storage, events, mirror });
+  const ops = createOps(config, { metrics, logger, database: stores.ops, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
     await ops.close();
@@ -111,11 +114,11 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   };
   try {
     await gc.rules.watch(RULES_RELOAD_MS);
-    const auth = await createAuth(config, accountStore, events, logger, {
+    const auth = await createAuth(config, stores, events, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
+    return { config, logger, database, storage, store, stores, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
   } catch (err) {
     await release();
     throw err;
@@ -123,8 +126,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
 }
 
 /** The event bus with the audit log subscribed: what the server and every acting CLI command record on. */
-export function auditedEvents(database: Database, logger: Logger): { events: EventBus; audit: AuditLog } {
-  const audit = new AuditLog(database, logger);
+export function auditedEvents(stores: Pick<Stores, "audit">, logger: Logger): { events: EventBus; audit: AuditLog } {
+  const audit = new AuditLog(stores.audit, logger);
   const events = new EventBus(logger);
   events.subscribe((event) => audit.handle(event));
   return { events, audit };

@@ -9,11 +9,11 @@ export type { GcReport, GcRun, StorageUsage };
 /**
  * The garbage collector as the web UI sees it. The GC itself lives on another branch: whoever builds it
  * injects an implementation as `deps.gc` (see Deps); until then these routes answer "not available" and
- * the UI says so. Storage usage comes from the metadata either way (see `usageFallback`).
+ * the UI says so.
  */
 export interface GcService {
-  /** Storage use; optional, the metadata's figures are used when absent. */
-  usage?(): Promise<StorageUsage>;
+  /** Storage use, from the metadata. */
+  usage(): Promise<StorageUsage>;
   /** What a run would delete now, deleting nothing; recorded as asked by `actor`. */
   dryRun(actor: Actor): Promise<GcReport>;
   /** Runs a collection now (one at a time: a second caller waits or gets CONFLICT); recorded as asked by `actor`. */
@@ -25,7 +25,6 @@ export interface GcService {
 export interface GcRouteDeps {
   /** Read at request time, so the service can be wired (or swapped in a test) after start-up. */
   gc: () => GcService | null | undefined;
-  usageFallback: () => Promise<StorageUsage>;
   /** Resolves the caller and throws unless it is an administrator; returns who acts (for the GC run's event). */
   requireAdmin: (ctx: RequestContext) => Promise<Actor>;
 }
@@ -44,10 +43,7 @@ export function registerGcRoutes(router: Router, deps: GcRouteDeps): void {
   };
   router
     .on("GET", /^\/api\/v1\/gc$/, admin(async () => ({ available: !!deps.gc() })))
-    .on("GET", /^\/api\/v1\/storage$/, admin(async () => {
-      const gc = deps.gc();
-      return gc?.usage ? gc.usage() : deps.usageFallback();
-    }))
+    .on("GET", /^\/api\/v1\/storage$/, admin(async () => service().usage()))
     .on("POST", /^\/api\/v1\/gc\/dry-run$/, admin(async (_ctx, actor) => service().dryRun(actor)))
     .on("POST", /^\/api\/v1\/gc\/runs$/, admin(async (_ctx, actor) => service().run(actor)))
     .on("GET", /^\/api\/v1\/gc\/runs$/, admin(async (ctx) => {

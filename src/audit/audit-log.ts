@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
-import type { PrismaClient } from "../generated/prisma/client";
-import type { Database } from "../metadata/database";
+import type { AuditStore } from "../metadata/audit-store";
 import type { BerthEvent, EventAction } from "../events/event-bus";
 
 /** One row of the audit log. */
@@ -44,14 +43,11 @@ export class AuditLog {
   private flushing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
 
-  private readonly prisma: PrismaClient;
-
   constructor(
-    private readonly db: Pick<Database, "prisma" | "query">,
+    private readonly store: AuditStore,
     private readonly logger: Logger,
     private readonly flushIntervalMs = 1000,
   ) {
-    this.prisma = db.prisma;
     this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.timer.unref();
   }
@@ -79,22 +75,17 @@ export class AuditLog {
       if (!batch.length) return;
       this.pending = [];
       try {
-        // One statement per batch, in plain SQL: every pull enqueues an event, so this runs all the time.
-        await this.db.query(
-          `INSERT INTO audit_event (at, actor, action, repository, reference, success, client_ip, detail)
-           SELECT e.at, e.actor, e.action, e.repository, e.reference, e.success, e.client_ip, e.detail::jsonb
-             FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
-                  AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
-          [
-            batch.map((e) => e.at),
-            batch.map((e) => e.actor),
-            batch.map((e) => e.action),
-            batch.map((e) => e.repository ?? null),
-            batch.map((e) => e.reference ?? null),
-            batch.map((e) => e.success ?? true),
-            batch.map((e) => e.clientIp ?? null),
-            batch.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
-          ],
+        await this.store.insert(
+          batch.map((e) => ({
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            repository: e.repository ?? null,
+            reference: e.reference ?? null,
+            success: e.success ?? true,
+            clientIp: e.clientIp ?? null,
+            detail: e.detail ?? null,
+          })),
         );
       } catch (err) {
         this.logger.error({ err, events: batch.length }, "could not write audit events");
@@ -105,17 +96,7 @@ export class AuditLog {
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
     await this.flush();
-    const rows = await this.prisma.auditEvent.findMany({
-      where: {
-        actor: q.actor,
-        action: Array.isArray(q.action) ? { in: q.action } : q.action,
-        repository: q.repository,
-        at: { gte: q.since, lte: q.until },
-        id: q.before ? { lt: BigInt(q.before) } : undefined,
-      },
-      orderBy: { id: "desc" },
-      take: q.limit,
-    });
+    const rows = await this.store.find({ ...q, before: q.before ? BigInt(q.before) : undefined });
     return rows.map((r) => ({
       id: r.id.toString(),
       at: r.at,

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { DomainError } from "../kernel/errors";
 import type { EventSink } from "../events/event-bus";
-import type { AccountStore } from "./account-store";
+import type { AccountStore } from "../metadata/account-store";
 import type { LoginThrottle } from "./login-throttle";
 import { hashSecret, verifySecret } from "./passwords";
 

@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Config } from "../config";
 import { AccountService } from "../auth/account-service";
-import { AccountStore } from "../auth/account-store";
 import { generateSecret } from "../auth/passwords";
 import type { RobotPermission } from "../auth/principal";
 import { KeyRing } from "../auth/signing-keys";
-import { openDatabase, type Database } from "../metadata/database";
+import { openDatabase } from "../metadata/database";
+import { createStores, type Stores } from "../metadata/stores";
 import { auditedEvents, createLogger } from "../deps";
 import { robotCreatedEvent, userChangeEvent } from "../events/admin-events";
 import { CLI_ACTOR, type UnattributedEvent } from "../events/vocabulary";
@@ -16,11 +16,12 @@ import { UsageError, type Command } from "./command";
 type RecordEvent = (event: UnattributedEvent) => void;
 
 /** Opens the database and the event path (the audit log subscribed) for one command, and closes both after. */
-async function withEvents<T>(config: Config, work: (database: Database, record: RecordEvent) => Promise<T>): Promise<T> {
+async function withEvents<T>(config: Config, work: (stores: Stores, record: RecordEvent) => Promise<T>): Promise<T> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const { events, audit } = auditedEvents(database, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
+  const stores = createStores(database);
+  const { events, audit } = auditedEvents(stores, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
   try {
-    return await work(database, (event) => events.record({ ...event, actor: CLI_ACTOR }));
+    return await work(stores, (event) => events.record({ ...event, actor: CLI_ACTOR }));
   } finally {
     await audit.close();
     await database.close();
@@ -28,7 +29,7 @@ async function withEvents<T>(config: Config, work: (database: Database, record: 
 }
 
 function withAccounts<T>(config: Config, work: (accounts: AccountService, record: RecordEvent) => Promise<T>): Promise<T> {
-  return withEvents(config, (database, record) => work(new AccountService(new AccountStore(database.prisma)), record));
+  return withEvents(config, (stores, record) => work(new AccountService(stores.accounts), record));
 }
 
 function password(values: { password?: string; "password-stdin"?: boolean }): { value: string; generated: boolean } {
@@ -198,8 +199,8 @@ export const keyCommand: Command = {
   async run(config, args) {
     if (args.join(" ") !== "rotate") throw new UsageError(keyCommand.usage!);
     if (config.auth.signingKeyFile) throw new UsageError("the signing key comes from auth.signingKeyFile: replace that file to rotate");
-    return withEvents(config, async (database, record) => {
-      const keys = await KeyRing.open(database.prisma, { retainSeconds: config.auth.refreshTokenTtlSeconds });
+    return withEvents(config, async (stores, record) => {
+      const keys = await KeyRing.open(stores.signingKeys, { retainSeconds: config.auth.refreshTokenTtlSeconds });
       const kid = await keys.rotate(config.auth.refreshTokenTtlSeconds);
       record({ action: "key.rotated", reference: `key ${kid}`, detail: { kid } });
       console.log(`new signing key ${kid}`);

@@ -3,6 +3,7 @@ import { DurationError, parseDuration } from "../config/duration";
 import { GcBusyError, GcService } from "../gc/gc-service";
 import { formatReport } from "../gc/report";
 import { openDatabase, type Database } from "../metadata/database";
+import { createStores } from "../metadata/stores";
 import { createStorageDriver } from "../storage/factory";
 import { auditedEvents, createLogger } from "../deps";
 import { UsageError, type Command } from "./command";
@@ -48,8 +49,9 @@ export const gcCommand: Command = {
       return 1;
     }
     // The run is recorded (as the `berth` command's) in the audit log, like the server's runs.
-    const { events, audit } = auditedEvents(database, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
-    const gc = new GcService({ database, storage: createStorageDriver(config), config, events });
+    const stores = createStores(database);
+    const { events, audit } = auditedEvents(stores, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
+    const gc = new GcService({ stores, storage: createStorageDriver(config), config, events });
     // Ctrl-C stops at the next batch boundary; what was committed stays, and the report says "interrupted".
     const interrupt = () => void gc.close();
     process.once("SIGINT", interrupt);

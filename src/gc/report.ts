@@ -1,6 +1,6 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
 import { formatDuration } from "../config/duration";
-import type { RepositoryPlan } from "./mark";
+import type { RepositoryPlan } from "../metadata/gc-mark";
 
 /** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */
 export type RunTrigger = "cli" | "schedule" | "api" | "cache-limit";
@@ -76,6 +76,8 @@ export interface GcRunOptions {
   batchSize: number;
   batchPauseMs: number;
 }
+
+export const ITEM_LIMIT = 1000;
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

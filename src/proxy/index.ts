@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import type { PrismaClient } from "../generated/prisma/client";
+import type { MirrorStore } from "../metadata/mirror-store";
 import type { MetadataStore } from "../metadata/store";
 import type { BlobService } from "../registry/blob-service";
 import type { ManifestService } from "../registry/manifest-service";
@@ -13,7 +13,6 @@ import { MirrorManifestService } from "./mirror-manifest-service";
 import { MirrorRouter } from "./mirror-router";
 import { MirrorRouting } from "./mirror-routing";
 import { MirrorStats } from "./mirror-stats";
-import { MirrorStore } from "./mirror-store";
 import { UpstreamClient } from "./upstream-client";
 
 export interface Mirror {
@@ -36,7 +35,7 @@ export interface Mirror {
 export function createMirror(
   config: Config,
   deps: {
-    prisma: PrismaClient;
+    mirrorStore: MirrorStore;
     storage: StorageDriver;
     store: MetadataStore;
     blobs: BlobService;
@@ -52,11 +51,10 @@ export function createMirror(
   const stats = new MirrorStats();
   const upstreams = config.mirror.upstreams.map((u) => new UpstreamClient(u, `1.1 ${viaToken}`, stats, config.mirror.httpProxy));
   const routing = new MirrorRouting(new MirrorRouter(upstreams), deps.isLocalProject);
-  const mirrorStore = new MirrorStore(deps.prisma);
   const fetcher = new BlobFetcher({
     storage: deps.storage,
     store: deps.store,
-    mirror: mirrorStore,
+    mirror: deps.mirrorStore,
     stats,
     logger: deps.logger,
     spoolDir: join(config.dataDir, "spool"),
@@ -64,7 +62,7 @@ export function createMirror(
   });
   return {
     blobs: new MirrorBlobService(deps.blobs, routing, fetcher, stats),
-    manifests: new MirrorManifestService(deps.manifests, routing, mirrorStore, stats),
+    manifests: new MirrorManifestService(deps.manifests, routing, deps.mirrorStore, stats),
     routing,
     stats,
     upstreams,

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { AuthComponents } from "../auth";
 import type { EventBus } from "../events/event-bus";
 import type { Config } from "../config";
-import type { Database } from "../metadata/database";
+import type { Stores } from "../metadata/stores";
 import type { MetadataStore } from "../metadata/store";
 import type { RegistryServices } from "../oci/routes";
 import type { Mirror } from "../proxy";
@@ -30,12 +30,13 @@ import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
-import { REPOSITORY_SORTS, RepositoryQueries, TAG_SORTS } from "./repository-queries";
+import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
+import { listTags } from "./repository-queries";
 import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
 export interface WebDeps {
   config: Config;
-  database: Database;
+  stores: Stores;
   store: MetadataStore;
   services: RegistryServices;
   auth: AuthComponents;
@@ -58,7 +59,7 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
  */
 export function registerWebRoutes(router: Router, deps: WebDeps): void {
   const access = new WebAccess(deps);
-  const queries = new RepositoryQueries(deps.database);
+  const queries = deps.stores.web;
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
     sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
   const origin = (ctx: RequestContext, caller: Caller) => eventOrigin(ctx.req, caller);
@@ -141,7 +142,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
       const q = (ctx.query.get("q") ?? "").trim().slice(0, 128) || undefined;
-      const tags = await queries.listTags(repo.id, q, sort, order, page);
+      const tags = await listTags(queries, repo.id, q, sort, order, page);
       json(ctx, { ...page, ...tags, items: tags.items.map((tag) => ({ ...tag, immutable: deps.immutability.ruleFor(repository, tag.name) !== null })) });
     }))
     .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/tags\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
@@ -245,7 +246,6 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
   // ---- storage use and garbage collection ----
   registerGcRoutes(router, {
     gc: () => deps.gc ?? null,
-    usageFallback: () => queries.storageUsage(30),
     requireAdmin: async (ctx) => {
       const caller = await access.caller(ctx.req);
       access.requireAdmin(caller);
@@ -254,7 +254,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
   });
 }
 
-async function imageDetails(deps: WebDeps, queries: RepositoryQueries, repository: RepositoryName, ref: string) {
+async function imageDetails(deps: WebDeps, queries: WebQueries, repository: RepositoryName, ref: string) {
   const reference = parseManifestReference(ref);
   const manifest = await deps.store.findManifest(repository, reference);
   if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });

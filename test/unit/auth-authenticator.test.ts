@@ -1,6 +1,6 @@
 // Authenticator: credentials → principal, with the login throttle and audit, over an in-memory store.
 import type { EventInput } from "../../src/events/event-bus";
-import type { AccountStore, RobotRow, UserRow } from "../../src/auth/account-store";
+import type { AccountStore, RobotRow, UserRow } from "../../src/metadata/account-store";
 import { Authenticator, parseBasic, parseBearer } from "../../src/auth/authenticator";
 import { LoginThrottle } from "../../src/auth/login-throttle";
 import { hashSecret } from "../../src/auth/passwords";
