@@ -2,10 +2,9 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import type { Logger } from "pino";
 import { Router } from "./http/router";
 import { sendJson } from "./http/respond";
-import { OciError } from "./kernel/errors";
-import { toOciError } from "./oci/errors";
+import { OciError, toOciError } from "./http/errors";
 import { registerOciRoutes } from "./oci/routes";
-import { tokenHandlers } from "./auth/token-handler";
+import { tokenHandlers } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerWebRoutes } from "./web/routes";

@@ -44,7 +44,7 @@ export interface Deps {
   gc: GcService;
   /** Where every action is recorded (src/events/vocabulary.ts): the audit log and webhooks subscribe. */
   events: EventBus;
-  /** Prometheus metrics; other modules register theirs here (see src/ops/metrics.ts). */
+  /** Prometheus metrics; other modules register theirs here (see src/metrics/metrics.ts). */
   metrics: Metrics;
   /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
   ops: Ops;

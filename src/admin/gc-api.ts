@@ -1,6 +1,6 @@
 import type { Handler, RequestContext, Router } from "../http/router";
 import { sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Actor } from "../events/event-bus";
 import type { GcReport, GcRun, StorageUsage } from "./gc-types";
 

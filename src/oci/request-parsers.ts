@@ -1,15 +1,11 @@
-import { OciError } from "../kernel/errors";
-import { parseTag } from "../kernel/names";
-import { isDigestLike, parseDigest } from "../kernel/digest";
-import type { ManifestReference, PageRequest } from "../metadata/store";
+import { OciError } from "../http/errors";
+import type { PageRequest } from "../metadata/store";
 import type { ChunkRange } from "../registry/upload-service";
 import type { ByteRange } from "../storage/driver";
 
 /** Everything a request says, turned into typed values once, here at the boundary. */
 
-export function parseManifestReference(value: string): ManifestReference {
-  return isDigestLike(value) ? { digest: parseDigest(value) } : { tag: parseTag(value) };
-}
+export { parseManifestReference } from "../kernel/references";
 
 /** PATCH Content-Range: "start-end", also accepting the "bytes " / "bytes=" prefix and "/total" some clients send. */
 export function parseContentRange(header: string | undefined): ChunkRange | null {

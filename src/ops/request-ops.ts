@@ -2,10 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import { resolveClientInfo, TrustedProxies } from "../http/client-info";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { parseContentRange } from "../oci/request-parsers";
 import { PathNotFoundError } from "../storage/driver";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 import { isAnonymous, TokenBuckets } from "./rate-limit";
 
 /** Route labels of the operational endpoints: never rate limited, never subject to body limits. */
@@ -179,7 +180,7 @@ function countWritten(res: ServerResponse, onBytes: (n: number) => void): void {
 /** Prisma, its driver adapters and pg report database failures under these names and codes. */
 export function isDatabaseError(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof PathNotFoundError || e instanceof OciError) return false;
+    if (e instanceof PathNotFoundError || e instanceof OciError || e instanceof DomainError) return false;
     const name = (e as Error).name ?? "";
     const ctor = (e as object).constructor?.name ?? "";
     if (/^Prisma|DriverAdapterError/.test(name) || /^Prisma|DriverAdapterError|DatabaseError/.test(ctor)) return true;

@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { ManifestRecord, ManifestReference } from "../metadata/store";
 import type { ManifestService, ManifestServiceApi } from "../registry/manifest-service";
@@ -27,7 +27,7 @@ export class MirrorManifestService implements ManifestServiceApi {
     const route = await this.routing.route(repository);
     if (!route) return this.inner.get(repository, reference);
     const cached = await this.inner.get(repository, reference).catch((err) => {
-      if (err instanceof OciError && err.code === "MANIFEST_UNKNOWN") return null;
+      if (err instanceof DomainError && err.code === "ManifestUnknown") return null;
       throw err;
     });
     if ("digest" in reference) {
@@ -54,13 +54,13 @@ export class MirrorManifestService implements ManifestServiceApi {
         this.stats.staleServes++;
         return this.hit(repository, cached);
       }
-      throw err instanceof UpstreamError ? toOciError(err, reference) : err;
+      throw err instanceof UpstreamError ? upstreamError(err, reference) : err;
     }
   }
 
   async put(...args: Parameters<ManifestService["put"]>) {
     if (await this.routing.isMirrored(args[0])) {
-      throw new OciError("DENIED", `${args[0]} is mirrored from an upstream registry and cannot be pushed to`);
+      throw new DomainError("Denied", `${args[0]} is mirrored from an upstream registry and cannot be pushed to`);
     }
     return this.inner.put(...args);
   }
@@ -94,7 +94,7 @@ export class MirrorManifestService implements ManifestServiceApi {
     try {
       upstream = await route.upstream.getManifest(route.remoteName, ref, "GET");
     } catch (err) {
-      throw err instanceof UpstreamError ? toOciError(err, reference) : err;
+      throw err instanceof UpstreamError ? upstreamError(err, reference) : err;
     }
     const content = upstream.content!;
     this.stats.bytesFromUpstream += content.length;
@@ -105,7 +105,7 @@ export class MirrorManifestService implements ManifestServiceApi {
   }
 }
 
-export function toOciError(err: UpstreamError, what: Record<string, unknown> | ManifestReference): OciError {
-  if (err.notFound) return new OciError("MANIFEST_UNKNOWN", { ...what, upstream: "not found upstream" });
-  return new OciError("UNAVAILABLE", `nothing cached and the upstream failed: ${err.message}`, { cause: err });
+export function upstreamError(err: UpstreamError, what: Record<string, unknown> | ManifestReference): DomainError {
+  if (err.notFound) return new DomainError("ManifestUnknown", { ...what, upstream: "not found upstream" });
+  return new DomainError("Unavailable", `nothing cached and the upstream failed: ${err.message}`, { cause: err });
 }

@@ -1,7 +1,7 @@
 // The pure parts of mirror cache eviction: sizes, its configuration, which images go, and when the
 // server starts a collection by itself.
 import { loadConfig, parseConfig } from "../../src/config";
-import { parseByteSize } from "../../src/gc/byte-size";
+import { parseByteSize } from "../../src/config/byte-size";
 import { CacheWatch } from "../../src/gc/cache-watch";
 import { mirrorCacheOf } from "../../src/gc/eviction";
 import { evictionUnits, selectEvictions, type CachedBlob, type MirroredManifest } from "../../src/gc/eviction-plan";

@@ -1,12 +1,13 @@
 import { parseByteRange, parseContentRange, parseManifestReference, parsePage } from "../../src/oci/request-parsers";
 import { acceptsMediaType } from "../../src/oci/accept";
-import { OciError } from "../../src/kernel/errors";
-
+import { DomainError } from "../../src/kernel/errors";
+import { OciError, toOciError } from "../../src/http/errors";
+/** What a parser's refusal looks like on the wire (names and digests throw domain errors, mapped at the edge). */
 function thrown(fn: () => unknown): OciError {
   try {
     fn();
   } catch (err) {
-    if (err instanceof OciError) return err;
+    if (err instanceof OciError || err instanceof DomainError) return toOciError(err);
     throw err;
   }
   throw new Error("did not throw");

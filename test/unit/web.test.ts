@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { layerHistory, readImageConfig, summarizeManifest } from "../../src/web/image-info";
-import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/web/sessions";
+import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/http/session-cookie";
 import { WebStatic } from "../../src/web/static";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;

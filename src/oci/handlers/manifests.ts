@@ -1,6 +1,6 @@
 import type { RequestContext } from "../../http/router";
 import { readSmallBody, send } from "../../http/respond";
-import { OciError } from "../../kernel/errors";
+import { OciError } from "../../http/errors";
 import { parseRepositoryName } from "../../kernel/names";
 import { parseManifestReference } from "../request-parsers";
 import { acceptsMediaType } from "../accept";

@@ -1,11 +1,12 @@
 import type { RequestContext } from "../../http/router";
 import { hasBody, send } from "../../http/respond";
-import { OciError } from "../../kernel/errors";
+import { OciError } from "../../http/errors";
 import { parseRepositoryName, type RepositoryName } from "../../kernel/names";
 import { parseContentRange } from "../request-parsers";
 import { parseDigest, type Digest } from "../../kernel/digest";
 import type { BlobServiceApi } from "../../registry/blob-service";
-import { rangeHeaders, type UploadService } from "../../registry/upload-service";
+import { rangeHeaders } from "../../http/errors";
+import type { UploadService } from "../../registry/upload-service";
 
 export function uploadHandlers(uploads: UploadService, blobs: BlobServiceApi) {
   const created = (ctx: RequestContext, repository: RepositoryName, digest: Digest) =>
