@@ -7,8 +7,41 @@ import type { ByteRange } from "../storage/driver";
 
 /** Everything a request says, turned into typed values once, here at the boundary. */
 
+/** A manifest reference to store under (PUT): a malformed one is refused as TAG_INVALID or DIGEST_INVALID. */
 export function parseManifestReference(value: string): ManifestReference {
   return isDigestLike(value) ? { digest: parseDigest(value) } : { tag: parseTag(value) };
+}
+
+/**
+ * A manifest reference to read (GET, HEAD): one that is neither a tag nor a digest names no manifest, so
+ * it is unknown (404), as the CNCF reference registry answers, rather than a malformed request.
+ */
+export function parseManifestLookup(value: string): ManifestReference {
+  try {
+    return parseManifestReference(value);
+  } catch (err) {
+    throw isMalformedReference(err) ? unknownReference(value, err) : err;
+  }
+}
+
+/**
+ * A manifest reference to delete: like the reference registry, a malformed digest is refused
+ * (400 DIGEST_INVALID) while a string that is no tag either names nothing to delete (404).
+ */
+export function parseManifestDeletion(value: string): ManifestReference {
+  try {
+    return parseManifestReference(value);
+  } catch (err) {
+    throw isMalformedReference(err) && !isDigestLike(value) ? unknownReference(value, err) : err;
+  }
+}
+
+function isMalformedReference(err: unknown): err is OciError {
+  return err instanceof OciError && (err.code === "TAG_INVALID" || err.code === "DIGEST_INVALID");
+}
+
+function unknownReference(value: string, cause: OciError): OciError {
+  return new OciError("MANIFEST_UNKNOWN", `no manifest can be named ${value.slice(0, 140)}: it is neither a tag nor a digest`, { cause });
 }
 
 /** PATCH Content-Range: "start-end", also accepting the "bytes " / "bytes=" prefix and "/total" some clients send. */

@@ -85,8 +85,11 @@ export class UploadService {
     });
   }
 
-  /** PUT: appends an optional last chunk, verifies the digest and publishes the blob. */
-  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null): Promise<void> {
+  /**
+   * PUT: appends an optional last chunk, verifies the digest and publishes the blob. A Content-Range that
+   * does not continue the upload is refused with 416, as on PATCH.
+   */
+  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null, range: ChunkRange | null = null): Promise<void> {
     return this.locks.run(id, async () => {
       let upload = await this.load(repository, id);
       const recorded = upload.offset;
@@ -94,10 +97,11 @@ export class UploadService {
       // where we found it (one transaction instead of three statements). Its writer stays open to commit.
       let writer: FileWriter;
       if (body) {
-        const appended = await this.appendChunk(upload, body, null);
+        const appended = await this.appendChunk(upload, body, range);
         writer = appended.writer;
         upload = { ...upload, offset: appended.offset, driverState: writer.checkpoint() };
       } else {
+        if (range) assertContinues(upload, range);
         writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
       }
       let published = false;
@@ -140,11 +144,7 @@ export class UploadService {
    * commit. The running sha256 is left in the cache at the new offset.
    */
   private async appendChunk(upload: UploadRecord, body: Readable, range: ChunkRange | null): Promise<{ writer: FileWriter; offset: number }> {
-    if (range && range.start !== upload.offset) {
-      throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
-        headers: rangeHeaders(upload.id, upload.repository, upload.offset),
-      });
-    }
+    if (range) assertContinues(upload, range);
     const hash = await this.hasherAt(upload);
     const writer = await this.storage.writer(uploadPath(upload.id), upload.driverState ?? { size: upload.offset });
     const tap = new HashingTap(hash);
@@ -209,6 +209,15 @@ export function rangeHeaders(id: string, repository: RepositoryName, offset: num
     Range: `0-${Math.max(offset - 1, 0)}`,
     "Docker-Upload-UUID": id,
   };
+}
+
+/** A chunk must start where the upload stands; the 416 tells the client where that is. */
+function assertContinues(upload: UploadRecord, range: ChunkRange): void {
+  if (range.start !== upload.offset) {
+    throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
+      headers: rangeHeaders(upload.id, upload.repository, upload.offset),
+    });
+  }
 }
 
 function changedMeanwhile(): OciError {
