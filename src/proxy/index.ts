@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config";
+import type { Clock } from "../kernel/clock";
 import type { PrismaClient } from "../generated/prisma/client";
 import type { MetadataStore } from "../metadata/store";
 import type { BlobService } from "../registry/blob-service";
@@ -45,6 +46,8 @@ export function createMirror(
     isLocalProject: (project: string) => Promise<boolean>;
     /** Told the size of every blob fetched into the cache. */
     onCached?: (bytes: number) => void;
+    /** What tag TTLs are measured against (default: the system clock). */
+    clock?: Clock;
   },
 ): Mirror | null {
   if (!config.mirror.upstreams.length) return null;
@@ -64,7 +67,7 @@ export function createMirror(
   });
   return {
     blobs: new MirrorBlobService(deps.blobs, routing, fetcher, stats),
-    manifests: new MirrorManifestService(deps.manifests, routing, mirrorStore, stats),
+    manifests: new MirrorManifestService(deps.manifests, routing, mirrorStore, stats, deps.clock),
     routing,
     stats,
     upstreams,
