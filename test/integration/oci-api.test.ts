@@ -36,6 +36,7 @@ import {
   type BuiltManifest,
   type Descriptor,
 } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -306,7 +307,8 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
             c.enqueue(new Uint8Array(randomBytes(64 * 1024)));
             return;
           }
-          await new Promise((r) => setTimeout(r, 200)); // let the server write what it got
+          // The server is streaming this body into the upload: cut it off there.
+          await waitFor("the PATCH streaming in", async () => /^berth_uploads_in_progress 1$/m.test(await (await fetch(`${url()}/metrics`)).text()));
           controller.abort();
           await new Promise(() => undefined);
         },
