@@ -4,16 +4,18 @@
 // one, and stays several hundred MiB smaller.
 //
 // initdb is also most of a first start's time (2.5–3.5 s of CPU: it bootstraps every catalog), and every
-// PGlite of one version makes the same cluster. So `npm run build` makes one (buildClusterTemplate) and a
-// first start copies it, falling back to initdb when there is none for the installed PGlite. PGlite has
-// no faster way of its own: its `loadDataDir` tarball is unpacked inside the WASM file system (about as
-// slow as the open itself, and ~70 MiB more memory for good), and it cannot reuse compiled WASM across
-// processes.
+// PGlite of one version makes the same cluster. So `npm run build` makes one and migrates it
+// (buildClusterTemplate), and a first start copies it; the migrator then finds nothing to apply. Without a
+// template for the installed PGlite and these migrations, a first start falls back to initdb. PGlite has no
+// faster way of its own: its `loadDataDir` tarball is unpacked inside the WASM file system (about as slow as
+// the open itself, and ~70 MiB more memory for good), and it cannot reuse compiled WASM across processes.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { access, cp, mkdir, readdir, readFile, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { packageRoot } from "./migrator";
+import { PGlite } from "@electric-sql/pglite";
+import { defaultMigrationsDir, migrate, packageRoot, pgliteSession, readMigrations } from "./migrator";
 
 /** PGlite options the server opens with: a smaller buffer pool than Postgres' default 128 MB (see below). */
 export const PGLITE_START_PARAMS = [
@@ -25,28 +27,50 @@ export const PGLITE_START_PARAMS = [
 
 const TEMPLATES_DIR = path.join("dist", "pglite-template");
 
-/** Where the build leaves the cluster template for the installed PGlite version. */
-export async function clusterTemplateDir(root: string = packageRoot()): Promise<string> {
-  return path.join(root, TEMPLATES_DIR, await pgliteVersion());
+export interface ClusterTemplateOptions {
+  /** The package the template belongs to (default: this one). */
+  root?: string;
+  /** The migrations the template carries (default: the package's). */
+  migrationsDir?: string;
+}
+
+/** Where the build leaves the cluster template: one per PGlite version and set of migrations. */
+export async function clusterTemplateDir({ root = packageRoot(), migrationsDir = defaultMigrationsDir() }: ClusterTemplateOptions = {}): Promise<string> {
+  const migrations = createHash("sha256")
+    .update(readMigrations(migrationsDir).map((m) => `${m.name} ${m.checksum}\n`).join(""))
+    .digest("hex")
+    .slice(0, 16);
+  return path.join(root, TEMPLATES_DIR, `${await pgliteVersion()}-${migrations}`);
 }
 
 /** Creates the database cluster at `dir` unless one is there already: a copy of the template if any, else initdb. */
-export async function createEmbeddedCluster(dir: string, root: string = packageRoot()): Promise<void> {
+export async function createEmbeddedCluster(dir: string, options: ClusterTemplateOptions = {}): Promise<void> {
   if (await isCluster(dir)) return;
-  const template = await clusterTemplateDir(root);
+  const template = await clusterTemplateDir(options);
   const copy = await isCluster(template);
   await makeInPlace(dir, (partial) => (copy ? cp(template, partial, { recursive: true }) : initdbInChild(partial)));
 }
 
-/** Makes the cluster template for the installed PGlite (once), and drops those of other versions. */
-export async function buildClusterTemplate(root: string = packageRoot()): Promise<string> {
-  const template = await clusterTemplateDir(root);
+/**
+ * Makes the migrated cluster template (unless it is there already) and drops the others, left by other
+ * PGlite versions or migrations. Migrating it takes PGlite's memory here, which is fine in a build.
+ */
+export async function buildClusterTemplate(options: ClusterTemplateOptions = {}): Promise<string> {
+  const template = await clusterTemplateDir(options);
   for (const entry of await readdir(path.dirname(template)).catch(() => [])) {
     if (entry !== path.basename(template)) await rm(path.join(path.dirname(template), entry), { recursive: true, force: true });
   }
   if (!(await isCluster(template))) {
     await rm(template, { recursive: true, force: true }); // whatever an interrupted build left
-    await makeInPlace(template, initdbInChild);
+    await makeInPlace(template, async (partial) => {
+      await initdbInChild(partial);
+      const db = await PGlite.create(partial);
+      try {
+        await migrate(pgliteSession(db), options.migrationsDir);
+      } finally {
+        await db.close();
+      }
+    });
   }
   return template;
 }
