@@ -15,8 +15,8 @@ import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
 import { gcApiOf } from "./admin/gc-adapter";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "mirror" | "config" | "database" | "store" | "gc"> &
-  Partial<Pick<Deps, "ops" | "events">>;
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
+  Partial<Pick<Deps, "ops">>;
 
 /** The whole HTTP surface as a request listener; it never listens itself, so tests mount it on port 0. */
 export function buildApp(deps: AppDeps): RequestListener {
@@ -24,11 +24,11 @@ export function buildApp(deps: AppDeps): RequestListener {
   registerOciRoutes(router, {
     services: deps.services,
     authorizer: deps.auth.authorizer,
-    audit: deps.events ?? deps.audit,
+    audit: deps.events,
     namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
   });
   if (deps.auth.token) {
-    const token = tokenHandlers({ ...deps.auth.token, audit: deps.audit });
+    const token = tokenHandlers({ ...deps.auth.token, events: deps.events });
     router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post);
   }
   registerAdminRoutes(router, deps);

@@ -62,6 +62,8 @@ export const ConfigSchema = z
     dataDir: z.string().min(1).default("./data"),
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL").optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** `auto`: readable lines on a terminal, JSON lines otherwise (files, pipes, log collectors). */
+    logFormat: z.enum(["auto", "json", "pretty"]).default("auto"),
     storage: z
       .object({
         driver: z.enum(["fs", "s3"]).default("fs"),
@@ -161,6 +163,7 @@ export const ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_DATA_DIR: { path: ["dataDir"], type: "string" },
   DATABASE_URL: { path: ["databaseUrl"], type: "string" },
   BERTH_LOG_LEVEL: { path: ["logLevel"], type: "string" },
+  BERTH_LOG_FORMAT: { path: ["logFormat"], type: "string" },
   BERTH_STORAGE: { path: ["storage", "driver"], type: "string" },
   BERTH_STORAGE_ROOT: { path: ["storage", "root"], type: "string" },
   BERTH_STORAGE_FSYNC: { path: ["storage", "fsync"], type: "boolean" },

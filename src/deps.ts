@@ -5,6 +5,7 @@ import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
+import { createStores, type Stores } from "./metadata/stores";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import { maintainEmbeddedDatabase } from "./metadata/embedded-maintenance";
 import { ContentCache } from "./metadata/content-cache";
@@ -17,10 +18,10 @@ import type { StorageDriver } from "./storage/driver";
 import { createStorageDriver } from "./storage/factory";
 import { AuditLog } from "./audit/audit-log";
 import { createAuth, type AuthComponents } from "./auth";
-import { AccountStore } from "./auth/account-store";
 import { createMirror, type Mirror } from "./proxy";
 import { EventBus } from "./events/event-bus";
 import { createOps, instrumentStorage, Metrics, type Ops } from "./ops";
+import { logDestination } from "./ops/log-output";
 
 /** How soon a rule changed on one replica applies on the others. */
 const RULES_RELOAD_MS = 5_000;
@@ -32,14 +33,17 @@ export interface Deps {
   database: Database;
   storage: StorageDriver;
   store: MetadataStore;
+  /** The other stores of the metadata database (accounts, audit, web queries…). */
+  stores: Stores;
   services: RegistryServices;
   auth: AuthComponents;
+  /** The audit log: a subscriber of `events`, read through its query(). */
   audit: AuditLog;
   /** Null unless mirror upstreams are configured. */
   mirror: Mirror | null;
   /** Garbage collection, retention and storage usage (CLI, schedule, admin API). */
   gc: GcService;
-  /** Registry events (push, pull, delete): the audit log and webhook notifications subscribe. */
+  /** Where every action is recorded (src/events/vocabulary.ts): the audit log and webhooks subscribe. */
   events: EventBus;
   /** Prometheus metrics; other modules register theirs here (see src/ops/metrics.ts). */
   metrics: Metrics;
@@ -62,11 +66,14 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
+  const stores = createStores(database);
+  const { events, audit } = auditedEvents(stores, logger);
   const gc = new GcService({
-    database,
+    stores,
     storage,
     config,
     logger,
+    events,
     onRunFinished: (report) => {
       metrics.gc.runFinished({
         dryRun: report.dryRun,
@@ -84,9 +91,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   });
   const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
   const manifests = new ManifestService(store, gc.rules);
-  const accountStore = new AccountStore(database.prisma);
+  const accountStore = stores.accounts;
   const mirror = createMirror(config, {
-    prisma: database.prisma,
+    mirrorStore: stores.mirror,
     storage,
     store,
     blobs,
@@ -101,10 +108,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const audit = new AuditLog(database, logger);
-  const events = new EventBus(logger);
-  events.subscribe((event) => audit.record(event));
-  const ops = createOps(config, { metrics, logger, database, storage, events, mirror });
+  const ops = createOps(config, { metrics, logger, database: stores.ops, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
     await ops.close();
@@ -117,17 +121,27 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   };
   try {
     await gc.rules.watch(RULES_RELOAD_MS);
-    const auth = await createAuth(config, accountStore, audit, logger, {
+    const auth = await createAuth(config, stores, events, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
+    return { config, logger, database, storage, store, stores, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
   } catch (err) {
     await release();
     throw err;
   }
 }
 
-export function createLogger(config: Pick<Config, "logLevel">): Logger {
-  return pino({ level: config.logLevel, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+/** The event bus with the audit log subscribed: what the server and every acting CLI command record on. */
+export function auditedEvents(stores: Pick<Stores, "audit">, logger: Logger): { events: EventBus; audit: AuditLog } {
+  const audit = new AuditLog(stores.audit, logger);
+  const events = new EventBus(logger);
+  events.subscribe((event) => audit.handle(event));
+  return { events, audit };
+}
+
+export function createLogger(config: Pick<Config, "logLevel" | "logFormat">): Logger {
+  const options = { level: config.logLevel, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  const destination = logDestination(config.logFormat);
+  return destination ? pino(options, destination) : pino(options);
 }

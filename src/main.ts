@@ -18,12 +18,13 @@ Global options:
   --data-dir DIR       data directory              (env BERTH_DATA_DIR, default ./data)
   --config FILE        YAML configuration file     (env BERTH_CONFIG)
   --no-auth            an open registry, no login  (env BERTH_AUTH=off)
+  --log-format FORMAT  auto, json or pretty        (env BERTH_LOG_FORMAT, default auto: pretty on a terminal)
   -h, --help           show this help (berth <command> --help for the command's own)
 
 The database is DATABASE_URL (postgres://…) when set, else an embedded Postgres under the data directory.
 See docs/configuration.md for every setting.`;
 
-const VALUE_FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir": "BERTH_DATA_DIR", "--config": "BERTH_CONFIG" };
+const VALUE_FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir": "BERTH_DATA_DIR", "--config": "BERTH_CONFIG", "--log-format": "BERTH_LOG_FORMAT" };
 
 async function main(argv: string[]): Promise<number | null> {
   const env = { ...process.env };

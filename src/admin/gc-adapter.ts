@@ -2,13 +2,14 @@ import type { GcService as Collector } from "../gc/gc-service";
 import type { GcReport as CollectorReport } from "../gc/report";
 import { GcBusyError } from "../gc/gc-service";
 import { OciError } from "../kernel/errors";
+import type { Actor } from "../events/event-bus";
 import type { GcReport, GcRun, GcService as GcApi, StorageUsage } from "./gc-api";
 
 /** The garbage collector (src/gc) in the shape the admin API and the web UI use (src/admin/gc-api.ts). */
 export function gcApiOf(gc: Collector): GcApi {
-  const collect = async (dryRun: boolean): Promise<GcReport> => {
+  const collect = async (dryRun: boolean, actor: Actor): Promise<GcReport> => {
     try {
-      return toApiReport(await gc.collect({ trigger: "api", dryRun }));
+      return toApiReport(await gc.collect({ trigger: "api", dryRun, actor }));
     } catch (err) {
       if (err instanceof GcBusyError) throw new OciError("CONFLICT", err.message);
       throw err;
@@ -23,8 +24,8 @@ export function gcApiOf(gc: Collector): GcApi {
         repositories: usage.repositories.map((r) => ({ name: r.repository, bytes: r.blobBytes })),
       };
     },
-    dryRun: () => collect(true),
-    run: () => collect(false),
+    dryRun: (actor) => collect(true, actor),
+    run: (actor) => collect(false, actor),
     async history(limit: number): Promise<GcRun[]> {
       const runs = await gc.listRuns(limit);
       return runs.map((run) => ({

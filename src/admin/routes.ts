@@ -3,6 +3,9 @@ import type { Deps } from "../deps";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
+import { eventOrigin } from "../http/event-origin";
+import { actionsInCategory } from "../events/vocabulary";
+import { mirrorWarmedEvent, robotCreatedEvent, userChangeEvent } from "../events/admin-events";
 import { OciError } from "../kernel/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
@@ -11,8 +14,9 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
 /**
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
  * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
+ * Every change is recorded as an event (src/events/vocabulary.ts) with the caller and client address.
  */
-export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "mirror" | "services">): void {
+export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "events" | "mirror" | "services">): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));
@@ -27,6 +31,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       await handler(ctx, caller);
     });
   const ok = (ctx: RequestContext, value: unknown, status = 200) => sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
+  const origin = (ctx: RequestContext, caller: Caller) => eventOrigin(ctx.req, caller);
 
   router
     .on("GET", /^\/api\/v1\/me$/, api(async (ctx, caller) => ok(ctx, { name: caller.name, kind: caller.kind, isAdmin: isAdminCaller(caller) })))
@@ -36,49 +41,71 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       ok(ctx, caller.kind === "user" ? await accounts.projectsOf(caller.name) : []);
     }))
     .on("GET", /^\/api\/v1\/users$/, admin(async (ctx) => ok(ctx, await accounts.listUsers())))
-    .on("POST", /^\/api\/v1\/users$/, admin(async (ctx) => {
+    .on("POST", /^\/api\/v1\/users$/, admin(async (ctx, caller) => {
       const body = await readBody(ctx, NewUser);
-      ok(ctx, await accounts.addUser(body.username, body.password, body.isAdmin), 201);
+      const user = await accounts.addUser(body.username, body.password, body.isAdmin);
+      deps.events.record({ ...origin(ctx, caller), action: "user.created", reference: `user ${user.username}`, detail: { isAdmin: user.isAdmin } });
+      ok(ctx, user, 201);
     }))
-    .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
+    .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx, caller) => {
       const changes = await readBody(ctx, UserChanges);
       const user = await accounts.updateUser(ctx.params[0], changes);
       // A new password ends the account's browser sessions (disabled accounts are refused at every request).
       if (changes.password !== undefined) await deps.auth.token?.sessions?.destroyAll(user.username);
+      deps.events.record({ ...origin(ctx, caller), ...userChangeEvent(user.username, changes) });
       ok(ctx, user);
     }))
-    .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx) => {
+    .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx, caller) => {
       await accounts.removeUser(ctx.params[0]);
+      deps.events.record({ ...origin(ctx, caller), action: "user.deleted", reference: `user ${ctx.params[0]}`, detail: {} });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/robots$/, admin(async (ctx) => ok(ctx, await accounts.listRobots())))
-    .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx) => {
+    .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx, caller) => {
       const body = await readBody(ctx, NewRobot);
-      ok(ctx, await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null }), 201);
+      const created = await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
+      deps.events.record({ ...origin(ctx, caller), ...robotCreatedEvent(created.robot) });
+      ok(ctx, created, 201);
     }))
-    .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx) => {
-      await accounts.removeRobot(decodeURIComponent(ctx.params[0]));
+    .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx, caller) => {
+      const name = decodeURIComponent(ctx.params[0]);
+      await accounts.removeRobot(name);
+      deps.events.record({ ...origin(ctx, caller), action: "robot.deleted", reference: `robot ${name}`, detail: {} });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/projects$/, admin(async (ctx) => ok(ctx, await accounts.listProjects())))
-    .on("POST", /^\/api\/v1\/projects$/, admin(async (ctx) => {
+    .on("POST", /^\/api\/v1\/projects$/, admin(async (ctx, caller) => {
       const body = await readBody(ctx, NewProject);
-      ok(ctx, await accounts.addProject(body.name, { public: body.public, owner: body.owner }), 201);
+      const project = await accounts.addProject(body.name, { public: body.public, owner: body.owner });
+      deps.events.record({ ...origin(ctx, caller), action: "project.created", reference: `project ${project.name}`, detail: { public: project.public, owner: body.owner ?? null } });
+      ok(ctx, project, 201);
     }))
-    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx) => ok(ctx, await accounts.updateProject(ctx.params[0], await readBody(ctx, ProjectChanges)))))
-    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx) => {
+    .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx, caller) => {
+      const changes = await readBody(ctx, ProjectChanges);
+      const project = await accounts.updateProject(ctx.params[0], changes);
+      if (changes.public !== undefined) {
+        deps.events.record({ ...origin(ctx, caller), action: "project.visibility_changed", reference: `project ${project.name}`, detail: { public: project.public } });
+      }
+      ok(ctx, project);
+    }))
+    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx, caller) => {
       await accounts.removeProject(ctx.params[0]);
       deps.auth.token?.policy.forgetProject(ctx.params[0]);
+      deps.events.record({ ...origin(ctx, caller), action: "project.deleted", reference: `project ${ctx.params[0]}`, detail: {} });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/projects\/([^/]+)\/members$/, projectAdmin(async (ctx) => ok(ctx, await accounts.members(ctx.params[0]))))
-    .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx) => {
+    .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx, caller) => {
       const { role } = await readBody(ctx, Membership);
-      await accounts.setMember(ctx.params[0], ctx.params[1], role);
+      const [project, username] = ctx.params;
+      await accounts.setMember(project, username, role);
+      deps.events.record({ ...origin(ctx, caller), action: "member.set", reference: `user ${username}`, detail: { project, role } });
       send(ctx.res, 204, {});
     }))
-    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx) => {
-      await accounts.removeMember(ctx.params[0], ctx.params[1]);
+    .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx, caller) => {
+      const [project, username] = ctx.params;
+      await accounts.removeMember(project, username);
+      deps.events.record({ ...origin(ctx, caller), action: "member.removed", reference: `user ${username}`, detail: { project } });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/audit$/, admin(async (ctx) => ok(ctx, await deps.audit.query(parseAuditQuery(ctx.query)))))
@@ -97,10 +124,12 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
         ...mirror.stats.snapshot(),
       });
     }))
-    .on("POST", /^\/api\/v1\/mirror\/warm$/, admin(async (ctx) => {
+    .on("POST", /^\/api\/v1\/mirror\/warm$/, admin(async (ctx, caller) => {
       if (!deps.mirror) throw new OciError("UNSUPPORTED", "mirror mode is off");
       const { image } = await readBody(ctx, z.object({ image: z.string().min(1) }).strict());
-      ok(ctx, await new Warmer(deps.services.manifests, deps.services.blobs).warm(image));
+      const warmed = await new Warmer(deps.services.manifests, deps.services.blobs).warm(image);
+      deps.events.record({ ...origin(ctx, caller), ...mirrorWarmedEvent(warmed) });
+      ok(ctx, warmed);
     }));
 }
 
@@ -133,9 +162,12 @@ function parseAuditQuery(query: URLSearchParams) {
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new OciError("INVALID_REQUEST", "limit must be 1..1000");
   const before = query.get("before") ?? undefined;
   if (before !== undefined && !/^\d{1,19}$/.test(before)) throw new OciError("INVALID_REQUEST", "before must be an event id");
+  const action = query.get("action") ?? undefined;
+  // A category ("admin") stands for its actions, and for itself: rows written before the vocabulary say "admin".
+  const category = action === undefined ? null : actionsInCategory(action);
   return {
     actor: query.get("actor") ?? undefined,
-    action: query.get("action") ?? undefined,
+    action: category ? [action!, ...category] : action,
     repository: query.get("repository") ?? undefined,
     since: date("since"),
     until: date("until"),

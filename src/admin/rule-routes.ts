@@ -2,7 +2,7 @@ import type { Deps } from "../deps";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
-import { clientIp } from "../http/client-info";
+import { eventOrigin } from "../http/event-origin";
 import { RuleInputSchema } from "../gc/config";
 import type { StoredRule } from "../gc/project-rule-store";
 import { projectOf } from "../gc/rules";
@@ -12,9 +12,9 @@ import { identifyCaller, isProjectAdmin, requireProjectAdmin, requireProjectView
 /**
  * The retention and immutability rules of a project (src/gc/project-rules.ts), under /api/v1/projects/{p}/rules:
  * whoever may pull from the project sees them and the retention preview; site admins and the project's
- * admins change them, and every change goes to the audit log.
+ * admins change them, and every change is recorded as an event (the audit log keeps them).
  */
-export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "gc">): void {
+export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "events" | "gc">): void {
   const rules = deps.gc.projectRules;
   const route = (
     check: typeof requireProjectViewer,
@@ -30,12 +30,11 @@ export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "au
   const ok = (ctx: RequestContext, value: unknown, status = 200) => sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
   // With auth off the caller has no name.
   const actorOf = (caller: Caller) => caller.name || "anonymous";
-  const audit = (ctx: RequestContext, caller: Caller, change: "created" | "updated" | "deleted", rule: StoredRule) =>
-    deps.audit.record({
-      actor: actorOf(caller),
-      action: "admin",
+  const recordChange = (ctx: RequestContext, caller: Caller, change: "created" | "updated" | "deleted", rule: StoredRule) =>
+    deps.events.record({
+      ...eventOrigin(ctx.req, caller),
+      action: `rule.${change}`,
       reference: `rule ${rule.id}`,
-      clientIp: clientIp(ctx.req),
       detail: { change: `${rule.kind} rule ${change}`, project: rule.project, kind: rule.kind, spec: rule.spec },
     });
   const ruleId = (ctx: RequestContext) => Number(ctx.params[1]);
@@ -49,7 +48,7 @@ export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "au
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/rules$/, route(requireProjectViewer, view, (ctx) => projectOf(parseRepositoryName(ctx.params[0]))))
     .on("POST", /^\/api\/v1\/projects\/([^/]+)\/rules$/, route(requireProjectAdmin, async (ctx, caller, project) => {
       const rule = await rules.create(project, await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
-      audit(ctx, caller, "created", rule);
+      recordChange(ctx, caller, "created", rule);
       ok(ctx, rule, 201);
     }))
     .on("GET", /^\/api\/v1\/projects\/([^/]+)\/rules\/preview$/, route(requireProjectViewer, async (ctx, _caller, project) => {
@@ -57,11 +56,11 @@ export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "au
     }))
     .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
       const rule = await rules.update(project, ruleId(ctx), await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
-      audit(ctx, caller, "updated", rule);
+      recordChange(ctx, caller, "updated", rule);
       ok(ctx, rule);
     }))
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
-      audit(ctx, caller, "deleted", await rules.remove(project, ruleId(ctx)));
+      recordChange(ctx, caller, "deleted", await rules.remove(project, ruleId(ctx)));
       send(ctx.res, 204, {});
     }));
 }

@@ -1,6 +1,6 @@
 import { OciError } from "../kernel/errors";
 import { parseRepositoryName } from "../kernel/names";
-import type { AccountStore, ProjectRow, RobotRow, UserRow } from "./account-store";
+import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../metadata/account-store";
 import { generateSecret, hashSecret } from "./passwords";
 import { ROBOT_PREFIX, ROLES, type RobotPermission, type Role } from "./principal";
 

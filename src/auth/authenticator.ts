@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { OciError } from "../kernel/errors";
-import type { AuditLog } from "../audit/audit-log";
-import type { AccountStore } from "./account-store";
+import type { EventSink } from "../events/event-bus";
+import type { AccountStore } from "../metadata/account-store";
 import type { LoginThrottle } from "./login-throttle";
 import { hashSecret, verifySecret } from "./passwords";
 
@@ -24,7 +24,7 @@ export class Authenticator {
   constructor(
     private readonly accounts: AccountStore,
     private readonly throttle: LoginThrottle,
-    private readonly audit: AuditLog,
+    private readonly events: EventSink,
     private readonly cacheMs = 30_000,
   ) {}
 
@@ -45,7 +45,8 @@ export class Authenticator {
     // Count the attempt before the (slow, async) check, so parallel guesses cannot all pass the gate.
     this.throttle.fail(username, clientIp);
     const principal = await this.check(username, password);
-    this.audit.record({ actor: username, action: "login", success: principal !== null, clientIp });
+    const kind = username.startsWith(ROBOT_PREFIX) ? "robot" : "user";
+    this.events.record({ action: "login", actor: { kind, name: username, address: clientIp }, success: principal !== null, detail: {} });
     if (!principal) throw new OciError("UNAUTHORIZED", "invalid username or password");
     this.throttle.succeed(username, clientIp);
     const current = await this.current(username);

@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import type { AuditLog } from "../audit/audit-log";
+import type { EventSink } from "../events/event-bus";
 import { AccountService } from "./account-service";
-import type { AccountStore } from "./account-store";
+import type { AccountStore } from "../metadata/account-store";
+import type { WebSessionStore } from "../metadata/session-store";
+import type { SigningKeyStore } from "../metadata/signing-key-store";
 import { Authenticator } from "./authenticator";
 import { OPEN_AUTHORIZER, TokenAuthorizer, type Authorizer } from "./authorizer";
 import { LoginThrottle } from "./login-throttle";
@@ -21,21 +23,21 @@ export interface AuthComponents {
 
 export async function createAuth(
   config: Config,
-  store: AccountStore,
-  audit: AuditLog,
+  stores: { accounts: AccountStore; signingKeys: SigningKeyStore; webSessions: WebSessionStore },
+  events: EventSink,
   logger: Logger,
   options: { isMirrored?: (repository: string) => Promise<boolean>; anonymousMirrorPull?: boolean } = {},
 ): Promise<AuthComponents> {
-  const prisma = store.prisma;
+  const store = stores.accounts;
   const accounts = new AccountService(store);
   if (!config.auth.enabled) return { authorizer: OPEN_AUTHORIZER, accounts, token: null };
 
   const generated = await accounts.bootstrapAdmin(config.auth.adminPassword);
   if (typeof generated === "string") {
     // Printed once, on the first start only; it is not stored anywhere in clear.
-    logger.warn({ username: "admin" }, `created the first admin account; its generated password is: ${generated}`);
+    logger.warn({ username: "admin", banner: true }, `created the first admin account; its generated password is: ${generated}`);
   }
-  const keys = await KeyRing.open(prisma, { keyFile: config.auth.signingKeyFile, retainSeconds: config.auth.refreshTokenTtlSeconds });
+  const keys = await KeyRing.open(stores.signingKeys, { keyFile: config.auth.signingKeyFile, retainSeconds: config.auth.refreshTokenTtlSeconds });
   const tokens = new TokenService(keys, {
     issuer: config.auth.issuer,
     service: config.auth.service,
@@ -44,7 +46,7 @@ export async function createAuth(
     clockSkewSeconds: config.auth.clockSkewSeconds,
   });
   const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
-  const authenticator = new Authenticator(store, throttle, audit);
+  const authenticator = new Authenticator(store, throttle, events);
   const policy = new AccessPolicy(store, {
     projectCreation: config.auth.projectCreation,
     isMirrored: options.isMirrored,
@@ -54,6 +56,6 @@ export async function createAuth(
     service: config.auth.service,
     realm: config.externalUrl ? `${config.externalUrl}/token` : null,
   });
-  const sessions = new WebSessions(prisma, config.web.sessionTtlSeconds);
+  const sessions = new WebSessions(stores.webSessions, config.web.sessionTtlSeconds);
   return { authorizer, accounts, token: { tokens, authenticator, policy, keys, sessions } };
 }

@@ -1,4 +1,5 @@
-import type { AccountStore, ProjectRow } from "./account-store";
+import type { AccountStore, ProjectRow } from "../metadata/account-store";
+import type { Visibility } from "../metadata/web-queries";
 import { projectOf, ROLE_ACTIONS, type Principal } from "./principal";
 import { intersect, type Access } from "./scope";
 
@@ -114,8 +115,7 @@ export class AccessPolicy {
   }
 }
 
-/** What a principal may pull, for list queries: see AccessPolicy.visibility. Public projects are always in. */
-export type Visibility = { all: true } | { all: false; projectIds: number[] | "all"; unowned: boolean };
+export type { Visibility };
 
 function isAdmin(principal: Principal): boolean {
   return principal.kind === "user" && principal.isAdmin;

@@ -1,19 +1,15 @@
+import type { RobotPermission, Role } from "../kernel/accounts";
+import { projectOf } from "../kernel/names";
+
 /** Who is asking: resolved once from credentials or a token, then passed inward. */
 export type Principal =
   | { kind: "anonymous"; name: "" }
   | { kind: "user"; name: string; id: number; isAdmin: boolean }
   | { kind: "robot"; name: string; id: number; permissions: RobotPermission[] };
 
-export interface RobotPermission {
-  /** A project name, or "*" for every project. */
-  project: string;
-  actions: Array<"pull" | "push" | "delete">;
-}
+export { ROLES, type Role, type RobotPermission } from "../kernel/accounts";
 
 export const ANONYMOUS: Principal = { kind: "anonymous", name: "" };
-
-export const ROLES = ["guest", "developer", "maintainer", "admin"] as const;
-export type Role = (typeof ROLES)[number];
 
 export const ROLE_ACTIONS: Record<Role, string[]> = {
   guest: ["pull"],
@@ -25,8 +21,4 @@ export const ROLE_ACTIONS: Record<Role, string[]> = {
 /** Robots are named "robot$<name>", as in Harbor, so they never collide with users. */
 export const ROBOT_PREFIX = "robot$";
 
-/** The project a repository belongs to: its first path segment. */
-export function projectOf(repository: string): string {
-  const slash = repository.indexOf("/");
-  return slash === -1 ? repository : repository.slice(0, slash);
-}
+export { projectOf };

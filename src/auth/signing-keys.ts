@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { PrismaClient } from "../generated/prisma/client";
+import type { NewSigningKeyRow, SigningKeyStore } from "../metadata/signing-key-store";
 
 export interface SigningKey {
   kid: string;
@@ -19,19 +19,19 @@ export class KeyRing {
   private lastReload = 0;
 
   private constructor(
-    private readonly prisma: PrismaClient,
+    private readonly store: SigningKeyStore,
     private signer: SigningKey,
     private readonly fromFile: boolean,
   ) {
     this.verifiers.set(signer.kid, createPublicKey(signer.privateKey));
   }
 
-  static async open(prisma: PrismaClient, options: { keyFile?: string; retainSeconds: number }): Promise<KeyRing> {
+  static async open(store: SigningKeyStore, options: { keyFile?: string; retainSeconds: number }): Promise<KeyRing> {
     if (options.keyFile) {
       const privateKey = createPrivateKey(readFileSync(options.keyFile));
-      return new KeyRing(prisma, { kid: keyId(privateKey), algorithm: algorithmOf(privateKey), privateKey }, true);
+      return new KeyRing(store, { kid: keyId(privateKey), algorithm: algorithmOf(privateKey), privateKey }, true);
     }
-    const ring = new KeyRing(prisma, await ensureActiveKey(prisma), false);
+    const ring = new KeyRing(store, fromRow(await store.ensureActive(() => toRow(generateKey()))), false);
     await ring.reload(options.retainSeconds);
     const timer = setInterval(() => void ring.reload(options.retainSeconds).catch(() => undefined), 5_000);
     timer.unref();
@@ -53,10 +53,7 @@ export class KeyRing {
   /** Makes a new key the signer; the previous ones stay valid for verification for `retainSeconds`. */
   async rotate(retainSeconds: number): Promise<string> {
     const fresh = generateKey();
-    await this.prisma.$transaction([
-      this.prisma.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } }),
-      this.prisma.signingKey.create({ data: toRow(fresh) }),
-    ]);
+    await this.store.rotate(toRow(fresh));
     this.signer = fresh;
     await this.reload(retainSeconds);
     return fresh.kid;
@@ -65,25 +62,11 @@ export class KeyRing {
   private async reload(retainSeconds: number): Promise<void> {
     this.lastReload = Date.now();
     const cutoff = new Date(Date.now() - retainSeconds * 1000);
-    const rows = await this.prisma.signingKey.findMany({ where: { OR: [{ retiredAt: null }, { retiredAt: { gt: cutoff } }] } });
+    const rows = await this.store.usable(cutoff);
     this.verifiers = new Map(rows.map((r) => [r.kid, createPublicKey(r.publicKey)]));
     const active = rows.filter((r) => r.retiredAt === null).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
     if (active && active.kid !== this.signer.kid) this.signer = fromRow(active);
   }
-}
-
-async function ensureActiveKey(prisma: PrismaClient): Promise<SigningKey> {
-  const existing = await prisma.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" } });
-  if (existing) return fromRow(existing);
-  // Two replicas starting at once may both get here: the transaction-level advisory lock lets one insert.
-  return prisma.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(72707371)`; // not the collector's 72707370
-    const again = await tx.signingKey.findFirst({ where: { retiredAt: null }, orderBy: { createdAt: "desc" } });
-    if (again) return fromRow(again);
-    const key = generateKey();
-    await tx.signingKey.create({ data: toRow(key) });
-    return key;
-  });
 }
 
 function generateKey(): SigningKey {
@@ -91,7 +74,7 @@ function generateKey(): SigningKey {
   return { kid: keyId(privateKey), algorithm: "ES256", privateKey };
 }
 
-function toRow(key: SigningKey) {
+function toRow(key: SigningKey): NewSigningKeyRow {
   return {
     kid: key.kid,
     algorithm: key.algorithm,

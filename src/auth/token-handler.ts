@@ -2,7 +2,8 @@ import type { RequestContext } from "../http/router";
 import { readSmallBody, sendJson } from "../http/respond";
 import { OciError } from "../kernel/errors";
 import { clientIp as requestClientIp } from "../http/client-info";
-import type { AuditLog } from "../audit/audit-log";
+import { eventOrigin } from "../http/event-origin";
+import type { EventSink } from "../events/event-bus";
 import { parseBasic, type Authenticator } from "./authenticator";
 import type { AccessPolicy } from "./policy";
 import { ANONYMOUS, type Principal } from "./principal";
@@ -14,15 +15,15 @@ import { InvalidTokenError, type TokenService } from "./tokens";
  * the OAuth2 `POST /token` form (grant_type=password | refresh_token) that `docker login` may use.
  * The token grants the requested scopes intersected with the account's rights.
  */
-export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; audit: AuditLog }) {
-  const { tokens, authenticator, policy, audit } = deps;
+export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authenticator; policy: AccessPolicy; events: EventSink }) {
+  const { tokens, authenticator, policy, events } = deps;
   const clientIp = (ctx: RequestContext) => requestClientIp(ctx.req);
 
   async function respond(ctx: RequestContext, principal: Principal, scopes: string[], withRefresh: boolean, oauth: boolean): Promise<void> {
     const access = await policy.grant(principal, parseScopes(scopes));
     const issued = tokens.issueAccess(principal.name, access);
     const refresh = withRefresh && principal.kind !== "anonymous" ? tokens.issueRefresh(principal.name) : undefined;
-    audit.record({ actor: principal.name || "anonymous", action: "token", clientIp: clientIp(ctx), detail: { scope: access.map(formatScope) } });
+    events.record({ ...eventOrigin(ctx.req, principal), action: "token", detail: { scope: access.map(formatScope) } });
     sendJson(ctx.res, 200, { "Cache-Control": "no-store" }, {
       token: issued.token,
       access_token: issued.token,

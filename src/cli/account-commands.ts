@@ -2,20 +2,34 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Config } from "../config";
 import { AccountService } from "../auth/account-service";
-import { AccountStore } from "../auth/account-store";
 import { generateSecret } from "../auth/passwords";
 import type { RobotPermission } from "../auth/principal";
 import { KeyRing } from "../auth/signing-keys";
 import { openDatabase } from "../metadata/database";
+import { createStores, type Stores } from "../metadata/stores";
+import { auditedEvents, createLogger } from "../deps";
+import { robotCreatedEvent, userChangeEvent } from "../events/admin-events";
+import { CLI_ACTOR, type UnattributedEvent } from "../events/vocabulary";
 import { UsageError, type Command } from "./command";
 
-async function withAccounts<T>(config: Config, work: (accounts: AccountService) => Promise<T>): Promise<T> {
+/** Records what a command did, as the operator's `berth` command (the audit log is written before exit). */
+type RecordEvent = (event: UnattributedEvent) => void;
+
+/** Opens the database and the event path (the audit log subscribed) for one command, and closes both after. */
+async function withEvents<T>(config: Config, work: (stores: Stores, record: RecordEvent) => Promise<T>): Promise<T> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const stores = createStores(database);
+  const { events, audit } = auditedEvents(stores, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
   try {
-    return await work(new AccountService(new AccountStore(database.prisma)));
+    return await work(stores, (event) => events.record({ ...event, actor: CLI_ACTOR }));
   } finally {
+    await audit.close();
     await database.close();
   }
+}
+
+function withAccounts<T>(config: Config, work: (accounts: AccountService, record: RecordEvent) => Promise<T>): Promise<T> {
+  return withEvents(config, (stores, record) => work(new AccountService(stores.accounts), record));
 }
 
 function password(values: { password?: string; "password-stdin"?: boolean }): { value: string; generated: boolean } {
@@ -40,12 +54,13 @@ berth user list`,
   async run(config, args) {
     const [sub, ...rest] = args;
     const { values, positionals: names } = parseArgs({ args: rest, allowPositionals: true, options: { ...passwordOptions, admin: { type: "boolean" } } });
-    return withAccounts(config, async (accounts) => {
+    return withAccounts(config, async (accounts, record) => {
       switch (sub) {
         case "add": {
           const [name] = positionals(names, 1, "berth user add <name>");
           const pw = password(values);
-          await accounts.addUser(name, pw.value, values.admin ?? false);
+          const user = await accounts.addUser(name, pw.value, values.admin ?? false);
+          record({ action: "user.created", reference: `user ${name}`, detail: { isAdmin: user.isAdmin } });
           console.log(pw.generated ? `created user ${name} with password: ${pw.value}` : `created user ${name}`);
           return 0;
         }
@@ -53,12 +68,14 @@ berth user list`,
           const [name] = positionals(names, 1, "berth user passwd <name>");
           const pw = password(values);
           await accounts.updateUser(name, { password: pw.value });
+          record(userChangeEvent(name, { password: pw.value }));
           console.log(pw.generated ? `new password for ${name}: ${pw.value}` : `password of ${name} changed`);
           return 0;
         }
         case "rm": {
           const [name] = positionals(names, 1, "berth user rm <name>");
           await accounts.removeUser(name);
+          record({ action: "user.deleted", reference: `user ${name}`, detail: {} });
           console.log(`removed user ${name}`);
           return 0;
         }
@@ -84,7 +101,7 @@ berth robot list`,
       allowPositionals: true,
       options: { project: { type: "string", multiple: true }, expires: { type: "string" }, description: { type: "string" } },
     });
-    return withAccounts(config, async (accounts) => {
+    return withAccounts(config, async (accounts, record) => {
       switch (sub) {
         case "add": {
           const [name] = positionals(names, 1, "berth robot add <name> --project p:pull,push");
@@ -93,12 +110,14 @@ berth robot list`,
           const expiresAt = values.expires ? new Date(values.expires) : null;
           if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new UsageError("--expires must be a date, e.g. 2027-01-31");
           const { robot, secret } = await accounts.addRobot({ name, permissions, description: values.description, expiresAt });
+          record(robotCreatedEvent(robot));
           console.log(`created ${robot.name}; its secret (shown only now): ${secret}`);
           return 0;
         }
         case "rm": {
           const [name] = positionals(names, 1, "berth robot rm <robot$name>");
           await accounts.removeRobot(name);
+          record({ action: "robot.deleted", reference: `robot ${name}`, detail: {} });
           console.log(`removed ${name}`);
           return 0;
         }
@@ -134,17 +153,19 @@ berth project member <project> <user> --remove`,
       allowPositionals: true,
       options: { public: { type: "boolean" }, owner: { type: "string" }, remove: { type: "boolean" } },
     });
-    return withAccounts(config, async (accounts) => {
+    return withAccounts(config, async (accounts, record) => {
       switch (sub) {
         case "add": {
           const [name] = positionals(names, 1, "berth project add <name>");
           await accounts.addProject(name, { public: values.public ?? false, owner: values.owner });
+          record({ action: "project.created", reference: `project ${name}`, detail: { public: values.public ?? false, owner: values.owner ?? null } });
           console.log(`created ${values.public ? "public" : "private"} project ${name}`);
           return 0;
         }
         case "rm": {
           const [name] = positionals(names, 1, "berth project rm <name>");
           await accounts.removeProject(name);
+          record({ action: "project.deleted", reference: `project ${name}`, detail: {} });
           console.log(`removed project ${name}`);
           return 0;
         }
@@ -155,10 +176,12 @@ berth project member <project> <user> --remove`,
           if (values.remove) {
             const [project, user] = positionals(names, 2, "berth project member <project> <user> --remove");
             await accounts.removeMember(project, user);
+            record({ action: "member.removed", reference: `user ${user}`, detail: { project } });
             console.log(`removed ${user} from ${project}`);
           } else {
             const [project, user, role] = positionals(names, 3, "berth project member <project> <user> <role>");
             await accounts.setMember(project, user, role);
+            record({ action: "member.set", reference: `user ${user}`, detail: { project, role } });
             console.log(`${user} is ${role} of ${project}`);
           }
           return 0;
@@ -176,13 +199,12 @@ export const keyCommand: Command = {
   async run(config, args) {
     if (args.join(" ") !== "rotate") throw new UsageError(keyCommand.usage!);
     if (config.auth.signingKeyFile) throw new UsageError("the signing key comes from auth.signingKeyFile: replace that file to rotate");
-    const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-    try {
-      const keys = await KeyRing.open(database.prisma, { retainSeconds: config.auth.refreshTokenTtlSeconds });
-      console.log(`new signing key ${await keys.rotate(config.auth.refreshTokenTtlSeconds)}`);
-    } finally {
-      await database.close();
-    }
-    return 0;
+    return withEvents(config, async (stores, record) => {
+      const keys = await KeyRing.open(stores.signingKeys, { retainSeconds: config.auth.refreshTokenTtlSeconds });
+      const kid = await keys.rotate(config.auth.refreshTokenTtlSeconds);
+      record({ action: "key.rotated", reference: `key ${kid}`, detail: { kid } });
+      console.log(`new signing key ${kid}`);
+      return 0;
+    });
   },
 };

@@ -6,6 +6,8 @@ import { UsageError, type Command } from "./command";
 import { Warmer } from "../proxy/warmer";
 import { gcCommand } from "./gc-command";
 import { doctorCommand } from "./doctor";
+import { mirrorWarmedEvent } from "../events/admin-events";
+import { CLI_ACTOR } from "../events/vocabulary";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -54,12 +56,13 @@ const mirror: Command = {
   async run(config, args) {
     const [sub, ...images] = args;
     if (sub !== "warm" || !images.length) throw new UsageError(mirror.usage!);
-    const deps = await createDeps(config, createLogger({ logLevel: "warn" }));
+    const deps = await createDeps(config, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
     try {
       if (!deps.mirror) throw new UsageError("no mirror upstream is configured (mirror.upstreams or BERTH_MIRROR_UPSTREAM)");
       const warmer = new Warmer(deps.services.manifests, deps.services.blobs);
       for (const image of images) {
         const r = await warmer.warm(image);
+        deps.events.record({ ...mirrorWarmedEvent(r), actor: CLI_ACTOR });
         console.log(`${r.image}: ${r.manifests} manifests, ${r.blobs} blobs, ${r.bytes} bytes cached`);
       }
     } finally {

@@ -3,7 +3,9 @@ import { DurationError, parseDuration } from "../gc/duration";
 import { GcBusyError, GcService } from "../gc/gc-service";
 import { formatReport } from "../gc/report";
 import { openDatabase, type Database } from "../metadata/database";
+import { createStores } from "../metadata/stores";
 import { createStorageDriver } from "../storage/factory";
+import { auditedEvents, createLogger } from "../deps";
 import { UsageError, type Command } from "./command";
 
 export const gcCommand: Command = {
@@ -46,7 +48,10 @@ export const gcCommand: Command = {
       console.error(`berth gc: ${message}. Stop the server first, or let the server collect on its schedule (gc.schedule).`);
       return 1;
     }
-    const gc = new GcService({ database, storage: createStorageDriver(config), config });
+    // The run is recorded (as the `berth` command's) in the audit log, like the server's runs.
+    const stores = createStores(database);
+    const { events, audit } = auditedEvents(stores, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
+    const gc = new GcService({ stores, storage: createStorageDriver(config), config, events });
     // Ctrl-C stops at the next batch boundary; what was committed stays, and the report says "interrupted".
     const interrupt = () => void gc.close();
     process.once("SIGINT", interrupt);
@@ -74,6 +79,7 @@ export const gcCommand: Command = {
       process.off("SIGINT", interrupt);
       process.off("SIGTERM", interrupt);
       await gc.close();
+      await audit.close();
       await database.close();
     }
   },

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
-import type { RegistryEvent } from "./event-bus";
+import type { BerthEvent } from "./event-bus";
+import { isRegistryAction, type RegistryAction } from "./vocabulary";
 
 /** The media type of the CNCF registry's notification envelope, which Berth's payloads follow. */
 export const ENVELOPE_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json";
@@ -11,7 +12,7 @@ export const SIGNATURE_HEADER = "X-Berth-Signature-256";
 export interface NotificationEvent {
   id: string;
   timestamp: string;
-  action: "push" | "pull" | "delete";
+  action: RegistryAction;
   target: {
     mediaType?: string;
     size?: number;
@@ -35,11 +36,14 @@ export interface EnvelopeSource {
 
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
-/** A recorded push, pull or delete as a notification event; null for anything else (logins, failures…). */
-export function toNotificationEvent(event: RegistryEvent, source: EnvelopeSource): NotificationEvent | null {
-  if (event.action !== "push" && event.action !== "pull" && event.action !== "delete") return null;
+/**
+ * A recorded push, pull or delete — from /v2 or the web UI alike — as a notification event; null for
+ * anything else (logins, admin actions, GC runs, failures): those go to the audit log only.
+ */
+export function toNotificationEvent(event: BerthEvent, source: EnvelopeSource): NotificationEvent | null {
+  if (!isRegistryAction(event.action)) return null;
   if (event.success === false || !event.repository) return null;
-  const detail = (event.detail ?? {}) as { digest?: unknown; mediaType?: unknown; size?: unknown; target?: unknown };
+  const detail = event.detail as { digest?: unknown; mediaType?: unknown; size?: unknown; target?: unknown };
   const reference = event.reference ?? undefined;
   const isDigest = reference !== undefined && DIGEST.test(reference);
   const digest = typeof detail.digest === "string" ? detail.digest : isDigest ? reference : undefined;
@@ -60,12 +64,12 @@ export function toNotificationEvent(event: RegistryEvent, source: EnvelopeSource
     },
     request: {
       id: event.request?.id ?? "",
-      addr: event.request?.addr ?? event.clientIp ?? "",
+      addr: event.request?.addr ?? event.actor.address,
       host: event.request?.host ?? "",
       method: event.request?.method ?? "",
       useragent: event.request?.useragent ?? "",
     },
-    actor: event.actor && event.actor !== "anonymous" ? { name: event.actor } : {},
+    actor: event.actor.kind === "anonymous" ? {} : { name: event.actor.name },
     source,
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { NotificationAction, NotificationEndpointConfig } from "../ops/config-schema";
 import type { Metrics } from "../ops/metrics";
-import type { RegistryEvent } from "./event-bus";
+import type { BerthEvent } from "./event-bus";
 import {
   ENVELOPE_MEDIA_TYPE,
   SIGNATURE_HEADER,
@@ -44,7 +44,7 @@ export class WebhookNotifier {
   }
 
   /** The event bus listener: only enqueues. */
-  handle(event: RegistryEvent): void {
+  handle(event: BerthEvent): void {
     if (!this.endpoints.length) return;
     const payload = toNotificationEvent(event, this.endpoints[0].source);
     if (!payload) return;

@@ -1,15 +1,13 @@
 import type { Logger } from "pino";
-import type { Database } from "../metadata/database";
-import type { Digest } from "../kernel/digest";
+import { emptyRepositoryPlan, type Plan, type RepositoryPlan } from "../metadata/gc-mark";
+import type { GcStore, StaleUpload } from "../metadata/gc-store";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
-import type { StorageDriver, WriterState } from "../storage/driver";
+import type { StorageDriver } from "../storage/driver";
 import { applyEviction, planEviction, type EvictionDecision, type EvictionPlan, type EvictionResult, type MirrorCache } from "./eviction";
-import { emptyRepositoryPlan, keptCte, mark, type Plan, type RepositoryPlan } from "./mark";
 import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunStatus, type RunTrigger } from "./report";
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
 import type { CompiledRules } from "./live-rules";
-import { GcRuns, type RunProgress } from "./runs";
-import { gcDatabase, num, type GcDatabase, type Query } from "./sql";
+import type { RunProgress } from "./runs";
 
 /**
  * The garbage collector: mark & sweep driven by the metadata in Postgres (storage is never listed to
@@ -18,7 +16,7 @@ import { gcDatabase, num, type GcDatabase, type Query } from "./sql";
  * Garbage, each older than the grace period (counted from its push, or its blob's last touch):
  *  1. dangling manifests: unreachable from any tag. A kept manifest keeps its index children, its subject
  *     (a kept signature keeps what it signs) and its referrers (a kept image keeps its signatures and
- *     SBOMs), transitively (mark.ts, keptCte); so referrers of a deleted manifest go with it.
+ *     SBOMs), transitively (src/metadata/gc-mark.ts, keptCte); so referrers of a deleted manifest go with it.
  *  2. repository links (repository_blob) that no manifest of that repository references;
  *  3. blobs left with no link and referenced by no manifest: their row and their bytes;
  *  4. upload sessions idle for longer than the upload timeout, with their partial data (through the
@@ -26,7 +24,8 @@ import { gcDatabase, num, type GcDatabase, type Query } from "./sql";
  *     row is gone (a monolithic upload cut off by a crash) unless a live mirror fetch is writing them.
  * Retention rules run first and only delete tags; what they untag becomes garbage of kind 1. Then, when
  * the mirror cache is over its limit, eviction deletes the least recently pulled mirrored images (their
- * tags and manifests, eviction.ts), so the sweep below removes their links and blobs.
+ * tags and manifests, eviction.ts), so the sweep below removes their links and blobs. The SQL of every
+ * phase is in src/metadata/gc-*.ts.
  *
  * RACE SAFETY. The mark phase only plans (and makes the dry-run report). Every deletion happens in a
  * small batch transaction that first takes row locks and then re-checks its condition in a *new
@@ -67,22 +66,24 @@ import { gcDatabase, num, type GcDatabase, type Query } from "./sql";
  * the database says. The killed run's gc_run row stays "running" until the next collector (which holds
  * the lock, so the old one is surely gone) marks it "interrupted".
  *
- * One collector at a time (lock.ts) keeps replicas from duplicating work; safety does not depend on it,
+ * One collector at a time (src/metadata/gc-lock.ts) keeps replicas from duplicating work; safety does not depend on it,
  * since a second collector is just more concurrent transactions. Row locks are taken in one order shared
  * with the metadata store (blob row, then repository row, then that repository's rows), so collector and
  * pushers cannot deadlock. On the embedded database (one connection), a batch holds the connection while
  * it deletes its bytes: keep batches small there if deletes are slow.
  */
 export class Collector {
-  private readonly db: GcDatabase;
-  private readonly runs: GcRuns;
+  private readonly db: GcStore;
 
   constructor(private readonly deps: CollectorDeps) {
-    this.db = gcDatabase(deps.database);
-    this.runs = new GcRuns(this.db);
+    this.db = deps.store;
   }
 
-  /** One collection or dry run. The caller holds the collector lock (lock.ts). */
+  private get runs() {
+    return this.db.runs;
+  }
+
+  /** One collection or dry run. The caller holds the collector lock (src/metadata/gc-lock.ts). */
   async run(options: CollectOptions): Promise<GcReport> {
     const interruptedRuns = await this.runs.markInterrupted();
     const runOptions: GcRunOptions = {
@@ -132,13 +133,7 @@ export class Collector {
 
   private async collect(run: RunState): Promise<void> {
     const { options } = run;
-    const [clock] = await this.db.query<{ now: Date; cutoff: Date; upload_cutoff: Date }>(
-      `SELECT now() AS now, now() - make_interval(secs => $1::float8) AS cutoff,
-              now() - make_interval(secs => $2::float8) AS upload_cutoff`,
-      [options.graceMs / 1000, options.uploadTimeoutMs / 1000],
-    );
-    const { now, cutoff } = clock;
-    const uploadCutoff = clock.upload_cutoff;
+    const { now, cutoff, uploadCutoff } = await this.db.clock(options.graceMs, options.uploadTimeoutMs);
 
     let retained: RetentionDecision[] = [];
     const rules = options.retention ? await this.deps.rules() : null;
@@ -150,7 +145,7 @@ export class Collector {
           run.recordTags(decisions);
         } else {
           await applyRetention(this.db, decisions, options.batchSize, {
-            inBatch: (q, done) => this.runs.add(q, run.runId, { tags: done.length }),
+            runId: run.runId,
             afterBatch: async (done) => {
               run.recordTags(done);
               await run.batchDone();
@@ -172,12 +167,7 @@ export class Collector {
           return;
         }
         await applyEviction(this.db, plan.decisions, cutoff, options.batchSize, {
-          inBatch: (q, done) =>
-            this.runs.add(q, run.runId, {
-              evicted: done.length,
-              tags: done.reduce((n, d) => n + d.tags.length, 0),
-              manifests: done.reduce((n, d) => n + d.manifests.length, 0),
-            }),
+          runId: run.runId,
           afterBatch: async (done) => {
             run.recordEvictions(done);
             await run.batchDone();
@@ -191,7 +181,9 @@ export class Collector {
       ...retained.map((d) => ({ repositoryId: d.repositoryId, name: d.tag })),
       ...evicted.flatMap((d) => d.tags.map((name) => ({ repositoryId: d.repositoryId, name }))),
     ];
-    const plan = await run.enter("mark", () => mark(this.db, { cutoff, uploadCutoff, untagged: options.untagged, excludedTags }));
+    const plan = await run.enter("mark", () =>
+      this.db.mark({ cutoff, uploadCutoff, untagged: options.untagged, excludedTags, itemLimit: ITEM_LIMIT }),
+    );
     for (const [id, name] of plan.names) run.names.set(id, name);
 
     if (options.dryRun) {
@@ -211,23 +203,19 @@ export class Collector {
   }
 
   /**
-   * Runs `deleteBatch` for each repository, a batch per transaction holding the repository's row FOR
-   * UPDATE, until a batch comes back short. `deleteBatch` runs after the lock, so its statement sees
-   * everything committed before the lock was granted (see RACE SAFETY above).
+   * Runs `deleteBatch` for each repository (a batch per transaction holding the repository's row FOR
+   * UPDATE, see RACE SAFETY above) until a batch comes back short.
    */
   private async sweepEachRepository<T>(
     run: RunState,
     repositoryIds: number[],
-    deleteBatch: (q: Query, repositoryId: number, batch: number) => Promise<T[]>,
+    deleteBatch: (repositoryId: number, batch: number) => Promise<T[]>,
     recorded: (repositoryId: number, deleted: T[]) => void,
   ): Promise<void> {
     const batch = run.options.batchSize;
     for (const repositoryId of repositoryIds.sort((a, b) => a - b)) {
       for (;;) {
-        const rows = await this.db.transaction(async (q) => {
-          const locked = await q(`SELECT id FROM repository WHERE id = $1 FOR UPDATE`, [repositoryId]);
-          return locked.length ? deleteBatch(q, repositoryId, batch) : [];
-        });
+        const rows = await deleteBatch(repositoryId, batch);
         recorded(repositoryId, rows);
         await run.batchDone();
         if (rows.length < batch) break;
@@ -235,29 +223,12 @@ export class Collector {
     }
   }
 
-  /**
-   * Dangling manifests of each repository, under the repository's row lock. Newest first: indexes and
-   * referrers are pushed after what they name, so they go first, and an interrupted sweep leaves orphans
-   * rather than an index missing a child.
-   */
+  /** Dangling manifests of each repository, newest first, under the repository's row lock. */
   private sweepManifests(run: RunState, repositoryIds: number[], cutoff: Date): Promise<void> {
     return this.sweepEachRepository(
       run,
       repositoryIds,
-      async (q, repositoryId, batch) => {
-        const deleted = await q<{ id: number; digest: string; size: number }>(
-          `WITH RECURSIVE ${keptCte({ cutoff: "$2::timestamptz", repository: "$1" })}
-           DELETE FROM manifest m WHERE m.id IN (
-             SELECT c.id FROM manifest c
-             WHERE c.repository_id = $1 AND c.created_at < $2
-               AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.id = c.id)
-             ORDER BY c.id DESC LIMIT $3)
-           RETURNING m.id, m.digest, m.size`,
-          [repositoryId, cutoff, batch],
-        );
-        if (deleted.length) await this.runs.add(q, run.runId, { manifests: deleted.length });
-        return deleted;
-      },
+      (repositoryId, batch) => this.db.sweepManifests(run.runId, repositoryId, cutoff, batch),
       (repositoryId, rows) => run.recordManifests(repositoryId, rows),
     );
   }
@@ -267,54 +238,20 @@ export class Collector {
     return this.sweepEachRepository(
       run,
       repositoryIds,
-      async (q, repositoryId, batch) => {
-        const deleted = await q<{ digest: string; size: unknown }>(
-          `WITH doomed AS (
-             SELECT rb.digest FROM repository_blob rb JOIN blob b ON b.digest = rb.digest
-             WHERE rb.repository_id = $1 AND rb.created_at < $2 AND b.last_touched_at < $2
-               AND NOT EXISTS (SELECT 1 FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
-                               WHERE mr.digest = rb.digest AND m.repository_id = $1)
-             ORDER BY rb.digest LIMIT $3)
-           DELETE FROM repository_blob rb USING doomed d, blob b
-           WHERE rb.repository_id = $1 AND rb.digest = d.digest AND b.digest = rb.digest
-           RETURNING rb.digest, b.size`,
-          [repositoryId, cutoff, batch],
-        );
-        if (deleted.length) await this.runs.add(q, run.runId, { links: deleted.length });
-        return deleted;
-      },
-      (repositoryId, rows) => run.recordLinks(repositoryId, rows.map((r) => ({ digest: r.digest, size: num(r.size) }))),
+      (repositoryId, batch) => this.db.sweepLinks(run.runId, repositoryId, cutoff, batch),
+      (repositoryId, rows) => run.recordLinks(repositoryId, rows),
     );
   }
 
   /** Blobs with no link and no reference, in digest order; rows locked while their bytes are deleted. */
   private async sweepBlobs(run: RunState, cutoff: Date): Promise<void> {
     const batch = run.options.batchSize;
-    const unused = `b.last_touched_at < $2
-      AND NOT EXISTS (SELECT 1 FROM repository_blob rb WHERE rb.digest = b.digest)
-      AND NOT EXISTS (SELECT 1 FROM manifest_reference mr WHERE mr.digest = b.digest)`;
     let after = "";
     for (;;) {
-      const { deleted, last, seen } = await this.db.transaction(async (q) => {
-        const locked = await q<{ digest: string }>(
-          `SELECT b.digest FROM blob b WHERE b.digest > $1 AND ${unused}
-           ORDER BY b.digest LIMIT $3 FOR UPDATE OF b SKIP LOCKED`,
-          [after, cutoff, batch],
-        );
-        if (!locked.length) return { deleted: [], last: after, seen: 0 };
-        // Re-check in a new statement, now that the rows are ours (see the class comment).
-        const rows = await q<{ digest: string; size: unknown }>(
-          `DELETE FROM blob b WHERE b.digest = ANY($1::text[]) AND ${unused} RETURNING b.digest, b.size`,
-          [locked.map((r) => r.digest), cutoff],
-        );
-        // The bytes go while we still hold the rows: no upload can place new bytes for these digests now.
-        await settleAll(rows, 16, (r) => this.deps.storage.delete(blobPath(r.digest as Digest)));
-        const deleted = rows.map((r) => ({ digest: r.digest, size: num(r.size) }));
-        if (deleted.length) {
-          await this.runs.add(q, run.runId, { blobs: deleted.length, bytes: deleted.reduce((n, d) => n + d.size, 0) });
-        }
-        return { deleted, last: locked[locked.length - 1].digest, seen: locked.length };
-      });
+      const { deleted, last, seen } = await this.db.sweepBlobs(run.runId, after, cutoff, batch, (digests) =>
+        // The bytes go while the rows are still locked: no upload can place new bytes for these digests now.
+        settleAll(digests, 16, (digest) => this.deps.storage.delete(blobPath(digest))),
+      );
       run.recordBlobs(deleted);
       await run.batchDone();
       if (seen < batch) break;
@@ -326,22 +263,13 @@ export class Collector {
   private async sweepUploads(run: RunState, uploadCutoff: Date): Promise<void> {
     const batch = run.options.batchSize;
     for (;;) {
-      const rows = await this.db.transaction(async (q) => {
-        const stale = await q<{ id: string; repository_id: number; offset: unknown; driver_state: WriterState | null }>(
-          `SELECT u.id::text AS id, u.repository_id, u."offset", u.driver_state FROM upload u
-           WHERE u.updated_at < $1 ORDER BY u.updated_at, u.id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-          [uploadCutoff, batch],
-        );
-        if (!stale.length) return [];
-        await settleAll(stale, 8, (u) => this.discardUploadData(u.id, u.driver_state)).catch((err: Error) => {
+      const rows = await this.db.sweepUploads(run.runId, uploadCutoff, batch, (stale) =>
+        settleAll(stale, 8, (u) => this.discardUploadData(u)).catch((err: Error) => {
           // Storage trouble must not pin the rows forever: log it, drop the rows, leave the bytes.
           run.errors.push(`deleting partial upload data: ${err.message}`);
-        });
-        await q(`DELETE FROM upload WHERE id = ANY($1::uuid[])`, [stale.map((u) => u.id)]);
-        await this.runs.add(q, run.runId, { uploads: stale.length, bytes: stale.reduce((n, u) => n + num(u.offset), 0) });
-        return stale;
-      });
-      run.recordUploads(rows.map((u) => ({ repositoryId: u.repository_id, bytes: num(u.offset) })));
+        }),
+      );
+      run.recordUploads(rows);
       await run.batchDone();
       if (rows.length < batch) break;
     }
@@ -351,7 +279,7 @@ export class Collector {
     }
   }
 
-  private async discardUploadData(id: string, state: WriterState | null): Promise<void> {
+  private async discardUploadData({ id, driverState: state }: StaleUpload): Promise<void> {
     if (state) {
       // The driver's own cleanup (an S3 driver aborts its multipart upload here).
       const writer = await this.deps.storage.writer(uploadPath(id), state);
@@ -370,16 +298,8 @@ export class Collector {
     }
     if (!files.size) return [];
     const ids = [...files.keys()];
-    const live = new Set<string>();
-    for (let i = 0; i < ids.length; i += 1000) {
-      // A mirror fetch shares its download as an upload with no session row; its live lease keeps it.
-      const rows = await this.db.query<{ id: string }>(
-        `SELECT id::text AS id FROM upload WHERE id = ANY($1::uuid[])
-         UNION SELECT upload_id::text FROM mirror_fetch WHERE upload_id = ANY($1::uuid[]) AND expires_at > now()`,
-        [ids.slice(i, i + 1000)],
-      );
-      rows.forEach((r) => live.add(r.id));
-    }
+    // A mirror fetch shares its download as an upload with no session row; its live lease keeps it.
+    const live = await this.db.liveUploadIds(ids);
     const orphans: string[] = [];
     for (const id of ids.filter((x) => !live.has(x))) {
       const stats = await Promise.all(files.get(id)!.map((p) => this.deps.storage.stat(p).catch(() => null)));
@@ -391,13 +311,13 @@ export class Collector {
   private async resolveNames(run: RunState): Promise<void> {
     const missing = [...run.repositories.keys()].filter((id) => !run.names.has(id));
     if (!missing.length) return;
-    const rows = await this.db.query<{ id: number; name: string }>(`SELECT id, name FROM repository WHERE id = ANY($1::int[])`, [missing]).catch(() => []);
+    const rows = await this.db.repositoryNames(missing).catch(() => []);
     for (const r of rows) run.names.set(r.id, r.name);
   }
 }
 
 export interface CollectorDeps {
-  database: Database;
+  store: GcStore;
   storage: StorageDriver;
   /** The rules in force for this run. */
   rules: () => Promise<CompiledRules>;
@@ -463,7 +383,7 @@ class RunState {
   constructor(
     readonly runId: number,
     readonly options: CollectOptions,
-    private readonly runs: GcRuns,
+    private readonly runs: GcStore["runs"],
   ) {}
 
   get aborted(): boolean {

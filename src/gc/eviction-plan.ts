@@ -1,23 +1,8 @@
 // Which mirrored images to evict when the mirror cache is over its limit: pure, so it can be tested
 // without a database. eviction.ts loads the inputs and carries the decisions out.
+import type { CachedBlob, MirroredManifest } from "../metadata/gc-eviction";
 
-/** A manifest of a mirrored repository, as the planner sees it. */
-export interface MirroredManifest {
-  id: number;
-  repositoryId: number;
-  /** Its fetch, its last pull (by digest or through a tag), or its tags' last move, whichever is latest. */
-  lastUsed: Date;
-  /** Digests of the blobs it references (config and layers). */
-  blobs: string[];
-}
-
-export interface CachedBlob {
-  size: number;
-  /** Also held by a local (pushed) repository: not part of the cache, never freed by eviction. */
-  shared: boolean;
-  /** Touched within the grace period: the sweep would spare it, so evicting frees nothing of it now. */
-  fresh: boolean;
-}
+export type { CachedBlob, MirroredManifest };
 
 /** What eviction removes as a whole: a manifest no index of its repository lists, with its index children. */
 export interface EvictionUnit {

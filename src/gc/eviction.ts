@@ -1,20 +1,13 @@
 // Mirror cache eviction: when the mirrored blobs take more than mirror.cacheMaxBytes, the least recently
 // pulled mirrored images go (tags, mirror_tag rows, manifests), down to the low watermark. It runs at the
 // start of a collection, after retention, so the same collection's sweep removes the links and blobs
-// nothing else holds. Local (pushed) content is never touched: a repository is mirrored when its name is
-// one the mirror serves and so takes no pushes (src/proxy/mirror-routing.ts, isMirrored).
-import { evictionUnits, selectEvictions, type CachedBlob, type MirroredManifest } from "./eviction-plan";
-import { num, type BatchHooks, type GcDatabase, type Query } from "./sql";
+// nothing else holds. The database work is in src/metadata/gc-eviction.ts.
+import type { EvictionDecision, EvictionPlan, EvictionResult, MirrorCache } from "../metadata/gc-eviction";
+import type { GcStore } from "../metadata/gc-store";
+import { evictionUnits, selectEvictions } from "./eviction-plan";
+import type { BatchHooks } from "./retention";
 
-/** The mirror as eviction needs it, from the configuration. */
-export interface MirrorCache {
-  /** Prefixes of the prefixed upstreams: names under them are mirrored. */
-  prefixes: string[];
-  /** A default upstream serves every name no local project owns. */
-  hasDefault: boolean;
-  limitBytes: number;
-  targetBytes: number;
-}
+export type { EvictionDecision, EvictionPlan, EvictionResult, MirrorCache };
 
 export function mirrorCacheOf(mirror: {
   upstreams: ReadonlyArray<{ prefix: string }>;
@@ -30,148 +23,24 @@ export function mirrorCacheOf(mirror: {
   };
 }
 
-/** SQL: repository `r` is mirrored. Parameters $1 (prefixes, text[]) and $2 (default upstream, boolean). */
-const MIRRORED = `(EXISTS (SELECT 1 FROM unnest($1::text[]) AS p(prefix) WHERE starts_with(r.name, p.prefix || '/'))
-  OR ($2::boolean AND NOT EXISTS (SELECT 1 FROM project pr WHERE pr.name = split_part(r.name, '/', 1))))`;
-
-/** SQL: the latest use of manifest `m`: fetched, pulled by digest, or one of its tags moved or pulled. */
-const LAST_USED = `GREATEST(m.created_at, m.last_pulled_at,
-  (SELECT max(GREATEST(t.updated_at, t.last_pulled_at)) FROM tag t WHERE t.manifest_id = m.id))`;
-
-/** SQL: blob `digest` is held by a repository that is not in gc_mirrored. */
-const SHARED = (digest: string) => `(EXISTS (SELECT 1 FROM repository_blob rb WHERE rb.digest = ${digest}
-    AND NOT EXISTS (SELECT 1 FROM gc_mirrored g WHERE g.id = rb.repository_id))
-  OR EXISTS (SELECT 1 FROM manifest_reference lr JOIN manifest lm ON lm.id = lr.manifest_id WHERE lr.digest = ${digest}
-    AND NOT EXISTS (SELECT 1 FROM gc_mirrored g WHERE g.id = lm.repository_id)))`;
-
-async function loadMirrored(q: Query, cache: MirrorCache): Promise<void> {
-  await q(`CREATE TEMP TABLE gc_mirrored (id integer PRIMARY KEY) ON COMMIT DROP`);
-  await q(`INSERT INTO gc_mirrored SELECT r.id FROM repository r WHERE ${MIRRORED}`, [cache.prefixes, cache.hasDefault]);
-}
-
-/** Bytes the mirror cache takes now (as selectEvictions counts them); cheap enough to ask after fetches. */
-export async function mirrorCacheBytes(db: GcDatabase, cache: MirrorCache): Promise<number> {
-  return db.transaction(async (q) => {
-    await loadMirrored(q, cache);
-    return cacheBytesIn(q);
-  });
-}
-
-async function cacheBytesIn(q: Query): Promise<number> {
-  const [row] = await q<{ bytes: unknown }>(
-    `SELECT coalesce(sum(b.size), 0)::int8 AS bytes FROM blob b
-     WHERE b.digest IN (SELECT mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
-                        JOIN gc_mirrored g ON g.id = m.repository_id WHERE mr.kind = 'blob')
-       AND NOT ${SHARED("b.digest")}`,
-  );
-  return num(row.bytes);
-}
-
-/** One image to evict: a root manifest and the members only it reaches. */
-export interface EvictionDecision {
-  repositoryId: number;
-  repository: string;
-  /** The root manifest. */
-  manifestId: number;
-  digest: string;
-  /** Ids of the manifests to delete with it (itself included). */
-  manifests: number[];
-  /** Tags on those manifests as planned. */
-  tags: string[];
-  lastUsed: Date;
-  /** Cache bytes its eviction frees, as planned (the sweep then deletes them). */
-  bytes: number;
-}
-
-export interface EvictionPlan {
-  limitBytes: number;
-  targetBytes: number;
-  cacheBytes: number;
-  decisions: EvictionDecision[];
-}
-
 /** What to evict as of `cutoff` (now less the grace period), from one consistent snapshot. */
-export async function planEviction(db: GcDatabase, cache: MirrorCache, cutoff: Date): Promise<EvictionPlan> {
-  return db.transaction(
-    async (q) => {
-      await loadMirrored(q, cache);
-      const plan: EvictionPlan = { limitBytes: cache.limitBytes, targetBytes: cache.targetBytes, cacheBytes: await cacheBytesIn(q), decisions: [] };
-      // Within the limit (the usual case): no need to load the whole cache's structure.
-      if (plan.cacheBytes <= cache.limitBytes) return plan;
-      const manifests = await q<{ id: number; repository_id: number; last_used: Date }>(
-        `SELECT m.id, m.repository_id, ${LAST_USED} AS last_used FROM manifest m JOIN gc_mirrored g ON g.id = m.repository_id`,
-      );
-      const refs = await q<{ id: number; digest: string }>(
-        `SELECT mr.manifest_id AS id, mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
-         JOIN gc_mirrored g ON g.id = m.repository_id WHERE mr.kind = 'blob'`,
-      );
-      const children = await q<{ parent: number; child: number }>(
-        `SELECT p.id AS parent, c.id AS child FROM manifest p JOIN gc_mirrored g ON g.id = p.repository_id
-         JOIN manifest_reference mr ON mr.manifest_id = p.id AND mr.kind = 'manifest'
-         JOIN manifest c ON c.repository_id = p.repository_id AND c.digest = mr.digest`,
-      );
-      const blobRows = await q<{ digest: string; size: unknown; shared: boolean; fresh: boolean }>(
-        `SELECT b.digest, b.size, ${SHARED("b.digest")} AS shared, b.last_touched_at >= $1 AS fresh FROM blob b
-         WHERE b.digest IN (SELECT mr.digest FROM manifest_reference mr JOIN manifest m ON m.id = mr.manifest_id
-                            JOIN gc_mirrored g ON g.id = m.repository_id WHERE mr.kind = 'blob')`,
-        [cutoff],
-      );
-      const blobsOf = new Map<number, string[]>();
-      for (const r of refs) blobsOf.set(r.id, [...(blobsOf.get(r.id) ?? []), r.digest]);
-      const mirrored: MirroredManifest[] = manifests.map((m) => ({
-        id: m.id,
-        repositoryId: m.repository_id,
-        lastUsed: m.last_used,
-        blobs: blobsOf.get(m.id) ?? [],
-      }));
-      const blobs = new Map<string, CachedBlob>(blobRows.map((b) => [b.digest, { size: num(b.size), shared: b.shared, fresh: b.fresh }]));
-      const selection = selectEvictions(evictionUnits(mirrored, children), blobs, { cutoff, limitBytes: cache.limitBytes, targetBytes: cache.targetBytes });
-      if (!selection.chosen.length) return plan;
-
-      const ids = [...selection.manifests];
-      const described = await q<{ id: number; digest: string; repository: string; tags: string[] }>(
-        `SELECT m.id, m.digest, r.name AS repository,
-                coalesce((SELECT array_agg(t.name ORDER BY t.name) FROM tag t WHERE t.manifest_id = m.id), '{}') AS tags
-         FROM manifest m JOIN repository r ON r.id = m.repository_id WHERE m.id = ANY($1::int[])`,
-        [ids],
-      );
-      const byId = new Map(described.map((d) => [d.id, d]));
-      plan.decisions = selection.chosen.map(({ unit, bytes }) => {
-        const members = unit.members.filter((id) => selection.manifests.has(id));
-        const root = byId.get(unit.root)!;
-        return {
-          repositoryId: unit.repositoryId,
-          repository: root.repository,
-          manifestId: unit.root,
-          digest: root.digest,
-          manifests: members,
-          tags: members.flatMap((id) => byId.get(id)?.tags ?? []),
-          lastUsed: unit.lastUsed,
-          bytes,
-        };
-      });
-      return plan;
-    },
-    { readOnlySnapshot: true },
+export function planEviction(store: GcStore, cache: MirrorCache, cutoff: Date): Promise<EvictionPlan> {
+  return store.planEviction(cache, cutoff, (snapshot) =>
+    selectEvictions(evictionUnits(snapshot.manifests, snapshot.children), snapshot.blobs, {
+      cutoff,
+      limitBytes: cache.limitBytes,
+      targetBytes: cache.targetBytes,
+    }),
   );
-}
-
-/** What evicting one decision actually removed. */
-export interface EvictionResult {
-  decision: EvictionDecision;
-  tags: string[];
-  manifests: Array<{ id: number; digest: string; size: number }>;
 }
 
 /**
- * Carries the decisions out, a repository's batch per transaction under its row lock (as the manifest
- * sweep does, see collector.ts), re-checking in a new statement that each root is still a root and still
- * unused since the cutoff. Members another manifest now lists stay, with what they list. A pull racing the
+ * Carries the decisions out, a repository's batch per transaction under its row lock. A pull racing the
  * eviction (its audit event not yet written) at worst finds the image gone and fetches it from the
  * upstream again: mirrored content is always re-fetchable.
  */
 export async function applyEviction(
-  db: GcDatabase,
+  store: GcStore,
   decisions: EvictionDecision[],
   cutoff: Date,
   batchSize: number,
@@ -183,73 +52,10 @@ export async function applyEviction(
   for (const repositoryId of [...byRepository.keys()].sort((a, b) => a - b)) {
     const list = byRepository.get(repositoryId)!;
     for (let i = 0; i < list.length; i += batchSize) {
-      const batch = list.slice(i, i + batchSize);
-      const done = await db.transaction(async (q) => {
-        const locked = await q(`SELECT id FROM repository WHERE id = $1 FOR UPDATE`, [repositoryId]);
-        if (!locked.length) return [];
-        const results = await evictBatch(q, repositoryId, batch, cutoff);
-        await hooks.inBatch?.(q, results);
-        return results;
-      });
+      const done = await store.evictBatch(repositoryId, list.slice(i, i + batchSize), cutoff, hooks.runId);
       all.push(...done);
       await hooks.afterBatch?.(done);
     }
   }
   return all;
-}
-
-async function evictBatch(q: Query, repositoryId: number, batch: EvictionDecision[], cutoff: Date): Promise<EvictionResult[]> {
-  const planned = batch.flatMap((d) => d.manifests);
-  // Roots still unlisted and unused since the cutoff, with their planned members as they are now.
-  const still = await q<{ root: number; id: number }>(
-    `WITH RECURSIVE closure(root, id) AS (
-       SELECT m.id, m.id FROM manifest m
-       WHERE m.repository_id = $1 AND m.id = ANY($2::int[])
-         AND NOT EXISTS (SELECT 1 FROM manifest p JOIN manifest_reference mr ON mr.manifest_id = p.id AND mr.kind = 'manifest'
-                         WHERE p.repository_id = $1 AND mr.digest = m.digest)
-       UNION
-       SELECT cl.root, c.id FROM closure cl JOIN manifest_reference mr ON mr.manifest_id = cl.id AND mr.kind = 'manifest'
-       JOIN manifest c ON c.repository_id = $1 AND c.digest = mr.digest
-     ), used AS (
-       SELECT cl.root FROM closure cl JOIN manifest m ON m.id = cl.id GROUP BY cl.root HAVING max(${LAST_USED}) < $3
-     )
-     SELECT cl.root, cl.id FROM closure cl JOIN used u ON u.root = cl.root WHERE cl.id = ANY($4::int[])`,
-    [repositoryId, batch.map((d) => d.manifestId), cutoff, planned],
-  );
-  if (!still.length) return [];
-  const doomed = [...new Set(still.map((r) => r.id))];
-  // Members a manifest outside the doomed set lists (an index pulled since the plan) stay, with what they list.
-  const spared = await q<{ id: number }>(
-    `WITH RECURSIVE spared(id) AS (
-       SELECT c.id FROM manifest c
-       WHERE c.id = ANY($2::int[]) AND EXISTS (
-         SELECT 1 FROM manifest p JOIN manifest_reference mr ON mr.manifest_id = p.id AND mr.kind = 'manifest'
-         WHERE p.repository_id = $1 AND mr.digest = c.digest AND p.id <> ALL($2::int[]))
-       UNION
-       SELECT c.id FROM spared s JOIN manifest_reference mr ON mr.manifest_id = s.id AND mr.kind = 'manifest'
-       JOIN manifest c ON c.repository_id = $1 AND c.digest = mr.digest WHERE c.id = ANY($2::int[])
-     ) SELECT id FROM spared`,
-    [repositoryId, doomed],
-  );
-  const keep = new Set(spared.map((r) => r.id));
-  const ids = doomed.filter((id) => !keep.has(id));
-  const tags = await q<{ manifest_id: number; name: string }>(
-    `DELETE FROM tag WHERE repository_id = $1 AND manifest_id = ANY($2::int[]) RETURNING manifest_id, name`,
-    [repositoryId, ids],
-  );
-  if (tags.length) {
-    await q(`DELETE FROM mirror_tag WHERE repository_id = $1 AND tag = ANY($2::text[])`, [repositoryId, tags.map((t) => t.name)]);
-  }
-  const manifests = await q<{ id: number; digest: string; size: number }>(
-    `DELETE FROM manifest WHERE repository_id = $1 AND id = ANY($2::int[]) RETURNING id, digest, size`,
-    [repositoryId, ids],
-  );
-  const rootOf = new Map(still.map((r) => [r.id, r.root]));
-  return batch
-    .filter((d) => manifests.some((m) => rootOf.get(m.id) === d.manifestId))
-    .map((decision) => ({
-      decision,
-      tags: tags.filter((t) => rootOf.get(t.manifest_id) === decision.manifestId).map((t) => t.name),
-      manifests: manifests.filter((m) => rootOf.get(m.id) === decision.manifestId),
-    }));
 }

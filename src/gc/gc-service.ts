@@ -2,26 +2,27 @@
 // the admin API call. Nothing here knows about HTTP; an admin route maps GcBusyError to 409 and the
 // reports to JSON as they are.
 import type { Logger } from "pino";
-import type { Database } from "../metadata/database";
+import type { Stores } from "../metadata/stores";
+import type { EventSink } from "../events/event-bus";
+import { CLI_ACTOR, GC_ACTOR, type Actor } from "../events/vocabulary";
 import type { StorageDriver } from "../storage/driver";
 import { CacheWatch } from "./cache-watch";
 import { Collector, type CollectOptions } from "./collector";
 import type { GcConfig } from "./config";
-import { mirrorCacheBytes, mirrorCacheOf, type MirrorCache } from "./eviction";
+import { mirrorCacheOf, type MirrorCache } from "./eviction";
 import { LiveRules, type ConfiguredRules } from "./live-rules";
-import { tryLockCollector } from "./lock";
 import type { GcReport, RunTrigger } from "./report";
 import { planRetention, type RetentionDecision } from "./retention";
-import { ProjectRuleStore } from "./project-rule-store";
+import { ValidatedRuleStore } from "./project-rule-store";
 import { ProjectRules } from "./project-rules";
-import { GcRuns, type GcRunRecord, type RunProgress } from "./runs";
+import { runRecord, type GcRunRecord, type RunProgress } from "./runs";
 import { parseSchedule } from "./schedule";
 import { GcScheduler } from "./scheduler";
-import { gcDatabase, type GcDatabase } from "./sql";
-import { storageUsage, type StorageUsage } from "./usage";
+import type { GcStore } from "../metadata/gc-store";
+import type { StorageUsage } from "../metadata/storage-usage";
 
 export interface GcServiceDeps {
-  database: Database;
+  stores: Pick<Stores, "gc" | "projectRules">;
   storage: StorageDriver;
   config: ConfiguredRules & {
     gc: GcConfig;
@@ -30,11 +31,15 @@ export interface GcServiceDeps {
   logger?: Logger;
   /** Told about every finished run (metrics). */
   onRunFinished?: (report: GcReport) => void;
+  /** Where every run (dry runs too) is recorded as one "gc.run" event. */
+  events?: EventSink;
 }
 
 /** What a caller may choose for one run; everything else comes from the configuration. */
 export interface GcRequest {
   trigger: RunTrigger;
+  /** Who asked for the run; by default Berth itself (the `berth` command for trigger "cli"). */
+  actor?: Actor;
   dryRun?: boolean;
   graceMs?: number;
   /** False keeps untagged manifests (and so everything they reference). */
@@ -60,8 +65,7 @@ export class GcService {
   readonly rules: LiveRules;
   /** The rules stored per project, as the admin API manages them. */
   readonly projectRules: ProjectRules;
-  private readonly db: GcDatabase;
-  private readonly runs: GcRuns;
+  private readonly db: GcStore;
   private readonly collector: Collector;
   private readonly mirrorCache: MirrorCache | null;
   private readonly cacheWatch: CacheWatch | null;
@@ -70,7 +74,7 @@ export class GcService {
   private closed = false;
 
   constructor(private readonly deps: GcServiceDeps) {
-    const store = new ProjectRuleStore(deps.database.prisma);
+    const store = new ValidatedRuleStore(deps.stores.projectRules);
     this.rules = new LiveRules(deps.config, () => store.all(), deps.logger);
     this.projectRules = new ProjectRules({
       store,
@@ -78,11 +82,10 @@ export class GcService {
       configured: deps.config,
       previewRetention: (project) => this.previewRetention(project),
     });
-    this.db = gcDatabase(deps.database);
-    this.runs = new GcRuns(this.db);
+    this.db = deps.stores.gc;
     this.mirrorCache = mirrorCacheOf(deps.config.mirror);
     this.collector = new Collector({
-      database: deps.database,
+      store: this.db,
       storage: deps.storage,
       // Read afresh at each run: another replica may have changed them a moment ago.
       rules: () => this.rules.refresh(),
@@ -94,7 +97,7 @@ export class GcService {
       ? new CacheWatch({
           limitBytes: cache.limitBytes,
           intervalMs: deps.config.mirror.evictionInterval,
-          measure: () => mirrorCacheBytes(this.db, cache),
+          measure: () => this.db.mirrorCacheBytes(cache),
           collect: async () => {
             try {
               await this.collect({ trigger: "cache-limit" });
@@ -116,7 +119,7 @@ export class GcService {
 
   /** Bytes the mirror cache takes now, as eviction counts them; null without a cache limit. */
   async mirrorCacheBytes(): Promise<number | null> {
-    return this.mirrorCache ? mirrorCacheBytes(this.db, this.mirrorCache) : null;
+    return this.mirrorCache ? this.db.mirrorCacheBytes(this.mirrorCache) : null;
   }
 
   /**
@@ -126,7 +129,7 @@ export class GcService {
    */
   async collect(request: GcRequest): Promise<GcReport> {
     if (this.closed) throw new Error("the garbage collection service is closed");
-    const release = await tryLockCollector(this.deps.database);
+    const release = await this.db.tryLockCollector();
     if (!release) throw new GcBusyError();
     const controller = new AbortController();
     const gc = this.deps.config.gc;
@@ -151,30 +154,55 @@ export class GcService {
         "garbage collection finished",
       );
       this.deps.onRunFinished?.(report);
+      this.recordRun(report, request.actor ?? (request.trigger === "cli" ? CLI_ACTOR : GC_ACTOR));
       return report;
     } finally {
       if (this.active?.done === done) this.active = undefined;
     }
   }
 
+  private recordRun(report: GcReport, actor: Actor): void {
+    this.deps.events?.record({
+      action: "gc.run",
+      actor,
+      reference: `gc run ${report.runId}`,
+      success: report.status === "succeeded",
+      detail: {
+        runId: report.runId,
+        trigger: report.trigger,
+        dryRun: report.dryRun,
+        status: report.status,
+        startedAt: report.startedAt,
+        finishedAt: report.finishedAt,
+        manifestsDeleted: report.totals.manifests,
+        blobsDeleted: report.totals.blobs,
+        tagsDeleted: report.totals.tags,
+        bytesFreed: report.totals.bytesFreed,
+        evictedImages: report.totals.evictedImages,
+        errors: report.errors,
+      },
+    });
+  }
+
   /** The tags the retention rules would delete now (in one project), without deleting anything or taking the lock. */
   async previewRetention(project?: string): Promise<RetentionDecision[]> {
-    const [{ now }] = await this.db.query<{ now: Date }>(`SELECT now() AS now`);
+    const now = await this.db.now();
     const rules = await this.rules.refresh();
     return planRetention(this.db, rules.retention, rules.immutable, now, project);
   }
 
   usage(): Promise<StorageUsage> {
-    return storageUsage(this.db);
+    return this.db.usage();
   }
 
   /** Most recent first. */
-  listRuns(limit = 20): Promise<GcRunRecord[]> {
-    return this.runs.list(limit);
+  async listRuns(limit = 20): Promise<GcRunRecord[]> {
+    return (await this.db.runs.list(limit)).map(runRecord);
   }
 
-  getRun(id: number): Promise<GcRunRecord | null> {
-    return this.runs.get(id);
+  async getRun(id: number): Promise<GcRunRecord | null> {
+    const row = await this.db.runs.get(id);
+    return row && runRecord(row);
   }
 
   /** Starts the configured schedule (none configured: nothing to do). Returns the next due time. */

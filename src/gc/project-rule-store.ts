@@ -1,7 +1,7 @@
-// The retention and immutability rules stored per project (table project_rule). Specs are validated on the
-// way in (src/gc/project-rules.ts) and again on the way out: a row that no longer parses is skipped, so one
-// bad row can never stop pushes or collections.
-import type { PrismaClient } from "../generated/prisma/client";
+// The retention and immutability rules stored per project (src/metadata/project-rule-store.ts). Specs are
+// validated on the way in (src/gc/project-rules.ts) and again on the way out: a row that no longer parses is
+// skipped, so one bad row can never stop pushes or collections.
+import type { ProjectRuleRow, ProjectRuleStore } from "../metadata/project-rule-store";
 import { ImmutableSpecSchema, RetentionSpecSchema, type ImmutableSpec, type RetentionSpec } from "./config";
 
 export type RuleSpec = { kind: "retention"; spec: RetentionSpec } | { kind: "immutable"; spec: ImmutableSpec };
@@ -14,64 +14,42 @@ export type StoredRule = RuleSpec & {
   updatedAt: Date;
 };
 
-interface RuleRow {
-  id: number;
-  kind: string;
-  spec: unknown;
-  updatedBy: string;
-  createdAt: Date;
-  updatedAt: Date;
-  project: { name: string };
-}
-
-const withProject = { project: { select: { name: true } } } as const;
-
-export class ProjectRuleStore {
-  constructor(private readonly prisma: PrismaClient) {}
+/** The stored rules whose specs parse. */
+export class ValidatedRuleStore {
+  constructor(private readonly rows: ProjectRuleStore) {}
 
   /** Every project's rules, oldest first (the cache of src/gc/live-rules.ts loads these). */
   async all(): Promise<StoredRule[]> {
-    return parseRows(await this.prisma.projectRule.findMany({ include: withProject, orderBy: { id: "asc" } }));
+    return parseRows(await this.rows.all());
   }
 
   async ofProject(project: string): Promise<StoredRule[]> {
-    return parseRows(await this.prisma.projectRule.findMany({ where: { project: { name: project } }, include: withProject, orderBy: { id: "asc" } }));
+    return parseRows(await this.rows.ofProject(project));
   }
 
   /** Null when the project does not exist. */
   async create(project: string, rule: RuleSpec, actor: string): Promise<StoredRule | null> {
-    const row = await this.prisma.project.findUnique({ where: { name: project }, select: { id: true } });
-    if (!row) return null;
-    const created = await this.prisma.projectRule.create({
-      data: { projectId: row.id, kind: rule.kind, spec: rule.spec as object, updatedBy: actor },
-      include: withProject,
-    });
-    return parseRow(created);
+    return parseRow(await this.rows.create(project, rule, actor));
   }
 
   /** Replaces the spec of the project's rule `id` (same kind); null when there is no such rule. */
   async update(project: string, id: number, rule: RuleSpec, actor: string): Promise<StoredRule | null> {
-    const where = { id, kind: rule.kind, project: { name: project } };
-    const { count } = await this.prisma.projectRule.updateMany({ where, data: { spec: rule.spec as object, updatedBy: actor, updatedAt: new Date() } });
-    if (!count) return null;
-    return parseRow(await this.prisma.projectRule.findUniqueOrThrow({ where: { id }, include: withProject }));
+    return parseRow(await this.rows.update(project, id, rule, actor));
   }
 
   /** The deleted rule, or null when the project has no rule `id`. */
   async delete(project: string, id: number): Promise<StoredRule | null> {
-    const existing = await this.prisma.projectRule.findFirst({ where: { id, project: { name: project } }, include: withProject });
-    if (!existing) return null;
-    const { count } = await this.prisma.projectRule.deleteMany({ where: { id } });
-    return count ? parseRow(existing) : null;
+    return parseRow(await this.rows.delete(project, id));
   }
 }
 
-function parseRows(rows: RuleRow[]): StoredRule[] {
+function parseRows(rows: ProjectRuleRow[]): StoredRule[] {
   return rows.map(parseRow).filter((r): r is StoredRule => r !== null);
 }
 
-function parseRow(row: RuleRow): StoredRule | null {
-  const base = { id: row.id, project: row.project.name, updatedBy: row.updatedBy, createdAt: row.createdAt, updatedAt: row.updatedAt };
+function parseRow(row: ProjectRuleRow | null): StoredRule | null {
+  if (!row) return null;
+  const base = { id: row.id, project: row.project, updatedBy: row.updatedBy, createdAt: row.createdAt, updatedAt: row.updatedAt };
   if (row.kind === "retention") {
     const spec = RetentionSpecSchema.safeParse(row.spec);
     return spec.success ? { ...base, kind: "retention", spec: spec.data } : null;

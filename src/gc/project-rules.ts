@@ -4,7 +4,7 @@
 import { OciError } from "../kernel/errors";
 import type { ImmutableTagRule, RetentionRule, RuleInput } from "./config";
 import type { LiveRules } from "./live-rules";
-import type { ProjectRuleStore, RuleSpec, StoredRule } from "./project-rule-store";
+import type { RuleSpec, StoredRule, ValidatedRuleStore } from "./project-rule-store";
 import type { RetentionDecision } from "./retention";
 import { projectGlob } from "./rules";
 
@@ -16,7 +16,7 @@ export interface ProjectRulesView {
 }
 
 export interface ProjectRulesDeps {
-  store: ProjectRuleStore;
+  store: ValidatedRuleStore;
   rules: LiveRules;
   configured: { retention: readonly RetentionRule[]; immutableTags: readonly ImmutableTagRule[] };
   previewRetention: (project: string) => Promise<RetentionDecision[]>;

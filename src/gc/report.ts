@@ -1,6 +1,6 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
 import { formatDuration } from "./duration";
-import type { RepositoryPlan } from "./mark";
+import type { RepositoryPlan } from "../metadata/gc-mark";
 
 /** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */
 export type RunTrigger = "cli" | "schedule" | "api" | "cache-limit";

@@ -1,8 +1,14 @@
 // Retention: which tags the per-project rules delete, and deleting them. Runs before the mark phase, so
 // the manifests those tags held become dangling and the same collection removes them (after the grace
 // period, counted from each manifest's push).
+import type { GcStore } from "../metadata/gc-store";
 import { tagsToDeleteByAll, type ImmutableTags, type RetentionRules } from "./rules";
-import type { BatchHooks, GcDatabase } from "./sql";
+
+/** For batched deletions: the run whose counters each batch adds to (in its transaction), and a call after each commit. */
+export interface BatchHooks<T> {
+  runId?: number;
+  afterBatch?: (done: T[]) => Promise<void>;
+}
 
 export interface RetentionDecision {
   repositoryId: number;
@@ -19,40 +25,31 @@ const REPOSITORY_CHUNK = 500;
 
 /** The tags the rules delete as of `now` (the database's clock), per repository; `project` limits it to one. */
 export async function planRetention(
-  db: GcDatabase,
+  store: GcStore,
   rules: RetentionRules,
   immutable: ImmutableTags,
   now: Date,
   project?: string,
 ): Promise<RetentionDecision[]> {
   if (rules.empty) return [];
-  const repositories = (
-    await db.query<{ id: number; name: string }>(
-      `SELECT id, name FROM repository WHERE $1::text IS NULL OR split_part(name, '/', 1) = $1 ORDER BY name`,
-      [project ?? null],
-    )
-  )
+  const repositories = (await store.repositoriesOf(project))
     .map((r) => ({ ...r, rules: rules.rulesFor(r.name) }))
     .filter((r) => r.rules.length > 0);
   const decisions: RetentionDecision[] = [];
   for (let i = 0; i < repositories.length; i += REPOSITORY_CHUNK) {
     const chunk = repositories.slice(i, i + REPOSITORY_CHUNK);
-    const rows = await db.query<{ repository_id: number; name: string; manifest_id: number; updated_at: Date; digest: string }>(
-      `SELECT t.repository_id, t.name, t.manifest_id, t.updated_at, m.digest
-       FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = ANY($1::int[])`,
-      [chunk.map((r) => r.id)],
-    );
+    const rows = await store.tagsOf(chunk.map((r) => r.id));
     const byRepository = new Map<number, typeof rows>();
     for (const row of rows) {
-      const list = byRepository.get(row.repository_id) ?? [];
+      const list = byRepository.get(row.repositoryId) ?? [];
       list.push(row);
-      byRepository.set(row.repository_id, list);
+      byRepository.set(row.repositoryId, list);
     }
     for (const repository of chunk) {
       const tags = byRepository.get(repository.id) ?? [];
       const doomed = tagsToDeleteByAll(
         repository.rules,
-        tags.map((t) => ({ name: t.name, updatedAt: t.updated_at })),
+        tags.map((t) => ({ name: t.name, updatedAt: t.updatedAt })),
         now,
         (tag) => immutable.ruleFor(repository.name, tag) !== null,
       );
@@ -63,9 +60,9 @@ export async function planRetention(
           repositoryId: repository.id,
           repository: repository.name,
           tag: row.name,
-          manifestId: row.manifest_id,
+          manifestId: row.manifestId,
           digest: row.digest,
-          updatedAt: row.updated_at,
+          updatedAt: row.updatedAt,
         });
       }
     }
@@ -79,7 +76,7 @@ export async function planRetention(
  * Returns the decisions actually carried out.
  */
 export async function applyRetention(
-  db: GcDatabase,
+  store: GcStore,
   decisions: RetentionDecision[],
   batchSize: number,
   hooks: BatchHooks<RetentionDecision> = {},
@@ -87,25 +84,7 @@ export async function applyRetention(
   const done: RetentionDecision[] = [];
   for (let i = 0; i < decisions.length; i += batchSize) {
     const batch = decisions.slice(i, i + batchSize);
-    const carried = await db.transaction(async (q) => {
-      const rows = await q<{ repository_id: number; name: string }>(
-        `DELETE FROM tag t
-         USING unnest($1::int[], $2::text[], $3::int[], $4::timestamptz[]) AS x(repository_id, name, manifest_id, updated_at)
-         WHERE t.repository_id = x.repository_id AND t.name = x.name AND t.manifest_id = x.manifest_id
-           AND t.updated_at = x.updated_at
-         RETURNING t.repository_id, t.name`,
-        [
-          batch.map((d) => d.repositoryId),
-          batch.map((d) => d.tag),
-          batch.map((d) => d.manifestId),
-          batch.map((d) => d.updatedAt.toISOString()),
-        ],
-      );
-      const deleted = new Set(rows.map((r) => `${r.repository_id}\u0000${r.name}`));
-      const carried = batch.filter((d) => deleted.has(`${d.repositoryId}\u0000${d.tag}`));
-      await hooks.inBatch?.(q, carried);
-      return carried;
-    });
+    const carried = await store.deleteTagsIfUnchanged(batch, hooks.runId);
     done.push(...carried);
     await hooks.afterBatch?.(carried);
   }

@@ -1,14 +1,10 @@
 // Retention and tag-immutability rules: which project a repository belongs to, which rule applies, and
 // which tags a retention rule deletes. Pure functions; the database work is in retention.ts.
-import type { RepositoryName } from "../kernel/names";
+import { projectOf, type RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
 import type { ImmutableTagRule, RetentionRule } from "./config";
 
-/** A project is the first path segment of a repository name ("team" for "team/app/api"). */
-export function projectOf(repository: string): string {
-  const i = repository.indexOf("/");
-  return i === -1 ? repository : repository.slice(0, i);
-}
+export { projectOf };
 
 /** "team", "team-*", "*" → an anchored RegExp over project names. */
 export function projectGlob(pattern: string): RegExp {

@@ -23,3 +23,9 @@ export function parseTag(value: string): TagName {
   if (!TAG_GRAMMAR.test(value)) throw new OciError("TAG_INVALID", `invalid tag: ${value.slice(0, 140)}`);
   return value as TagName;
 }
+
+/** The project a repository belongs to: its first path segment ("team" for "team/app/api"). */
+export function projectOf(repository: string): string {
+  const slash = repository.indexOf("/");
+  return slash === -1 ? repository : repository.slice(0, slash);
+}

@@ -1,12 +1,10 @@
 import { createPrivateKey, randomUUID, X509Certificate } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import pg from "pg";
 import { Agent, fetch, ProxyAgent } from "undici";
 import type { Config, UpstreamConfig } from "../config";
-import { defaultMigrationsDir, pgliteSession, pgSession, readMigrations, type SqlSession } from "../metadata/migrator";
+import { probeDatabase } from "../metadata/database-check";
 import { createStorageDriver } from "../storage/factory";
 
 export type Severity = "ok" | "warn" | "fail";
@@ -127,76 +125,10 @@ async function checkKeyFile(file: string, add: Add): Promise<void> {
 }
 
 async function checkDatabase(config: Config, timeoutMs: number, add: Add): Promise<void> {
-  if (config.databaseUrl) {
-    const where = redactUrl(config.databaseUrl);
-    const client = new pg.Client({ connectionString: config.databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-    try {
-      await client.connect();
-    } catch (err) {
-      throw new Error(`cannot connect to ${where}: ${describe(err)}`);
-    }
-    try {
-      const [row] = (await client.query<{ version: string }>("SELECT current_setting('server_version') AS version")).rows;
-      add("database", "ok", `PostgreSQL ${row.version} at ${where} answers`);
-      await checkMigrations(pgSession(client), add);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-    return;
-  }
-  const dir = path.join(config.dataDir, "db");
-  if (!existsSync(dir)) {
-    add("database", "ok", `embedded database ${dir} does not exist yet; the first start creates it`);
-    return;
-  }
-  const lockPath = `${dir}.lock`;
-  let lock;
-  try {
-    lock = await open(lockPath, "wx");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    const pid = Number((await readFile(lockPath, "utf8").catch(() => "")).trim());
-    if (pid > 0 && isAlive(pid)) {
-      add("database", "ok", `embedded database ${dir} is open in a running Berth (pid ${pid}); not checked further (use /readyz)`);
-      return;
-    }
-    await rm(lockPath, { force: true });
-    lock = await open(lockPath, "wx");
-  }
-  try {
-    await lock.writeFile(String(process.pid));
-    await lock.close();
-    const { PGlite } = await import("@electric-sql/pglite");
-    const db = await PGlite.create(dir);
-    try {
-      await db.query("SELECT 1");
-      add("database", "ok", `embedded database ${dir} opens and answers`);
-      await checkMigrations(pgliteSession(db), add);
-    } finally {
-      await db.close();
-    }
-  } finally {
-    await rm(lockPath, { force: true });
-  }
-}
-
-async function checkMigrations(session: SqlSession, add: Add): Promise<void> {
-  const known = readMigrations(defaultMigrationsDir());
-  const [exists] = await session.query<{ t: string | null }>(`SELECT to_regclass('"_prisma_migrations"')::text AS t`);
-  if (!exists?.t) {
-    add("database", "warn", `no migrations applied yet (${known.length} pending); \`berth migrate\` or the next start applies them`);
-    return;
-  }
-  const rows = await session.query<{ migration_name: string; finished_at: Date | null; rolled_back_at: Date | null }>(
-    `SELECT migration_name, finished_at, rolled_back_at FROM "_prisma_migrations"`,
+  await probeDatabase(
+    { url: config.databaseUrl, where: config.databaseUrl ? redactUrl(config.databaseUrl) : "", dataDir: config.dataDir, timeoutMs, describe },
+    (severity, message) => add("database", severity, message),
   );
-  const live = rows.filter((r) => r.rolled_back_at === null);
-  const failed = live.filter((r) => r.finished_at === null);
-  if (failed.length) throw new Error(`migration ${failed[0].migration_name} is recorded as started but not finished: repair it by hand (see berth migrate)`);
-  const applied = new Set(live.map((r) => r.migration_name));
-  const pending = known.filter((m) => !applied.has(m.name));
-  if (pending.length) add("database", "warn", `${pending.length} migration(s) pending (${pending.map((m) => m.name).join(", ")}); the next start applies them`);
-  else add("database", "ok", `schema up to date (${known.length} migrations)`);
 }
 
 async function checkStorage(config: Config, add: Add): Promise<void> {
@@ -269,15 +201,6 @@ function describe(err: unknown): string {
   const own = e?.message || e?.code || String(err);
   const cause = e?.cause?.message || e?.cause?.code;
   return cause && !own.includes(cause) ? `${own} (${cause})` : own;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** The report as printed: one line per finding, then a summary line. */

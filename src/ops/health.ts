@@ -28,10 +28,10 @@ export class Health {
     private readonly timeoutMs = 2000,
   ) {}
 
-  static forRegistry(deps: { database: { query(sql: string): Promise<unknown> }; storage: StorageDriver }, timeoutMs?: number): Health {
+  static forRegistry(deps: { database: { ping(): Promise<unknown> }; storage: StorageDriver }, timeoutMs?: number): Health {
     return new Health(
       {
-        database: () => deps.database.query("SELECT 1"),
+        database: () => deps.database.ping(),
         storage: async () => {
           try {
             await deps.storage.stat(STORAGE_PROBE_PATH);

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { EventBus } from "../events/event-bus";
 import { WebhookNotifier } from "../events/webhooks";
-import type { Database } from "../metadata/database";
+import type { OpsQueries } from "../metadata/ops-queries";
 import type { Mirror } from "../proxy";
 import type { StorageDriver } from "../storage/driver";
 import { Health } from "./health";
@@ -27,7 +27,7 @@ export interface Ops {
 
 export function createOps(
   config: Config,
-  deps: { metrics: Metrics; logger: Logger; database: Database; storage: StorageDriver; events: EventBus; mirror: Mirror | null },
+  deps: { metrics: Metrics; logger: Logger; database: OpsQueries; storage: StorageDriver; events: EventBus; mirror: Mirror | null },
 ): Ops {
   const { metrics, logger, database } = deps;
   const health = Health.forRegistry(deps);
@@ -44,8 +44,7 @@ export function createOps(
   const sessions = metrics.gauge("upload_sessions", "Upload sessions open in the database (all replicas), as of the last scrape");
   metrics.onCollect(async () => {
     try {
-      const [row] = await database.query<{ n: number }>("SELECT count(*)::int AS n FROM upload");
-      sessions.set(Number(row.n));
+      sessions.set(await database.openUploadSessions());
     } catch (err) {
       metrics.databaseErrors.inc({ source: "scrape" });
       throw err;

@@ -11,7 +11,7 @@ import type { StorageDriver, WriterState } from "../storage/driver";
 import { FollowedFetch } from "./followed-fetch";
 import { GrowingBlob, type BlobCursor } from "./growing-blob";
 import type { MirrorStats } from "./mirror-stats";
-import type { MirrorStore } from "./mirror-store";
+import type { MirrorStore } from "../metadata/mirror-store";
 import type { MirrorRoute } from "./mirror-router";
 import { UploadSharer } from "./upload-sharer";
 

@@ -2,7 +2,7 @@ import { blobPath, uploadPath } from "../registry/paths";
 import type { Digest } from "../kernel/digest";
 import { PathNotFoundError, type StorageDriver, type WriterState } from "../storage/driver";
 import { GrowingBlob, type BlobCursor } from "./growing-blob";
-import type { FetchProgress, MirrorStore } from "./mirror-store";
+import type { FetchProgress, MirrorStore } from "../metadata/mirror-store";
 import { UpstreamError } from "./upstream-client";
 
 /** How often a follower looks at the leader's progress (PGlite has no LISTEN/NOTIFY; polling works on both). */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { Clock } from "../kernel/clock";
-import type { PrismaClient } from "../generated/prisma/client";
+import type { MirrorStore } from "../metadata/mirror-store";
 import type { MetadataStore } from "../metadata/store";
 import type { BlobService } from "../registry/blob-service";
 import type { ManifestService } from "../registry/manifest-service";
@@ -14,7 +14,6 @@ import { MirrorManifestService } from "./mirror-manifest-service";
 import { MirrorRouter } from "./mirror-router";
 import { MirrorRouting } from "./mirror-routing";
 import { MirrorStats } from "./mirror-stats";
-import { MirrorStore } from "./mirror-store";
 import { UpstreamClient } from "./upstream-client";
 
 export interface Mirror {
@@ -37,7 +36,7 @@ export interface Mirror {
 export function createMirror(
   config: Config,
   deps: {
-    prisma: PrismaClient;
+    mirrorStore: MirrorStore;
     storage: StorageDriver;
     store: MetadataStore;
     blobs: BlobService;
@@ -55,11 +54,10 @@ export function createMirror(
   const stats = new MirrorStats();
   const upstreams = config.mirror.upstreams.map((u) => new UpstreamClient(u, `1.1 ${viaToken}`, stats, config.mirror.httpProxy));
   const routing = new MirrorRouting(new MirrorRouter(upstreams), deps.isLocalProject);
-  const mirrorStore = new MirrorStore(deps.prisma);
   const fetcher = new BlobFetcher({
     storage: deps.storage,
     store: deps.store,
-    mirror: mirrorStore,
+    mirror: deps.mirrorStore,
     stats,
     logger: deps.logger,
     spoolDir: join(config.dataDir, "spool"),
@@ -67,7 +65,7 @@ export function createMirror(
   });
   return {
     blobs: new MirrorBlobService(deps.blobs, routing, fetcher, stats),
-    manifests: new MirrorManifestService(deps.manifests, routing, mirrorStore, stats, deps.clock),
+    manifests: new MirrorManifestService(deps.manifests, routing, deps.mirrorStore, stats, deps.clock),
     routing,
     stats,
     upstreams,

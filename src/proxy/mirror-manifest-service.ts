@@ -6,7 +6,7 @@ import type { ManifestService, ManifestServiceApi } from "../registry/manifest-s
 import type { MirrorRoute } from "./mirror-router";
 import type { MirrorRouting } from "./mirror-routing";
 import type { MirrorStats } from "./mirror-stats";
-import type { MirrorStore } from "./mirror-store";
+import type { MirrorStore } from "../metadata/mirror-store";
 import { UpstreamError } from "./upstream-client";
 
 /**

@@ -6,7 +6,7 @@ import type { Config } from "../config";
 import { OciError } from "../kernel/errors";
 import type { Mirror } from "../proxy";
 import { identifyCaller, isAdminCaller, type Caller } from "../admin/admin-gate";
-import type { MirrorVisibility } from "./repository-queries";
+import type { MirrorVisibility } from "../metadata/web-queries";
 
 export type Action = "pull" | "push" | "delete";
 

@@ -9,6 +9,8 @@ import type { Deps } from "../deps";
 import type { Handler, RequestContext, Router } from "../http/router";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
+import { clientIp } from "../http/client-info";
+import { eventOrigin } from "../http/event-origin";
 import { OciError } from "../kernel/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
 import { parseManifestReference } from "../oci/request-parsers";
@@ -21,10 +23,11 @@ import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
-import { REPOSITORY_SORTS, RepositoryQueries, TAG_SORTS } from "./repository-queries";
+import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
+import { listTags } from "./repository-queries";
 import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
 
-export type WebDeps = Pick<Deps, "config" | "database" | "store" | "services" | "auth" | "audit" | "mirror"> & {
+export type WebDeps = Pick<Deps, "config" | "stores" | "store" | "services" | "auth" | "events" | "mirror"> & {
   /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
   gc?: GcApi | null;
   /** The immutability rules in force, to mark immutable tags in lists. */
@@ -37,15 +40,15 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
  * The JSON API behind the web UI (next to the admin API of ../admin/routes.ts): the browser session,
  * repositories and tags from Postgres, image details, delete, retag/copy, import and export of image
  * archives, storage use and GC, plus the Docker v1 search endpoint. Every repository operation is checked
- * against the same AccessPolicy as the registry API.
+ * against the same AccessPolicy as the registry API, and recorded as the registry event it amounts to
+ * (marked via "web"), so webhooks hear of it as they hear of /v2.
  */
 export function registerWebRoutes(router: Router, deps: WebDeps): void {
   const access = new WebAccess(deps);
-  const queries = new RepositoryQueries(deps.database);
+  const queries = deps.stores.web;
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
     sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
-  const audit = (ctx: RequestContext, caller: Caller, action: "push" | "pull" | "delete", repository: string, reference: string, detail?: Record<string, unknown>) =>
-    deps.audit.record({ actor: caller.name || "anonymous", action, repository, reference, clientIp: ctx.req.socket.remoteAddress ?? null, detail: { via: "web", ...detail } });
+  const origin = (ctx: RequestContext, caller: Caller) => eventOrigin(ctx.req, caller);
   const registryHost = (req: IncomingMessage) => (deps.config.externalUrl ? new URL(deps.config.externalUrl).host : String(req.headers.host ?? "localhost"));
   const repoParam = (ctx: RequestContext) => parseRepositoryName(ctx.params[0]);
 
@@ -84,7 +87,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       const body = await readBody(ctx, z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict());
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
       const { authenticator, sessions } = deps.auth.token!;
-      const principal = await authenticator.login(body.username, body.password, ctx.req.socket.remoteAddress ?? "");
+      const principal = await authenticator.login(body.username, body.password, clientIp(ctx.req));
       if (principal.kind !== "user") throw new OciError("DENIED", "robot accounts cannot sign in to the web UI");
       const { token, session } = await sessions!.create(principal.name);
       const secure = isHttps(ctx.req, deps.config.externalUrl);
@@ -98,7 +101,10 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       if (token && sessions) {
         const session = await sessions.resolve(token);
         if (session && !csrfMatches(ctx.req, session.csrfToken)) throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
-        if (session) await sessions.destroy(token);
+        if (session) {
+          await sessions.destroy(token);
+          deps.events.record({ ...eventOrigin(ctx.req, { kind: "user", name: session.username }), action: "logout", detail: {} });
+        }
       }
       send(ctx.res, 204, { "Set-Cookie": clearedCookieHeader(isHttps(ctx.req, deps.config.externalUrl)), "Cache-Control": "no-store" });
     });
@@ -122,13 +128,13 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
       const q = (ctx.query.get("q") ?? "").trim().slice(0, 128) || undefined;
-      const tags = await queries.listTags(repo.id, q, sort, order, page);
+      const tags = await listTags(queries, repo.id, q, sort, order, page);
       json(ctx, { ...page, ...tags, items: tags.items.map((tag) => ({ ...tag, immutable: deps.immutability.ruleFor(repository, tag.name) !== null })) });
     }))
     .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/tags\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
       const tag = parseTag(ctx.params[1]);
       await deps.services.manifests.delete(repository, { tag });
-      audit(ctx, caller, "delete", repository, tag);
+      deps.events.record({ ...origin(ctx, caller), action: "delete", repository, reference: tag, detail: { via: "web" } });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/manifests\/([^/]+)$/, onRepository("pull", async (ctx, _caller, repository) => {
@@ -138,7 +144,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       const reference = parseManifestReference(ctx.params[1]);
       if (!("digest" in reference)) throw new OciError("INVALID_REQUEST", "delete a manifest by digest (a tag is deleted under /-/tags/)");
       await deps.services.manifests.delete(repository, reference);
-      audit(ctx, caller, "delete", repository, reference.digest);
+      deps.events.record({ ...origin(ctx, caller), action: "delete", repository, reference: reference.digest, detail: { via: "web" } });
       send(ctx.res, 204, {});
     }))
     .on("POST", /^\/api\/v1\/repositories\/(.+)\/-\/copy$/, onRepository("pull", async (ctx, caller, repository) => {
@@ -149,7 +155,13 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       await access.require(caller, target, "push");
       await access.beforeWrite(caller, target);
       const copied = await copyImage(deps.store, repository, reference, target, tag);
-      audit(ctx, caller, "push", target, tag, { digest: copied.digest, copiedFrom: `${repository}@${copied.digest}` });
+      deps.events.record({
+        ...origin(ctx, caller),
+        action: "push",
+        repository: target,
+        reference: tag,
+        detail: { digest: copied.digest, mediaType: copied.mediaType, via: "web", copiedFrom: `${repository}@${copied.digest}` },
+      });
       json(ctx, { repository: target, tag, digest: copied.digest, mediaType: copied.mediaType }, 201);
     }))
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/export\/([^/]+)$/, onRepository("pull", async (ctx, caller, repository) => {
@@ -165,7 +177,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       ctx.res.setHeader("Content-Disposition", `attachment; filename="${file}"`);
       ctx.res.setHeader("Cache-Control", "no-store");
       ctx.res.setHeader("Docker-Content-Digest", plan.image.digest);
-      audit(ctx, caller, "pull", repository, ctx.params[1], { export: true });
+      deps.events.record({ ...origin(ctx, caller), action: "pull", repository, reference: ctx.params[1], detail: { digest: plan.image.digest, via: "web", export: true } });
       await writeImageArchive(ctx.res, plan, repository, deps.services.blobs, repoTag, tag);
     }))
     .on("POST", /^\/api\/v1\/repositories\/(.+)\/-\/import$/, onRepository("push", async (ctx, caller, repository) => {
@@ -179,7 +191,15 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
           const files = await extractArchive(stream, work, { maxBytes: deps.config.web.importMaxBytes * 4, maxEntries: 100_000 });
           return importArchive(files, tag, importSink(deps, repository));
         });
-        for (const image of result.images) audit(ctx, caller, "push", repository, image.tag ?? image.digest, { digest: image.digest, import: result.format });
+        for (const image of result.images) {
+          deps.events.record({
+            ...origin(ctx, caller),
+            action: "push",
+            repository,
+            reference: image.tag ?? image.digest,
+            detail: { digest: image.digest, mediaType: image.mediaType, via: "web", import: result.format },
+          });
+        }
         json(ctx, { repository, ...result }, 201);
       } finally {
         await rm(work, { recursive: true, force: true });
@@ -212,12 +232,15 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
   // ---- storage use and garbage collection ----
   registerGcRoutes(router, {
     gc: () => deps.gc ?? null,
-    usageFallback: () => queries.storageUsage(30),
-    requireAdmin: async (ctx) => access.requireAdmin(await access.caller(ctx.req)),
+    requireAdmin: async (ctx) => {
+      const caller = await access.caller(ctx.req);
+      access.requireAdmin(caller);
+      return eventOrigin(ctx.req, caller).actor;
+    },
   });
 }
 
-async function imageDetails(deps: WebDeps, queries: RepositoryQueries, repository: RepositoryName, ref: string) {
+async function imageDetails(deps: WebDeps, queries: WebQueries, repository: RepositoryName, ref: string) {
   const reference = parseManifestReference(ref);
   const manifest = await deps.store.findManifest(repository, reference);
   if (!manifest) throw new OciError("MANIFEST_UNKNOWN", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });

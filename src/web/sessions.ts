@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { PrismaClient } from "../generated/prisma/client";
+import type { WebSessionStore } from "../metadata/session-store";
 
 /** The browser session cookie and the header the UI echoes its CSRF token in on unsafe requests. */
 export const SESSION_COOKIE = "berth_session";
@@ -18,7 +18,7 @@ export interface WebSession {
  */
 export class WebSessions {
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly store: WebSessionStore,
     private readonly ttlSeconds: number,
   ) {}
 
@@ -29,26 +29,26 @@ export class WebSessions {
       csrfToken: randomBytes(24).toString("base64url"),
       expiresAt: new Date(Date.now() + this.ttlSeconds * 1000),
     };
-    await this.prisma.webSession.create({ data: { id: hashToken(token), ...session } });
+    await this.store.create({ id: hashToken(token), ...session });
     // Expired rows go on logins, so the table never grows with abandoned sessions.
-    await this.prisma.webSession.deleteMany({ where: { expiresAt: { lt: new Date() } } });
+    await this.store.deleteExpired(new Date());
     return { token, session };
   }
 
   async resolve(token: string): Promise<WebSession | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
-    const row = await this.prisma.webSession.findUnique({ where: { id: hashToken(token) } });
+    const row = await this.store.find(hashToken(token));
     if (!row || row.expiresAt.getTime() <= Date.now()) return null;
     return { username: row.username, csrfToken: row.csrfToken, expiresAt: row.expiresAt };
   }
 
   async destroy(token: string): Promise<void> {
-    await this.prisma.webSession.deleteMany({ where: { id: hashToken(token) } });
+    await this.store.delete(hashToken(token));
   }
 
   /** Ends every session of an account (its password changed, it was disabled or deleted). */
   async destroyAll(username: string): Promise<void> {
-    await this.prisma.webSession.deleteMany({ where: { username } });
+    await this.store.deleteOfUser(username);
   }
 }
 

@@ -11,14 +11,19 @@ import { waitFor } from "../support/wait-for";
 const MAIN = path.resolve(__dirname, "../../dist/main.js");
 const run = promisify(execFile);
 
-/** The server's output so far, kept from its start so no line is missed between two waits. */
-function serverOutput(child: ReturnType<typeof spawn>): { line(pattern: RegExp): Promise<string> } {
+/**
+ * The server's stdout so far, as plain text, kept from its start: a line arriving in the same chunk as the
+ * one waited for before is not missed.
+ */
+function serverOutput(child: ReturnType<typeof spawn>): { text(): string; line(pattern: RegExp): Promise<string> } {
   let seen = "";
   let exit: string | undefined;
   child.stdout!.on("data", (chunk: Buffer) => (seen += chunk.toString()));
-  child.once("exit", (code) => (exit = `exited with ${code}: ${seen}`));
+  child.once("exit", (code) => (exit = `exited with ${code}: ${plain(seen)}`));
+  const text = () => plain(seen);
   return {
-    line: (pattern) => waitFor(`a line matching ${pattern}`, () => seen.split("\n").find((l) => pattern.test(l)), { abort: () => exit, timeoutMs: 60_000 }),
+    text,
+    line: (pattern) => waitFor(`a line matching ${pattern}`, () => text().split("\n").find((l) => pattern.test(l)), { abort: () => exit, timeoutMs: 60_000 }),
   };
 }
 
@@ -107,4 +112,62 @@ describe("berth CLI", () => {
       restarted.kill("SIGKILL");
     }
   });
+
+  it("refuses an unknown log format with exit code 2, naming the key", async () => {
+    await expect(run("node", [MAIN, "serve", "--log-format", "loud", "--data-dir", dataDir])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/logFormat: .*"auto"\|"json"\|"pretty"/),
+    });
+  });
+
+  it("prints readable lines when asked: the first admin's password boxed, one short line per request, no JSON", async () => {
+    const port = await freePort();
+    const child = spawn("node", [MAIN, "serve", "--log-format", "pretty", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    const output = serverOutput(child);
+    try {
+      await output.line(/Berth listening on http:\/\/127\.0\.0\.1/);
+      const lines = output.text().split("\n");
+      // The box: a top rule, the message wrapped inside side bars, the password alone on its own line, a bottom rule.
+      const top = lines.findIndex((l) => /^┌─+┐$/.test(l));
+      const bottom = lines.findIndex((l, i) => i > top && /^└─+┘$/.test(l));
+      expect({ top: top >= 0, bottom: bottom > top + 1 }).toEqual({ top: true, bottom: true });
+      const inside = lines.slice(top + 1, bottom);
+      for (const line of inside) expect(line).toMatch(/^│ .* │$/);
+      expect(inside.join(" ")).toMatch(/created the first admin account; its generated password is:/);
+      const password = inside[inside.length - 1].slice(2, -2).trim();
+      expect(password).toMatch(/^\S{16,}$/);
+
+      const base = `http://127.0.0.1:${port}`;
+      const authorization = `Basic ${Buffer.from(`admin:${password}`).toString("base64")}`;
+      const logged = output.line(/GET \/v2\/ 200 [\d.]+ ms/);
+      expect((await fetch(`${base}/v2/`, { headers: { authorization } })).status).toBe(200);
+      const request = plain(await logged);
+      expect(request).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/v2\/ 200 [\d.]+ ms$/);
+      expect(output.text().split("\n").filter((l) => l.trim().startsWith("{"))).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it("prints readable lines on a terminal by default (run under script(1), which gives it a pty)", async () => {
+    const port = await freePort();
+    const command = `node ${MAIN} serve --listen 127.0.0.1:${port} --data-dir ${dataDir}`;
+    const child = spawn("script", ["-qfec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+    const output = serverOutput(child);
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      await output.line(/Berth listening/);
+      expect(output.text()).toMatch(/^│ .*generated password is:/m);
+      expect(output.text()).toMatch(/INFO.*Berth listening on http:\/\/127\.0\.0\.1/);
+      expect(output.text()).not.toMatch(/"msg":/);
+    } finally {
+      child.kill("SIGTERM"); // script(1) ends the server it runs
+      await exited;
+    }
+  });
 });
+
+/** Without colours (a terminal gets them) and the pty's carriage returns. */
+function plain(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m/g, "").replace(/\r/g, "");
+}

@@ -232,7 +232,7 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("a re-push meeting the del
       }
       return registry.deps.storage.delete(path);
     };
-    const collector = new GcService({ database: registry.deps.database, storage, config: registry.deps.config });
+    const collector = new GcService({ stores: registry.deps.stores, storage, config: registry.deps.config });
     const run = collector.collect({ trigger: "api", graceMs: 0 });
     await deleting.opened; // the collector holds x's row and is about to delete its bytes
 

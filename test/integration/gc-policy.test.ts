@@ -96,9 +96,8 @@ describe("retention rules", () => {
     expect(decision).toMatchObject({ repository: "old/app", tag: "y" });
     // Re-pushed (moved to a new image) between planning and deleting: the compare-and-delete misses it.
     const { applyRetention } = await import("../../src/gc/retention");
-    const { gcDatabase } = await import("../../src/gc/sql");
     await push(base(), "old/app", image([layer()]), "y");
-    const done = await applyRetention(gcDatabase(registry.deps.database), [decision], 10);
+    const done = await applyRetention(registry.deps.stores.gc, [decision], 10);
     expect(done).toEqual([]);
     expect((await snapshot(registry.deps)).tags).toEqual(["old/app:y"]);
   });

@@ -5,8 +5,8 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { GcBusyError, type GcRequest } from "../../src/gc/gc-service";
-import { GC_LOCK_KEY } from "../../src/gc/lock";
-import { MirrorStore } from "../../src/proxy/mirror-store";
+import { GC_LOCK_KEY } from "../../src/metadata/gc-lock";
+import { SqlMirrorStore } from "../../src/metadata/mirror-store";
 import type { Digest } from "../../src/kernel/digest";
 import {
   ageEverything,
@@ -55,7 +55,7 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("garbage collection (%s)",
     const twoDaysAgo = new Date(Date.now() - 48 * HOUR);
     await utimes(path.join(uploads, id, "data"), twoDaysAgo, twoDaysAgo);
     const digest = sha256(Buffer.from(id)) as Digest;
-    expect(await new MirrorStore(registry.deps.database.prisma).acquireFetch(digest, "another-replica", id)).toBe(true);
+    expect(await new SqlMirrorStore(registry.deps.database).acquireFetch(digest, "another-replica", id)).toBe(true);
 
     expect((await gc()).totals).toMatchObject({ orphanUploadDirs: 0 });
     expect(await readdir(uploads)).toContain(id);

@@ -196,7 +196,7 @@ describe("stored rules act at once", () => {
   });
 
   test("another replica on the same database picks a change up within its reload interval", async () => {
-    const replica = new GcService({ database: registry.deps.database, storage: createStorageDriver(registry.deps.config), config: registry.deps.config });
+    const replica = new GcService({ stores: registry.deps.stores, storage: createStorageDriver(registry.deps.config), config: registry.deps.config });
     try {
       await replica.rules.watch(200);
       const repo = `${project}/replicated` as never;

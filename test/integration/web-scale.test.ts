@@ -4,7 +4,7 @@
 // test-artifacts/web-scale-timings.json for the record; they are not asserted (shared CI machines vary).
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { RepositoryQueries } from "../../src/web/repository-queries";
+import { SqlWebQueries } from "../../src/metadata/web-queries";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { api, login, type Session } from "../support/web-client";
 
@@ -122,7 +122,7 @@ function expectIndex(p: Plan, relation: string, index: string): void {
 }
 
 describe("10,000 repositories", () => {
-  const queries = () => new RepositoryQueries(registry.deps.database);
+  const queries = () => new SqlWebQueries(registry.deps.database);
   const everyone = { visibility: { all: true as const }, mirrored: null };
   const page = { page: 1, pageSize: 25 };
 
@@ -170,7 +170,7 @@ describe("10,000 repositories", () => {
 
 describe("5,000 tags in one repository", () => {
   test("the tag page queries walk the tag indexes", async () => {
-    const queries = new RepositoryQueries(registry.deps.database);
+    const queries = new SqlWebQueries(registry.deps.database);
     const [{ id }] = await registry.deps.database.query<{ id: number }>(`SELECT id FROM repository WHERE name = 'proj01/many-tags'`);
     expectIndex(await plan(...Object.values(queries.tagListSql(id, undefined, "name", "asc", { page: 1, pageSize: 25 })) as [string, unknown[]]), "tag", "tag_pkey");
     expectIndex(await plan(...Object.values(queries.tagListSql(id, undefined, "pushed", "desc", { page: 1, pageSize: 25 })) as [string, unknown[]]), "tag", "tag_repository_id_updated_at_name_idx");

@@ -1,6 +1,6 @@
 // AccountService rules (names, passwords, robot permissions, roles) over an in-memory stand-in for the store.
 import { AccountService } from "../../src/auth/account-service";
-import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../../src/auth/account-store";
+import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../../src/metadata/account-store";
 import { verifySecret } from "../../src/auth/passwords";
 import type { RobotPermission, Role } from "../../src/auth/principal";
 import { OciError } from "../../src/kernel/errors";

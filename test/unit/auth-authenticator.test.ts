@@ -1,6 +1,6 @@
 // Authenticator: credentials → principal, with the login throttle and audit, over an in-memory store.
-import type { AuditEventInput, AuditLog } from "../../src/audit/audit-log";
-import type { AccountStore, RobotRow, UserRow } from "../../src/auth/account-store";
+import type { EventInput } from "../../src/events/event-bus";
+import type { AccountStore, RobotRow, UserRow } from "../../src/metadata/account-store";
 import { Authenticator, parseBasic, parseBearer } from "../../src/auth/authenticator";
 import { LoginThrottle } from "../../src/auth/login-throttle";
 import { hashSecret } from "../../src/auth/passwords";
@@ -20,7 +20,7 @@ class Store {
 }
 
 let store: Store;
-let events: AuditEventInput[];
+let events: EventInput[];
 let auth: Authenticator;
 let hash: string;
 let nextId = 0;
@@ -46,8 +46,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   store = new Store();
   events = [];
-  const audit = { record: (e: AuditEventInput) => events.push(e) } as unknown as AuditLog;
-  auth = new Authenticator(store as unknown as AccountStore, new LoginThrottle(MAX_FAILURES, 60_000), audit);
+  auth = new Authenticator(store as unknown as AccountStore, new LoginThrottle(MAX_FAILURES, 60_000), { record: (e) => events.push(e) });
   await addUser("alice", "alice-password");
 });
 
@@ -79,8 +78,8 @@ describe("Authenticator.login", () => {
     await auth.login("alice", "alice-password", "10.1.1.1");
     await failure(auth.login("alice", "Sentinel-Wrong-Pw", "10.1.1.1"));
     expect(events).toEqual([
-      expect.objectContaining({ actor: "alice", action: "login", success: true, clientIp: "10.1.1.1" }),
-      expect.objectContaining({ actor: "alice", action: "login", success: false, clientIp: "10.1.1.1" }),
+      expect.objectContaining({ actor: { kind: "user", name: "alice", address: "10.1.1.1" }, action: "login", success: true }),
+      expect.objectContaining({ actor: { kind: "user", name: "alice", address: "10.1.1.1" }, action: "login", success: false }),
     ]);
     expect(JSON.stringify(events)).not.toMatch(/alice-password|Sentinel-Wrong-Pw/);
   });

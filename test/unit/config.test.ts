@@ -73,6 +73,7 @@ describe("configuration", () => {
     [{ BERTH_LISTEN: "5000" }, /listen/],
     [{ DATABASE_URL: "mysql://x" }, /databaseUrl/],
     [{ BERTH_LOG_LEVEL: "loud" }, /logLevel/],
+    [{ BERTH_LOG_FORMAT: "colourful" }, /logFormat: .*"auto"\|"json"\|"pretty"/],
     [{ BERTH_STORAGE_FSYNC: "maybe" }, /BERTH_STORAGE_FSYNC/],
     [{ BERTH_STORAGE: "ftp" }, /storage.driver/],
     [{ BERTH_CONFIG: "/nonexistent/berth.yaml" }, /cannot read BERTH_CONFIG/],

@@ -7,7 +7,7 @@ import { routeLabel } from "../../src/http/router";
 import { resolveClientInfo, TrustedProxies } from "../../src/http/client-info";
 import { isAnonymous, TokenBuckets } from "../../src/ops/rate-limit";
 import { signBody, toNotificationEvent } from "../../src/events/notification-envelope";
-import { EventBus, type RegistryEvent } from "../../src/events/event-bus";
+import { EventBus, type BerthEvent } from "../../src/events/event-bus";
 import { Metrics } from "../../src/ops/metrics";
 import { instrumentStorage } from "../../src/ops/instrumented-storage";
 import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
@@ -97,14 +97,13 @@ describe("token buckets", () => {
 });
 
 describe("notification envelope", () => {
-  const base: RegistryEvent = {
+  const base: BerthEvent = {
     id: "e1",
     timestamp: new Date("2026-01-02T03:04:05Z"),
-    actor: "alice",
+    actor: { kind: "user", name: "alice", address: "192.0.2.1" },
     action: "push",
     repository: "team/app",
     reference: "v1",
-    clientIp: "192.0.2.1",
     detail: { digest: "sha256:" + "a".repeat(64), mediaType: "application/vnd.oci.image.manifest.v1+json", size: 123 },
     request: { id: "r1", addr: "192.0.2.1", host: "registry.example.com", method: "PUT", useragent: "skopeo", origin: "https://registry.example.com" },
   };
@@ -134,7 +133,7 @@ describe("notification envelope", () => {
     const digest = "sha256:" + "b".repeat(64);
     const blobDelete = toNotificationEvent({ ...base, action: "delete", reference: digest, detail: { target: "blob" } }, source)!;
     expect(blobDelete.target).toEqual({ digest, repository: "team/app", url: `https://registry.example.com/v2/team/app/blobs/${digest}` });
-    expect(toNotificationEvent({ ...base, action: "login" }, source)).toBeNull();
+    expect(toNotificationEvent({ ...base, action: "login", detail: {} }, source)).toBeNull();
     expect(toNotificationEvent({ ...base, success: false }, source)).toBeNull();
   });
 
@@ -150,9 +149,10 @@ describe("notification envelope", () => {
       throw new Error("boom");
     });
     const stop = bus.subscribe((e) => seen.push(`${e.action} ${e.repository} ${typeof e.id} ${e.timestamp instanceof Date}`));
-    bus.record({ actor: "a", action: "pull", repository: "x/y" });
+    const actor = { kind: "user", name: "a", address: "192.0.2.1" } as const;
+    bus.record({ actor, action: "pull", repository: "x/y", detail: {} });
     stop();
-    bus.record({ actor: "a", action: "pull", repository: "x/z" });
+    bus.record({ actor, action: "pull", repository: "x/z", detail: {} });
     expect(seen).toEqual(["pull x/y string true"]);
   });
 });

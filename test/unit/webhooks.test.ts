@@ -2,7 +2,7 @@
 // what happens to undelivered events at shutdown.
 import pino from "pino";
 import { WebhookNotifier } from "../../src/events/webhooks";
-import type { RegistryEvent } from "../../src/events/event-bus";
+import type { BerthEvent, EventAction } from "../../src/events/event-bus";
 import { Metrics } from "../../src/ops/metrics";
 import type { NotificationEndpointConfig } from "../../src/ops/config-schema";
 
@@ -24,8 +24,9 @@ function endpoint(extra: Partial<NotificationEndpointConfig> = {}): Notification
 }
 
 let n = 0;
-function event(action: RegistryEvent["action"], repository = "team/app"): RegistryEvent {
-  return { id: `e${++n}`, timestamp: new Date(), actor: "alice", action, repository, reference: "v1", detail: { digest: `sha256:${"a".repeat(64)}` } };
+function event(action: EventAction, repository = "team/app"): BerthEvent {
+  const actor = { kind: "user", name: "alice", address: "192.0.2.1" } as const;
+  return { id: `e${++n}`, timestamp: new Date(), actor, action, repository, reference: "v1", detail: { digest: `sha256:${"a".repeat(64)}` } } as BerthEvent;
 }
 
 /** A fetch whose answers the test releases one by one. */

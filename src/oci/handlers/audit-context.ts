@@ -1,20 +1,7 @@
 import type { RequestContext } from "../../http/router";
-import { clientInfo } from "../../http/client-info";
-import type { RequestSummary } from "../../events/event-bus";
+import { callerNamed, eventOrigin } from "../../http/event-origin";
 
-/** Who did it, from where: the fields every audit event of a request shares. */
-export function actorOf(ctx: RequestContext): { actor: string; clientIp: string | null; request: RequestSummary } {
-  const info = clientInfo(ctx.req);
-  return {
-    actor: ctx.grant?.subject || "anonymous",
-    clientIp: info.ip || null,
-    request: {
-      id: info.requestId,
-      addr: info.ip,
-      host: info.host,
-      method: ctx.req.method ?? "",
-      useragent: String(ctx.req.headers["user-agent"] ?? ""),
-      origin: info.origin,
-    },
-  };
+/** Who did it, from where: the fields every event of a /v2 request shares (the grant names the caller). */
+export function actorOf(ctx: RequestContext) {
+  return eventOrigin(ctx.req, callerNamed(ctx.grant?.subject ?? ""));
 }

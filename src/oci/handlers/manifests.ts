@@ -60,7 +60,7 @@ export function manifestHandlers(manifests: ManifestServiceApi, audit: EventSink
     async delete(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);
       await manifests.delete(repository, parseManifestDeletion(ctx.params[1]));
-      audit.record({ ...actorOf(ctx), action: "delete", repository, reference: ctx.params[1] });
+      audit.record({ ...actorOf(ctx), action: "delete", repository, reference: ctx.params[1], detail: {} });
       send(ctx.res, 202, {});
     },
   };

@@ -4,7 +4,7 @@ import { Badge, Card, Empty, ErrorBox, Field, PageHeader, Spinner } from "../com
 import { dateTime, shortDigest } from "../format";
 import { t } from "../i18n";
 
-const ACTIONS = ["push", "pull", "delete", "login", "token", "admin"];
+const ACTIONS = ["push", "pull", "delete", "login", "logout", "token", "admin"];
 const PAGE = 50;
 
 interface Filters {

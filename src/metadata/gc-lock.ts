@@ -1,8 +1,8 @@
 // One collector at a time: a Postgres session advisory lock across processes and replicas, plus an
 // in-process flag, because PGlite has a single session in which advisory locks are re-entrant (they would
 // let a scheduled run and an API call in the same process both in). A second process cannot open the
-// embedded database at all (see lockDir in src/metadata/database.ts), so the flag is enough there.
-import type { Database } from "../metadata/database";
+// embedded database at all (see lockDir in database.ts), so the flag is enough there.
+import type { Database } from "./database";
 
 /** Advisory lock key of the garbage collector (the migrator uses 72707369, Prisma Migrate's). */
 export const GC_LOCK_KEY = 72707370;
@@ -11,7 +11,7 @@ const heldInProcess = new WeakSet<Database>();
 
 export type ReleaseLock = () => Promise<void>;
 
-/** The lock if free, else null. The lock is lost if the session dies; see collector.ts on why that is safe. */
+/** The lock if free, else null. The lock is lost if the session dies; see src/gc/collector.ts on why that is safe. */
 export async function tryLockCollector(database: Database): Promise<ReleaseLock | null> {
   if (heldInProcess.has(database)) return null;
   heldInProcess.add(database);

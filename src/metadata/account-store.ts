@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client";
-import type { RobotPermission, Role } from "./principal";
+import type { RobotPermission, Role } from "../kernel/accounts";
 
 export interface UserRow {
   id: number;
@@ -34,9 +34,38 @@ export interface MemberRow {
   role: Role;
 }
 
-/** Accounts, projects and memberships in Postgres. No rules here: those live in AccountService and AccessPolicy. */
-export class AccountStore {
-  constructor(readonly prisma: PrismaClient) {}
+/** Accounts, projects and memberships. No rules here: those live in AccountService and AccessPolicy. */
+export interface AccountStore {
+  findUser(username: string): Promise<UserRow | null>;
+  findRobot(name: string): Promise<RobotRow | null>;
+  findProject(name: string): Promise<ProjectRow | null>;
+  findRole(projectId: number, userId: number): Promise<Role | null>;
+  /** Ids of the projects a user is a member of, whatever the role. */
+  memberProjectIds(userId: number): Promise<number[]>;
+  projectIdsByName(names: string[]): Promise<number[]>;
+  countUsers(): Promise<number>;
+  listUsers(): Promise<UserRow[]>;
+  createUser(data: { username: string; passwordHash: string; isAdmin: boolean }): Promise<UserRow>;
+  updateUser(username: string, data: Partial<Pick<UserRow, "passwordHash" | "isAdmin" | "disabled">>): Promise<UserRow | null>;
+  deleteUser(username: string): Promise<boolean>;
+  listRobots(): Promise<RobotRow[]>;
+  createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow>;
+  deleteRobot(name: string): Promise<boolean>;
+  listProjects(): Promise<ProjectRow[]>;
+  /** Creates the project (owner becomes its admin member) unless it exists; returns it either way. */
+  ensureProject(name: string, ownerId: number | null, isPublic?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
+  updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null>;
+  deleteProject(name: string): Promise<boolean>;
+  listMembers(projectId: number): Promise<MemberRow[]>;
+  /** The projects a user is a member of, with the role held in each, by name. */
+  listMemberships(userId: number): Promise<Array<{ project: ProjectRow; role: Role }>>;
+  setMember(projectId: number, userId: number, role: Role): Promise<void>;
+  removeMember(projectId: number, userId: number): Promise<boolean>;
+}
+
+/** AccountStore on Prisma: admin-side CRUD (see docs/data-access.md). */
+export class PrismaAccountStore implements AccountStore {
+  constructor(private readonly prisma: PrismaClient) {}
 
   findUser(username: string): Promise<UserRow | null> {
     return this.prisma.user.findUnique({ where: { username } });
@@ -56,7 +85,6 @@ export class AccountStore {
     return (row?.role as Role | undefined) ?? null;
   }
 
-  /** Ids of the projects a user is a member of, whatever the role. */
   async memberProjectIds(userId: number): Promise<number[]> {
     const rows = await this.prisma.projectMember.findMany({ where: { userId }, select: { projectId: true } });
     return rows.map((r) => r.projectId);
@@ -107,7 +135,6 @@ export class AccountStore {
     return this.prisma.project.findMany({ orderBy: { name: "asc" } });
   }
 
-  /** Creates the project (owner becomes its admin member) unless it exists; returns it either way. */
   async ensureProject(name: string, ownerId: number | null, isPublic = false): Promise<{ project: ProjectRow; created: boolean }> {
     return this.prisma.$transaction(async (tx) => {
       const inserted = await tx.$queryRaw<ProjectRow[]>`
@@ -141,7 +168,6 @@ export class AccountStore {
     return rows.map((r) => ({ username: r.user.username, role: r.role as Role }));
   }
 
-  /** The projects a user is a member of, with the role held in each, by name. */
   async listMemberships(userId: number): Promise<Array<{ project: ProjectRow; role: Role }>> {
     const rows = await this.prisma.projectMember.findMany({ where: { userId }, include: { project: true }, orderBy: { project: { name: "asc" } } });
     return rows.map((r) => ({ project: r.project, role: r.role as Role }));

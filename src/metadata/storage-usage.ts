@@ -1,6 +1,6 @@
 // Storage usage, like `docker system df`: per repository, per project and in total, from the metadata.
-import { projectOf } from "./rules";
-import { num, type GcDatabase } from "./sql";
+import { projectOf } from "../kernel/names";
+import { num, type GcDatabase } from "./gc-sql";
 
 export interface RepositoryUsage {
   repository: string;

@@ -1,8 +1,7 @@
 // The mark phase: from the metadata alone, which manifests are still reachable and what is garbage.
-// It decides nothing by itself (every sweep batch re-checks under locks, see collector.ts); it gives the
+// It decides nothing by itself (every sweep batch re-checks under locks, see src/gc/collector.ts); it gives the
 // dry-run report and tells the sweep which repositories to visit.
-import { ITEM_LIMIT } from "./report";
-import { num, type GcDatabase, type Query } from "./sql";
+import { num, type GcDatabase, type Query } from "./gc-sql";
 
 /**
  * A recursive CTE named `kept`: the ids of manifests that must stay. Roots are manifests with a tag (not
@@ -49,6 +48,8 @@ export interface MarkInput {
   untagged: boolean;
   /** Tags to treat as already deleted (a dry run's retention decisions). */
   excludedTags: Array<{ repositoryId: number; name: string }>;
+  /** Items listed per kind; `truncated` says there were more. */
+  itemLimit: number;
 }
 
 export interface RepositoryPlan {
@@ -81,7 +82,7 @@ export async function mark(db: GcDatabase, input: MarkInput): Promise<Plan> {
 }
 
 async function markIn(q: Query, input: MarkInput): Promise<Plan> {
-  const { cutoff, uploadCutoff } = input;
+  const { cutoff, uploadCutoff, itemLimit } = input;
   // Temp tables (dropped at commit) so later statements can join the kept set and the doomed links.
   await q(`CREATE TEMP TABLE gc_kept (id integer PRIMARY KEY) ON COMMIT DROP`);
   if (input.untagged) {
@@ -131,9 +132,9 @@ async function markIn(q: Query, input: MarkInput): Promise<Plan> {
     Object.assign(repo(row.repository_id), { manifests: row.n, manifestBytes: num(row.bytes) });
   }
   const manifestItems = await q<{ repository_id: number; digest: string; size: number }>(
-    `SELECT m.repository_id, m.digest, m.size ${deadManifests} ORDER BY m.repository_id, m.id LIMIT ${ITEM_LIMIT + 1}`,
+    `SELECT m.repository_id, m.digest, m.size ${deadManifests} ORDER BY m.repository_id, m.id LIMIT ${itemLimit + 1}`,
   );
-  plan.manifestItems = manifestItems.slice(0, ITEM_LIMIT).map((r) => ({ repositoryId: r.repository_id, digest: r.digest, size: r.size }));
+  plan.manifestItems = manifestItems.slice(0, itemLimit).map((r) => ({ repositoryId: r.repository_id, digest: r.digest, size: r.size }));
 
   for (const row of await q<{ repository_id: number; n: number; bytes: unknown }>(
     `SELECT repository_id, count(*)::int AS n, sum(size)::int8 AS bytes FROM gc_dead_link GROUP BY 1`,
@@ -149,8 +150,8 @@ async function markIn(q: Query, input: MarkInput): Promise<Plan> {
   const [blobs] = await q<{ n: number; bytes: unknown }>(`SELECT count(*)::int AS n, coalesce(sum(b.size), 0)::int8 AS bytes ${deadBlobs}`, [cutoff]);
   plan.blobs = blobs.n;
   plan.blobBytes = num(blobs.bytes);
-  const blobItems = await q<{ digest: string; size: unknown }>(`SELECT b.digest, b.size ${deadBlobs} ORDER BY b.digest LIMIT ${ITEM_LIMIT + 1}`, [cutoff]);
-  plan.blobItems = blobItems.slice(0, ITEM_LIMIT).map((r) => ({ digest: r.digest, size: num(r.size) }));
+  const blobItems = await q<{ digest: string; size: unknown }>(`SELECT b.digest, b.size ${deadBlobs} ORDER BY b.digest LIMIT ${itemLimit + 1}`, [cutoff]);
+  plan.blobItems = blobItems.slice(0, itemLimit).map((r) => ({ digest: r.digest, size: num(r.size) }));
 
   for (const row of await q<{ repository_id: number; n: number; bytes: unknown }>(
     `SELECT repository_id, count(*)::int AS n, coalesce(sum("offset"), 0)::int8 AS bytes FROM upload WHERE updated_at < $1 GROUP BY 1`,
@@ -159,7 +160,7 @@ async function markIn(q: Query, input: MarkInput): Promise<Plan> {
     Object.assign(repo(row.repository_id), { uploads: row.n, uploadBytes: num(row.bytes) });
   }
 
-  plan.truncated = manifestItems.length > ITEM_LIMIT || blobItems.length > ITEM_LIMIT;
+  plan.truncated = manifestItems.length > itemLimit || blobItems.length > itemLimit;
   const ids = [...plan.repositories.keys()];
   if (ids.length) {
     for (const row of await q<{ id: number; name: string }>(`SELECT id, name FROM repository WHERE id = ANY($1::int[])`, [ids])) {

@@ -1,14 +1,9 @@
 // How the collector talks to the database: raw SQL with $1-style parameters, either on its own
 // (autocommit) or inside a transaction. Same SQL on Postgres and the embedded PGlite.
-import type { Database, Query } from "../metadata/database";
+import type { Database, Query } from "./database";
+import { tryLockCollector, type ReleaseLock } from "./gc-lock";
 
 export type { Query };
-
-/** Runs inside each batch's transaction (to record the batch with it), then again after its commit. */
-export interface BatchHooks<T> {
-  inBatch?: (q: Query, done: T[]) => Promise<void>;
-  afterBatch?: (done: T[]) => Promise<void>;
-}
 
 export interface GcDatabase {
   readonly kind: Database["kind"];
@@ -20,12 +15,15 @@ export interface GcDatabase {
    * would wait for this very transaction.
    */
   transaction<T>(fn: (q: Query) => Promise<T>, options?: { readOnlySnapshot?: boolean }): Promise<T>;
+  /** The collector lock if free, else null (gc-lock.ts). */
+  tryLockCollector(): Promise<ReleaseLock | null>;
 }
 
 export function gcDatabase(database: Database): GcDatabase {
   return {
     kind: database.kind,
     query: (sql, params) => database.query(sql, params),
+    tryLockCollector: () => tryLockCollector(database),
     transaction: (fn, options = {}) =>
       database.transaction(
         async (q) => {

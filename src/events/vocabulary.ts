@@ -1,0 +1,153 @@
+/**
+ * Every action Berth records, and what each one carries. Registry actions keep the names the CNCF
+ * notification envelope and the audit log's pull counter (a database trigger on action 'pull') rely on;
+ * the others are "<object>.<what happened>".
+ */
+export interface EventDetails {
+  // Registry content, from /v2, the web UI (via "web": delete, copy, import, export) or a mirror warm-up.
+  push: { digest: string; mediaType?: string; size?: number; via?: "web"; copiedFrom?: string; import?: string };
+  pull: { digest?: string; mediaType?: string; size?: number; via?: "web"; export?: true };
+  delete: { target?: "blob"; via?: "web" };
+  // Authentication.
+  login: Record<string, never>;
+  /** The end of a web UI session. */
+  logout: Record<string, never>;
+  token: { scope: string[] };
+  // Accounts.
+  "user.created": { isAdmin: boolean };
+  "user.updated": { isAdmin?: boolean; disabled?: boolean; passwordChanged?: true };
+  "user.disabled": Record<string, never>;
+  "user.enabled": Record<string, never>;
+  "user.password_changed": Record<string, never>;
+  "user.deleted": Record<string, never>;
+  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null };
+  "robot.deleted": Record<string, never>;
+  // Projects, their members and roles, their visibility and their rules.
+  "project.created": { public: boolean; owner: string | null };
+  "project.visibility_changed": { public: boolean };
+  "project.deleted": Record<string, never>;
+  "member.set": { project: string; role: string };
+  "member.removed": { project: string };
+  "rule.created": RuleDetail;
+  "rule.updated": RuleDetail;
+  "rule.deleted": RuleDetail;
+  // Operations.
+  "gc.run": {
+    runId: number;
+    trigger: string;
+    dryRun: boolean;
+    status: string;
+    startedAt: string;
+    finishedAt: string;
+    manifestsDeleted: number;
+    blobsDeleted: number;
+    tagsDeleted: number;
+    bytesFreed: number;
+    evictedImages: number;
+    errors: string[];
+  };
+  "key.rotated": { kid: string };
+  "mirror.warmed": { manifests: number; blobs: number; bytes: number };
+}
+
+export interface RuleDetail {
+  /** "<kind> rule <created|updated|deleted>", as the audit log has always shown rule changes. */
+  change: string;
+  project: string;
+  kind: string;
+  spec: unknown;
+}
+
+export type EventAction = keyof EventDetails;
+
+/** The actions delivered to webhooks (in the CNCF envelope) as well as to the audit log. */
+export const REGISTRY_ACTIONS = ["push", "pull", "delete"] as const;
+export type RegistryAction = (typeof REGISTRY_ACTIONS)[number];
+
+/**
+ * Categories a query may name instead of one action: "admin" is every action that changes Berth's
+ * settings, accounts, projects or rules, or runs maintenance (GC, key rotation, mirror warm-up).
+ */
+export function actionsInCategory(category: string): EventAction[] | null {
+  if (category !== "admin") return null;
+  return Object.keys(ADMIN_ACTIONS) as AdminAction[];
+}
+
+type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token">;
+// A record over every admin action, so adding an action to EventDetails without deciding here fails to compile.
+const ADMIN_ACTIONS: Record<AdminAction, true> = {
+  "user.created": true,
+  "user.updated": true,
+  "user.disabled": true,
+  "user.enabled": true,
+  "user.password_changed": true,
+  "user.deleted": true,
+  "robot.created": true,
+  "robot.deleted": true,
+  "project.created": true,
+  "project.visibility_changed": true,
+  "project.deleted": true,
+  "member.set": true,
+  "member.removed": true,
+  "rule.created": true,
+  "rule.updated": true,
+  "rule.deleted": true,
+  "gc.run": true,
+  "key.rotated": true,
+  "mirror.warmed": true,
+};
+
+export function isRegistryAction(action: string): action is RegistryAction {
+  return (REGISTRY_ACTIONS as readonly string[]).includes(action);
+}
+
+/** Who acted. The system kinds are Berth itself: an operator's `berth` command, or a scheduled collection. */
+export type PrincipalKind = "user" | "robot" | "anonymous" | "system-cli" | "system-gc";
+
+/**
+ * Who acted and from where: the account (or "anonymous", or a system name no account can have, since
+ * account names allow no colon) and the client address — the HTTP client's (through trusted proxies),
+ * "cli" for a `berth` command, "local" for what the server starts on its own.
+ */
+export interface Actor {
+  kind: PrincipalKind;
+  name: string;
+  address: string;
+}
+
+export const CLI_ACTOR: Actor = { kind: "system-cli", name: "system:cli", address: "cli" };
+export const GC_ACTOR: Actor = { kind: "system-gc", name: "system:gc", address: "local" };
+
+/** Where an event's HTTP request came from (the CNCF notification envelope's `request` block). */
+export interface RequestSummary {
+  id: string;
+  /** Client address (trusted proxies resolved). */
+  addr: string;
+  host: string;
+  method: string;
+  useragent: string;
+  /** How the client reached Berth (externalUrl, else scheme://host): for absolute URLs in notifications. */
+  origin: string;
+}
+
+interface EventFields<A extends EventAction> {
+  action: A;
+  actor: Actor;
+  /** The repository acted on (registry actions). */
+  repository?: string | null;
+  /** What was acted on: a tag or digest for registry actions, "<object> <name>" for the others. */
+  reference?: string | null;
+  /** False for refused attempts (a wrong password) and failed runs; true when absent. */
+  success?: boolean;
+  detail: EventDetails[A];
+  /** The HTTP request the action came in, when it came in one. */
+  request?: RequestSummary;
+}
+
+/** What is recorded: one action with its own detail type. */
+export type EventInput = { [A in EventAction]: EventFields<A> }[EventAction];
+
+/** An event as its maker knows it, before whoever records it adds who acted and from where. */
+export type UnattributedEvent<A extends EventAction = EventAction> = A extends EventAction
+  ? Omit<Extract<EventInput, { action: A }>, "actor" | "request">
+  : never;

@@ -1,0 +1,72 @@
+import type { Database } from "./database";
+
+export interface AuditRow {
+  id: bigint;
+  at: Date;
+  actor: string;
+  action: string;
+  repository: string | null;
+  reference: string | null;
+  success: boolean;
+  clientIp: string | null;
+  detail: unknown;
+}
+
+export type NewAuditRow = Omit<AuditRow, "id" | "detail"> & { detail: Record<string, unknown> | null };
+
+export interface AuditFilter {
+  actor?: string;
+  /** One action, or any of several. */
+  action?: string | string[];
+  repository?: string;
+  since?: Date;
+  until?: Date;
+  /** Events with a smaller id. */
+  before?: bigint;
+  limit: number;
+}
+
+/** The audit_event table. */
+export interface AuditStore {
+  insert(events: NewAuditRow[]): Promise<void>;
+  /** Newest first. */
+  find(filter: AuditFilter): Promise<AuditRow[]>;
+}
+
+export class SqlAuditStore implements AuditStore {
+  constructor(private readonly db: Pick<Database, "prisma" | "query">) {}
+
+  async insert(batch: NewAuditRow[]): Promise<void> {
+    // One statement per batch, in plain SQL: every pull enqueues an event, so this runs all the time.
+    await this.db.query(
+      `INSERT INTO audit_event (at, actor, action, repository, reference, success, client_ip, detail)
+       SELECT e.at, e.actor, e.action, e.repository, e.reference, e.success, e.client_ip, e.detail::jsonb
+         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
+              AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
+      [
+        batch.map((e) => e.at),
+        batch.map((e) => e.actor),
+        batch.map((e) => e.action),
+        batch.map((e) => e.repository),
+        batch.map((e) => e.reference),
+        batch.map((e) => e.success),
+        batch.map((e) => e.clientIp),
+        batch.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
+      ],
+    );
+  }
+
+  find(q: AuditFilter): Promise<AuditRow[]> {
+    return this.db.prisma.auditEvent.findMany({
+      where: {
+        actor: q.actor,
+        action: Array.isArray(q.action) ? { in: q.action } : q.action,
+        repository: q.repository,
+        at: { gte: q.since, lte: q.until },
+        id: q.before !== undefined ? { lt: q.before } : undefined,
+      },
+      orderBy: { id: "desc" },
+      take: q.limit,
+    });
+  }
+}

@@ -1,0 +1,39 @@
+// Every store of the metadata database, made from one open Database. The composition root (src/deps.ts,
+// the CLI) calls this; services receive the store interfaces, never the Database.
+import type { Database } from "./database";
+import { PrismaAccountStore, type AccountStore } from "./account-store";
+import { PrismaSigningKeyStore, type SigningKeyStore } from "./signing-key-store";
+import { PrismaWebSessionStore, type WebSessionStore } from "./session-store";
+import { PrismaProjectRuleStore, type ProjectRuleStore } from "./project-rule-store";
+import { SqlAuditStore, type AuditStore } from "./audit-store";
+import { SqlMirrorStore, type MirrorStore } from "./mirror-store";
+import { SqlWebQueries, type WebQueries } from "./web-queries";
+import { SqlOpsQueries, type OpsQueries } from "./ops-queries";
+import { gcDatabase } from "./gc-sql";
+import { SqlGcStore, type GcStore } from "./gc-store";
+
+export interface Stores {
+  accounts: AccountStore;
+  signingKeys: SigningKeyStore;
+  webSessions: WebSessionStore;
+  projectRules: ProjectRuleStore;
+  audit: AuditStore;
+  mirror: MirrorStore;
+  web: WebQueries;
+  ops: OpsQueries;
+  gc: GcStore;
+}
+
+export function createStores(database: Database): Stores {
+  return {
+    accounts: new PrismaAccountStore(database.prisma),
+    signingKeys: new PrismaSigningKeyStore(database.prisma),
+    webSessions: new PrismaWebSessionStore(database.prisma),
+    projectRules: new PrismaProjectRuleStore(database.prisma),
+    audit: new SqlAuditStore(database),
+    mirror: new SqlMirrorStore(database),
+    web: new SqlWebQueries(database),
+    ops: new SqlOpsQueries(database),
+    gc: new SqlGcStore(gcDatabase(database)),
+  };
+}
