@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from "../kernel/clock";
 import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { ManifestRecord, ManifestReference } from "../metadata/store";
@@ -21,6 +22,7 @@ export class MirrorManifestService implements ManifestServiceApi {
     private readonly routing: MirrorRouting,
     private readonly mirror: MirrorStore,
     private readonly stats: MirrorStats,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async get(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord> {
@@ -37,7 +39,7 @@ export class MirrorManifestService implements ManifestServiceApi {
     const checkedAt = await this.mirror.tagCheckedAt(repository, reference.tag);
     // A tag pushed here (no mirror record) is local content: the upstream has no say over it.
     if (cached && checkedAt === null) return cached;
-    if (cached && checkedAt && Date.now() - checkedAt.getTime() < route.upstream.config.tagTtlSeconds * 1000) {
+    if (cached && checkedAt && this.clock.now() - checkedAt.getTime() < route.upstream.config.tagTtlSeconds * 1000) {
       return this.hit(repository, cached);
     }
     if (!cached) return this.fetch(repository, route, reference);
@@ -49,7 +51,7 @@ export class MirrorManifestService implements ManifestServiceApi {
       }
       return await this.fetch(repository, route, reference);
     } catch (err) {
-      const age = Date.now() - checkedAt!.getTime();
+      const age = this.clock.now() - checkedAt!.getTime();
       if (err instanceof UpstreamError && !err.notFound && age <= route.upstream.config.maxStalenessSeconds * 1000) {
         this.stats.staleServes++;
         return this.hit(repository, cached);

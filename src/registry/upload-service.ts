@@ -85,8 +85,11 @@ export class UploadService {
     });
   }
 
-  /** PUT: appends an optional last chunk, verifies the digest and publishes the blob. */
-  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null): Promise<void> {
+  /**
+   * PUT: appends an optional last chunk, verifies the digest and publishes the blob. A Content-Range that
+   * does not continue the upload is refused with 416, as on PATCH.
+   */
+  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null, range: ChunkRange | null = null): Promise<void> {
     return this.locks.run(id, async () => {
       let upload = await this.load(repository, id);
       const recorded = upload.offset;
@@ -94,10 +97,11 @@ export class UploadService {
       // where we found it (one transaction instead of three statements). Its writer stays open to commit.
       let writer: FileWriter;
       if (body) {
-        const appended = await this.appendChunk(upload, body, null);
+        const appended = await this.appendChunk(upload, body, range);
         writer = appended.writer;
         upload = { ...upload, offset: appended.offset, driverState: writer.checkpoint() };
       } else {
+        if (range) assertContinues(upload, range);
         writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
       }
       let published = false;
@@ -140,11 +144,7 @@ export class UploadService {
    * commit. The running sha256 is left in the cache at the new offset.
    */
   private async appendChunk(upload: UploadRecord, body: Readable, range: ChunkRange | null): Promise<{ writer: FileWriter; offset: number }> {
-    if (range && range.start !== upload.offset) {
-      throw new DomainError("RangeInvalid", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
-        upload: { id: upload.id, repository: upload.repository, offset: upload.offset },
-      });
-    }
+    if (range) assertContinues(upload, range);
     const hash = await this.hasherAt(upload);
     const writer = await this.storage.writer(uploadPath(upload.id), upload.driverState ?? { size: upload.offset });
     const tap = new HashingTap(hash);
@@ -204,6 +204,15 @@ export class UploadService {
 
 function changedMeanwhile(): DomainError {
   return new DomainError("BlobUploadInvalid", "the upload was changed by another request; retry from its current offset");
+}
+
+/** A chunk must start where the upload stands; the refusal tells the client where that is. */
+function assertContinues(upload: UploadRecord, range: ChunkRange): void {
+  if (range.start !== upload.offset) {
+    throw new DomainError("RangeInvalid", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
+      upload: { id: upload.id, repository: upload.repository, offset: upload.offset },
+    });
+  }
 }
 
 function digestMismatch(expected: Digest, actual: Digest): DomainError {

@@ -139,7 +139,10 @@ describe("choosing what to evict", () => {
 });
 
 describe("the cache watch", () => {
-  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  // Its settle delay and interval run on jest's fake timers and clock: the test moves time, nothing sleeps.
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+  const settle = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 
   test("measures once the estimate crosses the limit, collects when confirmed, then not again within the interval", async () => {
     let size = 0;

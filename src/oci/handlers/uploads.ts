@@ -56,7 +56,8 @@ export function uploadHandlers(uploads: UploadService, blobs: BlobServiceApi) {
       const digestParam = ctx.query.get("digest");
       if (digestParam === null) throw new OciError("DIGEST_INVALID", "the digest query parameter is required to complete an upload");
       const digest = parseDigest(digestParam);
-      await uploads.finish(repository, uploadId(ctx.params[1]), digest, hasBody(ctx.req) ? ctx.req : null);
+      const range = parseContentRange(ctx.req.headers["content-range"]);
+      await uploads.finish(repository, uploadId(ctx.params[1]), digest, hasBody(ctx.req) ? ctx.req : null, range);
       created(ctx, repository, digest);
     },
 
