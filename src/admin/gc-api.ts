@@ -1,7 +1,7 @@
 import type { Handler, RequestContext } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Actor } from "../events/event-bus";
 import type { GcReport, GcRun, StorageUsage } from "./gc-types";
 

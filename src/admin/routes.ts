@@ -1,5 +1,9 @@
 import { z } from "zod";
-import type { Deps } from "../deps";
+import type { AuditLog } from "../audit/audit-log";
+import type { AuthComponents } from "../auth";
+import type { EventBus } from "../events/event-bus";
+import type { RegistryServices } from "../oci/routes";
+import type { Mirror } from "../proxy";
 import type { Handler, RequestContext } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
@@ -8,7 +12,7 @@ import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
 import { actionsInCategory } from "../events/vocabulary";
 import { mirrorWarmedEvent, robotCreatedEvent, userChangeEvent } from "../events/admin-events";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
 import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type Caller } from "./admin-gate";
@@ -18,7 +22,7 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
  * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
  * Every change is recorded as an event (src/events/vocabulary.ts) with the caller and client address.
  */
-export function registerAdminRoutes(router: RouteTable, deps: Pick<Deps, "auth" | "audit" | "events" | "mirror" | "services">): void {
+export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; audit: AuditLog; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));

@@ -1,11 +1,13 @@
-import type { Deps } from "../deps";
+import type { AuthComponents } from "../auth";
+import type { EventBus } from "../events/event-bus";
+import type { GcService } from "../gc/gc-service";
 import type { Handler, RequestContext } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
-import { RuleInputSchema } from "../gc/config";
+import { RuleInputSchema } from "../config/gc";
 import type { StoredRule } from "../gc/project-rule-store";
 import { projectOf } from "../gc/rules";
 import { parseRepositoryName } from "../kernel/names";
@@ -16,7 +18,7 @@ import { identifyCaller, isProjectAdmin, requireProjectAdmin, requireProjectView
  * whoever may pull from the project sees them and the retention preview; site admins and the project's
  * admins change them, and every change is recorded as an event (the audit log keeps them).
  */
-export function registerRuleRoutes(router: RouteTable, deps: Pick<Deps, "auth" | "events" | "gc">): void {
+export function registerRuleRoutes(router: RouteTable, deps: { auth: AuthComponents; events: EventBus; gc: GcService }): void {
   const rules = deps.gc.projectRules;
   const route = (
     check: typeof requireProjectViewer,

@@ -1,7 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
-import { OciError } from "../kernel/errors";
-import { toOciError } from "../oci/errors";
+import { OciError, toOciError } from "./errors";
 import { sendJson } from "./respond";
 
 /**

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { OciError } from "../kernel/errors";
+import { OciError } from "./errors";
 import type { RequestContext } from "./context";
 import { readSmallBody } from "./respond";
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 
 export type Headers = Record<string, string | number>;
 
@@ -46,8 +46,8 @@ export function readSmallBody(req: IncomingMessage, limit: number): Promise<Buff
   });
 }
 
-function tooLarge(limit: number): OciError {
-  return new OciError("SIZE_INVALID", `body larger than ${limit} bytes`, { status: 413 });
+function tooLarge(limit: number): DomainError {
+  return new DomainError("TooLarge", `body larger than ${limit} bytes`);
 }
 
 /** True when the request carries a body (Content-Length > 0 or chunked transfer encoding). */

@@ -1,5 +1,5 @@
 import type { IRouter, RequestHandler } from "express";
-import { OciError } from "../kernel/errors";
+import { OciError } from "./errors";
 import { NO_BODY, type BodyPolicy } from "./body-policy";
 import type { Handler } from "./context";
 

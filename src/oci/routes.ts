@@ -1,5 +1,6 @@
 import type { EventSink } from "../events/event-bus";
 import type { Authorizer } from "../auth/authorizer";
+import { clientInfo } from "../http/client-info";
 import type { Handler } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { send } from "../http/respond";
@@ -36,7 +37,7 @@ export function registerOciRoutes(router: RouteTable, deps: OciRouteDeps): void 
     async (ctx) => {
       const ns = ctx.query.get("ns");
       if (ns !== null && deps.namespaced && ctx.params.length) ctx.params[0] = deps.namespaced(ns, ctx.params[0]);
-      ctx.grant = await authorizer.authorize(ctx.req, rule(ctx));
+      ctx.grant = await authorizer.authorize({ authorization: ctx.req.headers.authorization, client: clientInfo(ctx.req) }, rule(ctx));
       return handler(ctx);
     };
   const blobs = blobHandlers(services.blobs, audit);

@@ -4,7 +4,7 @@ import https from "node:https";
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import { ConfigError } from "../config";
-import type { TlsConfig } from "./config-schema";
+import type { TlsConfig } from "../config/ops";
 
 export type BerthServer = http.Server | https.Server;
 

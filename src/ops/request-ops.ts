@@ -5,10 +5,11 @@ import type { RequestHandler } from "express";
 import type { BodyPolicy } from "../http/body-policy";
 import { clientInfo, resolveClientInfo, TrustedProxies } from "../http/client-info";
 import { hasBody } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { parseContentRange } from "../oci/request-parsers";
 import { PathNotFoundError } from "../storage/driver";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 import { isAnonymous, TokenBuckets } from "./rate-limit";
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -187,7 +188,7 @@ function countWritten(res: ServerResponse, onBytes: (n: number) => void): void {
 /** Prisma, its driver adapters and pg report database failures under these names and codes. */
 export function isDatabaseError(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof PathNotFoundError || e instanceof OciError) return false;
+    if (e instanceof PathNotFoundError || e instanceof OciError || e instanceof DomainError) return false;
     const name = (e as Error).name ?? "";
     const ctor = (e as object).constructor?.name ?? "";
     if (/^Prisma|DriverAdapterError/.test(name) || /^Prisma|DriverAdapterError|DatabaseError/.test(ctor)) return true;

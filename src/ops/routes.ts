@@ -2,9 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Health } from "./health";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 
 export interface OpsRouteDeps {
   health: Health;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type Readable } from "node:stream";
 import type { Request, Response } from "express";
 import multer, { MulterError, type StorageEngine } from "multer";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 
 /** Room for the multipart framing and the few form fields around the archive itself. */
 export const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;

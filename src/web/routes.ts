@@ -3,7 +3,13 @@ import { mkdir, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import { z } from "zod";
-import type { Deps } from "../deps";
+import type { AuthComponents } from "../auth";
+import type { EventBus } from "../events/event-bus";
+import type { Config } from "../config";
+import type { Stores } from "../metadata/stores";
+import type { MetadataStore } from "../metadata/store";
+import type { RegistryServices } from "../oci/routes";
+import type { Mirror } from "../proxy";
 import type { Handler, RequestContext } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
@@ -11,9 +17,10 @@ import { readJson } from "../http/json-body";
 import { smallBody, streamedBody } from "../http/body-policy";
 import { clientIp } from "../http/client-info";
 import { eventOrigin } from "../http/event-origin";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError, toOciError } from "../http/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
-import { parseManifestReference } from "../oci/request-parsers";
+import { parseManifestReference } from "../kernel/references";
 import { isAdminCaller, type Caller } from "../admin/admin-gate";
 import { registerGcRoutes, type GcService as GcApi } from "../admin/gc-api";
 import type { Digest } from "../kernel/digest";
@@ -26,14 +33,21 @@ import { MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
 import { listTags } from "./repository-queries";
-import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
+import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
-export type WebDeps = Pick<Deps, "config" | "stores" | "store" | "services" | "auth" | "events" | "mirror"> & {
+export interface WebDeps {
+  config: Config;
+  stores: Stores;
+  store: MetadataStore;
+  services: RegistryServices;
+  auth: AuthComponents;
+  events: EventBus;
+  mirror: Mirror | null;
   /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
   gc?: GcApi | null;
   /** The immutability rules in force, to mark immutable tags in lists. */
   immutability: TagImmutability;
-};
+}
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
@@ -124,7 +138,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
     })
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/tags$/, onRepository("pull", async (ctx, _caller, repository) => {
       const repo = await queries.findRepository(repository);
-      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const sort = oneOf(ctx.query, "sort", TAG_SORTS, "pushed");
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
@@ -168,7 +182,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/export\/([^/]+)$/, onRepository("pull", async (ctx, caller, repository) => {
       const reference = parseManifestReference(ctx.params[1]);
       const top = await deps.store.findManifest(repository, reference);
-      if (!top) throw new OciError("MANIFEST_UNKNOWN", ctx.params[1]);
+      if (!top) throw new DomainError("ManifestUnknown", ctx.params[1]);
       const plan = await planExport(deps.store, deps.services.blobs, repository, top, ctx.query.get("platform"));
       const tag = "tag" in reference ? reference.tag : null;
       const repoTag = tag ? `${registryHost(ctx.req)}/${repository}:${tag}` : null;
@@ -208,7 +222,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
     }), IMPORT_BODY)
     .on("GET", /^\/api\/v1\/repositories\/((?:(?!\/-\/).)+)$/, onRepository("pull", async (ctx, caller, repository) => {
       const repo = await queries.findRepository(repository);
-      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const { id: _id, ...view } = repo;
       json(ctx, { ...view, actions: await access.actions(caller, repository) });
     }));
@@ -244,7 +258,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
 async function imageDetails(deps: WebDeps, queries: WebQueries, repository: RepositoryName, ref: string) {
   const reference = parseManifestReference(ref);
   const manifest = await deps.store.findManifest(repository, reference);
-  if (!manifest) throw new OciError("MANIFEST_UNKNOWN", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
+  if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
   const repo = await queries.findRepository(repository);
   const summary = summarizeManifest(manifest.mediaType, manifest.content);
   const [tags, dates, referrers] = await Promise.all([
@@ -259,7 +273,8 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
       config = readImageConfig(await readBlob(deps, repository, summary.configDigest as Digest));
       if (!config) configError = "the image config is not JSON";
     } catch (err) {
-      configError = err instanceof OciError ? `${err.code}: ${typeof err.detail === "string" ? err.detail : err.message}` : "the image config could not be read";
+      const known = err instanceof DomainError || err instanceof OciError ? toOciError(err) : null;
+      configError = known ? `${known.code}: ${typeof known.detail === "string" ? known.detail : known.message}` : "the image config could not be read";
     }
   }
   const children = [];
@@ -299,7 +314,7 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
 
 async function readBlob(deps: WebDeps, repository: RepositoryName, digest: Digest): Promise<Buffer> {
   const blob = await deps.services.blobs.stat(repository, digest);
-  if (blob.size > MAX_CONFIG_BYTES) throw new OciError("SIZE_INVALID", `config larger than ${MAX_CONFIG_BYTES} bytes`);
+  if (blob.size > MAX_CONFIG_BYTES) throw new DomainError("SizeInvalid", `config larger than ${MAX_CONFIG_BYTES} bytes`);
   const chunks: Buffer[] = [];
   for await (const chunk of await deps.services.blobs.open(repository, blob)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -312,7 +327,7 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
       try {
         await deps.services.uploads.uploadWhole(repository, digest, fileStream(file));
       } catch (err) {
-        if (err instanceof OciError && err.code === "DIGEST_INVALID") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
+        if (err instanceof DomainError && err.code === "DigestInvalid") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
         throw err;
       }
     },

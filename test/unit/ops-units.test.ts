@@ -8,7 +8,7 @@ import { resolveClientInfo, TrustedProxies } from "../../src/http/client-info";
 import { isAnonymous, TokenBuckets } from "../../src/ops/rate-limit";
 import { signBody, toNotificationEvent } from "../../src/events/notification-envelope";
 import { EventBus, type BerthEvent } from "../../src/events/event-bus";
-import { Metrics } from "../../src/ops/metrics";
+import { Metrics } from "../../src/metrics/metrics";
 import { instrumentStorage } from "../../src/ops/instrumented-storage";
 import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
 import { isDatabaseError } from "../../src/ops/request-ops";

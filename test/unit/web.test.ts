@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { layerHistory, readImageConfig, summarizeManifest } from "../../src/web/image-info";
-import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/web/sessions";
+import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/http/session-cookie";
 import express from "express";
 import { WebStatic, webUi } from "../../src/web/static";
 
