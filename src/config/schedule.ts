@@ -1,8 +1,10 @@
+import { Cron } from "croner";
 import { parseDuration } from "./duration";
 
 /**
  * When scheduled garbage collections run: a 5-field cron expression in the server's local time
- * ("0 3 * * *": 03:00 every day; lists, ranges and steps as in crontab), "@hourly", "@daily",
+ * ("0 3 * * *": 03:00 every day; lists, ranges and steps as in crontab, and croner's extensions such as
+ * names and L), "@hourly", "@daily",
  * "@weekly", "@monthly", or "@every <duration>" (e.g. "@every 6h", counted from the previous run's end).
  */
 export interface Schedule {
@@ -14,14 +16,6 @@ export interface Schedule {
 export class ScheduleError extends Error {
   override name = "ScheduleError";
 }
-
-const ALIASES: Record<string, string> = {
-  "@hourly": "0 * * * *",
-  "@daily": "0 0 * * *",
-  "@midnight": "0 0 * * *",
-  "@weekly": "0 0 * * 0",
-  "@monthly": "0 0 1 * *",
-};
 
 export function parseSchedule(text: string): Schedule {
   const s = text.trim();
@@ -36,86 +30,44 @@ export function parseSchedule(text: string): Schedule {
     if (ms < 1000) throw new ScheduleError(`schedule ${JSON.stringify(text)}: the interval must be at least 1s`);
     return { text: s, next: (after) => new Date(after.getTime() + ms) };
   }
-  const expr = ALIASES[s] ?? s;
-  if (expr.startsWith("@")) throw new ScheduleError(`unknown schedule ${JSON.stringify(text)}`);
-  return cron(s, expr);
+  return cron(s);
 }
 
-interface Field {
-  name: string;
-  min: number;
-  max: number;
-}
+const FIELDS = ["minute", "hour", "day of month", "month", "day of week"];
 
-const FIELDS: Field[] = [
-  { name: "minute", min: 0, max: 59 },
-  { name: "hour", min: 0, max: 23 },
-  { name: "day of month", min: 1, max: 31 },
-  { name: "month", min: 1, max: 12 },
-  { name: "day of week", min: 0, max: 7 }, // 0 and 7 are Sunday
-];
-
-function cron(text: string, expr: string): Schedule {
-  const parts = expr.split(/\s+/);
-  if (parts.length !== 5) {
-    throw new ScheduleError(`schedule ${JSON.stringify(text)}: a cron expression has 5 fields (minute hour day month weekday)`);
+/**
+ * A cron expression or alias, read by croner in the server's local time: exactly 5 fields (no seconds),
+ * and Vixie cron's rule that a day matches either restricted day field (croner's default).
+ */
+function cron(text: string): Schedule {
+  let pattern: Cron;
+  if (text.startsWith("@")) {
+    try {
+      pattern = new Cron(text, { mode: "5-part" });
+    } catch {
+      throw new ScheduleError(`unknown schedule ${JSON.stringify(text)}`);
+    }
+  } else {
+    const parts = text.split(/\s+/);
+    if (parts.length !== 5) {
+      throw new ScheduleError(`schedule ${JSON.stringify(text)}: a cron expression has 5 fields (minute hour day month weekday)`);
+    }
+    // croner names a bad value's field but not a bad range's: each field is tried alone to say which.
+    parts.forEach((part, i) => {
+      try {
+        new Cron(parts.map((p, j) => (j === i ? p : "*")).join(" "), { mode: "5-part" });
+      } catch (err) {
+        throw new ScheduleError(`schedule ${JSON.stringify(text)}: ${FIELDS[i]} field ${JSON.stringify(part)}: ${(err as Error).message.replace(/^CronPattern: /, "")}`);
+      }
+    });
+    pattern = new Cron(text, { mode: "5-part" });
   }
-  const sets = parts.map((p, i) => parseField(text, p, FIELDS[i]));
-  const [minutes, hours, days, months, weekdays] = sets;
-  if (weekdays.has(7)) weekdays.add(0);
-  // Vixie cron: when both day fields are restricted, a day matches if either does.
-  const domRestricted = parts[2] !== "*";
-  const dowRestricted = parts[4] !== "*";
-  const dayMatches = (d: Date) => {
-    const dom = days.has(d.getDate());
-    const dow = weekdays.has(d.getDay());
-    if (domRestricted && dowRestricted) return dom || dow;
-    return dom && dow;
-  };
   return {
     text,
     next(after) {
-      const d = new Date(after.getTime());
-      d.setSeconds(0, 0);
-      d.setMinutes(d.getMinutes() + 1);
-      const limit = after.getTime() + 5 * 366 * 86_400_000; // e.g. "0 0 30 2 *" never matches
-      while (d.getTime() <= limit) {
-        if (!months.has(d.getMonth() + 1)) {
-          d.setMonth(d.getMonth() + 1, 1);
-          d.setHours(0, 0, 0, 0);
-        } else if (!dayMatches(d)) {
-          d.setDate(d.getDate() + 1);
-          d.setHours(0, 0, 0, 0);
-        } else if (!hours.has(d.getHours())) {
-          d.setHours(d.getHours() + 1, 0, 0, 0);
-        } else if (!minutes.has(d.getMinutes())) {
-          d.setMinutes(d.getMinutes() + 1, 0, 0);
-        } else {
-          return d;
-        }
-      }
-      throw new ScheduleError(`schedule ${JSON.stringify(text)} never comes due`);
+      const next = pattern.nextRun(after);
+      if (!next) throw new ScheduleError(`schedule ${JSON.stringify(text)} never comes due`);
+      return next;
     },
   };
-}
-
-function parseField(text: string, part: string, field: Field): Set<number> {
-  const out = new Set<number>();
-  const bad = (why: string) => new ScheduleError(`schedule ${JSON.stringify(text)}: ${field.name} field ${JSON.stringify(part)}: ${why}`);
-  for (const item of part.split(",")) {
-    const m = /^(\*|\d+(?:-\d+)?)(?:\/(\d+))?$/.exec(item);
-    if (!m) throw bad("expected *, N, N-M, or one of those with /STEP");
-    let lo = field.min;
-    let hi = field.max;
-    if (m[1] !== "*") {
-      const [a, b] = m[1].split("-").map(Number);
-      lo = a;
-      hi = b ?? (m[2] ? field.max : a);
-    }
-    const step = m[2] ? Number(m[2]) : 1;
-    if (lo < field.min || hi > field.max || lo > hi) throw bad(`values must lie in ${field.min}-${field.max}`);
-    if (step < 1) throw bad("step must be at least 1");
-    for (let v = lo; v <= hi; v += step) out.add(v);
-  }
-  return out;
 }

@@ -3,7 +3,7 @@
 import { createHmac } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import { routeLabel } from "../../src/http/router";
+import { routeLabel } from "../../src/http/route-table";
 import { resolveClientInfo, TrustedProxies } from "../../src/http/client-info";
 import { isAnonymous, TokenBuckets } from "../../src/ops/rate-limit";
 import { signBody, toNotificationEvent } from "../../src/events/notification-envelope";

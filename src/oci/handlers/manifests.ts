@@ -1,4 +1,4 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { readSmallBody, send } from "../../http/respond";
 import { OciError } from "../../http/errors";
 import { parseRepositoryName } from "../../kernel/names";

@@ -1,4 +1,4 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { hasBody, send } from "../../http/respond";
 import { OciError } from "../../http/errors";
 import { parseRepositoryName, type RepositoryName } from "../../kernel/names";
