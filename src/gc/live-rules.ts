@@ -26,7 +26,8 @@ export class RefusedRulesError extends Error {
   constructor(readonly refused: readonly RefusedRule[]) {
     super(
       `stored rules refused: ${refused.map((r) => `${r.kind} rule ${r.id} of project ${r.project}: ${r.problem}`).join("; ")}. ` +
-        `Delete or rewrite them (berth rules delete PROJECT ID, or the admin API on a server that accepted them).`,
+        `Rewrite or delete each (PUT or DELETE /api/v1/projects/PROJECT/rules/ID while a server runs; when none can start, ` +
+        `delete the row with that id from the project_rule table).`,
     );
     this.name = "RefusedRulesError";
   }
