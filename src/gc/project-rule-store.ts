@@ -4,7 +4,7 @@
 // quietly: a rule that vanished would unprotect tags or let retention delete what it was meant to keep.
 import type { z } from "zod";
 import type { ProjectRuleRow, ProjectRuleStore } from "../metadata/project-rule-store";
-import { ImmutableSpecSchema, RetentionSpecSchema, type ImmutableSpec, type RetentionSpec } from "./config";
+import { ImmutableSpecSchema, RetentionSpecSchema, type ImmutableSpec, type RetentionSpec } from "../config/gc";
 
 export type RuleSpec = { kind: "retention"; spec: RetentionSpec } | { kind: "immutable"; spec: ImmutableSpec };
 

@@ -3,7 +3,7 @@
 import { projectOf, type RepositoryName } from "../kernel/names";
 import { glob, wholeRegex, type WholeMatch } from "../kernel/patterns";
 import type { TagImmutability } from "../registry/manifest-service";
-import type { ImmutableTagRule, RetentionRule } from "./config";
+import type { ImmutableTagRule, RetentionRule } from "../config/gc";
 
 export { projectOf };
 
