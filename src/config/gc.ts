@@ -1,5 +1,6 @@
 // The configuration of garbage collection, retention and tag immutability; src/config/index.ts embeds it.
 import { z } from "zod";
+import { compilesWith, glob, wholeRegex } from "../kernel/patterns";
 import { ByteSizeError, parseByteSize } from "./byte-size";
 import { parseDuration } from "./duration";
 import { parseSchedule } from "./schedule";
@@ -36,17 +37,15 @@ const schedule = z.string().transform((value, ctx) => {
   }
 });
 
-/** A regular expression matched against the whole tag. */
-const tagPattern = z.string().min(1).superRefine((value, ctx) => {
-  try {
-    new RegExp(value);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(err as Error).message}` });
-  }
-});
+/** A regular expression (RE2 syntax, see src/kernel/patterns.ts) matched against the whole tag. */
+const tagPattern = z.string().min(1).superRefine(compilesWith(wholeRegex));
 
-/** A project name (the first segment of repository names) or a glob over them with * and ?. */
-const projectPattern = z.string().min(1).regex(/^[a-z0-9._*?-]+$/, "must be a project name or a glob with * and ?, e.g. team or *");
+/** A project name (the first segment of repository names) or a glob over them with *, ? and {a,b}. */
+const projectPattern = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9._*?{},-]+$/, "must be a project name or a glob with *, ? and {a,b}, e.g. team or *")
+  .superRefine(compilesWith(glob));
 
 export const GcConfigSchema = z
   .object({

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc";
+import { compilesWith, glob } from "../kernel/patterns";
 import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops";
 
 /**
@@ -27,8 +28,8 @@ const UpstreamSchema = z
     maxStalenessSeconds: z.number().int().min(0).default(7 * 24 * 3600),
     timeoutSeconds: z.number().int().min(1).default(30),
     /** Glob patterns over upstream repository names ("library/*"); empty allows all. Deny wins. */
-    allow: z.array(z.string()).default([]),
-    deny: z.array(z.string()).default([]),
+    allow: z.array(z.string().superRefine(compilesWith(glob))).default([]),
+    deny: z.array(z.string().superRefine(compilesWith(glob))).default([]),
   })
   .strict();
 /** The S3 driver's settings (see src/storage/s3.ts); credentials default to the AWS SDK's chain. */

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { z } from "zod";
+import { compilesWith, glob } from "../kernel/patterns";
 
 /**
  * The operations part of the configuration (TLS, reverse proxies, HTTP limits and timeouts, rate limits,
@@ -82,7 +83,7 @@ const EndpointSchema = z
     headers: z.record(z.string(), z.string()).default({}),
     actions: z.array(z.enum(NOTIFICATION_ACTIONS)).min(1).default([...NOTIFICATION_ACTIONS]),
     /** Glob patterns over repository names ("team-a/*", "**"); empty means every repository. */
-    repositories: z.array(z.string().min(1)).default([]),
+    repositories: z.array(z.string().min(1).superRefine(compilesWith(glob))).default([]),
     timeoutSeconds: z.number().positive().default(5),
     /** Attempts per delivery, the first included. */
     maxAttempts: z.number().int().min(1).default(5),

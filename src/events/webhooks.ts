@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { glob, type WholeMatch } from "../kernel/patterns";
 import type { NotificationAction, NotificationEndpointConfig } from "../config/ops";
 import type { Metrics } from "../metrics/metrics";
 import type { BerthEvent } from "./event-bus";
@@ -63,7 +64,7 @@ class EndpointQueue {
   private running: Promise<void> | null = null;
   private closing = false;
   private readonly abort = new AbortController();
-  private readonly patterns: RegExp[];
+  private readonly patterns: WholeMatch[];
   private readonly fetch: typeof fetch;
   private readonly logger: Logger;
   private readonly metrics?: {
@@ -188,13 +189,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done, { once: true });
   });
-}
-
-/** "team-a/*" matches one path segment per "*"; "**" matches across segments. */
-function glob(pattern: string): RegExp {
-  const source = pattern
-    .split("**")
-    .map((part) => part.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*"))
-    .join(".*");
-  return new RegExp(`^${source}$`);
 }

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
 import type { ImmutableTagRule, RetentionRule } from "../config/gc";
-import type { StoredRule } from "./project-rule-store";
+import type { RefusedRule, StoredRule } from "./project-rule-store";
 import { ImmutableTags, RetentionRules } from "./rules";
 
 export interface CompiledRules {
@@ -18,6 +18,21 @@ export interface ConfiguredRules {
   immutableTags: readonly ImmutableTagRule[];
 }
 
+/**
+ * Stored rules that no longer parse. Nothing acts on a partial rule set: start-up fails, a collection fails,
+ * and a running server keeps the rules it had, all naming the rules to fix.
+ */
+export class RefusedRulesError extends Error {
+  constructor(readonly refused: readonly RefusedRule[]) {
+    super(
+      `stored rules refused: ${refused.map((r) => `${r.kind} rule ${r.id} of project ${r.project}: ${r.problem}`).join("; ")}. ` +
+        `Rewrite or delete each (PUT or DELETE /api/v1/projects/PROJECT/rules/ID while a server runs; when none can start, ` +
+        `delete the row with that id from the project_rule table).`,
+    );
+    this.name = "RefusedRulesError";
+  }
+}
+
 export class LiveRules implements TagImmutability {
   private compiled: CompiledRules;
   /** Reloads may overlap (timer and a change); only a newer one than the last applied may replace it. */
@@ -27,7 +42,7 @@ export class LiveRules implements TagImmutability {
 
   constructor(
     private readonly configured: ConfiguredRules,
-    private readonly load: () => Promise<StoredRule[]>,
+    private readonly load: () => Promise<{ rules: StoredRule[]; refused: RefusedRule[] }>,
     private readonly logger?: Logger,
   ) {
     this.compiled = compile(configured, []);
@@ -48,7 +63,8 @@ export class LiveRules implements TagImmutability {
   /** Reads the stored rules now and returns what is in force afterwards. */
   async refresh(): Promise<CompiledRules> {
     const seq = ++this.started;
-    const stored = await this.load();
+    const { rules: stored, refused } = await this.load();
+    if (refused.length) throw new RefusedRulesError(refused);
     if (seq > this.applied) {
       this.applied = seq;
       this.compiled = compile(this.configured, stored);

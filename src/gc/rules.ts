@@ -1,24 +1,18 @@
 // Retention and tag-immutability rules: which project a repository belongs to, which rule applies, and
 // which tags a retention rule deletes. Pure functions; the database work is in retention.ts.
 import { projectOf, type RepositoryName } from "../kernel/names";
+import { glob, wholeRegex, type WholeMatch } from "../kernel/patterns";
 import type { TagImmutability } from "../registry/manifest-service";
 import type { ImmutableTagRule, RetentionRule } from "../config/gc";
 
 export { projectOf };
 
-/** "team", "team-*", "*" → an anchored RegExp over project names. */
-export function projectGlob(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^(?:${source})$`);
-}
-
-function wholeTag(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`);
-}
+/** "team", "team-*", "{team,ops}-*", "*" over project names. */
+export const projectGlob = glob;
 
 interface CompiledImmutable {
-  project: RegExp;
-  tags: RegExp[];
+  project: WholeMatch;
+  tags: WholeMatch[];
   describe: string;
 }
 
@@ -29,7 +23,7 @@ export class ImmutableTags implements TagImmutability {
   constructor(rules: readonly ImmutableTagRule[]) {
     this.rules = rules.map((r) => ({
       project: projectGlob(r.project),
-      tags: r.tags.map(wholeTag),
+      tags: r.tags.map(wholeRegex),
       describe: `immutable-tag rule for project ${r.project}: ${r.tags.join(", ")}`,
     }));
   }
@@ -48,7 +42,7 @@ export class ImmutableTags implements TagImmutability {
 export interface CompiledRetention {
   project: string;
   keepLatest?: number;
-  keepTags: RegExp[];
+  keepTags: WholeMatch[];
   deleteOlderThanDays?: number;
 }
 
@@ -58,7 +52,7 @@ export interface CompiledRetention {
  * applicable rule deletes it, so adding a rule can only keep more (as Harbor's retain rules do).
  */
 export class RetentionRules {
-  private readonly configured: Array<CompiledRetention & { glob: RegExp }>;
+  private readonly configured: Array<CompiledRetention & { glob: WholeMatch }>;
   private readonly stored = new Map<string, CompiledRetention[]>();
 
   constructor(configured: readonly RetentionRule[], stored: readonly RetentionRule[] = []) {
@@ -78,7 +72,7 @@ export class RetentionRules {
 }
 
 function compileRetention(r: RetentionRule): CompiledRetention {
-  return { project: r.project, keepLatest: r.keepLatest, keepTags: r.keepTags.map(wholeTag), deleteOlderThanDays: r.deleteOlderThanDays };
+  return { project: r.project, keepLatest: r.keepLatest, keepTags: r.keepTags.map(wholeRegex), deleteOlderThanDays: r.deleteOlderThanDays };
 }
 
 export interface TagInfo {

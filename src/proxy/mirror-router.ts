@@ -1,3 +1,4 @@
+import { glob, type WholeMatch } from "../kernel/patterns";
 import type { UpstreamClient } from "./upstream-client";
 
 export interface MirrorRoute {
@@ -48,23 +49,18 @@ export class MirrorRouter {
 
   private allowed(upstream: UpstreamClient, remoteName: string): MirrorRoute | null {
     const { allow, deny } = upstream.config;
-    if (deny.some((p) => glob(p).test(remoteName))) return null;
-    if (allow.length && !allow.some((p) => glob(p).test(remoteName))) return null;
+    if (deny.some((p) => cachedGlob(p).test(remoteName))) return null;
+    if (allow.length && !allow.some((p) => cachedGlob(p).test(remoteName))) return null;
     return { upstream, remoteName };
   }
 }
 
-const globs = new Map<string, RegExp>();
-/** "library/*" matches one path segment per "*"; "**" matches across segments. */
-function glob(pattern: string): RegExp {
-  let re = globs.get(pattern);
-  if (!re) {
-    const source = pattern
-      .split("**")
-      .map((part) => part.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*"))
-      .join(".*");
-    re = new RegExp(`^${source}$`);
-    globs.set(pattern, re);
+const globs = new Map<string, WholeMatch>();
+function cachedGlob(pattern: string): WholeMatch {
+  let compiled = globs.get(pattern);
+  if (!compiled) {
+    compiled = glob(pattern);
+    globs.set(pattern, compiled);
   }
-  return re;
+  return compiled;
 }

@@ -3,6 +3,7 @@
 // immutable tag cannot be overwritten) and on a GC run (retention deletes tags) — and reach another
 // replica's cache on the same database within its reload interval.
 import { GcService } from "../../src/gc/gc-service";
+import { RefusedRulesError } from "../../src/gc/live-rules";
 import { createStorageDriver } from "../../src/storage/factory";
 import type { TestRegistry } from "../support/registry";
 import { ADMIN_PASSWORD, addUser, basic, outcome, pushImageAs, putManifestAs, startAuthRegistry, uniqueName, v2, type Creds } from "../support/auth-helpers";
@@ -107,6 +108,8 @@ describe("who may see and change a project's rules", () => {
 describe("input validation", () => {
   test.each<[string, unknown, RegExp]>([
     ["a bad regular expression", { kind: "immutable", tags: ["v(1"] }, /tags\.0: not a valid regular expression/],
+    ["a lookahead (needs backtracking)", { kind: "immutable", tags: ["(?=v)v.*"] }, /tags\.0: not a valid regular expression in RE2 syntax/],
+    ["a backreference", { kind: "retention", keepLatest: 1, keepTags: ["(a)\\1"] }, /keepTags\.0: not a valid regular expression/],
     ["a retention rule that deletes nothing", { kind: "retention", keepTags: ["latest"] }, /a retention rule needs keepLatest, deleteOlderThanDays or both/],
     ["a negative count", { kind: "retention", keepLatest: -1 }, /keepLatest/],
     ["a fractional count", { kind: "retention", keepLatest: 1.5 }, /keepLatest/],
@@ -225,5 +228,64 @@ describe("project admins find their projects", () => {
     expect((await api("GET", `/projects/${project}/members`, as.projectAdmin)).status).toBe(200);
     expect((await api("PUT", `/projects/${project}/members/${newcomer.username}`, as.otherProjectAdmin, { role: "admin" })).status).toBe(403);
     expect((await api("PUT", `/projects/${project}/members/${newcomer.username}`, as.developer, { role: "admin" })).status).toBe(403);
+  });
+});
+
+describe("hostile patterns", () => {
+  // The report's attack: `(a+)+b` against a long run of a's ending in c costs a backtracking engine
+  // exponential time, and the push path matches every immutability rule. With a backtracking engine this
+  // test never finishes (jest's timeout fails it); /healthz must answer while the pushes run.
+  const attackTag = "a".repeat(127) + "c";
+
+  test("(a+)+b stored as an immutability and a keepTags pattern: pushes and moves of a 128-character tag stay cheap", async () => {
+    const hostile = uniqueName("hostile");
+    await registry.deps.auth.accounts.addProject(hostile);
+    const immutable = await json<{ id: number }>(await api("POST", `/projects/${hostile}/rules`, ADMIN, { kind: "immutable", tags: ["(a+)+b", "((a|aa)*)+b"] }), 201);
+    const retention = await json<{ id: number }>(await api("POST", `/projects/${hostile}/rules`, ADMIN, { kind: "retention", keepLatest: 0, keepTags: ["(a+)+b"] }), 201);
+    const repo = `${hostile}/app`;
+
+    const health: Promise<number>[] = [];
+    const pushes = (async () => {
+      const images = [buildImage({ layers: 1, layerSize: 200 }), buildImage({ layers: 1, layerSize: 201 }), buildImage({ layers: 1, layerSize: 202 })];
+      for (const image of images) {
+        health.push(fetch(`${registry.url}/healthz`).then((r) => r.status));
+        await pushImageAs(registry.url, repo, attackTag, ADMIN, image); // the first push creates the tag, the others move it
+      }
+    })();
+    await pushes;
+    expect(await Promise.all(health)).toEqual([200, 200, 200]);
+
+    // Retention matches the same pattern against the tag: not kept by keepTags, so the preview deletes it.
+    const preview = await json<{ deletions: Array<{ tag: string }> }>(await api("GET", `/projects/${hostile}/rules/preview`, ADMIN), 200);
+    expect(preview.deletions.map((d) => d.tag)).toEqual([attackTag]);
+    // A tag the pattern does match is immutable and kept.
+    const matching = "a".repeat(127) + "b";
+    await pushImageAs(registry.url, repo, matching, ADMIN);
+    const other = await pushImageAs(registry.url, repo, "scratch", ADMIN, buildImage({ layers: 1, layerSize: 203 }));
+    const moved = await putManifestAs(registry.url, repo, matching, other, ADMIN);
+    expect(moved.status).toBe(403);
+    const after = await json<{ deletions: Array<{ tag: string }> }>(await api("GET", `/projects/${hostile}/rules/preview`, ADMIN), 200);
+    expect(after.deletions.map((d) => d.tag).sort()).toEqual([attackTag, "scratch"]);
+
+    for (const id of [immutable.id, retention.id]) expect((await api("DELETE", `/projects/${hostile}/rules/${id}`, ADMIN)).status).toBe(204);
+  });
+
+  test("a stored pattern the linear engine refuses stops start-up and collections, naming the rule", async () => {
+    // A row as an older Berth (which accepted any JavaScript regex) may have stored it.
+    const row = await registry.deps.stores.projectRules.create(project, { kind: "immutable", spec: { tags: ["(?!rc)v.*"] } }, "old-berth");
+    expect(row).not.toBeNull();
+    const replica = new GcService({ stores: registry.deps.stores, storage: createStorageDriver(registry.deps.config), config: registry.deps.config });
+    try {
+      const startup = replica.rules.watch(60_000);
+      await expect(startup).rejects.toThrow(RefusedRulesError);
+      await expect(replica.rules.refresh()).rejects.toThrow(new RegExp(`immutable rule ${row!.id} of project ${project}: tags\\.0: not a valid regular expression in RE2 syntax`));
+      // A collection fails rather than apply retention without the rule (it might have kept tags).
+      const report = await replica.collect({ trigger: "api", dryRun: true });
+      expect(report).toMatchObject({ status: "failed", errors: [expect.stringContaining(`immutable rule ${row!.id} of project ${project}`)] });
+    } finally {
+      replica.rules.close();
+      await registry.deps.stores.projectRules.delete(project, row!.id);
+    }
+    await expect(replica.rules.refresh()).resolves.toBeDefined();
   });
 });
