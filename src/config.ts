@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { literalHostScope } from "./kernel/addresses";
 import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
 import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops/config-schema";
 
@@ -22,6 +23,16 @@ const UpstreamSchema = z
     registry: z.string().optional(),
     username: z.string().optional(),
     password: z.string().optional(),
+    /**
+     * Hosts besides the upstream's own that may receive its credentials: a token service on another host
+     * (Docker Hub's auth.docker.io and GitLab's gitlab.com are known without being listed).
+     */
+    credentialHosts: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+)(:\d{1,5})?$/, "must be a host or host:port, e.g. auth.example.com")).default([]),
+    /**
+     * Let this upstream, its token service and its redirects be on loopback and private addresses. Off, Berth
+     * connects for it only to public addresses, so an upstream cannot aim it at the network it runs in.
+     */
+    allowPrivateNetworks: z.boolean().default(false),
     tagTtlSeconds: z.number().int().min(0).default(300),
     /** How long cached tags may still be served while the upstream fails. */
     maxStalenessSeconds: z.number().int().min(0).default(7 * 24 * 3600),
@@ -30,7 +41,14 @@ const UpstreamSchema = z
     allow: z.array(z.string()).default([]),
     deny: z.array(z.string()).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((upstream, ctx) => {
+    // A literal address says at start-up what a pull would only find out later.
+    const scope = URL.canParse(upstream.url) ? literalHostScope(new URL(upstream.url).hostname) : null;
+    if (scope === null || scope === "public" || (upstream.allowPrivateNetworks && (scope === "loopback" || scope === "private"))) return;
+    const fix = scope === "loopback" || scope === "private" ? "; set allowPrivateNetworks: true on this upstream to mirror it" : ", which Berth never connects to";
+    ctx.addIssue({ code: "custom", path: ["url"], message: `${upstream.url} is a ${scope} address${fix}` });
+  });
 /** The S3 driver's settings (see src/storage/s3.ts); credentials default to the AWS SDK's chain. */
 const S3Schema = z
   .object({
@@ -214,6 +232,7 @@ function applyMirrorEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): v
     registry: "docker.io",
     ...(env.BERTH_MIRROR_USERNAME ? { username: env.BERTH_MIRROR_USERNAME } : {}),
     ...(env.BERTH_MIRROR_PASSWORD ? { password: env.BERTH_MIRROR_PASSWORD } : {}),
+    ...(env.BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS ? { allowPrivateNetworks: convert("BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS", env.BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS, "boolean") } : {}),
   });
   mirror.upstreams = upstreams;
 }
