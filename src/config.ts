@@ -29,8 +29,9 @@ const UpstreamSchema = z
      */
     credentialHosts: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+)(:\d{1,5})?$/, "must be a host or host:port, e.g. auth.example.com")).default([]),
     /**
-     * Let this upstream, its token service and its redirects be on loopback and private addresses. Off, Berth
-     * connects for it only to public addresses, so an upstream cannot aim it at the network it runs in.
+     * Let this upstream's token service and redirects, and the addresses its host name resolves to, be on
+     * loopback and private networks. Off, Berth goes only to public addresses for it (and to the upstream's
+     * own address when its URL names one literally), so an upstream cannot aim Berth at its own network.
      */
     allowPrivateNetworks: z.boolean().default(false),
     tagTtlSeconds: z.number().int().min(0).default(300),
@@ -43,11 +44,10 @@ const UpstreamSchema = z
   })
   .strict()
   .superRefine((upstream, ctx) => {
-    // A literal address says at start-up what a pull would only find out later.
+    // Berth connects to an upstream's literal address as written, so one it must never reach is refused here.
     const scope = URL.canParse(upstream.url) ? literalHostScope(new URL(upstream.url).hostname) : null;
-    if (scope === null || scope === "public" || (upstream.allowPrivateNetworks && (scope === "loopback" || scope === "private"))) return;
-    const fix = scope === "loopback" || scope === "private" ? "; set allowPrivateNetworks: true on this upstream to mirror it" : ", which Berth never connects to";
-    ctx.addIssue({ code: "custom", path: ["url"], message: `${upstream.url} is a ${scope} address${fix}` });
+    if (scope === null || scope === "public" || scope === "loopback" || scope === "private") return;
+    ctx.addIssue({ code: "custom", path: ["url"], message: `${upstream.url} is a ${scope} address, which Berth never connects to` });
   });
 /** The S3 driver's settings (see src/storage/s3.ts); credentials default to the AWS SDK's chain. */
 const S3Schema = z

@@ -71,7 +71,7 @@ export class UpstreamClient {
     private readonly logger: Logger,
     httpProxy?: string,
   ) {
-    this.guard = new NetworkGuard(config.name, config.allowPrivateNetworks);
+    this.guard = new NetworkGuard(config);
     this.credentialHosts = new CredentialHosts(config.url, config.credentialHosts);
     // The timeout bounds waiting for headers and each silence in a body, never a whole (slow, large) download.
     const timeouts = { headersTimeout: config.timeoutSeconds * 1000, bodyTimeout: config.timeoutSeconds * 1000 };
