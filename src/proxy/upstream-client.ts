@@ -123,7 +123,13 @@ export class UpstreamClient {
       return res;
     } catch (caught) {
       const err = refusalOf(caught) ?? caught;
-      if (err instanceof UpstreamRefused) this.logger.warn({ upstream: this.config.name, host: err.host, reason: err.message }, "refused an upstream's destination");
+      if (err instanceof UpstreamRefused) {
+        this.logger.warn({ upstream: this.config.name, host: err.host, reason: err.message }, "refused an upstream's destination");
+        this.stats.upstreamError(this.config.name, err.message);
+        // The upstream answered (a challenge, a redirect): alive, so its breaker does not count this.
+        this.breaker.succeed();
+        throw err;
+      }
       const status = err instanceof UpstreamError ? err.status : 0;
       if (status === 0 || status >= 500 || status === 429) {
         this.breaker.fail();
