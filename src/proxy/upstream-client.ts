@@ -167,6 +167,7 @@ export class UpstreamClient {
       if (location === null) return res;
       await res.body?.cancel();
       if (hop === MAX_REDIRECTS) throw new UpstreamError(`upstream ${this.config.name} redirected more than ${MAX_REDIRECTS} times`, 502);
+      if (!URL.canParse(location, url.href)) throw new UpstreamError(`upstream ${this.config.name} redirected to an invalid URL`, 502);
       const next = new URL(location, url);
       if (next.origin !== url.origin) delete headers.authorization;
       url = next;
