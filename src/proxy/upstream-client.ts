@@ -126,7 +126,8 @@ export class UpstreamClient {
       if (err instanceof UpstreamRefused) {
         this.logger.warn({ upstream: this.config.name, host: err.host, reason: err.message }, "refused an upstream's destination");
         this.stats.upstreamError(this.config.name, err.message);
-        // The upstream answered (a challenge, a redirect): alive, so its breaker does not count this.
+        // Berth's own decision, the same on every try, not an upstream failing: the breaker does not count it
+        // (and a half-open trial ends here).
         this.breaker.succeed();
         throw err;
       }
