@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { literalHostScope } from "../kernel/addresses";
 import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc";
 import { compilesWith, glob } from "../kernel/patterns";
 import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops";
@@ -23,6 +24,17 @@ const UpstreamSchema = z
     registry: z.string().optional(),
     username: z.string().optional(),
     password: z.string().optional(),
+    /**
+     * Hosts besides the upstream's own that may receive its credentials: a token service on another host
+     * (Docker Hub's auth.docker.io and GitLab's gitlab.com are known without being listed).
+     */
+    credentialHosts: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+)(:\d{1,5})?$/, "must be a host or host:port, e.g. auth.example.com")).default([]),
+    /**
+     * Let this upstream's token service and redirects, and the addresses its host name resolves to, be on
+     * loopback and private networks. Off, Berth goes only to public addresses for it (and to the upstream's
+     * own address when its URL names one literally), so an upstream cannot aim Berth at its own network.
+     */
+    allowPrivateNetworks: z.boolean().default(false),
     tagTtlSeconds: z.number().int().min(0).default(300),
     /** How long cached tags may still be served while the upstream fails. */
     maxStalenessSeconds: z.number().int().min(0).default(7 * 24 * 3600),
@@ -31,7 +43,13 @@ const UpstreamSchema = z
     allow: z.array(z.string().superRefine(compilesWith(glob))).default([]),
     deny: z.array(z.string().superRefine(compilesWith(glob))).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((upstream, ctx) => {
+    // Berth connects to an upstream's literal address as written, so one it must never reach is refused here.
+    const scope = URL.canParse(upstream.url) ? literalHostScope(new URL(upstream.url).hostname) : null;
+    if (scope === null || scope === "public" || scope === "loopback" || scope === "private") return;
+    ctx.addIssue({ code: "custom", path: ["url"], message: `${upstream.url} is a ${scope} address, which Berth never connects to` });
+  });
 /** The S3 driver's settings (see src/storage/s3.ts); credentials default to the AWS SDK's chain. */
 const S3Schema = z
   .object({
@@ -215,6 +233,7 @@ function applyMirrorEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): v
     registry: "docker.io",
     ...(env.BERTH_MIRROR_USERNAME ? { username: env.BERTH_MIRROR_USERNAME } : {}),
     ...(env.BERTH_MIRROR_PASSWORD ? { password: env.BERTH_MIRROR_PASSWORD } : {}),
+    ...(env.BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS ? { allowPrivateNetworks: convert("BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS", env.BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS, "boolean") } : {}),
   });
   mirror.upstreams = upstreams;
 }

@@ -5,6 +5,7 @@ import path from "node:path";
 import { Agent, fetch, ProxyAgent } from "undici";
 import type { Config, UpstreamConfig } from "../config";
 import { probeDatabase } from "../metadata/database-check";
+import { NetworkGuard } from "../proxy/network-guard";
 import { createStorageDriver } from "../storage/factory";
 
 export type Severity = "ok" | "warn" | "fail";
@@ -149,7 +150,8 @@ async function checkStorage(config: Config, add: Add): Promise<void> {
 
 async function checkUpstream(upstream: UpstreamConfig, httpProxy: string | undefined, timeoutMs: number, add: Add): Promise<void> {
   const area = `upstream ${upstream.name}`;
-  const dispatcher = httpProxy ? new ProxyAgent({ uri: httpProxy }) : new Agent();
+  // The mirror's own network guard: an upstream whose name resolves where pulls may not go fails here too.
+  const dispatcher = httpProxy ? new ProxyAgent({ uri: httpProxy }) : new Agent({ connect: new NetworkGuard(upstream).connector({}) });
   try {
     const res = await fetch(`${upstream.url}/v2/`, {
       dispatcher,

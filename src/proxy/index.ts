@@ -52,7 +52,7 @@ export function createMirror(
   if (!config.mirror.upstreams.length) return null;
   const viaToken = `berth-${randomUUID().slice(0, 8)}`;
   const stats = new MirrorStats();
-  const upstreams = config.mirror.upstreams.map((u) => new UpstreamClient(u, `1.1 ${viaToken}`, stats, config.mirror.httpProxy));
+  const upstreams = config.mirror.upstreams.map((u) => new UpstreamClient(u, `1.1 ${viaToken}`, stats, deps.logger, config.mirror.httpProxy));
   const routing = new MirrorRouting(new MirrorRouter(upstreams), deps.isLocalProject);
   const fetcher = new BlobFetcher({
     storage: deps.storage,

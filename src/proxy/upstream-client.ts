@@ -1,9 +1,12 @@
+import type { Logger } from "pino";
 import { Agent, fetch, ProxyAgent, type Dispatcher, type Response } from "undici";
 import type { UpstreamConfig } from "../config";
 import type { Digest } from "../kernel/digest";
 import { MANIFEST_TYPES } from "../kernel/media-types";
 import { CircuitBreaker } from "./circuit-breaker";
+import { CredentialHosts } from "./credential-hosts";
 import type { MirrorStats } from "./mirror-stats";
+import { NetworkGuard, RefusedDestination } from "./network-guard";
 
 export class UpstreamError extends Error {
   constructor(
@@ -21,6 +24,18 @@ export class UpstreamError extends Error {
   }
 }
 
+/** Berth would not go where the upstream sent it: a disallowed address, or credentials to a foreign host. */
+export class UpstreamRefused extends UpstreamError {
+  constructor(
+    message: string,
+    /** The host refused, for the log line. */
+    readonly host: string,
+  ) {
+    super(message, 502);
+    this.name = "UpstreamRefused";
+  }
+}
+
 export interface UpstreamManifest {
   digest: Digest | null;
   mediaType: string;
@@ -29,16 +44,23 @@ export interface UpstreamManifest {
 }
 
 const MANIFEST_ACCEPT = [...MANIFEST_TYPES].join(", ");
+/** Redirects followed per request: a blob goes to a CDN or object store once; more is a loop or a game. */
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
  * One remote registry: follows its WWW-Authenticate challenge (anonymous or with configured credentials)
  * to a token, caches tokens per scope, follows blob redirects, tags every request with our Via so a mirror
- * pointed at itself is caught, and guards the upstream with a circuit breaker.
+ * pointed at itself is caught, and guards the upstream with a circuit breaker. Its credentials go only to
+ * its credential hosts, an Authorization header never follows a redirect to another origin, and every
+ * connection made for it passes its network guard.
  */
 export class UpstreamClient {
   readonly breaker = new CircuitBreaker(5, 30_000);
   private readonly tokens = new Map<string, { header: string; until: number }>();
   private readonly dispatcher: Dispatcher;
+  private readonly guard: NetworkGuard;
+  private readonly credentialHosts: CredentialHosts;
   /** Docker Hub's pull allowance, from its ratelimit-remaining header, when it sends one. */
   rateLimitRemaining: string | null = null;
 
@@ -46,13 +68,18 @@ export class UpstreamClient {
     readonly config: UpstreamConfig,
     private readonly via: string,
     private readonly stats: MirrorStats,
+    private readonly logger: Logger,
     httpProxy?: string,
   ) {
+    this.guard = new NetworkGuard(config);
+    this.credentialHosts = new CredentialHosts(config.url, config.credentialHosts);
     // The timeout bounds waiting for headers and each silence in a body, never a whole (slow, large) download.
     const timeouts = { headersTimeout: config.timeoutSeconds * 1000, bodyTimeout: config.timeoutSeconds * 1000 };
+    // Through an outbound proxy the proxy resolves names: only literal addresses can be checked here
+    // (checkUrl, per hop); the proxy's own egress rules must do the rest.
     this.dispatcher = httpProxy
       ? new ProxyAgent({ uri: httpProxy, ...timeouts })
-      : new Agent({ keepAliveTimeout: 30_000, connections: 32, ...timeouts });
+      : new Agent({ keepAliveTimeout: 30_000, connections: 32, ...timeouts, connect: this.guard.connector({}) });
   }
 
   async getManifest(repository: string, reference: string, method: "GET" | "HEAD"): Promise<UpstreamManifest> {
@@ -94,7 +121,16 @@ export class UpstreamClient {
         throw new UpstreamError(`upstream ${this.config.name} answered ${res.status} for ${path}`, res.status);
       }
       return res;
-    } catch (err) {
+    } catch (caught) {
+      const err = refusalOf(caught) ?? caught;
+      if (err instanceof UpstreamRefused) {
+        this.logger.warn({ upstream: this.config.name, host: err.host, reason: err.message }, "refused an upstream's destination");
+        this.stats.upstreamError(this.config.name, err.message);
+        // Berth's own decision, the same on every try, not an upstream failing: the breaker does not count it
+        // (and a half-open trial ends here).
+        this.breaker.succeed();
+        throw err;
+      }
       const status = err instanceof UpstreamError ? err.status : 0;
       if (status === 0 || status >= 500 || status === 429) {
         this.breaker.fail();
@@ -111,7 +147,32 @@ export class UpstreamClient {
     const headers: Record<string, string> = { via: this.via, "user-agent": "berth-mirror" };
     if (options.accept) headers.accept = options.accept;
     if (auth && auth.until > Date.now()) headers.authorization = auth.header;
-    return fetch(`${this.config.url}${path}`, { method: options.method, headers, redirect: "follow", dispatcher: this.dispatcher, signal: options.signal });
+    return this.follow(new URL(`${this.config.url}${path}`), { method: options.method, headers, signal: options.signal });
+  }
+
+  /**
+   * A request with its redirects followed here rather than by fetch, so that each hop is checked before it
+   * is asked and the Authorization header (the upstream's token, or our credentials) is dropped as soon as
+   * a hop leaves the origin it was meant for — a CDN or object store gets a signed URL, not our secrets.
+   */
+  private async follow(url: URL, init: { method: string; headers: Record<string, string>; signal?: AbortSignal }): Promise<Response> {
+    const headers = { ...init.headers };
+    for (let hop = 0; ; hop++) {
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new UpstreamRefused(`upstream ${this.config.name} sent Berth to a ${url.protocol} URL; only http and https are followed`, url.host);
+      }
+      const refused = this.guard.checkUrl(url);
+      if (refused) throw new UpstreamRefused(refused.message, url.host);
+      const res = await fetch(url, { method: init.method, headers, redirect: "manual", dispatcher: this.dispatcher, signal: init.signal });
+      const location = REDIRECTS.has(res.status) ? res.headers.get("location") : null;
+      if (location === null) return res;
+      await res.body?.cancel();
+      if (hop === MAX_REDIRECTS) throw new UpstreamError(`upstream ${this.config.name} redirected more than ${MAX_REDIRECTS} times`, 502);
+      if (!URL.canParse(location, url.href)) throw new UpstreamError(`upstream ${this.config.name} redirected to an invalid URL`, 502);
+      const next = new URL(location, url);
+      if (next.origin !== url.origin) delete headers.authorization;
+      url = next;
+    }
   }
 
   /** Answers the upstream's challenge: Bearer → fetch a token from its realm; Basic → send the credentials. */
@@ -120,12 +181,20 @@ export class UpstreamClient {
     if (challenge && /^basic/i.test(challenge) && basic) return this.remember(repository, { header: basic, until: Date.now() + 3600_000 });
     const params = parseChallenge(challenge ?? "");
     if (!params.realm) throw new UpstreamError(`upstream ${this.config.name} asked for credentials we cannot give`, 401);
+    if (!URL.canParse(params.realm)) throw new UpstreamError(`upstream ${this.config.name} named a token realm that is not a URL`, 502);
     const url = new URL(params.realm);
+    if (basic && !this.credentialHosts.allows(url)) {
+      throw new UpstreamRefused(
+        `upstream ${this.config.name} named the token realm ${url.origin}, which is not one of its credential hosts: ` +
+          "its credentials are not sent there (list the host in the upstream's credentialHosts if it is its token service)",
+        url.host,
+      );
+    }
     if (params.service) url.searchParams.set("service", params.service);
     url.searchParams.set("scope", `repository:${repository}:pull`);
-    const res = await fetch(url, {
-      headers: { via: this.via, ...(basic ? { authorization: basic } : {}) },
-      dispatcher: this.dispatcher,
+    const res = await this.follow(url, {
+      method: "GET",
+      headers: { via: this.via, "user-agent": "berth-mirror", ...(basic ? { authorization: basic } : {}) },
       signal: AbortSignal.timeout(this.config.timeoutSeconds * 1000),
     });
     if (!res.ok) {
@@ -144,6 +213,12 @@ export class UpstreamClient {
     this.tokens.set(repository, auth);
     return auth;
   }
+}
+
+/** A guard's refusal, as fetch wraps it (a TypeError whose cause it is), made an upstream failure. */
+function refusalOf(err: unknown): UpstreamRefused | null {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause instanceof RefusedDestination ? new UpstreamRefused(cause.message, cause.host) : null;
 }
 
 /** `Bearer realm="…",service="…",scope="…"` → its parameters. */

@@ -109,6 +109,16 @@ describe("berth doctor", () => {
     expect(stdout).toMatch(/\n5 problem\(s\), 1 warning\(s\)\n$/);
   });
 
+  it("checks an upstream named by a host that resolves to a private address as pulls would: refused unless allowed", async () => {
+    // os.hostname() resolves to this machine (loopback or its private address), the way an internal name would.
+    const env = { BERTH_DATA_DIR: path.join(work, "data-named"), BERTH_MIRROR_UPSTREAM: `http://${os.hostname()}:${upstream.host.split(":")[1]}` };
+    const refused = await berth(["doctor"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^FAIL {2}upstream default .*refused to connect to .* it is a (loopback|private) address; set allowPrivateNetworks/m);
+    const allowed = await berth(["doctor"], { ...env, BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS: "true" });
+    expect(allowed.stdout).toMatch(/^ok {4}upstream default .*answers 200/m);
+  });
+
   it("warns about risky settings, checks a fresh embedded database, and refuses bad configuration with exit 2", async () => {
     const fresh = await berth(["doctor"], { BERTH_DATA_DIR: path.join(work, "data-fresh"), BERTH_LISTEN: "0.0.0.0:5000", BERTH_AUTH: "off" });
     expect(fresh.code).toBe(0);

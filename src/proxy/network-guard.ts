@@ -1,0 +1,97 @@
+import { lookup, type LookupAddress, type LookupOptions } from "node:dns";
+import { isIP, type LookupFunction } from "node:net";
+import { buildConnector } from "undici";
+import { addressScope, literalHostScope, type AddressScope } from "../kernel/addresses";
+
+/** Scopes `allowPrivateNetworks` opens; the others stay closed whatever the configuration says. */
+const PRIVATE_SCOPES: ReadonlySet<AddressScope> = new Set(["loopback", "private"]);
+
+/** A connection Berth would not make for an upstream: the host, the address it resolved to and why not. */
+export class RefusedDestination extends Error {
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    readonly scope: AddressScope,
+    upstream: string,
+    allowPrivate: boolean,
+  ) {
+    const where = address === host ? address : `${host} (${address})`;
+    const hint = PRIVATE_SCOPES.has(scope) && !allowPrivate ? "; set allowPrivateNetworks: true on the upstream if it may send Berth there" : "";
+    super(`refused to connect to ${where} for upstream ${upstream}: it is a ${scope} address${hint}`);
+    this.name = "RefusedDestination";
+  }
+}
+
+/**
+ * Where one upstream's traffic may go. The upstream's own address, when its URL names one literally (an IP
+ * or localhost), is the operator's word and always allowed. Anything else — the addresses its host name
+ * resolves to, its token realm, its redirects — must be public, or loopback or private when the upstream
+ * is configured with allowPrivateNetworks; link-local (cloud metadata), unspecified, multicast and reserved
+ * addresses never are. DNS answers are checked inside the connect, on the addresses actually connected to,
+ * so a name that resolves to a public address for a check and a private one for the connection (DNS
+ * rebinding) gets nowhere.
+ */
+export class NetworkGuard {
+  private readonly name: string;
+  private readonly allowPrivate: boolean;
+  /** `protocol//host:port` of the upstream's literal address; null when its URL names a host. */
+  private readonly trusted: string | null;
+
+  constructor(upstream: { name: string; url: string; allowPrivateNetworks: boolean }) {
+    this.name = upstream.name;
+    this.allowPrivate = upstream.allowPrivateNetworks;
+    const own = new URL(upstream.url);
+    this.trusted = literalHostScope(own.hostname) === null ? null : endpoint(own.protocol, own.hostname, own.port);
+  }
+
+  /** Null when Berth may connect to this address; otherwise the refusal. */
+  check(host: string, address: string): RefusedDestination | null {
+    return this.refusal(host, address, addressScope(address));
+  }
+
+  /**
+   * What can be decided from a URL alone (an IP literal, `localhost`), before any request: the only check
+   * possible when an outbound proxy resolves the names, and a clearer refusal than a failed connect.
+   */
+  checkUrl(url: URL): RefusedDestination | null {
+    const scope = literalHostScope(url.hostname);
+    if (scope === null || endpoint(url.protocol, url.hostname, url.port) === this.trusted) return null;
+    return this.refusal(url.hostname, url.hostname, scope);
+  }
+
+  /** An undici connector that refuses a disallowed IP literal or DNS answer before the socket connects. */
+  connector(options: buildConnector.BuildOptions): buildConnector.connector {
+    const direct = buildConnector(options);
+    const guarded = buildConnector({ ...options, lookup: this.lookup });
+    return (opts, callback) => {
+      if (endpoint(opts.protocol, opts.hostname, opts.port) === this.trusted) return direct(opts, callback);
+      // net.connect does not call the lookup for IP literals: those are checked here.
+      const refused = isIP(opts.hostname) ? this.check(opts.hostname, opts.hostname) : null;
+      if (refused) return callback(refused, null);
+      guarded(opts, callback);
+    };
+  }
+
+  private refusal(host: string, address: string, scope: AddressScope): RefusedDestination | null {
+    if (scope === "public" || (this.allowPrivate && PRIVATE_SCOPES.has(scope))) return null;
+    return new RefusedDestination(host, address, scope, this.name, this.allowPrivate);
+  }
+
+  private readonly lookup: LookupFunction = (hostname, options: LookupOptions, callback) => {
+    lookup(hostname, { ...options, all: true }, (err, answers: LookupAddress[]) => {
+      if (err) return callback(err, "", 0);
+      // Every answer, not only the one used: net may try them all (happy eyeballs).
+      for (const { address } of answers) {
+        const refused = this.check(hostname, address);
+        if (refused) return callback(refused as NodeJS.ErrnoException, "", 0);
+      }
+      if (options.all) callback(null, answers);
+      else callback(null, answers[0].address, answers[0].family);
+    });
+  };
+}
+
+/** One spelling for an endpoint, from a URL's parts or undici's connect options (which drop the brackets). */
+function endpoint(protocol: string, hostname: string, port: string): string {
+  return `${protocol}//${hostname.replace(/^\[|\]$/g, "").toLowerCase()}:${port || (protocol === "https:" ? "443" : "80")}`;
+}
