@@ -122,8 +122,20 @@ export class AccountService {
     return projectView(row);
   }
 
-  async removeProject(name: string): Promise<void> {
-    if (!(await this.accounts.deleteProject(name))) throw notFound("project", name);
+  /**
+   * Deletes a project. One that holds repositories is refused (409, naming how many) unless `force`, which
+   * deletes them with it. Returns how many repositories went.
+   */
+  async removeProject(name: string, options: { force?: boolean } = {}): Promise<{ repositories: number }> {
+    const result = await this.accounts.deleteProject(name, { force: options.force === true });
+    if (!result) throw notFound("project", name);
+    if (!result.deleted) {
+      const count = `${result.repositories} ${result.repositories === 1 ? "repository" : "repositories"}`;
+      throw new OciError("CONFLICT", { project: name, repositories: result.repositories }, {
+        message: `project ${name} holds ${count}; deleting it deletes them too, so it must be forced`,
+      });
+    }
+    return { repositories: result.repositories };
   }
 
   async members(project: string): Promise<Array<{ username: string; role: Role }>> {

@@ -65,7 +65,7 @@ export class AccessPolicy {
    * Which repositories a principal may pull, as a filter a list query can apply in SQL (page by page,
    * never by checking names one at a time). It states repositoryActions' rules per project: everything
    * for admins; public projects for all; member projects (any role pulls) for users; projects a robot
-   * may pull from; and repositories whose project does not exist yet for those who may create projects.
+   * may pull from. (Every repository has its project: none is listed for lack of one.)
    * Mirrored names (isMirrored) are the caller's to add: they depend on the mirror's routing.
    */
   async visibility(principal: Principal): Promise<Visibility> {
@@ -76,7 +76,7 @@ export class AccessPolicy {
       const pulls = principal.permissions.filter((p) => p.actions.includes("pull"));
       projectIds = pulls.some((p) => p.project === "*") ? "all" : await this.accounts.projectIdsByName(pulls.map((p) => p.project));
     }
-    return { all: false, projectIds, unowned: this.mayCreateProjects(principal) };
+    return { all: false, projectIds };
   }
 
   /**

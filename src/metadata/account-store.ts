@@ -29,6 +29,12 @@ export interface ProjectRow {
   createdAt: Date;
 }
 
+export interface ProjectDeletion {
+  deleted: boolean;
+  /** The repositories the project held (deleted with it, or the reason it was not). */
+  repositories: number;
+}
+
 export interface MemberRow {
   username: string;
   role: Role;
@@ -55,7 +61,11 @@ export interface AccountStore {
   /** Creates the project (owner becomes its admin member) unless it exists; returns it either way. */
   ensureProject(name: string, ownerId: number | null, isPublic?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
   updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null>;
-  deleteProject(name: string): Promise<boolean>;
+  /**
+   * Deletes the project unless it holds repositories and `force` is false; with `force`, its repositories
+   * (manifests, tags, blob links, uploads) go with it. Null when there is no such project.
+   */
+  deleteProject(name: string, options: { force: boolean }): Promise<ProjectDeletion | null>;
   listMembers(projectId: number): Promise<MemberRow[]>;
   /** The projects a user is a member of, with the role held in each, by name. */
   listMemberships(userId: number): Promise<Array<{ project: ProjectRow; role: Role }>>;
@@ -155,8 +165,18 @@ export class PrismaAccountStore implements AccountStore {
     return result.count ? this.findProject(name) : null;
   }
 
-  async deleteProject(name: string): Promise<boolean> {
-    return (await this.prisma.project.deleteMany({ where: { name } })).count > 0;
+  async deleteProject(name: string, options: { force: boolean }): Promise<ProjectDeletion | null> {
+    return this.prisma.$transaction(async (tx) => {
+      // FOR UPDATE waits for pushes creating a repository in the project (they hold the row FOR KEY SHARE
+      // until they commit, see berth_project_id) and keeps new ones out until this ends: the count is exact
+      // and the cascade takes every repository, the racing ones included.
+      const [locked] = await tx.$queryRaw<Array<{ id: number }>>`SELECT id FROM project WHERE name = ${name} FOR UPDATE`;
+      if (!locked) return null;
+      const repositories = await tx.repository.count({ where: { projectId: locked.id } });
+      if (repositories > 0 && !options.force) return { deleted: false, repositories };
+      await tx.project.delete({ where: { id: locked.id } });
+      return { deleted: true, repositories };
+    }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while
   }
 
   async listMembers(projectId: number): Promise<MemberRow[]> {
