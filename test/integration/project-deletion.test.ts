@@ -1,0 +1,129 @@
+// Issue 14, item 2: a project's repositories belong to it by key. Deleting a project that holds
+// repositories is refused unless forced; a forced deletion takes its repositories, manifests, tags and blob
+// links (the collector then reclaims the bytes); the next user to push under the name starts an empty
+// project and inherits nothing; no list, search or pull ever shows a repository without its project.
+import { listFiles } from "../support/gc-helpers";
+import { ADMIN_PASSWORD, basic, errorCodes, getManifestAs, pushImageAs, startAuthRegistry, tokenFor, bearer, v2, type Creds } from "../support/auth-helpers";
+import { buildImage, uniqueSuffix } from "../support/oci-client";
+import type { DatabaseKind, TestRegistry } from "../support/registry";
+
+jest.setTimeout(120_000);
+
+const ADMIN: Creds = { username: "admin", password: ADMIN_PASSWORD };
+
+describe.each<DatabaseKind>(["postgres", "embedded"])("deleting a project (%s)", (database) => {
+  let registry: TestRegistry;
+  const url = () => registry.url;
+  const call = (method: string, path: string, creds: Creds | null, body?: unknown) =>
+    fetch(`${url()}${path}`, {
+      method,
+      headers: {
+        ...(creds ? { Authorization: basic(creds.username, creds.password) } : {}),
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const createUser = async (): Promise<Creds> => {
+    const creds = { username: `u${uniqueSuffix()}`.slice(0, 30).toLowerCase(), password: "a-long-enough-password" };
+    const res = await call("POST", "/api/v1/users", ADMIN, creds);
+    if (res.status !== 201) throw new Error(`creating a user: ${res.status} ${await res.text()}`);
+    return creds;
+  };
+  const names = async (path: string, creds: Creds | null, field: "items" | "results") => {
+    const res = await call("GET", path, creds);
+    expect(res.status).toBe(200);
+    return ((await res.json()) as Record<string, Array<{ name: string }>>)[field].map((r) => r.name);
+  };
+
+  beforeAll(async () => {
+    registry = await startAuthRegistry({ database });
+  });
+  afterAll(() => registry?.stop());
+
+  test("the attack: a deleted project's private images go with it, and the next owner of the name inherits nothing", async () => {
+    const alice = await createUser();
+    const bob = await createUser();
+    const project = `teamb${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    const secretRepo = `${project}/secret`;
+    const secret = await pushImageAs(url(), secretRepo, "v1", basic(alice.username, alice.password), buildImage({ layers: 2, layerSize: 4096 }));
+    const secretDigests = [secret.config, ...secret.layers].map((b) => b.descriptor.digest);
+    for (const digest of secretDigests) expect(await listFiles(registry.deps.config.storage.root!)).toContain(digest);
+
+    // Refused while it holds a repository, with a JSON error naming how many; nothing is deleted.
+    const refused = await call("DELETE", `/api/v1/projects/${project}`, ADMIN);
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get("content-type")).toMatch(/application\/json/);
+    const body = (await refused.json()) as { errors: Array<{ code: string; message: string; detail: { repositories: number } }> };
+    expect(body.errors[0]).toMatchObject({ code: "CONFLICT", detail: { project, repositories: 1 } });
+    expect(body.errors[0].message).toContain("1 repository");
+    expect((await getManifestAs(url(), secretRepo, "v1", basic(alice.username, alice.password))).status).toBe(200);
+    expect((await call("DELETE", `/api/v1/projects/${project}?force=maybe`, ADMIN)).status).toBe(400);
+    expect((await call("DELETE", `/api/v1/projects/${project}?force=false`, ADMIN)).status).toBe(409);
+
+    // A token Alice holds from before the deletion, for a name Bob will use next.
+    const aliceToken = await tokenFor(url(), alice, `repository:${project}/x:pull,push`);
+
+    // Forced: the project and its repository go.
+    expect((await call("DELETE", `/api/v1/projects/${project}?force=true`, ADMIN)).status).toBe(204);
+    expect((await call("GET", `/api/v1/projects/${project}/members`, ADMIN)).status).toBe(404);
+
+    // Bob pushes under the name: a new project, his alone, holding only his repository.
+    await pushImageAs(url(), `${project}/x`, "v1", basic(bob.username, bob.password));
+    expect(await (await call("GET", `/api/v1/projects/${project}/members`, ADMIN)).json()).toEqual([{ username: bob.username, role: "admin" }]);
+
+    // Bob, now the project's admin, finds nothing of the old content: not by tag, digest, blob or tag list.
+    const asBob = basic(bob.username, bob.password);
+    expect(await errorCodes(await getManifestAs(url(), secretRepo, "v1", asBob))).toEqual(["MANIFEST_UNKNOWN"]);
+    expect(await errorCodes(await getManifestAs(url(), secretRepo, secret.digest, asBob))).toEqual(["MANIFEST_UNKNOWN"]);
+    expect(await errorCodes(await v2(url(), `/v2/${secretRepo}/blobs/${secret.layers[0].descriptor.digest}`, asBob))).toEqual(["BLOB_UNKNOWN"]);
+    expect(await errorCodes(await v2(url(), `/v2/${secretRepo}/tags/list`, asBob))).toEqual(["NAME_UNKNOWN"]);
+    // Nor can he mount the old layer into his own repository.
+    const mount = await v2(url(), `/v2/${project}/x/blobs/uploads/?mount=${secret.layers[0].descriptor.digest}&from=${secretRepo}`, asBob, { method: "POST" });
+    expect(mount.status).toBe(202); // no mount: an ordinary upload session starts instead
+    // Alice's token from the old project gives her nothing in Bob's: she is sent for a new one, which is empty.
+    expect((await getManifestAs(url(), `${project}/x`, "v1", bearer(aliceToken))).status).toBe(401);
+    expect((await pushImageAs(url(), `${project}/x`, "v2", bearer(aliceToken)).catch((err: Error) => err.message))).toMatch(/401/);
+    const fresh = await tokenFor(url(), alice, `repository:${project}/x:pull,push`);
+    expect(JSON.parse(Buffer.from(fresh.split(".")[1], "base64url").toString()).access).toEqual([]);
+
+    // No list or search shows the old repository, to anyone; the web API's repository page is gone.
+    for (const who of [alice, bob, ADMIN, null]) {
+      expect(await names(`/api/v1/repositories?q=${project}`, who, "items")).not.toContain(secretRepo);
+      expect(await names(`/v1/search?q=secret`, who, "results")).not.toContain(secretRepo);
+    }
+    expect(await names(`/api/v1/repositories?q=${project}`, bob, "items")).toEqual([`${project}/x`]);
+    expect(await names(`/api/v1/repositories?q=${project}`, ADMIN, "items")).toEqual([`${project}/x`]);
+    expect((await call("GET", `/api/v1/repositories/${secretRepo}`, ADMIN)).status).toBe(404);
+    const catalog = (await (await v2(url(), "/v2/_catalog?n=1000", basic(ADMIN.username, ADMIN.password))).json()) as { repositories: string[] };
+    expect(catalog.repositories).toContain(`${project}/x`);
+    expect(catalog.repositories).not.toContain(secretRepo);
+
+    // The bytes: gone after a collection.
+    const report = await registry.deps.gc.collect({ trigger: "api", graceMs: 0 });
+    expect(report.totals.blobsDeleted).toBeGreaterThanOrEqual(secretDigests.length);
+    const files = await listFiles(registry.deps.config.storage.root!);
+    for (const digest of secretDigests) expect(files).not.toContain(digest);
+    const [{ n }] = await registry.deps.database.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM blob WHERE digest = ANY($1::text[])`,
+      [secretDigests],
+    );
+    expect(n).toBe(0);
+  });
+
+  test("an empty project is deleted without force; a missing one is 404; the CLI-side service refuses the same way", async () => {
+    const empty = `empty${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    expect((await call("POST", "/api/v1/projects", ADMIN, { name: empty })).status).toBe(201);
+    expect((await call("DELETE", `/api/v1/projects/${empty}`, ADMIN)).status).toBe(204);
+    expect((await call("DELETE", `/api/v1/projects/${empty}`, ADMIN)).status).toBe(404);
+    expect((await call("DELETE", `/api/v1/projects/${empty}?force=true`, ADMIN)).status).toBe(404);
+
+    const full = `full${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    await pushImageAs(url(), `${full}/a`, "v1", basic(ADMIN.username, ADMIN.password));
+    await pushImageAs(url(), `${full}/b/c`, "v1", basic(ADMIN.username, ADMIN.password));
+    const accounts = registry.deps.auth.accounts;
+    await expect(accounts.removeProject(full)).rejects.toMatchObject({ status: 409, detail: { repositories: 2 } });
+    expect(await accounts.removeProject(full, { force: true })).toEqual({ repositories: 2 });
+    const [{ n }] = await registry.deps.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM repository WHERE name LIKE $1`, [`${full}/%`]);
+    expect(n).toBe(0);
+  });
+});
