@@ -111,7 +111,8 @@ export class AccountService {
   async addProject(name: string, options: { public?: boolean; owner?: string } = {}): Promise<ProjectView> {
     checkProjectName(name);
     const owner = options.owner ? await this.requireUser(options.owner) : null;
-    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false);
+    // An implicit project (made by a write under the name) is adopted: an administrator asked for this one.
+    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false, true);
     if (!created) throw new OciError("CONFLICT", `project ${name} exists`);
     return projectView(project);
   }

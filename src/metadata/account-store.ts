@@ -27,6 +27,8 @@ export interface ProjectRow {
   public: boolean;
   ownerId: number | null;
   createdAt: Date;
+  /** Created by a write under the name, not by anyone asking (see the schema). */
+  implicit: boolean;
 }
 
 export interface ProjectDeletion {
@@ -58,8 +60,11 @@ export interface AccountStore {
   createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow>;
   deleteRobot(name: string): Promise<boolean>;
   listProjects(): Promise<ProjectRow[]>;
-  /** Creates the project (owner becomes its admin member) unless it exists; returns it either way. */
-  ensureProject(name: string, ownerId: number | null, isPublic?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
+  /**
+   * Creates the project (owner becomes its admin member) unless it exists; returns it either way. With
+   * `adopt`, an implicit project counts as missing: it becomes a real one, with this owner and visibility.
+   */
+  ensureProject(name: string, ownerId: number | null, isPublic?: boolean, adopt?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
   updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null>;
   /**
    * Deletes the project unless it holds repositories and `force` is false; with `force`, its repositories
@@ -145,12 +150,13 @@ export class PrismaAccountStore implements AccountStore {
     return this.prisma.project.findMany({ orderBy: { name: "asc" } });
   }
 
-  async ensureProject(name: string, ownerId: number | null, isPublic = false): Promise<{ project: ProjectRow; created: boolean }> {
+  async ensureProject(name: string, ownerId: number | null, isPublic = false, adopt = false): Promise<{ project: ProjectRow; created: boolean }> {
     return this.prisma.$transaction(async (tx) => {
       const inserted = await tx.$queryRaw<ProjectRow[]>`
         INSERT INTO project (name, public, owner_id) VALUES (${name}, ${isPublic}, ${ownerId})
-        ON CONFLICT (name) DO NOTHING
-        RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt"`;
+        ON CONFLICT (name) DO UPDATE SET implicit = false, public = EXCLUDED.public, owner_id = EXCLUDED.owner_id
+          WHERE project.implicit AND ${adopt}
+        RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt", implicit`;
       if (inserted.length) {
         if (ownerId !== null) await tx.projectMember.create({ data: { projectId: inserted[0].id, userId: ownerId, role: "admin" } });
         return { project: inserted[0], created: true };
@@ -174,6 +180,9 @@ export class PrismaAccountStore implements AccountStore {
       if (!locked) return null;
       const repositories = await tx.repository.count({ where: { projectId: locked.id } });
       if (repositories > 0 && !options.force) return { deleted: false, repositories };
+      // Upload sessions before their repositories: finishing an upload locks its session, then its
+      // repository (the blob link's key), and the cascade would take them the other way round (a deadlock).
+      await tx.$queryRaw`SELECT u.id FROM upload u JOIN repository r ON r.id = u.repository_id WHERE r.project_id = ${locked.id} FOR UPDATE OF u`;
       await tx.project.delete({ where: { id: locked.id } });
       return { deleted: true, repositories };
     }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while

@@ -9,7 +9,7 @@ export type TagSort = (typeof TAG_SORTS)[number];
 /** What a principal may pull, for list queries: see AccessPolicy.visibility. Public projects are always in. */
 export type Visibility = { all: true } | { all: false; projectIds: number[] | "all" };
 
-/** Names a mirror serves to everyone, whatever their project's members: all of them, some prefixes, or none. */
+/** Names no local project owns (their project is implicit) that a mirror serves to everyone: all of them, some prefixes, or none. */
 export type MirrorVisibility = "all" | string[] | null;
 
 export interface RepositoryFilter {
@@ -206,10 +206,11 @@ export class SqlWebQueries implements WebQueries {
     const v = filter.visibility;
     if (!v.all) {
       const any = ["p.public"];
-      if (v.projectIds === "all" || filter.mirrored === "all") any.push("true");
+      if (v.projectIds === "all") any.push("true");
       else if (v.projectIds.length) any.push(`p.id = ANY(${p.add(v.projectIds)}::int[])`);
-      if (filter.mirrored !== "all" && filter.mirrored?.length) {
-        any.push(`(${filter.mirrored.map((prefix) => `starts_with(r.name, ${p.add(`${prefix}/`)})`).join(" OR ")})`);
+      if (filter.mirrored === "all") any.push("p.implicit");
+      else if (filter.mirrored?.length) {
+        any.push(`(p.implicit AND (${filter.mirrored.map((prefix) => `starts_with(r.name, ${p.add(`${prefix}/`)})`).join(" OR ")}))`);
       }
       clauses.push(`(${any.join(" OR ")})`);
     }

@@ -3,7 +3,20 @@
 // links (the collector then reclaims the bytes); the next user to push under the name starts an empty
 // project and inherits nothing; no list, search or pull ever shows a repository without its project.
 import { listFiles } from "../support/gc-helpers";
-import { ADMIN_PASSWORD, basic, errorCodes, getManifestAs, pushImageAs, startAuthRegistry, tokenFor, bearer, v2, type Creds } from "../support/auth-helpers";
+import {
+  ADMIN_PASSWORD,
+  basic,
+  bearer,
+  errorCodes,
+  getManifestAs,
+  pushBlobAs,
+  pushImageAs,
+  putManifestAs,
+  startAuthRegistry,
+  tokenFor,
+  v2,
+  type Creds,
+} from "../support/auth-helpers";
 import { buildImage, uniqueSuffix } from "../support/oci-client";
 import type { DatabaseKind, TestRegistry } from "../support/registry";
 
@@ -125,5 +138,51 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("deleting a project (%s)",
     expect(await accounts.removeProject(full, { force: true })).toEqual({ repositories: 2 });
     const [{ n }] = await registry.deps.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM repository WHERE name LIKE $1`, [`${full}/%`]);
     expect(n).toBe(0);
+  });
+
+  test("pushes racing forced deletions never leave a repository without its project, and never get a 5xx", async () => {
+    const carol = await createUser();
+    const asCarol = basic(carol.username, carol.password);
+    const project = `race${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    const statuses: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      await pushImageAs(url(), `${project}/seed`, "v1", asCarol); // the project exists, owned by Carol
+      let blobsDone = 0;
+      let releaseDelete!: () => void;
+      const halfway = new Promise<void>((resolve) => (releaseDelete = resolve));
+      const pushers = Array.from({ length: 6 }, async (_, i) => {
+        const image = buildImage({ layers: 2, layerSize: 1024 });
+        const repo = `${project}/r${i}`;
+        for (const blob of [image.config, ...image.layers]) {
+          const res = await pushBlobAs(url(), repo, blob.data, asCarol);
+          statuses.push(res.status);
+          if (res.status !== 201) return;
+        }
+        if (++blobsDone === 3) releaseDelete();
+        const res = await putManifestAs(url(), repo, "v1", image, asCarol);
+        statuses.push(res.status);
+      });
+      const deletion = halfway.then(() => call("DELETE", `/api/v1/projects/${project}?force=true`, ADMIN));
+      await Promise.all(pushers);
+      releaseDelete(); // in case fewer than three got their blobs in
+      expect((await deletion).status).toBe(204);
+
+      const orphans = await registry.deps.database.query<{ name: string }>(
+        `SELECT r.name FROM repository r LEFT JOIN project p ON p.id = r.project_id
+          WHERE p.id IS NULL OR p.name <> split_part(r.name, '/', 1)`,
+      );
+      expect(orphans).toEqual([]);
+      // Whatever outlived the deletion is in a project that exists, and every list agrees with the database.
+      const survivors = (await registry.deps.database.query<{ name: string }>(
+        `SELECT r.name FROM repository r WHERE r.name LIKE $1 AND EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = r.id) ORDER BY r.name`,
+        [`${project}/%`],
+      )).map((r) => r.name);
+      expect(await names(`/api/v1/repositories?q=${project}&pageSize=100`, ADMIN, "items")).toEqual(survivors);
+      for (const name of survivors) expect((await getManifestAs(url(), name, "v1", basic(ADMIN.username, ADMIN.password))).status).toBe(200);
+      const cleanup = await call("DELETE", `/api/v1/projects/${project}?force=true`, ADMIN);
+      expect([204, 404]).toContain(cleanup.status);
+    }
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    expect(statuses).toContain(201);
   });
 });

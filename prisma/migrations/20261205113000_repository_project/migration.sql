@@ -7,7 +7,13 @@
 -- garbage collector's). A project created again under the same name is a new row with a new id and starts
 -- empty.
 
--- The project of a repository name, created (private, without owner or members) when missing. Until its
+-- A project nobody asked for: created because a repository was written under its name without one (by the
+-- backfill below, a mirror caching an upstream's image, a push with authentication off, or a push that
+-- raced the project's deletion). It is private and has no members; it does not make its name local for a
+-- mirror's default upstream (src/proxy/mirror-routing.ts); an administrator creating the project adopts it.
+ALTER TABLE "project" ADD COLUMN "implicit" BOOLEAN NOT NULL DEFAULT false;
+
+-- The project of a repository name, created (private, implicit, without owner or members) when missing. Until its
 -- transaction ends it holds the project row FOR KEY SHARE, so a project deletion (which takes the row FOR
 -- UPDATE, src/metadata/account-store.ts) either waits and then counts and deletes the new repository with
 -- the rest, or finished first, and then this finds no row and creates a new, empty project.
@@ -18,7 +24,7 @@ BEGIN
     FOR attempt IN 1..10 LOOP
         SELECT p."id" INTO found_id FROM "project" p WHERE p."name" = p_project FOR KEY SHARE;
         IF found_id IS NOT NULL THEN RETURN found_id; END IF;
-        INSERT INTO "project" ("name") VALUES (p_project) ON CONFLICT ("name") DO NOTHING RETURNING "id" INTO found_id;
+        INSERT INTO "project" ("name", "implicit") VALUES (p_project, true) ON CONFLICT ("name") DO NOTHING RETURNING "id" INTO found_id;
         IF found_id IS NOT NULL THEN RETURN found_id; END IF;
         -- Created by a concurrent transaction meanwhile (and maybe deleted again): look again.
     END LOOP;
@@ -40,10 +46,10 @@ BEGIN
     RETURN NEW;
 END $$;
 
--- Backfill: a project row for every repository whose first segment has none (private, no owner: only
--- administrators see them until one grants access), then the key.
-INSERT INTO "project" ("name")
-SELECT DISTINCT split_part(r."name", '/', 1) FROM "repository" r
+-- Backfill: an implicit project for every repository whose first segment has none (private, no owner:
+-- only administrators see them until one grants access), then the key.
+INSERT INTO "project" ("name", "implicit")
+SELECT DISTINCT split_part(r."name", '/', 1), true FROM "repository" r
 ON CONFLICT ("name") DO NOTHING;
 
 ALTER TABLE "repository" ADD COLUMN "project_id" INTEGER;
