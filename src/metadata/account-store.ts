@@ -158,7 +158,11 @@ export class PrismaAccountStore implements AccountStore {
           WHERE project.implicit AND ${adopt}
         RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt", implicit`;
       if (inserted.length) {
-        if (ownerId !== null) await tx.projectMember.create({ data: { projectId: inserted[0].id, userId: ownerId, role: "admin" } });
+        if (ownerId !== null) {
+          // Upsert: an adopted implicit project may already count the owner among its members.
+          const key = { projectId: inserted[0].id, userId: ownerId };
+          await tx.projectMember.upsert({ where: { projectId_userId: key }, create: { ...key, role: "admin" }, update: { role: "admin" } });
+        }
         return { project: inserted[0], created: true };
       }
       const project = await tx.project.findUniqueOrThrow({ where: { name } });

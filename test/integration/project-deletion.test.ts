@@ -140,6 +140,28 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("deleting a project (%s)",
     expect(n).toBe(0);
   });
 
+  test("an implicit project (a repository written without one) belongs to nobody until an administrator adopts it", async () => {
+    const dave = await createUser();
+    const asDave = basic(dave.username, dave.password);
+    const project = `impl${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    // What a mirror's cache, a push with auth off or an old database leaves: a repository and no project row.
+    await pushImageAs(url(), `${project}/old`, "v1", basic(ADMIN.username, ADMIN.password));
+    await registry.deps.database.query(`UPDATE project SET implicit = true, owner_id = NULL WHERE name = $1`, [project]);
+    await registry.deps.database.query(`DELETE FROM project_member WHERE project_id = (SELECT id FROM project WHERE name = $1)`, [project]);
+
+    await expect(pushImageAs(url(), `${project}/x`, "v1", asDave)).rejects.toThrow(/403/);
+    expect(await names(`/api/v1/repositories?q=${project}`, dave, "items")).toEqual([]);
+    expect(await names(`/api/v1/repositories?q=${project}`, ADMIN, "items")).toEqual([`${project}/old`]);
+
+    const adopted = await call("POST", "/api/v1/projects", ADMIN, { name: project, owner: dave.username });
+    expect(adopted.status).toBe(201);
+    expect(await (await call("GET", `/api/v1/projects/${project}/members`, ADMIN)).json()).toEqual([{ username: dave.username, role: "admin" }]);
+    await pushImageAs(url(), `${project}/x`, "v1", asDave);
+    expect(await names(`/api/v1/repositories?q=${project}`, dave, "items")).toEqual([`${project}/old`, `${project}/x`]);
+    // A real project is not adopted twice.
+    expect((await call("POST", "/api/v1/projects", ADMIN, { name: project })).status).toBe(409);
+  });
+
   test("pushes racing forced deletions never leave a repository without its project, and never get a 5xx", async () => {
     const carol = await createUser();
     const asCarol = basic(carol.username, carol.password);
