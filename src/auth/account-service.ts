@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import { parseRepositoryName } from "../kernel/names";
 import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../metadata/account-store";
 import { generateSecret, hashSecret } from "./passwords";
@@ -40,7 +40,7 @@ export class AccountService {
   async addUser(username: string, password: string, isAdmin = false): Promise<UserView> {
     if (!ACCOUNT_NAME.test(username)) throw invalid(`username must match ${ACCOUNT_NAME.source}`);
     checkPassword(password);
-    if (await this.accounts.findUser(username)) throw new OciError("CONFLICT", `user ${username} exists`);
+    if (await this.accounts.findUser(username)) throw new DomainError("Conflict", `user ${username} exists`);
     return userView(await this.accounts.createUser({ username, passwordHash: await hashSecret(password), isAdmin }));
   }
 
@@ -70,7 +70,7 @@ export class AccountService {
       await this.addUser("admin", chosen, true);
     } catch (err) {
       // Another replica bootstrapped at the same moment.
-      if (err instanceof OciError && err.code === "CONFLICT") return undefined;
+      if (err instanceof DomainError && err.code === "Conflict") return undefined;
       if (isUniqueViolation(err)) return undefined;
       throw err;
     }
@@ -88,7 +88,7 @@ export class AccountService {
     const permissions = input.permissions.map(checkPermission);
     if (!permissions.length) throw invalid("a robot needs at least one permission");
     const name = `${ROBOT_PREFIX}${bare}`;
-    if (await this.accounts.findRobot(name)) throw new OciError("CONFLICT", `robot ${name} exists`);
+    if (await this.accounts.findRobot(name)) throw new DomainError("Conflict", `robot ${name} exists`);
     const secret = generateSecret();
     const row = await this.accounts.createRobot({
       name,
@@ -113,7 +113,7 @@ export class AccountService {
     const owner = options.owner ? await this.requireUser(options.owner) : null;
     // An implicit project (made by a write under the name) is adopted: an administrator asked for this one.
     const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false, true);
-    if (!created) throw new OciError("CONFLICT", `project ${name} exists`);
+    if (!created) throw new DomainError("Conflict", `project ${name} exists`);
     return projectView(project);
   }
 
@@ -132,8 +132,8 @@ export class AccountService {
     if (!result) throw notFound("project", name);
     if (!result.deleted) {
       const count = `${result.repositories} ${result.repositories === 1 ? "repository" : "repositories"}`;
-      throw new OciError("CONFLICT", { project: name, repositories: result.repositories }, {
-        message: `project ${name} holds ${count}; deleting it deletes them too, so it must be forced`,
+      throw new DomainError("Conflict", { project: name, repositories: result.repositories }, {
+        summary: `project ${name} holds ${count}; deleting it deletes them too, so it must be forced`,
       });
     }
     return { repositories: result.repositories };
@@ -205,12 +205,12 @@ function checkPermission(p: RobotPermission): RobotPermission {
   return { project: p.project, actions: [...new Set(actions)] };
 }
 
-function invalid(detail: string): OciError {
-  return new OciError("INVALID_REQUEST", detail);
+function invalid(detail: string): DomainError {
+  return new DomainError("InvalidRequest", detail);
 }
 
-function notFound(kind: string, name: string): OciError {
-  return new OciError("NOT_FOUND", `${kind} ${name} does not exist`);
+function notFound(kind: string, name: string): DomainError {
+  return new DomainError("NotFound", `${kind} ${name} does not exist`);
 }
 
 function isUniqueViolation(err: unknown): boolean {

@@ -1,7 +1,7 @@
 import type { Database, Query } from "./database";
 import type { ContentCache } from "./content-cache";
 import type { Digest } from "../kernel/digest";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName, TagName } from "../kernel/names";
 import type { WriterState } from "../storage/driver";
 import type {
@@ -30,7 +30,7 @@ class RawDatabaseError extends Error {
  */
 function storeError(err: unknown): Error {
   if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) {
-    return new OciError("NAME_UNKNOWN", "the repository was deleted while this request wrote to it", { cause: err });
+    return new DomainError("NameUnknown", "the repository was deleted while this request wrote to it", { cause: err });
   }
   return new RawDatabaseError(err);
 }
