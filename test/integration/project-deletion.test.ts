@@ -134,7 +134,7 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("deleting a project (%s)",
     await pushImageAs(url(), `${full}/a`, "v1", basic(ADMIN.username, ADMIN.password));
     await pushImageAs(url(), `${full}/b/c`, "v1", basic(ADMIN.username, ADMIN.password));
     const accounts = registry.deps.auth.accounts;
-    await expect(accounts.removeProject(full)).rejects.toMatchObject({ status: 409, detail: { repositories: 2 } });
+    await expect(accounts.removeProject(full)).rejects.toMatchObject({ code: "Conflict", detail: { repositories: 2 } });
     expect(await accounts.removeProject(full, { force: true })).toEqual({ repositories: 2 });
     const [{ n }] = await registry.deps.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM repository WHERE name LIKE $1`, [`${full}/%`]);
     expect(n).toBe(0);
