@@ -128,6 +128,7 @@ export class AccountService {
    * deletes them with it. Returns how many repositories went.
    */
   async removeProject(name: string, options: { force?: boolean } = {}): Promise<{ repositories: number }> {
+    checkProjectName(name);
     const result = await this.accounts.deleteProject(name, { force: options.force === true });
     if (!result) throw notFound("project", name);
     if (!result.deleted) {

@@ -129,6 +129,11 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("deleting a project (%s)",
     expect((await call("DELETE", `/api/v1/projects/${empty}`, ADMIN)).status).toBe(204);
     expect((await call("DELETE", `/api/v1/projects/${empty}`, ADMIN)).status).toBe(404);
     expect((await call("DELETE", `/api/v1/projects/${empty}?force=true`, ADMIN)).status).toBe(404);
+    for (const bad of ["%00", "a%00b", "UPPER", "x".repeat(300), "..", "%2e%2e"]) {
+      const res = await call("DELETE", `/api/v1/projects/${bad}?force=true`, ADMIN);
+      expect([400, 404]).toContain(res.status);
+      expect(((await res.json()) as { errors: unknown[] }).errors).toHaveLength(1);
+    }
 
     const full = `full${uniqueSuffix()}`.slice(0, 30).toLowerCase();
     await pushImageAs(url(), `${full}/a`, "v1", basic(ADMIN.username, ADMIN.password));
