@@ -99,7 +99,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs,
     manifests,
     logger,
-    isLocalProject: async (project) => (await accountStore.findProject(project)) !== null,
+    isLocalProject: async (project) => (await accountStore.findProject(project))?.implicit === false,
     onCached: (bytes) => gc.mirrorCacheGrew(bytes),
     clock: options.clock,
   });

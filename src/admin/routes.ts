@@ -95,9 +95,9 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
       ok(ctx, project);
     }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx, caller) => {
-      await accounts.removeProject(ctx.params[0]);
+      const { repositories } = await accounts.removeProject(ctx.params[0], { force: forceFlag(ctx.query.get("force")) });
       deps.auth.token?.policy.forgetProject(ctx.params[0]);
-      deps.events.record({ ...origin(ctx, caller), action: "project.deleted", reference: `project ${ctx.params[0]}`, detail: {} });
+      deps.events.record({ ...origin(ctx, caller), action: "project.deleted", reference: `project ${ctx.params[0]}`, detail: { repositories } });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/projects\/([^/]+)\/members$/, projectAdmin(async (ctx) => ok(ctx, await accounts.members(ctx.params[0]))))
@@ -182,4 +182,11 @@ function parseAuditQuery(query: URLSearchParams) {
     before,
     limit,
   };
+}
+
+/** `?force=true` (or `false`, or absent); anything else is refused rather than read as "no". */
+function forceFlag(value: string | null): boolean {
+  if (value === null || value === "false") return false;
+  if (value === "true") return true;
+  throw new OciError("INVALID_REQUEST", "force must be true or false");
 }

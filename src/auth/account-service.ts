@@ -111,7 +111,8 @@ export class AccountService {
   async addProject(name: string, options: { public?: boolean; owner?: string } = {}): Promise<ProjectView> {
     checkProjectName(name);
     const owner = options.owner ? await this.requireUser(options.owner) : null;
-    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false);
+    // An implicit project (made by a write under the name) is adopted: an administrator asked for this one.
+    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false, true);
     if (!created) throw new DomainError("Conflict", `project ${name} exists`);
     return projectView(project);
   }
@@ -122,8 +123,21 @@ export class AccountService {
     return projectView(row);
   }
 
-  async removeProject(name: string): Promise<void> {
-    if (!(await this.accounts.deleteProject(name))) throw notFound("project", name);
+  /**
+   * Deletes a project. One that holds repositories is refused (409, naming how many) unless `force`, which
+   * deletes them with it. Returns how many repositories went.
+   */
+  async removeProject(name: string, options: { force?: boolean } = {}): Promise<{ repositories: number }> {
+    checkProjectName(name);
+    const result = await this.accounts.deleteProject(name, { force: options.force === true });
+    if (!result) throw notFound("project", name);
+    if (!result.deleted) {
+      const count = `${result.repositories} ${result.repositories === 1 ? "repository" : "repositories"}`;
+      throw new DomainError("Conflict", { project: name, repositories: result.repositories }, {
+        summary: `project ${name} holds ${count}; deleting it deletes them too, so it must be forced`,
+      });
+    }
+    return { repositories: result.repositories };
   }
 
   async members(project: string): Promise<Array<{ username: string; role: Role }>> {

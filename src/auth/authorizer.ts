@@ -3,8 +3,8 @@ import type { Authenticator } from "./authenticator";
 import { parseBasic, parseBearer } from "./authenticator";
 import type { AccessPolicy } from "./policy";
 import { ANONYMOUS, type Principal } from "./principal";
-import { allows, coversAll, formatScope, type Access, type ResourceType } from "./scope";
-import { InvalidTokenError, type TokenService } from "./tokens";
+import { allows, coversAll, formatScope, intersect, type Access, type ResourceType } from "./scope";
+import { InvalidTokenError, type TokenService, type VerifiedAccess } from "./tokens";
 
 export interface AccessRequirement {
   /** What the route needs; an empty list still needs a valid identity (anonymous tokens count). */
@@ -88,7 +88,9 @@ export class TokenAuthorizer implements Authorizer {
     }
     if (coversAll(verified.access, requirement.required)) {
       const principal = async () => (verified.subject ? await this.authenticator.byName(verified.subject) : null) ?? ANONYMOUS;
-      return this.finish(principal, verified.access, requirement, verified.subject);
+      const access = await this.stillGranted(verified, requirement, principal);
+      if (!access) throw this.unauthorized(req, requirement, "token was granted on a project that has since been deleted", "insufficient_scope");
+      return this.finish(principal, access, requirement, verified.subject);
     }
     // The token lacks the scope. If the account could get it, send the client back for a new token;
     // if it never could, say so plainly.
@@ -97,6 +99,23 @@ export class TokenAuthorizer implements Authorizer {
       throw denied(requirement.required);
     }
     throw this.unauthorized(req, requirement, "token does not grant the required access", "insufficient_scope");
+  }
+
+  /**
+   * The token's rights, unless a project it names was created after it was issued: a token granted on a
+   * deleted project must not open the project created next under that name. Then the rights are decided
+   * again for the account as it is now (null when they no longer cover the request).
+   */
+  private async stillGranted(verified: VerifiedAccess, requirement: AccessRequirement, principal: () => Promise<Principal>): Promise<Access[] | null> {
+    const asked = [...requirement.required, ...(requirement.optional ?? [])].filter((a) => a.type === "repository");
+    const current = await Promise.all(asked.map((a) => this.policy.tokenPredatesProject(a.name, verified.issuedAt)));
+    if (current.every(Boolean)) return verified.access;
+    const live = await this.policy.grant(await principal(), asked);
+    const access = [
+      ...intersect(live, (a) => verified.access.find((t) => t.type === a.type && t.name === a.name)?.actions ?? []),
+      ...verified.access.filter((a) => a.type !== "repository"),
+    ];
+    return coversAll(access, requirement.required) ? access : null;
   }
 
   private async finish(

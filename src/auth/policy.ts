@@ -21,6 +21,8 @@ export interface PolicyOptions {
  */
 export class AccessPolicy {
   private readonly knownProjects = new Map<string, number>();
+  /** When each project was created (null: it does not exist), as seen within the last few seconds. */
+  private readonly projectBirths = new Map<string, { createdAt: number | null; until: number }>();
 
   constructor(
     private readonly accounts: AccountStore,
@@ -65,7 +67,7 @@ export class AccessPolicy {
    * Which repositories a principal may pull, as a filter a list query can apply in SQL (page by page,
    * never by checking names one at a time). It states repositoryActions' rules per project: everything
    * for admins; public projects for all; member projects (any role pulls) for users; projects a robot
-   * may pull from; and repositories whose project does not exist yet for those who may create projects.
+   * may pull from. (Every repository has its project: none is listed for lack of one.)
    * Mirrored names (isMirrored) are the caller's to add: they depend on the mirror's routing.
    */
   async visibility(principal: Principal): Promise<Visibility> {
@@ -76,7 +78,7 @@ export class AccessPolicy {
       const pulls = principal.permissions.filter((p) => p.actions.includes("pull"));
       projectIds = pulls.some((p) => p.project === "*") ? "all" : await this.accounts.projectIdsByName(pulls.map((p) => p.project));
     }
-    return { all: false, projectIds, unowned: this.mayCreateProjects(principal) };
+    return { all: false, projectIds };
   }
 
   /**
@@ -94,9 +96,30 @@ export class AccessPolicy {
     this.knownProjects.set(name, Date.now() + 60_000);
   }
 
+  /**
+   * Whether a token issued at `issuedAt` (seconds) was granted on the repository's current project: false
+   * when the project was created since (deleted and created again under its name, maybe by someone else)
+   * or does not exist, and the token's rights must be decided again. Creation times are remembered for a
+   * few seconds, so a deletion on another replica takes that long to count here.
+   */
+  async tokenPredatesProject(repository: string, issuedAt: number): Promise<boolean> {
+    const name = projectOf(repository);
+    let birth = this.projectBirths.get(name);
+    if (!birth || birth.until < Date.now()) {
+      const project = await this.accounts.findProject(name);
+      birth = { createdAt: project ? project.createdAt.getTime() : null, until: Date.now() + 5_000 };
+      if (this.projectBirths.size > 10_000) this.projectBirths.clear();
+      this.projectBirths.set(name, birth);
+    }
+    // iat has whole seconds: a project created within the token's second may be older or younger than the
+    // token, so it is decided again (the first push into a new project pays that, for that token only).
+    return birth.createdAt !== null && birth.createdAt < issuedAt * 1000;
+  }
+
   /** After a project is deleted here, forget that it existed. */
   forgetProject(name: string): void {
     this.knownProjects.delete(name);
+    this.projectBirths.delete(name);
   }
 
   private async memberActions(principal: Principal, project: ProjectRow): Promise<readonly string[]> {

@@ -22,6 +22,8 @@ export interface IssuedToken {
 export interface VerifiedAccess {
   subject: string;
   access: Access[];
+  /** When the token was issued, in seconds (JWT `iat`). */
+  issuedAt: number;
   expiresAt: number;
 }
 
@@ -60,7 +62,7 @@ export class TokenService {
     if (cached && cached.expiresAt > Date.now() / 1000 - this.options.clockSkewSeconds) return cached;
     const claims = await this.verify(token);
     if (claims.typ !== undefined) throw new InvalidTokenError("not an access token");
-    const result: VerifiedAccess = { subject: String(claims.sub ?? ""), access: parseAccessClaim(claims.access), expiresAt: Number(claims.exp) };
+    const result: VerifiedAccess = { subject: String(claims.sub ?? ""), access: parseAccessClaim(claims.access), issuedAt: Number(claims.iat ?? 0), expiresAt: Number(claims.exp) };
     if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, result);
     return result;

@@ -142,7 +142,7 @@ function parsePermission(value: string): RobotPermission {
 export const projectCommand: Command = {
   summary: "manage projects and members: add | rm | list | member",
   usage: `berth project add <name> [--public] [--owner <user>]
-berth project rm <name>
+berth project rm <name> [--force]   (--force: also delete the repositories it holds)
 berth project list
 berth project member <project> <user> <guest|developer|maintainer|admin>
 berth project member <project> <user> --remove`,
@@ -151,7 +151,7 @@ berth project member <project> <user> --remove`,
     const { values, positionals: names } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { public: { type: "boolean" }, owner: { type: "string" }, remove: { type: "boolean" } },
+      options: { public: { type: "boolean" }, owner: { type: "string" }, remove: { type: "boolean" }, force: { type: "boolean" } },
     });
     return withAccounts(config, async (accounts, record) => {
       switch (sub) {
@@ -163,10 +163,10 @@ berth project member <project> <user> --remove`,
           return 0;
         }
         case "rm": {
-          const [name] = positionals(names, 1, "berth project rm <name>");
-          await accounts.removeProject(name);
-          record({ action: "project.deleted", reference: `project ${name}`, detail: {} });
-          console.log(`removed project ${name}`);
+          const [name] = positionals(names, 1, "berth project rm <name> [--force]");
+          const { repositories } = await accounts.removeProject(name, { force: values.force ?? false });
+          record({ action: "project.deleted", reference: `project ${name}`, detail: { repositories } });
+          console.log(`removed project ${name}${repositories ? ` and its ${repositories} repositories` : ""}`);
           return 0;
         }
         case "list":

@@ -25,7 +25,8 @@ export interface EventDetails {
   // Projects, their members and roles, their visibility and their rules.
   "project.created": { public: boolean; owner: string | null };
   "project.visibility_changed": { public: boolean };
-  "project.deleted": Record<string, never>;
+  /** How many repositories were deleted with it (a forced deletion). */
+  "project.deleted": { repositories: number };
   "member.set": { project: string; role: string };
   "member.removed": { project: string };
   "rule.created": RuleDetail;

@@ -27,6 +27,14 @@ export interface ProjectRow {
   public: boolean;
   ownerId: number | null;
   createdAt: Date;
+  /** Created by a write under the name, not by anyone asking (see the schema). */
+  implicit: boolean;
+}
+
+export interface ProjectDeletion {
+  deleted: boolean;
+  /** The repositories the project held (deleted with it, or the reason it was not). */
+  repositories: number;
 }
 
 export interface MemberRow {
@@ -52,10 +60,17 @@ export interface AccountStore {
   createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow>;
   deleteRobot(name: string): Promise<boolean>;
   listProjects(): Promise<ProjectRow[]>;
-  /** Creates the project (owner becomes its admin member) unless it exists; returns it either way. */
-  ensureProject(name: string, ownerId: number | null, isPublic?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
+  /**
+   * Creates the project (owner becomes its admin member) unless it exists; returns it either way. With
+   * `adopt`, an implicit project counts as missing: it becomes a real one, with this owner and visibility.
+   */
+  ensureProject(name: string, ownerId: number | null, isPublic?: boolean, adopt?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
   updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null>;
-  deleteProject(name: string): Promise<boolean>;
+  /**
+   * Deletes the project unless it holds repositories and `force` is false; with `force`, its repositories
+   * (manifests, tags, blob links, uploads) go with it. Null when there is no such project.
+   */
+  deleteProject(name: string, options: { force: boolean }): Promise<ProjectDeletion | null>;
   listMembers(projectId: number): Promise<MemberRow[]>;
   /** The projects a user is a member of, with the role held in each, by name. */
   listMemberships(userId: number): Promise<Array<{ project: ProjectRow; role: Role }>>;
@@ -135,14 +150,19 @@ export class PrismaAccountStore implements AccountStore {
     return this.prisma.project.findMany({ orderBy: { name: "asc" } });
   }
 
-  async ensureProject(name: string, ownerId: number | null, isPublic = false): Promise<{ project: ProjectRow; created: boolean }> {
+  async ensureProject(name: string, ownerId: number | null, isPublic = false, adopt = false): Promise<{ project: ProjectRow; created: boolean }> {
     return this.prisma.$transaction(async (tx) => {
       const inserted = await tx.$queryRaw<ProjectRow[]>`
         INSERT INTO project (name, public, owner_id) VALUES (${name}, ${isPublic}, ${ownerId})
-        ON CONFLICT (name) DO NOTHING
-        RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt"`;
+        ON CONFLICT (name) DO UPDATE SET implicit = false, public = EXCLUDED.public, owner_id = EXCLUDED.owner_id
+          WHERE project.implicit AND ${adopt}
+        RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt", implicit`;
       if (inserted.length) {
-        if (ownerId !== null) await tx.projectMember.create({ data: { projectId: inserted[0].id, userId: ownerId, role: "admin" } });
+        if (ownerId !== null) {
+          // Upsert: an adopted implicit project may already count the owner among its members.
+          const key = { projectId: inserted[0].id, userId: ownerId };
+          await tx.projectMember.upsert({ where: { projectId_userId: key }, create: { ...key, role: "admin" }, update: { role: "admin" } });
+        }
         return { project: inserted[0], created: true };
       }
       const project = await tx.project.findUniqueOrThrow({ where: { name } });
@@ -155,8 +175,21 @@ export class PrismaAccountStore implements AccountStore {
     return result.count ? this.findProject(name) : null;
   }
 
-  async deleteProject(name: string): Promise<boolean> {
-    return (await this.prisma.project.deleteMany({ where: { name } })).count > 0;
+  async deleteProject(name: string, options: { force: boolean }): Promise<ProjectDeletion | null> {
+    return this.prisma.$transaction(async (tx) => {
+      // FOR UPDATE waits for pushes creating a repository in the project (they hold the row FOR KEY SHARE
+      // until they commit, see berth_project_id) and keeps new ones out until this ends: the count is exact
+      // and the cascade takes every repository, the racing ones included.
+      const [locked] = await tx.$queryRaw<Array<{ id: number }>>`SELECT id FROM project WHERE name = ${name} FOR UPDATE`;
+      if (!locked) return null;
+      const repositories = await tx.repository.count({ where: { projectId: locked.id } });
+      if (repositories > 0 && !options.force) return { deleted: false, repositories };
+      // Upload sessions before their repositories: finishing an upload locks its session, then its
+      // repository (the blob link's key), and the cascade would take them the other way round (a deadlock).
+      await tx.$queryRaw`SELECT u.id FROM upload u JOIN repository r ON r.id = u.repository_id WHERE r.project_id = ${locked.id} FOR UPDATE OF u`;
+      await tx.project.delete({ where: { id: locked.id } });
+      return { deleted: true, repositories };
+    }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while
   }
 
   async listMembers(projectId: number): Promise<MemberRow[]> {

@@ -9,7 +9,7 @@ import { num, type GcDatabase, type Query } from "./gc-sql";
 export interface MirrorCache {
   /** Prefixes of the prefixed upstreams: names under them are mirrored. */
   prefixes: string[];
-  /** A default upstream serves every name no local project owns. */
+  /** A default upstream serves every name no local project owns (its project is implicit). */
   hasDefault: boolean;
   limitBytes: number;
   targetBytes: number;
@@ -50,7 +50,7 @@ export interface CacheChoice {
 
 /** SQL: repository `r` is mirrored. Parameters $1 (prefixes, text[]) and $2 (default upstream, boolean). */
 const MIRRORED = `(EXISTS (SELECT 1 FROM unnest($1::text[]) AS p(prefix) WHERE starts_with(r.name, p.prefix || '/'))
-  OR ($2::boolean AND NOT EXISTS (SELECT 1 FROM project pr WHERE pr.name = split_part(r.name, '/', 1))))`;
+  OR ($2::boolean AND (SELECT pr.implicit FROM project pr WHERE pr.id = r.project_id)))`;
 
 /** SQL: the latest use of manifest `m`: fetched, pulled by digest, or one of its tags moved or pulled. */
 const LAST_USED = `GREATEST(m.created_at, m.last_pulled_at,

@@ -22,7 +22,8 @@ export interface TagDeletion {
 /** Repositories by name; `project` limits them to one project. */
 export function repositoriesOf(db: GcDatabase, project?: string): Promise<Array<{ id: number; name: string }>> {
   return db.query<{ id: number; name: string }>(
-    `SELECT id, name FROM repository WHERE $1::text IS NULL OR split_part(name, '/', 1) = $1 ORDER BY name`,
+    `SELECT r.id, r.name FROM repository r
+      WHERE $1::text IS NULL OR r.project_id = (SELECT p.id FROM project p WHERE p.name = $1) ORDER BY r.name`,
     [project ?? null],
   );
 }

@@ -1,6 +1,7 @@
 import type { Database, Query } from "./database";
 import type { ContentCache } from "./content-cache";
 import type { Digest } from "../kernel/digest";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName, TagName } from "../kernel/names";
 import type { WriterState } from "../storage/driver";
 import type {
@@ -21,6 +22,20 @@ class RawDatabaseError extends Error {
     this.name = "RawDatabaseError";
   }
 }
+
+/**
+ * The driver's error as the client should see it. A write naming a repository row that a concurrent
+ * deletion (its project's, src/metadata/account-store.ts) removed breaks the row's foreign key: that
+ * repository is gone, which is the client's answer, not a server failure.
+ */
+function storeError(err: unknown): Error {
+  if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) {
+    return new DomainError("NameUnknown", "the repository was deleted while this request wrote to it", { cause: err });
+  }
+  return new RawDatabaseError(err);
+}
+
+const FOREIGN_KEY_VIOLATION = "23503";
 
 /** How long a blob link found in the database is trusted from memory when no touch interval bounds it. */
 const BLOB_LINK_TTL_MS = 5 * 60 * 1000;
@@ -105,7 +120,7 @@ export class SqlMetadataStore implements MetadataStore {
       return await this.db.query<R>(sql, params);
     } catch (err) {
       // The driver's failures (refused connections included) are named as database failures, like the ORM's.
-      throw new RawDatabaseError(err);
+      throw storeError(err);
     }
   }
 
@@ -114,7 +129,7 @@ export class SqlMetadataStore implements MetadataStore {
     try {
       return await this.db.transaction((tx) => {
         const q: Query = <R>(sql: string, params?: readonly unknown[]) =>
-          tx<R>(sql, params).catch((err: unknown) => Promise.reject(new RawDatabaseError(err)));
+          tx<R>(sql, params).catch((err: unknown) => Promise.reject(storeError(err)));
         return fn(q).catch((err: unknown) => {
           thrownByFn = true;
           throw err;
@@ -313,7 +328,7 @@ export class SqlMetadataStore implements MetadataStore {
       if (row.missing) return { missing: row.missing as Digest[] };
       return row.held_by ? { missing: [], immutableTagHeldBy: row.held_by as Digest } : { missing: [] };
     } catch (err) {
-      if ((err as { code?: string }).code !== IMMUTABLE_TAG_RACED || !tag) throw new RawDatabaseError(err);
+      if ((err as { code?: string }).code !== IMMUTABLE_TAG_RACED || !tag) throw storeError(err);
       // Another push created the tag between our check and our write: report what it names now.
       const [held] = await this.run<{ digest: string }>(
         `SELECT m.digest FROM tag t JOIN repository r ON r.id = t.repository_id JOIN manifest m ON m.id = t.manifest_id

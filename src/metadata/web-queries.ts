@@ -7,9 +7,9 @@ export const TAG_SORTS = ["name", "pushed"] as const;
 export type TagSort = (typeof TAG_SORTS)[number];
 
 /** What a principal may pull, for list queries: see AccessPolicy.visibility. Public projects are always in. */
-export type Visibility = { all: true } | { all: false; projectIds: number[] | "all"; unowned: boolean };
+export type Visibility = { all: true } | { all: false; projectIds: number[] | "all" };
 
-/** Names no local project owns that a mirror serves to everyone: all of them, some prefixes, or none. */
+/** Names no local project owns (their project is implicit) that a mirror serves to everyone: all of them, some prefixes, or none. */
 export type MirrorVisibility = "all" | string[] | null;
 
 export interface RepositoryFilter {
@@ -29,8 +29,8 @@ export interface Page {
 export interface RepositoryRow {
   name: string;
   project: string;
-  /** Whether its project is public (null: no such project). */
-  public: boolean | null;
+  /** Whether its project is public. */
+  public: boolean;
   tagCount: number;
   sizeBytes: number;
   pushedAt: Date;
@@ -95,7 +95,7 @@ export class SqlWebQueries implements WebQueries {
     const orderBy = sort === "name" ? `r.name ${dir}` : `${ORDER[sort]} ${dir}, r.name ${dir}`;
     const sql = `
       SELECT r.name, r.pushed_at, r.size_bytes, r.tag_count, r.pull_count, r.last_pulled_at, p.public
-        FROM repository r LEFT JOIN project p ON p.name = split_part(r.name, '/', 1)
+        FROM repository r JOIN project p ON p.id = r.project_id
        WHERE ${where}
        ORDER BY ${orderBy}
        LIMIT ${p.add(page.pageSize)} OFFSET ${p.add((page.page - 1) * page.pageSize)}`;
@@ -106,7 +106,7 @@ export class SqlWebQueries implements WebQueries {
     const p = new Params();
     const where = this.where(filter, p);
     return {
-      sql: `SELECT count(*) AS n FROM repository r LEFT JOIN project p ON p.name = split_part(r.name, '/', 1) WHERE ${where}`,
+      sql: `SELECT count(*) AS n FROM repository r JOIN project p ON p.id = r.project_id WHERE ${where}`,
       params: p.values,
     };
   }
@@ -127,7 +127,7 @@ export class SqlWebQueries implements WebQueries {
     const rows = await this.db.query<RepoDbRow & { id: number; manifests: bigint }>(
       `SELECT r.id, r.name, r.pushed_at, r.size_bytes, r.tag_count, r.pull_count, r.last_pulled_at, p.public,
               (SELECT count(*) FROM manifest m WHERE m.repository_id = r.id) AS manifests
-         FROM repository r LEFT JOIN project p ON p.name = split_part(r.name, '/', 1)
+         FROM repository r JOIN project p ON p.id = r.project_id
         WHERE r.name = $1`,
       [name],
     );
@@ -206,11 +206,11 @@ export class SqlWebQueries implements WebQueries {
     const v = filter.visibility;
     if (!v.all) {
       const any = ["p.public"];
-      if (v.projectIds === "all") any.push("p.id IS NOT NULL");
+      if (v.projectIds === "all") any.push("true");
       else if (v.projectIds.length) any.push(`p.id = ANY(${p.add(v.projectIds)}::int[])`);
-      if (v.unowned || filter.mirrored === "all") any.push("p.id IS NULL");
+      if (filter.mirrored === "all") any.push("p.implicit");
       else if (filter.mirrored?.length) {
-        any.push(`(p.id IS NULL AND (${filter.mirrored.map((prefix) => `starts_with(r.name, ${p.add(`${prefix}/`)})`).join(" OR ")}))`);
+        any.push(`(p.implicit AND (${filter.mirrored.map((prefix) => `starts_with(r.name, ${p.add(`${prefix}/`)})`).join(" OR ")}))`);
       }
       clauses.push(`(${any.join(" OR ")})`);
     }
@@ -225,7 +225,7 @@ interface RepoDbRow {
   tag_count: number;
   pull_count: bigint;
   last_pulled_at: Date | null;
-  public: boolean | null;
+  public: boolean;
 }
 
 interface TagDbRow {

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { GcService } from "../../src/admin/gc-api";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { api, login, type Session } from "../support/web-client";
+import { basic, pushImageAs } from "../support/auth-helpers";
 import { launchBrowser, type Browser } from "./support/browser";
 import { tinyImage, twoPlatformIndex, writeOciLayout, archiveLayout, type ImageSpec } from "./support/oci-layout";
 import { makeTempDir, removeTree } from "./support/process";
@@ -217,6 +218,27 @@ test("admin pages: users, robot secret shown once, audit log, mirror, storage an
   await page.getByTestId("gc-dry-run").click();
   await page.getByTestId("gc-report").waitFor();
   await browser.screenshot("12-storage-gc", true);
+});
+
+test("deleting a project that holds repositories asks again, naming how many, and then deletes them too", async () => {
+  await pushImageAs(registry.url, "doomed/one", "v1", basic("admin", PASSWORD));
+  await pushImageAs(registry.url, "doomed/two", "v1", basic("admin", PASSWORD));
+  const { page } = browser;
+  // Signed in as the admin whatever the tests before did (this one can run alone).
+  const eq = admin.cookie.indexOf("=");
+  await page.context().addCookies([{ name: admin.cookie.slice(0, eq), value: admin.cookie.slice(eq + 1), url: registry.url }]);
+  await page.goto(`${registry.url}/projects`);
+  const row = page.locator("tr[data-project=doomed]");
+  await row.getByRole("button", { name: "Delete" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByText("Delete the project doomed?").waitFor();
+  await dialog.getByRole("button", { name: "Delete" }).click();
+  await dialog.getByText("The project doomed holds 2 repositories.", { exact: false }).waitFor();
+  await browser.screenshot("12b-project-delete-forced");
+  await dialog.getByRole("button", { name: "Delete the project and its 2 repositories" }).click();
+  await row.waitFor({ state: "detached" });
+  const left = (await (await api(registry.url, "GET", "/api/v1/repositories?q=doomed", admin)).json()) as { items: unknown[] };
+  expect(left.items).toEqual([]);
 });
 
 test("a project admin who is no site admin manages members and adds an immutability rule; a push over the tag is refused", async () => {

@@ -61,7 +61,7 @@ class MemoryStore {
   async ensureProject(name: string, ownerId: number | null, isPublic = false) {
     const existing = this.projects.get(name);
     if (existing) return { project: existing, created: false };
-    const project: ProjectRow = { id: ++this.id, name, public: isPublic, ownerId, createdAt: new Date() };
+    const project: ProjectRow = { id: ++this.id, name, public: isPublic, ownerId, createdAt: new Date(), implicit: false };
     this.projects.set(name, project);
     if (ownerId !== null) this.members.set(`${project.id}/${ownerId}`, "admin");
     return { project, created: true };

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error's detail as the server sent it (e.g. how many repositories a project deletion would take). */
+    readonly detail?: unknown,
   ) {
     super(message);
   }
@@ -53,7 +55,7 @@ export function errorOf(status: number, json: unknown, text: string): ApiError {
   const message =
     typeof detail === "string" ? detail : detail !== undefined ? `${first?.message ?? ""} ${JSON.stringify(detail)}`.trim() : first?.message ?? (text.slice(0, 200) || `HTTP ${status}`);
   if (status === 401 && !location.pathname.startsWith("/login")) unauthorizedListeners.forEach((fn) => fn());
-  return new ApiError(status, first?.code ?? "UNKNOWN", message);
+  return new ApiError(status, first?.code ?? "UNKNOWN", message, detail);
 }
 
 export const get = <T>(path: string) => request<T>("GET", path);

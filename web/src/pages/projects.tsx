@@ -10,6 +10,7 @@ export function ProjectsPage() {
   const projects = useLoad(() => get<MyProject[]>("/api/v1/me/projects"), []);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<MyProject | null>(null);
+  const [forcing, setForcing] = useState<{ name: string; count: number } | null>(null);
   const siteAdmin = isAdmin();
   return (
     <>
@@ -86,13 +87,41 @@ export function ProjectsPage() {
           confirmLabel={t("common.delete")}
           onClose={() => setDeleting(null)}
           onConfirm={async () => {
-            await del(`/api/v1/projects/${deleting.name}`);
+            const count = await deleteProject(deleting.name);
+            if (count === null) projects.reload();
+            else setForcing({ name: deleting.name, count });
+          }}
+        />
+      )}
+      {forcing && (
+        <Confirm
+          title={t("common.delete")}
+          message={t("projects.confirmForce", { name: forcing.name, count: forcing.count })}
+          confirmLabel={t("projects.deleteWithRepositories", { count: forcing.count })}
+          onClose={() => setForcing(null)}
+          onConfirm={async () => {
+            await del(`/api/v1/projects/${forcing.name}?force=true`);
             projects.reload();
           }}
         />
       )}
     </>
   );
+}
+
+/**
+ * Deletes an empty project. One holding repositories is refused by the server (409 with their count): the
+ * count is returned so the forced deletion can be offered, naming what it takes. Null when it was deleted.
+ */
+async function deleteProject(name: string): Promise<number | null> {
+  try {
+    await del(`/api/v1/projects/${name}`);
+    return null;
+  } catch (err) {
+    const count = (err as ApiError).status === 409 ? ((err as ApiError).detail as { repositories?: unknown } | undefined)?.repositories : undefined;
+    if (typeof count === "number") return count;
+    throw err;
+  }
 }
 
 function NewProject(props: { onClose: () => void; onDone: () => void }) {
