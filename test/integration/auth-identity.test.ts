@@ -7,6 +7,7 @@
 // API), and credentials obtained afterwards must work.
 import pg from "pg";
 import { waitFor } from "../e2e/support/process";
+import { CredentialStates } from "../../src/metadata/credential-states";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import type { TestRegistry } from "../support/registry";
 import { login, type Session } from "../support/web-client";
@@ -316,6 +317,27 @@ describe("a robot disabled outside Berth (SQL)", () => {
     expect(await answers(held)).toEqual(all(held, "200"));
     await sql.query(`UPDATE robot SET disabled = true WHERE name = $1`, [`robot$${name}`]);
     await expectEnded(held);
+  });
+});
+
+describe("the credential-state cache", () => {
+  it("hears a change made on the other replica from Postgres, long before its entries would expire", async () => {
+    const user = await addUser("heard");
+    const id = (await a.deps.stores.accounts.findUser(user.username))!.id;
+    const { states, close } = await CredentialStates.listening(b.deps.database, b.deps.stores.accounts, 10 * 60_000);
+    try {
+      expect(await states.credentialState({ kind: "user", id })).toEqual({ generation: 1, disabled: false, expiresAt: null });
+      await ok(api(a.url, "PATCH", `/users/${user.username}`, ADMIN, { disabled: true }));
+      await waitFor("the cache on replica b dropping the changed account", async () => (await states.credentialState({ kind: "user", id }))?.disabled === true, {
+        timeoutMs: PROPAGATION_LIMIT_MS,
+      });
+      await ok(api(a.url, "DELETE", `/users/${user.username}`, ADMIN), 204);
+      await waitFor("the cache on replica b dropping the deleted account", async () => (await states.credentialState({ kind: "user", id })) === null, {
+        timeoutMs: PROPAGATION_LIMIT_MS,
+      });
+    } finally {
+      await close();
+    }
   });
 });
 
