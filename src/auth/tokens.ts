@@ -144,13 +144,16 @@ export class TokenService {
   }
 }
 
+const INT_MAX = 2 ** 31 - 1;
+
 function accountClaims(principal: Principal): { account?: string; generation?: number } {
   return principal.kind === "anonymous" ? {} : { account: `${principal.kind}:${principal.id}`, generation: principal.generation };
 }
 
 function parseAccountClaims(claims: jwt.JwtPayload): TokenAccount | null {
-  const match = typeof claims.account === "string" ? /^(user|robot):([1-9][0-9]{0,15})$/.exec(claims.account) : null;
-  if (!match || !Number.isSafeInteger(claims.generation)) return null;
+  // Ids and generations are Postgres INTEGERs: anything else cannot name an account.
+  const match = typeof claims.account === "string" ? /^(user|robot):([1-9][0-9]{0,9})$/.exec(claims.account) : null;
+  if (!match || Number(match[2]) > INT_MAX || !Number.isInteger(claims.generation) || claims.generation > INT_MAX) return null;
   return { kind: match[1] as TokenAccount["kind"], id: Number(match[2]), generation: claims.generation as number };
 }
 

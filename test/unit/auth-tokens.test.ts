@@ -158,7 +158,9 @@ describe("TokenService", () => {
     const sign = (overrides: Record<string, unknown>) => es256Jwt(key, KID, claims(overrides));
     expect(await refused(tokens.verifyAccess(sign({ sub: "alice", account: undefined, generation: undefined })))).toBe(true);
     expect(await refused(tokens.verifyAccess(sign({ sub: "alice", account: "user:1", generation: "1" })))).toBe(true);
-    for (const account of ["user:01", "user:-1", "admin:1", "user:1:x", "robot:", 1]) {
+    expect(await refused(tokens.verifyAccess(sign({ sub: "alice", account: "user:1", generation: 2 ** 31 })))).toBe(true);
+    expect(await refused(tokens.verifyAccess(sign({ sub: "alice", account: "user:1", generation: 1.5 })))).toBe(true);
+    for (const account of ["user:01", "user:-1", "admin:1", "user:1:x", "robot:", 1, "user:2147483648", "user:99999999999"]) {
       expect(await refused(tokens.verifyAccess(sign({ sub: "alice", account, generation: 1 })))).toBe(true);
     }
     expect(await tokens.verifyAccess(sign({ sub: "", account: undefined, generation: undefined }))).toMatchObject({ subject: "", account: null });
