@@ -4,7 +4,7 @@
 //   npm run bench                      full run (~12 min), writes bench/results/*.json and docs/benchmarks.md
 //   npm run bench -- --quick           smoke mode (< 1 min): tiny sizes, 1–2 repetitions, no docs
 //   options: --suite core|mirror|all --skip-big --skip-profile --skip-ceilings --fsync --reps N
-//            --only REGEX --targets a,b --out FILE --skip-docs --postgres-url URL
+//            --only REGEX --targets a,b --out FILE --skip-docs --postgres-url URL --baseline GIT-REF
 import { execFileSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -30,6 +30,7 @@ import {
 } from "./report";
 import { fullSettings, quickSettings, type Settings } from "./settings";
 import { upstreamProvider } from "./lib/upstream";
+import { prepareBaseline, type Baseline } from "./baseline";
 import { coreTargets, MIRROR_REFERENCE_ID, mirrorTargets, postgresProvider, REFERENCE_ID, type RunningTarget, type TargetEnv, type TargetSpec } from "./targets";
 import { bigBlobCases } from "./workloads/big";
 import { blobCases } from "./workloads/blobs";
@@ -56,11 +57,14 @@ interface Suite {
   cases(s: Settings): CaseDef[];
 }
 
+/** The --baseline build, once prepared: the core suite adds its row. */
+let baseline: Baseline | null = null;
+
 const SUITES: Suite[] = [
   {
     name: "core",
     reference: REFERENCE_ID,
-    targets: coreTargets,
+    targets: () => coreTargets(baseline ?? undefined),
     cases: (s) => [...blobCases(s), ...manifestCases(s), ...smallBlobCases(s), ...skopeoCases(s), ...bigBlobCases(s)],
   },
   { name: "mirror", reference: MIRROR_REFERENCE_ID, targets: mirrorTargets, cases: mirrorCases },
@@ -93,6 +97,7 @@ function options() {
       targets: { type: "string" },
       out: { type: "string" },
       "postgres-url": { type: "string" },
+      baseline: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -159,12 +164,14 @@ async function main(): Promise<number> {
   const env: TargetEnv = { repoRoot: REPO_ROOT, work, fsync: opts.fsync, postgres: () => pg.get(), upstream: () => upstream.get() };
   const running: RunningTarget[] = [];
   const errors: string[] = [];
+  let prepared: Baseline | null = null;
 
   let interrupted = false;
   const cleanup = async () => {
     for (const t of running.splice(0)) await t.stop().catch((e) => log(`stopping ${t.id}: ${e}`));
     await pg.stop().catch(() => undefined);
     await upstream.stop().catch(() => undefined);
+    await prepared?.remove();
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   };
   const onSignal = () => {
@@ -179,6 +186,11 @@ async function main(): Promise<number> {
   try {
     const machine = machineInfo(work);
     log(`${opts.quick ? "quick" : "full"} run; work dir ${work}; ${machine.nproc} cores, load ${(machine.loadAverage as number[]).join(" ")}`);
+
+    if (opts.baseline) {
+      prepared = await prepareBaseline(REPO_ROOT, opts.baseline, work, log);
+      baseline = prepared;
+    }
 
     let ceilings: Ceiling[] = [];
     if (!opts["skip-ceilings"]) {
@@ -229,7 +241,7 @@ async function main(): Promise<number> {
     if (!opts.out) await writeFile(path.join(REPO_ROOT, "bench", "results", `latest-${results.mode}.json`), JSON.stringify(results, null, 2));
     log(`results: ${out} (${results.durationSeconds} s)`);
 
-    const complete = !opts.quick && opts.suite === "all" && !opts.only && !opts.targets && !opts["skip-big"] && !opts["skip-profile"] && !opts["skip-ceilings"] && !opts.reps;
+    const complete = !opts.quick && opts.suite === "all" && !opts.only && !opts.targets && !opts["skip-big"] && !opts["skip-profile"] && !opts["skip-ceilings"] && !opts.reps && !opts.baseline;
     if (complete && !opts["skip-docs"]) {
       await updateDocs(results, markdown);
       log(`updated ${path.relative(REPO_ROOT, DOCS)}`);
@@ -384,6 +396,8 @@ function readHeader(): string {
 
   --quick            smoke mode: tiny sizes, 1-2 repetitions (< 1 minute); never touches docs/
   --suite NAME       core (blob/manifest/skopeo rows), mirror (pull-through cache rows) or all (default)
+  --baseline REF     also run the Berth of git REF (built in a temporary worktree) as row berth-baseline,
+                     beside berth-pg with the same settings: before and after in one run
   --skip-big         skip the 2 GiB memory check
   --skip-profile     skip the --cpu-prof runs of Berth
   --skip-ceilings    skip the machine ceilings

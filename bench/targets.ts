@@ -92,7 +92,8 @@ export function cncfTarget(id: string, label: string, mirror = false): TargetSpe
   };
 }
 
-export function berthTarget(id: string, label: string, database: "postgres" | "embedded", mirror = false): TargetSpec {
+/** `repoRoot`: another build of Berth (the --baseline worktree) instead of this checkout's. */
+export function berthTarget(id: string, label: string, database: "postgres" | "embedded", mirror = false, repoRoot?: string): TargetSpec {
   return {
     id,
     label,
@@ -109,7 +110,7 @@ export function berthTarget(id: string, label: string, database: "postgres" | "e
           dbPid = pg.pid;
         }
         const extra = front ? { BERTH_MIRROR_UPSTREAM: front.url } : undefined;
-        return startBerthProcess({ repoRoot: env.repoRoot, dataDir, databaseUrl: db?.url, fsync: env.fsync, env: extra });
+        return startBerthProcess({ repoRoot: repoRoot ?? env.repoRoot, dataDir, databaseUrl: db?.url, fsync: env.fsync, env: extra });
       })().catch(async (err) => {
         await db?.drop();
         await front?.stop();
@@ -136,11 +137,12 @@ export function berthTarget(id: string, label: string, database: "postgres" | "e
   };
 }
 
-/** The rows of the core suite, reference first. */
-export function coreTargets(): TargetSpec[] {
+/** The rows of the core suite, reference first; with a baseline build, its row (as berth-pg) follows berth-pg. */
+export function coreTargets(baseline?: { commit: string; root: string }): TargetSpec[] {
   return [
     cncfTarget(REFERENCE_ID, "CNCF distribution 2.8.2"),
     berthTarget("berth-pg", "Berth, fs + Postgres", "postgres"),
+    ...(baseline ? [berthTarget("berth-baseline", `Berth at ${baseline.commit} (--baseline), fs + Postgres`, "postgres", false, baseline.root)] : []),
     berthTarget("berth-embedded", "Berth, fs + PGlite", "embedded"),
     // berthTarget-like "berth-s3" row goes here once the S3 driver exists (see the header comment).
   ];

@@ -1,5 +1,6 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config";
+import type { Clock } from "./kernel/clock";
 import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
 import { openDatabase, type Database } from "./metadata/database";
@@ -45,7 +46,7 @@ export interface Deps {
   gc: GcService;
   /** Where every action is recorded (src/events/vocabulary.ts): the audit log and webhooks subscribe. */
   events: EventBus;
-  /** Prometheus metrics; other modules register theirs here (see src/ops/metrics.ts). */
+  /** Prometheus metrics; other modules register theirs here (see src/metrics/metrics.ts). */
   metrics: Metrics;
   /** Health, per-request guards (limits, rate limit, trusted proxies), webhooks. */
   ops: Ops;
@@ -53,7 +54,12 @@ export interface Deps {
   close(): Promise<void>;
 }
 
-export async function createDeps(config: Config, logger: Logger = createLogger(config)): Promise<Deps> {
+export interface DepsOptions {
+  /** What TTLs are measured against (default: the system clock); tests move it instead of sleeping. */
+  clock?: Clock;
+}
+
+export async function createDeps(config: Config, logger: Logger = createLogger(config), options: DepsOptions = {}): Promise<Deps> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const metrics = new Metrics();
   const storage = instrumentStorage(createStorageDriver(config, logger), metrics);
@@ -97,6 +103,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     logger,
     isLocalProject: async (project) => (await accountStore.findProject(project)) !== null,
     onCached: (bytes) => gc.mirrorCacheGrew(bytes),
+    clock: options.clock,
   });
   const services: RegistryServices = {
     uploads: new UploadService(store, storage),

@@ -2,7 +2,7 @@
 import { COMMANDS } from "./cli/commands";
 import { UsageError } from "./cli/command";
 import { ConfigError, loadConfig } from "./config";
-import { OciError } from "./kernel/errors";
+import { DomainError } from "./kernel/errors";
 
 const USAGE = `Berth — a private container registry
 
@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<number | null> {
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message);
     if (err instanceof UsageError) return usageError(err.message);
-    if (err instanceof OciError && err.code !== "UNKNOWN") return fail(`berth: ${String(err.detail ?? err.message)}`, 1);
+    if (err instanceof DomainError) return fail(`berth: ${String(err.detail ?? err.message)}`, 1);
     if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return usageError(err.message);
     throw err;
   }

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildApp } from "./app";
+import { expressServerClasses } from "./http/server-classes";
 import type { Deps } from "./deps";
 import { createBerthServer, createRedirectServer, reloadTls, type BerthServer } from "./ops/listeners";
 
@@ -19,7 +20,8 @@ export interface RunningServer {
 }
 
 export async function startServer(deps: Deps): Promise<RunningServer> {
-  const server = createBerthServer(deps.config, buildApp(deps));
+  const app = buildApp(deps);
+  const server = createBerthServer(deps.config, app, expressServerClasses(app));
   const address = await listen(server, deps.config.listen);
   let redirect: Server | undefined;
   let redirectAddress: string | undefined;

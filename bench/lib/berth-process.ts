@@ -4,7 +4,8 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { pingV2 } from "../../test/e2e/support/cncf-registry";
 import { freePort } from "../../test/support/free-port";
-import { startDaemon, waitFor, type Daemon } from "../../test/e2e/support/process";
+import { startDaemon, type Daemon } from "../../test/e2e/support/process";
+import { waitFor } from "../../test/support/wait-for";
 
 export interface BerthProcessOptions {
   /** The checkout: dist/main.js must be built (`npm run build`). */

@@ -4,9 +4,9 @@ import { parseBasic, parseBearer } from "../auth/authenticator";
 import { ANONYMOUS, type Principal } from "../auth/principal";
 import { InvalidTokenError } from "../auth/tokens";
 import { ADMIN_API, coversAll, formatScope } from "../auth/scope";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { clientIp } from "../http/client-info";
-import { CSRF_HEADER, csrfMatches, isUnsafeMethod, sessionCookie } from "../web/sessions";
+import { CSRF_HEADER, csrfMatches, isUnsafeMethod, sessionCookie } from "../http/session-cookie";
 
 /** Who calls the admin API. With auth off everyone is treated as an admin (a local, open registry). */
 export type Caller = Principal | { kind: "open"; name: "" };

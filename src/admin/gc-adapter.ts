@@ -1,7 +1,7 @@
 import type { GcService as Collector } from "../gc/gc-service";
 import type { GcReport as CollectorReport } from "../gc/report";
 import { GcBusyError } from "../gc/gc-service";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { Actor } from "../events/event-bus";
 import type { GcReport, GcRun, GcService as GcApi, StorageUsage } from "./gc-api";
 
@@ -11,7 +11,7 @@ export function gcApiOf(gc: Collector): GcApi {
     try {
       return toApiReport(await gc.collect({ trigger: "api", dryRun, actor }));
     } catch (err) {
-      if (err instanceof GcBusyError) throw new OciError("CONFLICT", err.message);
+      if (err instanceof GcBusyError) throw new DomainError("Conflict", err.message);
       throw err;
     }
   };

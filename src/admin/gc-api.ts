@@ -1,6 +1,7 @@
-import type { Handler, RequestContext, Router } from "../http/router";
+import type { Handler, RequestContext } from "../http/context";
+import type { RouteTable } from "../http/route-table";
 import { sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Actor } from "../events/event-bus";
 import type { GcReport, GcRun, StorageUsage } from "./gc-types";
 
@@ -30,7 +31,7 @@ export interface GcRouteDeps {
 }
 
 /** GET /api/v1/gc, GET /api/v1/storage, POST /api/v1/gc/dry-run, POST /api/v1/gc/runs, GET /api/v1/gc/runs. */
-export function registerGcRoutes(router: Router, deps: GcRouteDeps): void {
+export function registerGcRoutes(router: RouteTable, deps: GcRouteDeps): void {
   const admin = (handler: (ctx: RequestContext, actor: Actor) => Promise<unknown>, status = 200): Handler => async (ctx) => {
     const actor = await deps.requireAdmin(ctx);
     const value = await handler(ctx, actor);

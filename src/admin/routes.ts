@@ -1,12 +1,18 @@
 import { z } from "zod";
-import type { Deps } from "../deps";
-import type { Handler, RequestContext, Router } from "../http/router";
+import type { AuditLog } from "../audit/audit-log";
+import type { AuthComponents } from "../auth";
+import type { EventBus } from "../events/event-bus";
+import type { RegistryServices } from "../oci/routes";
+import type { Mirror } from "../proxy";
+import type { Handler, RequestContext } from "../http/context";
+import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
+import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
 import { actionsInCategory } from "../events/vocabulary";
 import { mirrorWarmedEvent, robotCreatedEvent, userChangeEvent } from "../events/admin-events";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
 import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type Caller } from "./admin-gate";
@@ -16,7 +22,7 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
  * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
  * Every change is recorded as an event (src/events/vocabulary.ts) with the caller and client address.
  */
-export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "audit" | "events" | "mirror" | "services">): void {
+export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; audit: AuditLog; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));
@@ -46,7 +52,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const user = await accounts.addUser(body.username, body.password, body.isAdmin);
       deps.events.record({ ...origin(ctx, caller), action: "user.created", reference: `user ${user.username}`, detail: { isAdmin: user.isAdmin } });
       ok(ctx, user, 201);
-    }))
+    }), JSON_BODY)
     .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx, caller) => {
       const changes = await readBody(ctx, UserChanges);
       // A new password, disabling or demotion ends the account's tokens and sessions: the database moves its
@@ -54,7 +60,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const user = await accounts.updateUser(ctx.params[0], changes);
       deps.events.record({ ...origin(ctx, caller), ...userChangeEvent(user.username, changes) });
       ok(ctx, user);
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx, caller) => {
       await accounts.removeUser(ctx.params[0]);
       deps.events.record({ ...origin(ctx, caller), action: "user.deleted", reference: `user ${ctx.params[0]}`, detail: {} });
@@ -66,7 +72,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const created = await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
       deps.events.record({ ...origin(ctx, caller), ...robotCreatedEvent(created.robot) });
       ok(ctx, created, 201);
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx, caller) => {
       const name = decodeURIComponent(ctx.params[0]);
       await accounts.removeRobot(name);
@@ -79,7 +85,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const project = await accounts.addProject(body.name, { public: body.public, owner: body.owner });
       deps.events.record({ ...origin(ctx, caller), action: "project.created", reference: `project ${project.name}`, detail: { public: project.public, owner: body.owner ?? null } });
       ok(ctx, project, 201);
-    }))
+    }), JSON_BODY)
     .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx, caller) => {
       const changes = await readBody(ctx, ProjectChanges);
       const project = await accounts.updateProject(ctx.params[0], changes);
@@ -87,7 +93,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
         deps.events.record({ ...origin(ctx, caller), action: "project.visibility_changed", reference: `project ${project.name}`, detail: { public: project.public } });
       }
       ok(ctx, project);
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)$/, admin(async (ctx, caller) => {
       await accounts.removeProject(ctx.params[0]);
       deps.auth.token?.policy.forgetProject(ctx.params[0]);
@@ -101,7 +107,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       await accounts.setMember(project, username, role);
       deps.events.record({ ...origin(ctx, caller), action: "member.set", reference: `user ${username}`, detail: { project, role } });
       send(ctx.res, 204, {});
-    }))
+    }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/members\/([^/]+)$/, projectAdmin(async (ctx, caller) => {
       const [project, username] = ctx.params;
       await accounts.removeMember(project, username);
@@ -130,7 +136,7 @@ export function registerAdminRoutes(router: Router, deps: Pick<Deps, "auth" | "a
       const warmed = await new Warmer(deps.services.manifests, deps.services.blobs).warm(image);
       deps.events.record({ ...origin(ctx, caller), ...mirrorWarmedEvent(warmed) });
       ok(ctx, warmed);
-    }));
+    }), JSON_BODY);
 }
 
 const NewUser = z.object({ username: z.string(), password: z.string(), isAdmin: z.boolean().default(false) }).strict();
@@ -148,7 +154,9 @@ const ProjectChanges = z.object({ public: z.boolean().optional() }).strict();
 const Membership = z.object({ role: z.enum(ROLES) }).strict();
 
 
-const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, 1024 * 1024);
+const MAX_JSON_BYTES = 1024 * 1024;
+const JSON_BODY = smallBody(MAX_JSON_BYTES);
+const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
 
 function parseAuditQuery(query: URLSearchParams) {
   const date = (name: string) => {

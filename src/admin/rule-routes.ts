@@ -1,9 +1,13 @@
-import type { Deps } from "../deps";
-import type { Handler, RequestContext, Router } from "../http/router";
+import type { AuthComponents } from "../auth";
+import type { EventBus } from "../events/event-bus";
+import type { GcService } from "../gc/gc-service";
+import type { Handler, RequestContext } from "../http/context";
+import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
+import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
-import { RuleInputSchema } from "../gc/config";
+import { RuleInputSchema } from "../config/gc";
 import type { StoredRule } from "../gc/project-rule-store";
 import { projectOf } from "../gc/rules";
 import { parseRepositoryName } from "../kernel/names";
@@ -14,7 +18,7 @@ import { identifyCaller, isProjectAdmin, requireProjectAdmin, requireProjectView
  * whoever may pull from the project sees them and the retention preview; site admins and the project's
  * admins change them, and every change is recorded as an event (the audit log keeps them).
  */
-export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "events" | "gc">): void {
+export function registerRuleRoutes(router: RouteTable, deps: { auth: AuthComponents; events: EventBus; gc: GcService }): void {
   const rules = deps.gc.projectRules;
   const route = (
     check: typeof requireProjectViewer,
@@ -47,20 +51,23 @@ export function registerRuleRoutes(router: Router, deps: Pick<Deps, "auth" | "ev
     // The rules that apply to a repository are its project's (the repository page shows them).
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/rules$/, route(requireProjectViewer, view, (ctx) => projectOf(parseRepositoryName(ctx.params[0]))))
     .on("POST", /^\/api\/v1\/projects\/([^/]+)\/rules$/, route(requireProjectAdmin, async (ctx, caller, project) => {
-      const rule = await rules.create(project, await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
+      const rule = await rules.create(project, await readJson(ctx, RuleInputSchema, MAX_RULE_BYTES), actorOf(caller));
       recordChange(ctx, caller, "created", rule);
       ok(ctx, rule, 201);
-    }))
+    }), RULE_BODY)
     .on("GET", /^\/api\/v1\/projects\/([^/]+)\/rules\/preview$/, route(requireProjectViewer, async (ctx, _caller, project) => {
       ok(ctx, { project, deletions: await rules.preview(project) });
     }))
     .on("PUT", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
-      const rule = await rules.update(project, ruleId(ctx), await readJson(ctx, RuleInputSchema, 64 * 1024), actorOf(caller));
+      const rule = await rules.update(project, ruleId(ctx), await readJson(ctx, RuleInputSchema, MAX_RULE_BYTES), actorOf(caller));
       recordChange(ctx, caller, "updated", rule);
       ok(ctx, rule);
-    }))
+    }), RULE_BODY)
     .on("DELETE", /^\/api\/v1\/projects\/([^/]+)\/rules\/(\d{1,9})$/, route(requireProjectAdmin, async (ctx, caller, project) => {
       recordChange(ctx, caller, "deleted", await rules.remove(project, ruleId(ctx)));
       send(ctx.res, 204, {});
     }));
 }
+
+const MAX_RULE_BYTES = 64 * 1024;
+const RULE_BODY = smallBody(MAX_RULE_BYTES);

@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import { parseRepositoryName } from "../kernel/names";
 import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../metadata/account-store";
 import { generateSecret, hashSecret } from "./passwords";
@@ -40,7 +40,7 @@ export class AccountService {
   async addUser(username: string, password: string, isAdmin = false): Promise<UserView> {
     if (!ACCOUNT_NAME.test(username)) throw invalid(`username must match ${ACCOUNT_NAME.source}`);
     checkPassword(password);
-    if (await this.accounts.findUser(username)) throw new OciError("CONFLICT", `user ${username} exists`);
+    if (await this.accounts.findUser(username)) throw new DomainError("Conflict", `user ${username} exists`);
     return userView(await this.accounts.createUser({ username, passwordHash: await hashSecret(password), isAdmin }));
   }
 
@@ -70,7 +70,7 @@ export class AccountService {
       await this.addUser("admin", chosen, true);
     } catch (err) {
       // Another replica bootstrapped at the same moment.
-      if (err instanceof OciError && err.code === "CONFLICT") return undefined;
+      if (err instanceof DomainError && err.code === "Conflict") return undefined;
       if (isUniqueViolation(err)) return undefined;
       throw err;
     }
@@ -90,7 +90,7 @@ export class AccountService {
     // A robot born expired would be a credential nobody can use, and hides a typo in the date.
     if (input.expiresAt && !(input.expiresAt.getTime() > Date.now())) throw invalid("expiresAt: must be in the future");
     const name = `${ROBOT_PREFIX}${bare}`;
-    if (await this.accounts.findRobot(name)) throw new OciError("CONFLICT", `robot ${name} exists`);
+    if (await this.accounts.findRobot(name)) throw new DomainError("Conflict", `robot ${name} exists`);
     const secret = generateSecret();
     const row = await this.accounts.createRobot({
       name,
@@ -114,7 +114,7 @@ export class AccountService {
     checkProjectName(name);
     const owner = options.owner ? await this.requireUser(options.owner) : null;
     const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false);
-    if (!created) throw new OciError("CONFLICT", `project ${name} exists`);
+    if (!created) throw new DomainError("Conflict", `project ${name} exists`);
     return projectView(project);
   }
 
@@ -194,12 +194,12 @@ function checkPermission(p: RobotPermission): RobotPermission {
   return { project: p.project, actions: [...new Set(actions)] };
 }
 
-function invalid(detail: string): OciError {
-  return new OciError("INVALID_REQUEST", detail);
+function invalid(detail: string): DomainError {
+  return new DomainError("InvalidRequest", detail);
 }
 
-function notFound(kind: string, name: string): OciError {
-  return new OciError("NOT_FOUND", `${kind} ${name} does not exist`);
+function notFound(kind: string, name: string): DomainError {
+  return new DomainError("NotFound", `${kind} ${name} does not exist`);
 }
 
 function isUniqueViolation(err: unknown): boolean {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { EventSink } from "../events/event-bus";
 import type { AccountRef, AccountStore, RobotRow, UserRow } from "../metadata/account-store";
 import type { LoginThrottle } from "./login-throttle";
@@ -40,14 +40,14 @@ export class Authenticator {
 
     const wait = this.throttle.retryAfter(username, clientIp);
     if (wait > 0) {
-      throw new OciError("TOOMANYREQUESTS", "too many failed logins; try again later", { headers: { "Retry-After": String(wait) } });
+      throw new DomainError("TooManyRequests", "too many failed logins; try again later", { retryAfterSeconds: wait });
     }
     // Count the attempt before the (slow, async) check, so parallel guesses cannot all pass the gate.
     this.throttle.fail(username, clientIp);
     const principal = await this.check(username, password);
     const kind = username.startsWith(ROBOT_PREFIX) ? "robot" : "user";
     this.events.record({ action: "login", actor: { kind, name: username, address: clientIp }, success: principal !== null, detail: {} });
-    if (!principal) throw new OciError("UNAUTHORIZED", "invalid username or password");
+    if (!principal) throw new DomainError("Unauthorized", "invalid username or password");
     this.throttle.succeed(username, clientIp);
     const current = await this.current(username);
     if (this.recent.size > 10_000) this.recent.clear();

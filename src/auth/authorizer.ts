@@ -1,6 +1,4 @@
-import type { IncomingMessage } from "node:http";
-import { OciError } from "../kernel/errors";
-import { clientInfo, clientIp } from "../http/client-info";
+import { DomainError } from "../kernel/errors";
 import type { Authenticator } from "./authenticator";
 import { parseBasic, parseBearer } from "./authenticator";
 import type { AccessPolicy } from "./policy";
@@ -21,8 +19,16 @@ export interface Grant {
   can(type: ResourceType, name: string, action: string): boolean;
 }
 
+/** What the authorizer needs of a request; the HTTP layer reads it off the wire (auth knows no HTTP). */
+export interface AuthRequest {
+  /** The Authorization header, if any. */
+  authorization: string | undefined;
+  /** The client's address (login throttling) and the origin it reached Berth by (the default token realm). */
+  client: { ip: string; origin: string };
+}
+
 export interface Authorizer {
-  authorize(req: IncomingMessage, requirement: AccessRequirement): Promise<Grant>;
+  authorize(req: AuthRequest, requirement: AccessRequirement): Promise<Grant>;
 }
 
 /** BERTH_AUTH=off: an open registry for local use. */
@@ -52,17 +58,17 @@ export class TokenAuthorizer implements Authorizer {
     private readonly challenge: ChallengeOptions,
   ) {}
 
-  async authorize(req: IncomingMessage, requirement: AccessRequirement): Promise<Grant> {
-    const header = req.headers.authorization;
+  async authorize(req: AuthRequest, requirement: AccessRequirement): Promise<Grant> {
+    const header = req.authorization;
     const token = parseBearer(header);
     if (token) return this.byToken(req, token, requirement);
     const basic = parseBasic(header);
     if (basic) {
       let principal: Principal;
       try {
-        principal = await this.authenticator.login(basic.username, basic.password, clientIp(req));
+        principal = await this.authenticator.login(basic.username, basic.password, req.client.ip);
       } catch (err) {
-        if (err instanceof OciError && err.code === "UNAUTHORIZED") throw this.unauthorized(req, requirement, "invalid username or password");
+        if (err instanceof DomainError && err.code === "Unauthorized") throw this.unauthorized(req, requirement, "invalid username or password");
         throw err;
       }
       const granted = await this.policy.grant(principal, [...requirement.required, ...(requirement.optional ?? [])]);
@@ -72,7 +78,7 @@ export class TokenAuthorizer implements Authorizer {
     throw this.unauthorized(req, requirement, "authentication required");
   }
 
-  private async byToken(req: IncomingMessage, token: string, requirement: AccessRequirement): Promise<Grant> {
+  private async byToken(req: AuthRequest, token: string, requirement: AccessRequirement): Promise<Grant> {
     let verified;
     try {
       verified = await this.tokens.verifyAccess(token);
@@ -107,16 +113,16 @@ export class TokenAuthorizer implements Authorizer {
     return { subject, can: (type, name, action) => allows(granted, type, name, action) };
   }
 
-  private unauthorized(req: IncomingMessage, requirement: AccessRequirement, detail: string, error?: string): OciError {
-    const realm = this.challenge.realm ?? `${clientInfo(req).origin}/token`;
-    const parts = [`realm="${realm}"`, `service="${this.challenge.service}"`];
+  private unauthorized(req: AuthRequest, requirement: AccessRequirement, detail: string, error?: string): DomainError {
+    const realm = this.challenge.realm ?? `${req.client.origin}/token`;
+    const params: Record<string, string> = { realm, service: this.challenge.service };
     const scopes = requirement.required.map(formatScope).join(" ");
-    if (scopes) parts.push(`scope="${scopes}"`);
-    if (error) parts.push(`error="${error}"`);
-    return new OciError("UNAUTHORIZED", detail, { headers: { "WWW-Authenticate": `Bearer ${parts.join(",")}` } });
+    if (scopes) params.scope = scopes;
+    if (error) params.error = error;
+    return new DomainError("Unauthorized", detail, { challenge: { scheme: "Bearer", params } });
   }
 }
 
-function denied(required: readonly Access[]): OciError {
-  return new OciError("DENIED", { required: required.map(formatScope) });
+function denied(required: readonly Access[]): DomainError {
+  return new DomainError("Denied", { required: required.map(formatScope) });
 }

@@ -12,7 +12,7 @@ import { LoginThrottle } from "./login-throttle";
 import { AccessPolicy } from "./policy";
 import { KeyRing } from "./signing-keys";
 import { TokenService } from "./tokens";
-import { WebSessions } from "../web/sessions";
+import { WebSessions } from "./sessions";
 
 /** Everything auth, assembled from the config: when auth is off, only the open authorizer. */
 export interface AuthComponents {

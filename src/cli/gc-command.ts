@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DurationError, parseDuration } from "../gc/duration";
+import { DurationError, parseDuration } from "../config/duration";
 import { GcBusyError, GcService } from "../gc/gc-service";
 import { formatReport } from "../gc/report";
 import { openDatabase, type Database } from "../metadata/database";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { NotificationAction, NotificationEndpointConfig } from "../ops/config-schema";
-import type { Metrics } from "../ops/metrics";
+import type { NotificationAction, NotificationEndpointConfig } from "../config/ops";
+import type { Metrics } from "../metrics/metrics";
 import type { BerthEvent } from "./event-bus";
 import {
   ENVELOPE_MEDIA_TYPE,

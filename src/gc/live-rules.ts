@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
-import type { ImmutableTagRule, RetentionRule } from "./config";
+import type { ImmutableTagRule, RetentionRule } from "../config/gc";
 import type { StoredRule } from "./project-rule-store";
 import { ImmutableTags, RetentionRules } from "./rules";
 

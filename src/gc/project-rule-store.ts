@@ -2,7 +2,7 @@
 // validated on the way in (src/gc/project-rules.ts) and again on the way out: a row that no longer parses is
 // skipped, so one bad row can never stop pushes or collections.
 import type { ProjectRuleRow, ProjectRuleStore } from "../metadata/project-rule-store";
-import { ImmutableSpecSchema, RetentionSpecSchema, type ImmutableSpec, type RetentionSpec } from "./config";
+import { ImmutableSpecSchema, RetentionSpecSchema, type ImmutableSpec, type RetentionSpec } from "../config/gc";
 
 export type RuleSpec = { kind: "retention"; spec: RetentionSpec } | { kind: "immutable"; spec: ImmutableSpec };
 

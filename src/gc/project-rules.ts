@@ -1,8 +1,8 @@
 // Managing the per-project rules: what the admin API and the web UI call. Authorisation is the caller's
 // job (src/admin/rule-routes.ts); this checks the input, writes, and makes the change apply in this process
 // at once (other replicas pick it up at their next reload).
-import { OciError } from "../kernel/errors";
-import type { ImmutableTagRule, RetentionRule, RuleInput } from "./config";
+import { DomainError } from "../kernel/errors";
+import type { ImmutableTagRule, RetentionRule, RuleInput } from "../config/gc";
 import type { LiveRules } from "./live-rules";
 import type { RuleSpec, StoredRule, ValidatedRuleStore } from "./project-rule-store";
 import type { RetentionDecision } from "./retention";
@@ -37,21 +37,21 @@ export class ProjectRules {
 
   async create(project: string, input: RuleInput, actor: string): Promise<StoredRule> {
     const rule = await this.deps.store.create(project, specOf(input), actor);
-    if (!rule) throw new OciError("NOT_FOUND", `project ${project} does not exist`);
+    if (!rule) throw new DomainError("NotFound", `project ${project} does not exist`);
     await this.deps.rules.refresh();
     return rule;
   }
 
   async update(project: string, id: number, input: RuleInput, actor: string): Promise<StoredRule> {
     const rule = await this.deps.store.update(project, id, specOf(input), actor);
-    if (!rule) throw new OciError("NOT_FOUND", `project ${project} has no ${input.kind} rule ${id}`);
+    if (!rule) throw new DomainError("NotFound", `project ${project} has no ${input.kind} rule ${id}`);
     await this.deps.rules.refresh();
     return rule;
   }
 
   async remove(project: string, id: number): Promise<StoredRule> {
     const rule = await this.deps.store.delete(project, id);
-    if (!rule) throw new OciError("NOT_FOUND", `project ${project} has no rule ${id}`);
+    if (!rule) throw new DomainError("NotFound", `project ${project} has no rule ${id}`);
     await this.deps.rules.refresh();
     return rule;
   }

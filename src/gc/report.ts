@@ -1,5 +1,5 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
-import { formatDuration } from "./duration";
+import { formatDuration } from "../config/duration";
 import type { RepositoryPlan } from "../metadata/gc-mark";
 
 /** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */

@@ -2,7 +2,7 @@
 // which tags a retention rule deletes. Pure functions; the database work is in retention.ts.
 import { projectOf, type RepositoryName } from "../kernel/names";
 import type { TagImmutability } from "../registry/manifest-service";
-import type { ImmutableTagRule, RetentionRule } from "./config";
+import type { ImmutableTagRule, RetentionRule } from "../config/gc";
 
 export { projectOf };
 

@@ -1,7 +1,7 @@
 // Runs garbage collection on the configured schedule inside the server. Every replica runs the same
 // schedule; the collector lock lets one of them work and the others skip that turn.
 import type { Logger } from "pino";
-import type { Schedule } from "./schedule";
+import type { Schedule } from "../config/schedule";
 
 /** setTimeout's limit (~24.8 days); a later due time is reached in several hops. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -8,6 +8,10 @@ import type { TLSSocket } from "node:tls";
  * client's address, the scheme and the host come from X-Forwarded-For/-Proto/-Host — but only when the peer
  * is a configured trusted proxy; anyone else could send those headers to spoof an address (and dodge rate
  * limits, or fake the audit log).
+ *
+ * Not express's `trust proxy` (proxy-addr): it would take a garbage hop in X-Forwarded-For for the client's
+ * address (we stop at the last readable hop), does not read the "1.2.3.4:5" / "[::1]:80" forms some proxies
+ * write, and knows neither the `private` and `any` keywords of `trustedProxies` nor X-Forwarded-Host checks.
  */
 export interface ClientInfo {
   /** The client's IP address (the first untrusted hop, walking X-Forwarded-For from our side). */

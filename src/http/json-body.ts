@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import { OciError } from "../kernel/errors";
-import type { RequestContext } from "./router";
+import { OciError } from "./errors";
+import type { RequestContext } from "./context";
 import { readSmallBody } from "./respond";
 
 /** A JSON request body checked against `schema`; any problem is a 400 INVALID_REQUEST that says what is wrong where. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 
 export type Headers = Record<string, string | number>;
 
@@ -19,22 +19,35 @@ export function sendJson(res: ServerResponse, status: number, headers: Headers, 
   send(res, status, { "Content-Type": "application/json", ...headers }, JSON.stringify(value));
 }
 
-/** Reads a whole (small) request body, refusing more than `limit` bytes with 413 before buffering them. */
-export async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads a whole (small) request body, refusing more than `limit` bytes with 413 before buffering them.
+ * On refusal the request is paused, not destroyed (as leaving a for-await loop would): the 413 must still
+ * reach the client, on a connection the error renderer then closes.
+ */
+export function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > limit) throw tooLarge(limit);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total <= limit) return void chunks.push(chunk);
+      req.pause();
+      settle(() => reject(tooLarge(limit)));
+    };
+    const onEnd = () => settle(() => resolve(Buffer.concat(chunks, total)));
+    const onError = (err: Error) => settle(() => reject(err));
+    const settle = (then: () => void) => {
+      req.off("data", onData).off("end", onEnd).off("error", onError);
+      then();
+    };
+    req.on("data", onData).on("end", onEnd).on("error", onError);
+  });
 }
 
-function tooLarge(limit: number): OciError {
-  return new OciError("SIZE_INVALID", `body larger than ${limit} bytes`, { status: 413 });
+function tooLarge(limit: number): DomainError {
+  return new DomainError("TooLarge", `body larger than ${limit} bytes`);
 }
 
 /** True when the request carries a body (Content-Length > 0 or chunked transfer encoding). */

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { OciError } from "./errors";
+import { DomainError } from "./errors";
 
 /** A validated content digest, e.g. "sha256:<64 hex>". Constructed only by parseDigest. */
 export type Digest = string & { readonly __digest: unique symbol };
@@ -16,13 +16,13 @@ export function isDigestLike(value: string): boolean {
 
 export function parseDigest(value: string): Digest {
   const m = DIGEST_GRAMMAR.exec(value);
-  if (!m) throw new OciError("DIGEST_INVALID", `invalid digest format: ${truncate(value)}`);
+  if (!m) throw new DomainError("DigestInvalid", `invalid digest format: ${truncate(value)}`);
   const [, algorithm, encoded] = m;
   if (algorithm !== "sha256" && algorithm !== "sha512") {
-    throw new OciError("DIGEST_INVALID", `unsupported digest algorithm: ${truncate(algorithm)}`);
+    throw new DomainError("DigestInvalid", `unsupported digest algorithm: ${truncate(algorithm)}`);
   }
   if (encoded.length !== ENCODED_LENGTH[algorithm] || !/^[a-f0-9]+$/.test(encoded)) {
-    throw new OciError("DIGEST_INVALID", `invalid ${algorithm} digest: ${truncate(value)}`);
+    throw new DomainError("DigestInvalid", `invalid ${algorithm} digest: ${truncate(value)}`);
   }
   return value as Digest;
 }

@@ -1,4 +1,4 @@
-import { OciError } from "./errors";
+import { DomainError } from "./errors";
 
 /** A repository name validated against the distribution spec's grammar, e.g. "team/app/api". */
 export type RepositoryName = string & { readonly __repositoryName: unique symbol };
@@ -13,14 +13,14 @@ const MAX_NAME_LENGTH = 255;
 
 export function parseRepositoryName(value: string): RepositoryName {
   if (value.length > MAX_NAME_LENGTH) {
-    throw new OciError("NAME_INVALID", `repository name must not be longer than ${MAX_NAME_LENGTH} characters`);
+    throw new DomainError("NameInvalid", `repository name must not be longer than ${MAX_NAME_LENGTH} characters`);
   }
-  if (!NAME_GRAMMAR.test(value)) throw new OciError("NAME_INVALID", `invalid repository name: ${value.slice(0, 100)}`);
+  if (!NAME_GRAMMAR.test(value)) throw new DomainError("NameInvalid", `invalid repository name: ${value.slice(0, 100)}`);
   return value as RepositoryName;
 }
 
 export function parseTag(value: string): TagName {
-  if (!TAG_GRAMMAR.test(value)) throw new OciError("TAG_INVALID", `invalid tag: ${value.slice(0, 140)}`);
+  if (!TAG_GRAMMAR.test(value)) throw new DomainError("TagInvalid", `invalid tag: ${value.slice(0, 140)}`);
   return value as TagName;
 }
 

@@ -166,7 +166,7 @@ async function openEmbedded(opts: OpenDatabaseOptions): Promise<Database> {
   const unlock = await lockDir(`${dir}.lock`);
   let pglite: PGlite | undefined;
   try {
-    await createEmbeddedCluster(dir);
+    await createEmbeddedCluster(dir, { migrationsDir: opts.migrationsDir });
     pglite = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_START_PARAMS] }).catch((err: NodeJS.ErrnoException) => {
       // PGlite's Emscripten loader does `await import("module")`, which code run inside a vm context
       // (jest) may only do when node has --experimental-vm-modules. Plain `node` is unaffected.

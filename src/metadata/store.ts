@@ -1,5 +1,6 @@
 import type { Digest } from "../kernel/digest";
 import type { RepositoryName, TagName } from "../kernel/names";
+import type { ManifestReference } from "../kernel/references";
 import type { WriterState } from "../storage/driver";
 
 /**
@@ -86,7 +87,7 @@ export interface UploadRecord {
   updatedAt: Date;
 }
 
-export type ManifestReference = { digest: Digest } | { tag: TagName };
+export type { ManifestReference };
 
 export interface ManifestRecord {
   digest: Digest;

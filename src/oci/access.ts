@@ -1,5 +1,5 @@
 import type { AccessRequirement } from "../auth/authorizer";
-import type { RequestContext } from "../http/router";
+import type { RequestContext } from "../http/context";
 import { parseRepositoryName } from "../kernel/names";
 
 /** What each /v2 route needs, derived from the request. Names are validated here, before anything else. */

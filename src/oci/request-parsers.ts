@@ -1,14 +1,46 @@
-import { OciError } from "../kernel/errors";
-import { parseTag } from "../kernel/names";
-import { isDigestLike, parseDigest } from "../kernel/digest";
-import type { ManifestReference, PageRequest } from "../metadata/store";
+import { OciError } from "../http/errors";
+import { isDigestLike } from "../kernel/digest";
+import { DomainError } from "../kernel/errors";
+import type { PageRequest } from "../metadata/store";
 import type { ChunkRange } from "../registry/upload-service";
 import type { ByteRange } from "../storage/driver";
 
 /** Everything a request says, turned into typed values once, here at the boundary. */
 
-export function parseManifestReference(value: string): ManifestReference {
-  return isDigestLike(value) ? { digest: parseDigest(value) } : { tag: parseTag(value) };
+import { parseManifestReference, type ManifestReference } from "../kernel/references";
+
+export { parseManifestReference };
+
+/**
+ * A manifest reference to read (GET, HEAD): one that is neither a tag nor a digest names no manifest, so
+ * it is unknown (404), as the CNCF reference registry answers, rather than a malformed request.
+ */
+export function parseManifestLookup(value: string): ManifestReference {
+  try {
+    return parseManifestReference(value);
+  } catch (err) {
+    throw isMalformedReference(err) ? unknownReference(value, err) : err;
+  }
+}
+
+/**
+ * A manifest reference to delete: like the reference registry, a malformed digest is refused
+ * (400 DIGEST_INVALID) while a string that is no tag either names nothing to delete (404).
+ */
+export function parseManifestDeletion(value: string): ManifestReference {
+  try {
+    return parseManifestReference(value);
+  } catch (err) {
+    throw isMalformedReference(err) && !isDigestLike(value) ? unknownReference(value, err) : err;
+  }
+}
+
+function isMalformedReference(err: unknown): err is DomainError {
+  return err instanceof DomainError && (err.code === "TagInvalid" || err.code === "DigestInvalid");
+}
+
+function unknownReference(value: string, cause: DomainError): DomainError {
+  return new DomainError("ManifestUnknown", `no manifest can be named ${value.slice(0, 140)}: it is neither a tag nor a digest`, { cause });
 }
 
 /** PATCH Content-Range: "start-end", also accepting the "bytes " / "bytes=" prefix and "/total" some clients send. */

@@ -8,11 +8,11 @@ import type { OpsQueries } from "../metadata/ops-queries";
 import type { Mirror } from "../proxy";
 import type { StorageDriver } from "../storage/driver";
 import { Health } from "./health";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 import { registerMirrorMetrics } from "./mirror-metrics";
 import { RequestOps } from "./request-ops";
 
-export { Metrics } from "./metrics";
+export { Metrics } from "../metrics/metrics";
 export { instrumentStorage } from "./instrumented-storage";
 
 /** The operational side of a running Berth: metrics, health, per-request guards, webhook notifications. */

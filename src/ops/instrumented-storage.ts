@@ -1,5 +1,5 @@
 import { PathNotFoundError, type FileWriter, type StorageDriver } from "../storage/driver";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 
 /**
  * A StorageDriver decorator counting failed calls in berth_storage_errors_total{driver,operation}.

@@ -4,18 +4,24 @@ import https from "node:https";
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import { ConfigError } from "../config";
-import type { TlsConfig } from "./config-schema";
+import type { TlsConfig } from "../config/ops";
 
 export type BerthServer = http.Server | https.Server;
 
 /**
  * The main listener: HTTPS when `tls` is configured, else plain HTTP, with the configured header limit and
  * slow-client timeouts. `requestTimeout` is left to RequestOps (it must spare blob uploads, which Node's
- * own whole-request timeout would cut); `timeout` is the idle timeout of each connection.
+ * own whole-request timeout would cut); `timeout` is the idle timeout of each connection. `classes`: the
+ * request and response classes the listener wants (see src/http/server-classes.ts).
  */
-export function createBerthServer(config: Pick<Config, "tls" | "http">, listener: RequestListener): BerthServer {
+export function createBerthServer(
+  config: Pick<Config, "tls" | "http">,
+  listener: RequestListener,
+  classes: Pick<http.ServerOptions, "IncomingMessage" | "ServerResponse"> = {},
+): BerthServer {
   const { http: limits } = config;
   const options: http.ServerOptions = {
+    ...classes,
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutSeconds * 1000,
     requestTimeout: 0,

@@ -1,6 +1,6 @@
 import type { Counter } from "prom-client";
 import type { Mirror } from "../proxy";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 
 /**
  * Mirror figures (kept by MirrorStats and the upstream clients) copied into Prometheus metrics at scrape

@@ -4,6 +4,9 @@ import type { IncomingMessage } from "node:http";
  * A token bucket per key (the client address): `burst` requests at once, refilled at `ratePerSecond`.
  * Kept in process memory and bounded: beyond maxKeys the least recently seen addresses are forgotten
  * (a forgotten address starts again with a full bucket, which only ever errs on the generous side).
+ * Not express-rate-limit: its stores count requests per fixed window, while `rateLimit` is configured as a
+ * steady rate with a burst (a client that paces itself is never refused) and Retry-After says exactly
+ * when the next token comes.
  */
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

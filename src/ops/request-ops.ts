@@ -1,30 +1,36 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import { resolveClientInfo, TrustedProxies } from "../http/client-info";
-import { OciError } from "../kernel/errors";
+import type { RequestHandler } from "express";
+import type { BodyPolicy } from "../http/body-policy";
+import { clientInfo, resolveClientInfo, TrustedProxies } from "../http/client-info";
+import { hasBody } from "../http/respond";
+import { DomainError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { parseContentRange } from "../oci/request-parsers";
 import { PathNotFoundError } from "../storage/driver";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 import { isAnonymous, TokenBuckets } from "./rate-limit";
-
-/** Route labels of the operational endpoints: never rate limited, never subject to body limits. */
-export const OPS_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
+/** The metrics label of a request: its route's pattern, set by the route table once a route matched. */
+function routeOf(res: ServerResponse): string {
+  return ((res as { locals?: { route?: string } }).locals?.route) ?? "unmatched";
+}
+
 /**
- * What every request goes through before its handler (called from app.ts with the matched route pattern):
- * client address/scheme/host through trusted proxies, metrics (count, latency, bytes, in flight, uploads),
- * body limits, the whole-request timeout on non-upload routes, and the anonymous rate limit.
- * begin() returns an error to answer instead of running the handler, or null.
+ * The per-request guards, as express middleware (mounted in app.ts): `track` (client address, scheme and host
+ * through trusted proxies, request id, metrics: count, latency, bytes, in flight) runs first on every
+ * request; `rateLimit` (anonymous callers, per address) after the ops endpoints; `enforce(policy)` is each
+ * route's body policy (src/http/body-policy.ts): body limits, the whole-request timeout, upload gauges.
  */
 export class RequestOps {
   private readonly proxies: TrustedProxies;
   private readonly buckets: TokenBuckets | null;
 
   constructor(
-    private readonly config: Pick<Config, "trustedProxies" | "externalUrl" | "http" | "rateLimit">,
+    private readonly config: Pick<Config, "trustedProxies" | "externalUrl" | "http" | "rateLimit" | "web">,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
@@ -32,29 +38,42 @@ export class RequestOps {
     this.buckets = config.rateLimit.enabled ? new TokenBuckets(config.rateLimit.requestsPerSecond, config.rateLimit.burst) : null;
   }
 
-  begin(req: IncomingMessage, res: ServerResponse, route: string): OciError | null {
+  readonly track: RequestHandler = (req, res, next) => {
     const info = resolveClientInfo(req, this.proxies, this.config.externalUrl);
     res.setHeader("X-Request-Id", info.requestId);
-    const upload = isUploadBody(req, route);
-    this.instrument(req, res, route, upload);
+    this.instrument(req, res);
+    next();
+  };
 
-    if (OPS_ROUTES.has(route)) return null;
-    if (this.buckets && isAnonymous(req)) {
-      const wait = this.buckets.take(info.ip);
-      if (wait > 0) {
-        this.metrics.http.rateLimited.inc();
-        return new OciError("TOOMANYREQUESTS", `too many anonymous requests from ${info.ip}; retry in ${wait} s`, {
-          headers: { "Retry-After": String(wait) },
-        });
+  readonly rateLimit: RequestHandler = (req, _res, next) => {
+    if (!this.buckets || !isAnonymous(req)) return next();
+    const ip = clientInfo(req).ip;
+    const wait = this.buckets.take(ip);
+    if (wait <= 0) return next();
+    this.metrics.http.rateLimited.inc();
+    next(new OciError("TOOMANYREQUESTS", `too many anonymous requests from ${ip}; retry in ${wait} s`, { headers: { "Retry-After": String(wait) } }));
+  };
+
+  /** The middleware enforcing one route's body policy. */
+  enforce(policy: BodyPolicy): RequestHandler {
+    return (req, res, next) => {
+      const upload = policy.kind === "stream" && hasBody(req);
+      const configured = this.config.http.maxBodyBytes;
+      const limit = !upload
+        ? policy.kind === "small" ? Math.min(policy.maxBytes, configured) : configured
+        : (policy as Extract<BodyPolicy, { kind: "stream" }>).maxBytes(this.config);
+      if (upload) {
+        const { uploadsInProgress } = this.metrics.http;
+        uploadsInProgress.inc();
+        res.once("close", () => uploadsInProgress.dec());
       }
-    }
-    const limit = upload ? this.config.http.maxBlobBytes : this.config.http.maxBodyBytes;
-    if (limit > 0) {
-      const refused = this.limitBody(req, res, limit, upload);
-      if (refused) return refused;
-    }
-    if (!upload) this.requestTimeout(req, res);
-    return null;
+      if (limit > 0) {
+        const refused = this.limitBody(req, res, limit, upload);
+        if (refused) return next(refused);
+      }
+      if (!upload) this.requestTimeout(req, res);
+      next();
+    };
   }
 
   /** Called with whatever a handler threw: counts database failures (storage ones are counted by the driver). */
@@ -62,7 +81,7 @@ export class RequestOps {
     if (isDatabaseError(err)) this.metrics.databaseErrors.inc({ source: "request" });
   }
 
-  private instrument(req: IncomingMessage, res: ServerResponse, route: string, upload: boolean): void {
+  private instrument(req: IncomingMessage, res: ServerResponse): void {
     const { http } = this.metrics;
     const started = process.hrtime.bigint();
     const method = METHODS.has(req.method ?? "") ? req.method! : "OTHER";
@@ -71,10 +90,9 @@ export class RequestOps {
     countPushed(req, (n) => (bytesIn += n));
     countWritten(res, (n) => (bytesOut += n));
     http.inFlight.inc();
-    if (upload) http.uploadsInProgress.inc();
     res.once("close", () => {
       http.inFlight.dec();
-      if (upload) http.uploadsInProgress.dec();
+      const route = routeOf(res);
       const status = res.writableFinished || res.headersSent ? String(res.statusCode) : "aborted";
       http.requests.inc({ route, method, status });
       http.duration.observe({ route, method }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -82,7 +100,6 @@ export class RequestOps {
       if (bytesOut) http.bytesOut.inc({ route }, bytesOut);
     });
   }
-
   private limitBody(req: IncomingMessage, res: ServerResponse, limit: number, upload: boolean): OciError | null {
     const tooLarge = (what: string) => {
       this.metrics.http.refused.inc({ reason: "body_too_large" });
@@ -141,14 +158,6 @@ export class RequestOps {
   }
 }
 
-/** POST, PATCH or PUT under /blobs/uploads carrying a body: the long-running, streaming requests. */
-function isUploadBody(req: IncomingMessage, route: string): boolean {
-  if (!route.includes("/blobs/uploads")) return false;
-  if (req.method !== "POST" && req.method !== "PATCH" && req.method !== "PUT") return false;
-  const length = req.headers["content-length"];
-  return length !== undefined ? Number(length) > 0 : req.headers["transfer-encoding"] !== undefined;
-}
-
 /**
  * Counts request body bytes as the HTTP parser hands them over, without consuming the stream (a 'data'
  * listener would switch it to flowing mode under the handler's feet).
@@ -179,7 +188,7 @@ function countWritten(res: ServerResponse, onBytes: (n: number) => void): void {
 /** Prisma, its driver adapters and pg report database failures under these names and codes. */
 export function isDatabaseError(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof PathNotFoundError || e instanceof OciError) return false;
+    if (e instanceof PathNotFoundError || e instanceof OciError || e instanceof DomainError) return false;
     const name = (e as Error).name ?? "";
     const ctor = (e as object).constructor?.name ?? "";
     if (/^Prisma|DriverAdapterError/.test(name) || /^Prisma|DriverAdapterError|DatabaseError/.test(ctor)) return true;

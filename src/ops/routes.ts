@@ -1,10 +1,10 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
-import type { Router } from "../http/router";
+import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Health } from "./health";
-import type { Metrics } from "./metrics";
+import type { Metrics } from "../metrics/metrics";
 
 export interface OpsRouteDeps {
   health: Health;
@@ -19,7 +19,7 @@ export interface OpsRouteDeps {
  * GET /metrics      — Prometheus text format (optionally behind a bearer token).
  * None needs registry credentials, and the rate limiter leaves them alone.
  */
-export function registerOpsRoutes(router: Router, deps: OpsRouteDeps): void {
+export function registerOpsRoutes(router: RouteTable, deps: OpsRouteDeps): void {
   const noStore = { "Cache-Control": "no-store" };
   router.on(["GET", "HEAD"], /^\/healthz$/, async (ctx) => sendJson(ctx.res, 200, noStore, { status: "ok" }));
   router.on(["GET", "HEAD"], /^\/readyz$/, async (ctx) => {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config";
+import type { Clock } from "../kernel/clock";
 import type { MirrorStore } from "../metadata/mirror-store";
 import type { MetadataStore } from "../metadata/store";
 import type { BlobService } from "../registry/blob-service";
@@ -44,6 +45,8 @@ export function createMirror(
     isLocalProject: (project: string) => Promise<boolean>;
     /** Told the size of every blob fetched into the cache. */
     onCached?: (bytes: number) => void;
+    /** What tag TTLs are measured against (default: the system clock). */
+    clock?: Clock;
   },
 ): Mirror | null {
   if (!config.mirror.upstreams.length) return null;
@@ -62,7 +65,7 @@ export function createMirror(
   });
   return {
     blobs: new MirrorBlobService(deps.blobs, routing, fetcher, stats),
-    manifests: new MirrorManifestService(deps.manifests, routing, deps.mirrorStore, stats),
+    manifests: new MirrorManifestService(deps.manifests, routing, deps.mirrorStore, stats, deps.clock),
     routing,
     stats,
     upstreams,

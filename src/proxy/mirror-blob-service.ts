@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { BlobRecord } from "../metadata/store";
 import type { BlobService, BlobServiceApi } from "../registry/blob-service";
@@ -26,7 +26,7 @@ export class MirrorBlobService implements BlobServiceApi {
     try {
       return await this.inner.stat(repository, digest);
     } catch (err) {
-      if (!(err instanceof OciError && err.code === "BLOB_UNKNOWN")) throw err;
+      if (!(err instanceof DomainError && err.code === "BlobUnknown")) throw err;
       const route = await this.routing.route(repository);
       if (!route) throw err;
       this.stats.miss(repository);
@@ -35,8 +35,8 @@ export class MirrorBlobService implements BlobServiceApi {
         return { digest, size: await fetch.whenSized() };
       } catch (fetchErr) {
         if (fetchErr instanceof UpstreamError) {
-          if (fetchErr.notFound) throw new OciError("BLOB_UNKNOWN", { digest, upstream: "not found upstream" });
-          throw new OciError("UNAVAILABLE", `blob not cached and the upstream failed: ${fetchErr.message}`, { cause: fetchErr });
+          if (fetchErr.notFound) throw new DomainError("BlobUnknown", { digest, upstream: "not found upstream" });
+          throw new DomainError("Unavailable", `blob not cached and the upstream failed: ${fetchErr.message}`, { cause: fetchErr });
         }
         throw fetchErr;
       }

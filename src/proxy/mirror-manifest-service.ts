@@ -1,4 +1,5 @@
-import { OciError } from "../kernel/errors";
+import { systemClock, type Clock } from "../kernel/clock";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { ManifestRecord, ManifestReference } from "../metadata/store";
 import type { ManifestService, ManifestServiceApi } from "../registry/manifest-service";
@@ -21,13 +22,14 @@ export class MirrorManifestService implements ManifestServiceApi {
     private readonly routing: MirrorRouting,
     private readonly mirror: MirrorStore,
     private readonly stats: MirrorStats,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async get(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord> {
     const route = await this.routing.route(repository);
     if (!route) return this.inner.get(repository, reference);
     const cached = await this.inner.get(repository, reference).catch((err) => {
-      if (err instanceof OciError && err.code === "MANIFEST_UNKNOWN") return null;
+      if (err instanceof DomainError && err.code === "ManifestUnknown") return null;
       throw err;
     });
     if ("digest" in reference) {
@@ -37,7 +39,7 @@ export class MirrorManifestService implements ManifestServiceApi {
     const checkedAt = await this.mirror.tagCheckedAt(repository, reference.tag);
     // A tag pushed here (no mirror record) is local content: the upstream has no say over it.
     if (cached && checkedAt === null) return cached;
-    if (cached && checkedAt && Date.now() - checkedAt.getTime() < route.upstream.config.tagTtlSeconds * 1000) {
+    if (cached && checkedAt && this.clock.now() - checkedAt.getTime() < route.upstream.config.tagTtlSeconds * 1000) {
       return this.hit(repository, cached);
     }
     if (!cached) return this.fetch(repository, route, reference);
@@ -49,18 +51,18 @@ export class MirrorManifestService implements ManifestServiceApi {
       }
       return await this.fetch(repository, route, reference);
     } catch (err) {
-      const age = Date.now() - checkedAt!.getTime();
+      const age = this.clock.now() - checkedAt!.getTime();
       if (err instanceof UpstreamError && !err.notFound && age <= route.upstream.config.maxStalenessSeconds * 1000) {
         this.stats.staleServes++;
         return this.hit(repository, cached);
       }
-      throw err instanceof UpstreamError ? toOciError(err, reference) : err;
+      throw err instanceof UpstreamError ? upstreamError(err, reference) : err;
     }
   }
 
   async put(...args: Parameters<ManifestService["put"]>) {
     if (await this.routing.isMirrored(args[0])) {
-      throw new OciError("DENIED", `${args[0]} is mirrored from an upstream registry and cannot be pushed to`);
+      throw new DomainError("Denied", `${args[0]} is mirrored from an upstream registry and cannot be pushed to`);
     }
     return this.inner.put(...args);
   }
@@ -94,7 +96,7 @@ export class MirrorManifestService implements ManifestServiceApi {
     try {
       upstream = await route.upstream.getManifest(route.remoteName, ref, "GET");
     } catch (err) {
-      throw err instanceof UpstreamError ? toOciError(err, reference) : err;
+      throw err instanceof UpstreamError ? upstreamError(err, reference) : err;
     }
     const content = upstream.content!;
     this.stats.bytesFromUpstream += content.length;
@@ -105,7 +107,7 @@ export class MirrorManifestService implements ManifestServiceApi {
   }
 }
 
-export function toOciError(err: UpstreamError, what: Record<string, unknown> | ManifestReference): OciError {
-  if (err.notFound) return new OciError("MANIFEST_UNKNOWN", { ...what, upstream: "not found upstream" });
-  return new OciError("UNAVAILABLE", `nothing cached and the upstream failed: ${err.message}`, { cause: err });
+export function upstreamError(err: UpstreamError, what: Record<string, unknown> | ManifestReference): DomainError {
+  if (err.notFound) return new DomainError("ManifestUnknown", { ...what, upstream: "not found upstream" });
+  return new DomainError("Unavailable", `nothing cached and the upstream failed: ${err.message}`, { cause: err });
 }

@@ -1,6 +1,6 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import { parseRepositoryName, type RepositoryName } from "../kernel/names";
-import { parseManifestReference } from "../oci/request-parsers";
+import { parseManifestReference } from "../kernel/references";
 import type { BlobServiceApi } from "../registry/blob-service";
 import { parseManifest } from "../registry/manifest-parser";
 import { INDEX_TYPES } from "../kernel/media-types";
@@ -74,6 +74,6 @@ export function parseImage(image: string): { repository: RepositoryName; referen
   try {
     return { repository: parseRepositoryName(name), reference };
   } catch {
-    throw new OciError("NAME_INVALID", `not an image reference: ${image}`);
+    throw new DomainError("NameInvalid", `not an image reference: ${image}`);
   }
 }

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { BlobRecord, MetadataStore } from "../metadata/store";
 import { PathNotFoundError, type ByteRange, type StorageDriver } from "../storage/driver";
@@ -24,7 +24,7 @@ export class BlobService {
 
   async stat(repository: RepositoryName, digest: Digest): Promise<BlobRecord> {
     const blob = await this.store.findLinkedBlob(repository, digest, { touchIfIdleMs: this.options.touchIfIdleMs });
-    if (!blob) throw new OciError("BLOB_UNKNOWN", { digest });
+    if (!blob) throw new DomainError("BlobUnknown", { digest });
     return blob;
   }
 
@@ -34,7 +34,7 @@ export class BlobService {
       return await this.storage.reader(blobPath(blob.digest), range);
     } catch (err) {
       if (err instanceof PathNotFoundError) {
-        throw new OciError("BLOB_UNKNOWN", { digest: blob.digest, reason: "content missing from storage" }, { cause: err });
+        throw new DomainError("BlobUnknown", { digest: blob.digest, reason: "content missing from storage" }, { cause: err });
       }
       throw err;
     }
@@ -51,7 +51,7 @@ export class BlobService {
 
   /** Makes the blob unreadable in this repository; the bytes go when garbage collection finds them unused. */
   async delete(repository: RepositoryName, digest: Digest): Promise<void> {
-    if (!(await this.store.unlinkBlob(repository, digest))) throw new OciError("BLOB_UNKNOWN", { digest });
+    if (!(await this.store.unlinkBlob(repository, digest))) throw new DomainError("BlobUnknown", { digest });
   }
 }
 

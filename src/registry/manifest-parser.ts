@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import { parseDigest, type Digest } from "../kernel/digest";
 import { baseMediaType, IMAGE_MANIFEST_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from "../kernel/media-types";
 
@@ -120,10 +120,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function invalid(detail: string): OciError {
-  return new OciError("MANIFEST_INVALID", detail);
+function invalid(detail: string): DomainError {
+  return new DomainError("ManifestInvalid", detail);
 }
 
-function schema1(): OciError {
+function schema1(): DomainError {
   return invalid("Docker image manifest schema 1 is not supported; push with schema 2 or OCI (e.g. a current docker or skopeo --format v2s2)");
 }

@@ -1,4 +1,4 @@
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { ManifestRecord, ManifestReference, MetadataStore, PageRequest, ReferrerRecord } from "../metadata/store";
 import { digestAlgorithm, digestOf, type Digest } from "../kernel/digest";
@@ -47,7 +47,7 @@ export class ManifestService {
     const parsed = parseManifest(content, contentType);
     const digest = digestOf(content, "digest" in reference ? digestAlgorithm(reference.digest) : "sha256");
     if ("digest" in reference && reference.digest !== digest) {
-      throw new OciError("DIGEST_INVALID", `manifest digest ${digest} does not match ${reference.digest}`);
+      throw new DomainError("DigestInvalid", `manifest digest ${digest} does not match ${reference.digest}`);
     }
     const tag = "tag" in reference ? reference.tag : null;
     const rule = tag === null ? null : this.immutableRule(repository, tag);
@@ -59,14 +59,14 @@ export class ManifestService {
     );
     if (immutableTagHeldBy) throw immutableTagError(tag!, rule!, "overwritten", { digest: immutableTagHeldBy });
     if (missing.length) {
-      throw new OciError("MANIFEST_BLOB_UNKNOWN", { missing: missing.slice(0, 20) });
+      throw new DomainError("ManifestBlobUnknown", { missing: missing.slice(0, 20) });
     }
     return { digest, mediaType: parsed.mediaType, subject: parsed.subject };
   }
 
   async get(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord> {
     const manifest = await this.store.findManifest(repository, reference);
-    if (!manifest) throw new OciError("MANIFEST_UNKNOWN", describe(reference));
+    if (!manifest) throw new DomainError("ManifestUnknown", describe(reference));
     return manifest;
   }
 
@@ -77,7 +77,7 @@ export class ManifestService {
       const rule = this.immutableRule(repository, reference.tag);
       if (rule !== null) {
         const current = await this.store.findManifest(repository, reference);
-        if (!current) throw new OciError("MANIFEST_UNKNOWN", describe(reference));
+        if (!current) throw new DomainError("ManifestUnknown", describe(reference));
         throw immutableTagError(reference.tag, rule, "deleted", { digest: current.digest });
       }
       deleted = await this.store.deleteTag(repository, reference.tag);
@@ -93,7 +93,7 @@ export class ManifestService {
         : undefined;
       deleted = await this.store.deleteManifest(repository, reference.digest, guard);
     }
-    if (!deleted) throw new OciError("MANIFEST_UNKNOWN", describe(reference));
+    if (!deleted) throw new DomainError("ManifestUnknown", describe(reference));
   }
 
   private immutableRule(repository: RepositoryName, tag: string): string | null {
@@ -102,7 +102,7 @@ export class ManifestService {
 
   async tags(repository: RepositoryName, page: PageRequest): Promise<string[]> {
     const tags = await this.store.listTags(repository, page);
-    if (!tags) throw new OciError("NAME_UNKNOWN", { name: repository });
+    if (!tags) throw new DomainError("NameUnknown", { name: repository });
     return tags;
   }
 
@@ -116,16 +116,12 @@ export class ManifestService {
   }
 }
 
-/**
- * DENIED (403), not MANIFEST_INVALID (400): the manifest is fine, a policy refuses the operation on the
- * tag. Clients treat 403 as final (no retry) and show its message, so the message says what happened;
- * MANIFEST_INVALID would send users looking for a problem in their image.
- */
-function immutableTagError(tag: string, rule: string, verb: "overwritten" | "deleted", extra: Record<string, string>): OciError {
-  return new OciError(
-    "DENIED",
+/** The manifest is fine, a policy refuses the operation on the tag; the summary says what happened. */
+function immutableTagError(tag: string, rule: string, verb: "overwritten" | "deleted", extra: Record<string, string>): DomainError {
+  return new DomainError(
+    "TagImmutable",
     { tag, reason: "immutable tag", rule, ...extra },
-    { message: `tag ${tag} is immutable (${rule}) and cannot be ${verb}` },
+    { summary: `tag ${tag} is immutable (${rule}) and cannot be ${verb}` },
   );
 }
 

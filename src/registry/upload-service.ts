@@ -1,6 +1,6 @@
 import { randomUUID, type Hash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { MetadataStore, UploadRecord } from "../metadata/store";
 import type { FileWriter, StorageDriver } from "../storage/driver";
@@ -85,8 +85,11 @@ export class UploadService {
     });
   }
 
-  /** PUT: appends an optional last chunk, verifies the digest and publishes the blob. */
-  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null): Promise<void> {
+  /**
+   * PUT: appends an optional last chunk, verifies the digest and publishes the blob. A Content-Range that
+   * does not continue the upload is refused with 416, as on PATCH.
+   */
+  finish(repository: RepositoryName, id: string, digest: Digest, body: Readable | null, range: ChunkRange | null = null): Promise<void> {
     return this.locks.run(id, async () => {
       let upload = await this.load(repository, id);
       const recorded = upload.offset;
@@ -94,10 +97,11 @@ export class UploadService {
       // where we found it (one transaction instead of three statements). Its writer stays open to commit.
       let writer: FileWriter;
       if (body) {
-        const appended = await this.appendChunk(upload, body, null);
+        const appended = await this.appendChunk(upload, body, range);
         writer = appended.writer;
         upload = { ...upload, offset: appended.offset, driverState: writer.checkpoint() };
       } else {
+        if (range) assertContinues(upload, range);
         writer = await this.storage.writer(uploadPath(id), upload.driverState ?? { size: upload.offset });
       }
       let published = false;
@@ -131,7 +135,7 @@ export class UploadService {
 
   private async load(repository: RepositoryName, id: string): Promise<UploadRecord> {
     const upload = await this.store.findUpload(repository, id);
-    if (!upload) throw new OciError("BLOB_UPLOAD_UNKNOWN", `upload ${id} does not exist in ${repository}`);
+    if (!upload) throw new DomainError("BlobUploadUnknown", `upload ${id} does not exist in ${repository}`);
     return upload;
   }
 
@@ -140,19 +144,15 @@ export class UploadService {
    * commit. The running sha256 is left in the cache at the new offset.
    */
   private async appendChunk(upload: UploadRecord, body: Readable, range: ChunkRange | null): Promise<{ writer: FileWriter; offset: number }> {
-    if (range && range.start !== upload.offset) {
-      throw new OciError("RANGE_INVALID", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
-        headers: rangeHeaders(upload.id, upload.repository, upload.offset),
-      });
-    }
+    if (range) assertContinues(upload, range);
     const hash = await this.hasherAt(upload);
     const writer = await this.storage.writer(uploadPath(upload.id), upload.driverState ?? { size: upload.offset });
     const tap = new HashingTap(hash);
     try {
       await writer.append(tapped(body, tap));
       if (range && tap.bytes !== range.end - range.start + 1) {
-        throw new OciError("RANGE_INVALID", `Content-Range announced ${range.end - range.start + 1} bytes but ${tap.bytes} arrived`, {
-          headers: rangeHeaders(upload.id, upload.repository, upload.offset),
+        throw new DomainError("RangeInvalid", `Content-Range announced ${range.end - range.start + 1} bytes but ${tap.bytes} arrived`, {
+          upload: { id: upload.id, repository: upload.repository, offset: upload.offset },
         });
       }
     } catch (err) {
@@ -202,21 +202,21 @@ export class UploadService {
   }
 }
 
-/** Headers that tell a client where an upload stands, for 202 answers and for 416 refusals alike. */
-export function rangeHeaders(id: string, repository: RepositoryName, offset: number): Record<string, string> {
-  return {
-    Location: `/v2/${repository}/blobs/uploads/${id}`,
-    Range: `0-${Math.max(offset - 1, 0)}`,
-    "Docker-Upload-UUID": id,
-  };
+function changedMeanwhile(): DomainError {
+  return new DomainError("BlobUploadInvalid", "the upload was changed by another request; retry from its current offset");
 }
 
-function changedMeanwhile(): OciError {
-  return new OciError("BLOB_UPLOAD_INVALID", "the upload was changed by another request; retry from its current offset");
+/** A chunk must start where the upload stands; the refusal tells the client where that is. */
+function assertContinues(upload: UploadRecord, range: ChunkRange): void {
+  if (range.start !== upload.offset) {
+    throw new DomainError("RangeInvalid", `chunk starts at ${range.start} but the upload is at ${upload.offset}`, {
+      upload: { id: upload.id, repository: upload.repository, offset: upload.offset },
+    });
+  }
 }
 
-function digestMismatch(expected: Digest, actual: Digest): OciError {
-  return new OciError("DIGEST_INVALID", `content digest ${actual} does not match ${expected}`);
+function digestMismatch(expected: Digest, actual: Digest): DomainError {
+  return new DomainError("DigestInvalid", `content digest ${actual} does not match ${expected}`);
 }
 
 /** Running sha256 states by upload, valid only at the offset they were left at. Bounded: LRU by insertion. */

@@ -9,7 +9,7 @@ import {
   type StorageClass,
 } from "@aws-sdk/client-s3";
 import { Readable } from "node:stream";
-import type { S3Driver } from "./s3";
+import type { S3Bucket } from "./s3-bucket";
 import { translateError } from "./s3-errors";
 
 const MiB = 1024 * 1024;
@@ -90,7 +90,7 @@ export class MultipartAssembler {
   /** Whether the store implements UploadPartCopy; learnt from the first answer. */
   private partCopy: boolean | undefined;
 
-  constructor(private readonly driver: S3Driver) {}
+  constructor(private readonly driver: S3Bucket) {}
 
   async assemble(target: string, sources: Source[], storageClass: StorageClass | undefined): Promise<void> {
     const d = this.driver;

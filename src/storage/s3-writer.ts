@@ -9,8 +9,8 @@ import {
 } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import type { FileWriter, WriterState } from "./driver";
-import type { S3Driver } from "./s3";
-import { MAX_PARTS, MIN_PART_SIZE } from "./s3-multipart";
+import type { S3Bucket } from "./s3-bucket";
+import { MAX_PARTS, MIN_PART_SIZE, type MultipartAssembler } from "./s3-multipart";
 
 /** One immutable object holding a stretch of an unfinished file. */
 export interface Segment {
@@ -66,7 +66,7 @@ export class S3Writer implements FileWriter {
   private closed = false;
 
   constructor(
-    private readonly driver: S3Driver,
+    private readonly driver: S3Bucket & { readonly assembler: MultipartAssembler },
     private readonly path: string,
     state: WriterState | null,
   ) {

@@ -22,6 +22,7 @@ import {
   type StorageDriver,
   type WriterState,
 } from "./driver";
+import type { S3Bucket } from "./s3-bucket";
 import { nameOf, statusOf, translateError } from "./s3-errors";
 import { MultipartAssembler, MAX_PART_SIZE, MIN_PART_SIZE } from "./s3-multipart";
 import { S3Writer, isS3WriterState, type Segment } from "./s3-writer";
@@ -75,7 +76,7 @@ export interface S3DriverOptions {
  * UploadPartCopy). We never use ListParts, ListMultipartUploads or AbortMultipartUpload to get anything
  * right: several S3-compatible servers lack them, and the state already knows everything.
  */
-export class S3Driver implements StorageDriver {
+export class S3Driver implements StorageDriver, S3Bucket {
   readonly name = "s3";
   /** @internal */ readonly client: S3Client;
   /** @internal */ readonly bucket: string;

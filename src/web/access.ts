@@ -3,7 +3,7 @@ import type { AuthComponents } from "../auth";
 import type { Visibility } from "../auth/policy";
 import type { Principal } from "../auth/principal";
 import type { Config } from "../config";
-import { OciError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { Mirror } from "../proxy";
 import { identifyCaller, isAdminCaller, type Caller } from "../admin/admin-gate";
 import type { MirrorVisibility } from "../metadata/web-queries";

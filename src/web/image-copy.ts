@@ -1,5 +1,5 @@
 import type { MetadataStore, ManifestReference } from "../metadata/store";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName, TagName } from "../kernel/names";
 import type { Digest } from "../kernel/digest";
 import { parseManifest } from "../registry/manifest-parser";
@@ -17,7 +17,7 @@ export async function copyImage(
   tag: TagName | null,
 ): Promise<{ digest: Digest; mediaType: string }> {
   const manifest = await store.findManifest(from, reference);
-  if (!manifest) throw new OciError("MANIFEST_UNKNOWN", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
+  if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
   await copyTree(store, from, to, manifest.digest, tag, new Set());
   return { digest: manifest.digest, mediaType: manifest.mediaType };
 }
@@ -33,13 +33,13 @@ async function copyTree(
   if (seen.has(digest)) return;
   seen.add(digest);
   const manifest = await store.findManifest(from, { digest });
-  if (!manifest) throw new OciError("MANIFEST_UNKNOWN", { digest, reason: `not stored in ${from}` });
+  if (!manifest) throw new DomainError("ManifestUnknown", { digest, reason: `not stored in ${from}` });
   const parsed = parseManifest(manifest.content, manifest.mediaType);
   for (const ref of parsed.references) {
     if (ref.kind === "manifest") await copyTree(store, from, to, ref.digest, null, seen);
     else if (!(await store.mountBlob(from, to, ref.digest))) {
       // A mirror fetches blobs on first pull: until then the cached manifest names blobs we lack.
-      throw new OciError("BLOB_UNKNOWN", { digest: ref.digest, reason: `not stored in ${from} (pull the image once first)` });
+      throw new DomainError("BlobUnknown", { digest: ref.digest, reason: `not stored in ${from} (pull the image once first)` });
     }
   }
   const { missing } = await store.putManifest(
@@ -55,5 +55,5 @@ async function copyTree(
     },
     tag,
   );
-  if (missing.length) throw new OciError("MANIFEST_BLOB_UNKNOWN", { missing: missing.slice(0, 20) });
+  if (missing.length) throw new DomainError("ManifestBlobUnknown", { missing: missing.slice(0, 20) });
 }

@@ -2,7 +2,7 @@ import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pack as tarPack } from "tar-stream";
 import type { BlobRecord, MetadataStore, ManifestRecord } from "../metadata/store";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
 import type { RepositoryName } from "../kernel/names";
 import type { BlobServiceApi } from "../registry/blob-service";
 import type { Digest } from "../kernel/digest";
@@ -37,15 +37,15 @@ export async function planExport(
       (platform ? candidates.find((c) => formatPlatform(c.platform) === platform) : undefined) ??
       (platform ? undefined : candidates.find((c) => formatPlatform(c.platform) === "linux/amd64") ?? candidates[0]);
     if (!child) {
-      throw new OciError("INVALID_REQUEST", platform ? `the index has no ${platform} image; it has ${candidates.map((c) => formatPlatform(c.platform)).join(", ")}` : "the index lists no platform image");
+      throw new DomainError("InvalidRequest", platform ? `the index has no ${platform} image; it has ${candidates.map((c) => formatPlatform(c.platform)).join(", ")}` : "the index lists no platform image");
     }
     const found = await store.findManifest(repository, { digest: child.digest as Digest });
-    if (!found) throw new OciError("MANIFEST_UNKNOWN", { digest: child.digest, reason: "platform manifest not stored here" });
+    if (!found) throw new DomainError("ManifestUnknown", { digest: child.digest, reason: "platform manifest not stored here" });
     image = found;
     chosen = formatPlatform(child.platform);
   }
   const s = summarizeManifest(image.mediaType, image.content);
-  if (s.kind !== "image" || !s.configDigest) throw new OciError("INVALID_REQUEST", `a ${image.mediaType} is not a container image; only images can be exported`);
+  if (s.kind !== "image" || !s.configDigest) throw new DomainError("InvalidRequest", `a ${image.mediaType} is not a container image; only images can be exported`);
   // Every blob is checked (linked here, size known) before the first byte is sent: a failure after the
   // headers could only cut the connection.
   const config = await blobs.stat(repository, s.configDigest as Digest);

@@ -6,7 +6,8 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import type { TagName } from "../kernel/names";
 import { parseTag } from "../kernel/names";
 import { parseDigest, type Digest } from "../kernel/digest";
@@ -15,8 +16,8 @@ import { INDEX_TYPES, MediaType } from "../kernel/media-types";
 import { formatPlatform, summarizeManifest } from "./image-info";
 
 /** A bad archive: the message says what is wrong with it, for the person who uploaded it. */
-export function archiveError(message: string): OciError {
-  return new OciError("INVALID_REQUEST", `bad image archive: ${message}`);
+export function archiveError(message: string): DomainError {
+  return new DomainError("InvalidRequest", `bad image archive: ${message}`);
 }
 
 export interface ExtractLimits {
@@ -111,7 +112,7 @@ export async function extractArchive(source: Readable, dir: string, limits: Extr
     }
   })();
   const feeding = (input.gzip ? pipeline(input.stream, createGunzip(), ex) : pipeline(input.stream, ex)).catch((err: Error) => {
-    throw err instanceof OciError ? err : archiveError(`not a readable tar archive (${err.message})`);
+    throw err instanceof OciError || err instanceof DomainError ? err : archiveError(`not a readable tar archive (${err.message})`);
   });
   try {
     await Promise.all([feeding, consume.catch((err) => {
@@ -119,7 +120,7 @@ export async function extractArchive(source: Readable, dir: string, limits: Extr
       throw err;
     })]);
   } catch (err) {
-    if (err instanceof OciError) throw err;
+    if (err instanceof OciError || err instanceof DomainError) throw err;
     throw archiveError(`not a readable tar archive (${(err as Error).message})`);
   }
   if (entries === 0) throw archiveError("the archive is empty");

@@ -2,18 +2,25 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
-import { Readable, Transform } from "node:stream";
-import busboy from "busboy";
 import { z } from "zod";
-import type { Deps } from "../deps";
-import type { Handler, RequestContext, Router } from "../http/router";
+import type { AuthComponents } from "../auth";
+import type { EventBus } from "../events/event-bus";
+import type { Config } from "../config";
+import type { Stores } from "../metadata/stores";
+import type { MetadataStore } from "../metadata/store";
+import type { RegistryServices } from "../oci/routes";
+import type { Mirror } from "../proxy";
+import type { Handler, RequestContext } from "../http/context";
+import type { RouteTable } from "../http/route-table";
 import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
+import { smallBody, streamedBody } from "../http/body-policy";
 import { clientIp } from "../http/client-info";
 import { eventOrigin } from "../http/event-origin";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError, toOciError } from "../http/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
-import { parseManifestReference } from "../oci/request-parsers";
+import { parseManifestReference } from "../kernel/references";
 import { isAdminCaller, type Caller } from "../admin/admin-gate";
 import { registerGcRoutes, type GcService as GcApi } from "../admin/gc-api";
 import type { Digest } from "../kernel/digest";
@@ -22,17 +29,25 @@ import { WebAccess } from "./access";
 import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
+import { MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
 import { listTags } from "./repository-queries";
-import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "./sessions";
+import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
-export type WebDeps = Pick<Deps, "config" | "stores" | "store" | "services" | "auth" | "events" | "mirror"> & {
+export interface WebDeps {
+  config: Config;
+  stores: Stores;
+  store: MetadataStore;
+  services: RegistryServices;
+  auth: AuthComponents;
+  events: EventBus;
+  mirror: Mirror | null;
   /** The garbage collector in the admin API's shape (src/admin/gc-adapter.ts); null hides the GC pages. */
   gc?: GcApi | null;
   /** The immutability rules in force, to mark immutable tags in lists. */
   immutability: TagImmutability;
-};
+}
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
@@ -43,7 +58,7 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
  * against the same AccessPolicy as the registry API, and recorded as the registry event it amounts to
  * (marked via "web"), so webhooks hear of it as they hear of /v2.
  */
-export function registerWebRoutes(router: Router, deps: WebDeps): void {
+export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   const access = new WebAccess(deps);
   const queries = deps.stores.web;
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
@@ -93,7 +108,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       json(ctx, await sessionInfo(ctx.req, principal, session.csrfToken), 200, {
         "Set-Cookie": sessionCookieHeader(token, deps.config.web.sessionTtlSeconds, secure),
       });
-    })
+    }, JSON_BODY)
     .on("DELETE", /^\/api\/v1\/session$/, async (ctx) => {
       const token = sessionCookie(ctx.req);
       const sessions = deps.auth.token?.sessions;
@@ -122,7 +137,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
     })
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/tags$/, onRepository("pull", async (ctx, _caller, repository) => {
       const repo = await queries.findRepository(repository);
-      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const sort = oneOf(ctx.query, "sort", TAG_SORTS, "pushed");
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
@@ -162,11 +177,11 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
         detail: { digest: copied.digest, mediaType: copied.mediaType, via: "web", copiedFrom: `${repository}@${copied.digest}` },
       });
       json(ctx, { repository: target, tag, digest: copied.digest, mediaType: copied.mediaType }, 201);
-    }))
+    }), JSON_BODY)
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/export\/([^/]+)$/, onRepository("pull", async (ctx, caller, repository) => {
       const reference = parseManifestReference(ctx.params[1]);
       const top = await deps.store.findManifest(repository, reference);
-      if (!top) throw new OciError("MANIFEST_UNKNOWN", ctx.params[1]);
+      if (!top) throw new DomainError("ManifestUnknown", ctx.params[1]);
       const plan = await planExport(deps.store, deps.services.blobs, repository, top, ctx.query.get("platform"));
       const tag = "tag" in reference ? reference.tag : null;
       const repoTag = tag ? `${registryHost(ctx.req)}/${repository}:${tag}` : null;
@@ -186,10 +201,10 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       const work = path.join(deps.config.dataDir, "tmp", `import-${randomUUID()}`);
       await mkdir(work, { recursive: true });
       try {
-        const result = await receiveArchive(ctx.req, deps.config.web.importMaxBytes, async (stream) => {
-          const files = await extractArchive(stream, work, { maxBytes: deps.config.web.importMaxBytes * 4, maxEntries: 100_000 });
-          return importArchive(files, tag, importSink(deps, repository));
-        });
+        const files = await receiveArchive(ctx.req, ctx.res, deps.config.web.importMaxBytes, (stream) =>
+          extractArchive(stream, work, { maxBytes: deps.config.web.importMaxBytes * 4, maxEntries: 100_000 }),
+        );
+        const result = await importArchive(files, tag, importSink(deps, repository));
         for (const image of result.images) {
           deps.events.record({
             ...origin(ctx, caller),
@@ -203,10 +218,10 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
       } finally {
         await rm(work, { recursive: true, force: true });
       }
-    }))
+    }), IMPORT_BODY)
     .on("GET", /^\/api\/v1\/repositories\/((?:(?!\/-\/).)+)$/, onRepository("pull", async (ctx, caller, repository) => {
       const repo = await queries.findRepository(repository);
-      if (!repo) throw new OciError("NAME_UNKNOWN", { name: repository });
+      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const { id: _id, ...view } = repo;
       json(ctx, { ...view, actions: await access.actions(caller, repository) });
     }));
@@ -242,7 +257,7 @@ export function registerWebRoutes(router: Router, deps: WebDeps): void {
 async function imageDetails(deps: WebDeps, queries: WebQueries, repository: RepositoryName, ref: string) {
   const reference = parseManifestReference(ref);
   const manifest = await deps.store.findManifest(repository, reference);
-  if (!manifest) throw new OciError("MANIFEST_UNKNOWN", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
+  if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
   const repo = await queries.findRepository(repository);
   const summary = summarizeManifest(manifest.mediaType, manifest.content);
   const [tags, dates, referrers] = await Promise.all([
@@ -257,7 +272,8 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
       config = readImageConfig(await readBlob(deps, repository, summary.configDigest as Digest));
       if (!config) configError = "the image config is not JSON";
     } catch (err) {
-      configError = err instanceof OciError ? `${err.code}: ${typeof err.detail === "string" ? err.detail : err.message}` : "the image config could not be read";
+      const known = err instanceof DomainError || err instanceof OciError ? toOciError(err) : null;
+      configError = known ? `${known.code}: ${typeof known.detail === "string" ? known.detail : known.message}` : "the image config could not be read";
     }
   }
   const children = [];
@@ -297,7 +313,7 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
 
 async function readBlob(deps: WebDeps, repository: RepositoryName, digest: Digest): Promise<Buffer> {
   const blob = await deps.services.blobs.stat(repository, digest);
-  if (blob.size > MAX_CONFIG_BYTES) throw new OciError("SIZE_INVALID", `config larger than ${MAX_CONFIG_BYTES} bytes`);
+  if (blob.size > MAX_CONFIG_BYTES) throw new DomainError("SizeInvalid", `config larger than ${MAX_CONFIG_BYTES} bytes`);
   const chunks: Buffer[] = [];
   for await (const chunk of await deps.services.blobs.open(repository, blob)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -310,7 +326,7 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
       try {
         await deps.services.uploads.uploadWhole(repository, digest, fileStream(file));
       } catch (err) {
-        if (err instanceof OciError && err.code === "DIGEST_INVALID") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
+        if (err instanceof DomainError && err.code === "DigestInvalid") throw archiveError(`blob ${digest} does not match its digest (the archive is damaged)`);
         throw err;
       }
     },
@@ -320,54 +336,11 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
   };
 }
 
-/**
- * The uploaded archive as a stream: the "file" part of a multipart form (the browser), or the raw body
- * (curl --data-binary). Larger than `maxBytes` → 413; the request is cut rather than read to its end.
- */
-function receiveArchive<T>(req: IncomingMessage, maxBytes: number, consume: (stream: Readable) => Promise<T>): Promise<T> {
-  const tooLarge = () => new OciError("SIZE_INVALID", `the archive is larger than the limit of ${maxBytes} bytes (web.importMaxBytes)`, { status: 413 });
-  const type = String(req.headers["content-type"] ?? "");
-  if (!/^multipart\/form-data/i.test(type)) {
-    if (Number(req.headers["content-length"] ?? 0) > maxBytes) return Promise.reject(tooLarge());
-    let seen = 0;
-    const limited = req.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          seen += chunk.length;
-          done(seen > maxBytes ? tooLarge() : null, chunk);
-        },
-      }),
-    );
-    req.on("error", (err) => limited.destroy(err));
-    return consume(limited);
-  }
-  return new Promise<T>((resolve, reject) => {
-    let parser: busboy.Busboy;
-    try {
-      parser = busboy({ headers: req.headers, limits: { files: 1, fileSize: maxBytes, fields: 20, parts: 30 } });
-    } catch (err) {
-      return reject(new OciError("INVALID_REQUEST", `bad multipart upload: ${(err as Error).message}`));
-    }
-    let job: Promise<T> | null = null;
-    parser.on("file", (_field, stream) => {
-      if (job) return stream.resume();
-      stream.on("limit", () => stream.destroy(tooLarge()));
-      job = consume(stream);
-      job.then(resolve, (err) => {
-        req.unpipe(parser);
-        reject(err);
-      });
-    });
-    parser.on("error", (err: Error) => reject(new OciError("INVALID_REQUEST", `bad multipart upload: ${err.message}`)));
-    parser.on("close", () => {
-      if (!job) reject(new OciError("INVALID_REQUEST", 'the upload holds no file (send the archive as the form field "file")'));
-    });
-    req.pipe(parser);
-  });
-}
-
-
-const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, 64 * 1024);
+const MAX_JSON_BYTES = 64 * 1024;
+const JSON_BODY = smallBody(MAX_JSON_BYTES);
+/** An image archive streams in (raw, or as a form's file) up to web.importMaxBytes, under no whole-request timeout. */
+const IMPORT_BODY = streamedBody((limits) => limits.web.importMaxBytes + MULTIPART_OVERHEAD_BYTES);
+const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
 
 function oneOf<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {
   const value = query.get(name);

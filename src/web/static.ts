@@ -2,6 +2,8 @@ import { createReadStream, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
+import type { RequestHandler } from "express";
+import helmet from "helmet";
 import { send } from "../http/respond";
 
 const TYPES: Record<string, string> = {
@@ -23,13 +25,43 @@ const TYPES: Record<string, string> = {
  */
 const UI_PATHS = /^\/(?:$|index\.html$|favicon\.svg$|assets\/|(?:login|repositories|projects|users|robots|audit|mirror|storage|import)(?:\/|$))/;
 
-const SECURITY_HEADERS = {
-  "Content-Security-Policy":
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-  "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "same-origin",
-  "X-Frame-Options": "DENY",
-};
+/**
+ * helmet's headers with the UI's strict policy: nothing but its own scripts, styles and API, never framed.
+ * HSTS is left to whoever terminates TLS (Berth is often reached over plain HTTP inside a network).
+ */
+const securityHeaders = helmet({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'", "data:"],
+      connectSrc: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'self'"],
+      objectSrc: ["'none'"],
+    },
+  },
+  referrerPolicy: { policy: "same-origin" },
+  xFrameOptions: { action: "deny" },
+  strictTransportSecurity: false,
+});
+
+/**
+ * The UI as one middleware: GET/HEAD of the UI's own paths, after `guard` (the body policy of routes
+ * without a body) and the security headers; anything else passes on to the 404.
+ */
+export function webUi(guard: RequestHandler | null, web = WebStatic.default()): RequestHandler {
+  return (req, res, next) => {
+    if (!web.serves(req.method, req.path)) return next();
+    res.locals.route = "{web-ui}";
+    const serve = (err?: unknown) => (err ? next(err) : securityHeaders(req, res, (err?: unknown) => (err ? next(err) : web.serve(req, res, req.path).catch(next))));
+    if (guard) guard(req, res, serve);
+    else serve();
+  };
+}
 
 /** The built web UI (web/dist), at / with a fallback to index.html for the single-page app's own paths. */
 export class WebStatic {
@@ -57,7 +89,7 @@ export class WebStatic {
     if (info?.isFile()) return this.sendFile(req, res, file, info.size, /\/assets\//.test(urlPath));
     // A missing asset is a real 404; anything else is a route of the app itself.
     if (/^\/(assets\/|favicon\.svg$)/.test(urlPath)) {
-      return send(res, 404, { "Content-Type": "text/plain; charset=utf-8", ...SECURITY_HEADERS }, "not found\n");
+      return send(res, 404, { "Content-Type": "text/plain; charset=utf-8" }, "not found\n");
     }
     const index = path.join(this.root, "index.html");
     const indexInfo = await stat(index).catch(() => null);
@@ -74,7 +106,6 @@ export class WebStatic {
       "Content-Length": size,
       // Built assets carry a content hash in their names; index.html must be revalidated to pick up new ones.
       "Cache-Control": immutable ? "public, max-age=31536000, immutable" : "no-cache",
-      ...SECURITY_HEADERS,
     };
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     if (req.method === "HEAD") {

@@ -26,6 +26,7 @@ import { makeTempDir, removeTree } from "./support/process";
 import { dockerRef, ociRef, skopeoCopy, skopeoInspectRaw } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
 import { freePort } from "../support/free-port";
+import { waitFor } from "../support/wait-for";
 
 const MAIN = path.resolve(__dirname, "../../dist/main.js");
 const MiB = 1024 * 1024;
@@ -48,16 +49,14 @@ async function startReplica(env: NodeJS.ProcessEnv, dataDir: string): Promise<Re
   child.stderr!.on("data", (b: Buffer) => (output += b.toString()));
   // Ready when it answers (its log level is warn, so there is no "listening" line to wait for).
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`replica exited with ${child.exitCode}:\n${output}`);
-    const ok = await fetch(`${url}/v2/`).then((r) => r.status === 200, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`replica did not answer within 60 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await waitFor("the replica answering", async () => (await fetch(`${url}/v2/`)).status === 200, {
+      timeoutMs: 60_000,
+      abort: () => (child.exitCode !== null ? `exited with ${child.exitCode}` : undefined),
+    });
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}\n${output}`);
   }
   return { url, host: `127.0.0.1:${port}`, child, output: () => output };
 }

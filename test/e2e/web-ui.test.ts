@@ -14,17 +14,12 @@ import { makeTempDir, removeTree } from "./support/process";
 import { dockerRef, skopeoCopy, skopeoInspectRaw, skopeoListTags } from "./support/skopeo";
 import { requireBinaries } from "./support/tools";
 import { startCncfRegistry, type CncfRegistry } from "./support/cncf-registry";
+import { waitFor } from "../support/wait-for";
 
 jest.setTimeout(180_000);
 
-/** Polls until `check` holds (page.waitForFunction would evaluate code in the page, which the UI's CSP forbids). */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+// Conditions on the page are polled with waitFor: page.waitForFunction would evaluate code in the page,
+// which the UI's CSP forbids.
 
 const PASSWORD = "admin-pass-1";
 const CREDS = `admin:${PASSWORD}`;
@@ -92,9 +87,9 @@ test("sign in, browse to a skopeo-pushed repository, open an image, delete a tag
   // Server-side search.
   await page.getByPlaceholder("Search repositories…").fill("tool");
   await page.waitForURL(/q=tool/);
-  await until(async () => (await list.locator("tbody tr").count()) === 1, "one search result");
+  await waitFor("one search result", async () => (await list.locator("tbody tr").count()) === 1);
   await page.getByPlaceholder("Search repositories…").fill("");
-  await until(async () => (await list.locator("tbody tr").count()) === 3, "all repositories again");
+  await waitFor("all repositories again", async () => (await list.locator("tbody tr").count()) === 3);
 
   await list.getByRole("link", { name: /app$/ }).click();
   await page.waitForURL(/\/repositories\/team\/app$/);
@@ -212,7 +207,7 @@ test("admin pages: users, robot secret shown once, audit log, mirror, storage an
   await page.getByTestId("audit").getByText("delete").first().waitFor();
   await page.getByLabel("Action").selectOption("delete");
   await page.getByRole("button", { name: "Apply filters" }).click();
-  await until(async () => (await page.getByTestId("audit").locator("tbody tr").allTextContents()).every((row) => row.includes("delete")), "only delete events");
+  await waitFor("only delete events", async () => (await page.getByTestId("audit").locator("tbody tr").allTextContents()).every((row) => row.includes("delete")));
   await browser.screenshot("11-audit");
 
   await page.goto(`${registry.url}/mirror`);

@@ -29,6 +29,7 @@ import {
   type TokenBody,
 } from "../support/auth-helpers";
 import { digestOf, expectRawOciError, randomBytes, rawRequest, type BuiltImage } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 const admin: Creds = { username: "admin", password: ADMIN_PASSWORD };
 const LOGIN_FAILURES = 3;
@@ -427,7 +428,8 @@ describe("credentials in logs", () => {
       await v2(logged.url, "/v2/", basic(robotName, secret));
       await getToken(logged.url, { creds: { username: apiUser.username, password: apiUser.password } });
       await fetch(`${logged.url}/api/v1/me`, { headers: { Authorization: basic(user.username, wrong) } });
-      await new Promise((r) => setTimeout(r, 200)); // the request log is written as each response closes
+      // The request log is written as each response closes, which may come after the client has it.
+      await waitFor("the last request's log line", () => sink.text().includes('"url":"/api/v1/me"'));
 
       const text = sink.text();
       expect(text).toMatch(/"url":"\/token/); // the log works and saw the logins

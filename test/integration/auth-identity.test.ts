@@ -6,7 +6,7 @@
 // tokens: within seconds), with the right answer (401 with a Bearer challenge on /v2, a 401 JSON error on the
 // API), and credentials obtained afterwards must work.
 import pg from "pg";
-import { waitFor } from "../e2e/support/process";
+import { waitFor } from "../support/wait-for";
 import { CredentialStates } from "../../src/metadata/credential-states";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import type { TestRegistry } from "../support/registry";

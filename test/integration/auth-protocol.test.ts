@@ -1,7 +1,7 @@
 // Token auth over HTTP on Postgres (issue 4): the 401 challenge, the token endpoint (GET and OAuth2 POST),
 // the JWT's form, rights = requested ∩ allowed for every role, project creation by push, robots, Basic auth
 // on /v2/, the catalog, cross-repository mounts, key rotation and tokens surviving a restart.
-import { waitFor } from "../e2e/support/process";
+import { waitFor } from "../support/wait-for";
 import type { TestRegistry } from "../support/registry";
 import {
   ADMIN_PASSWORD,

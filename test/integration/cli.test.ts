@@ -6,20 +6,25 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { freePort } from "../support/free-port";
+import { waitFor } from "../support/wait-for";
 
 const MAIN = path.resolve(__dirname, "../../dist/main.js");
 const run = promisify(execFile);
 
-async function waitForLine(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<string> {
+/**
+ * The server's stdout so far, as plain text, kept from its start: a line arriving in the same chunk as the
+ * one waited for before is not missed.
+ */
+function serverOutput(child: ReturnType<typeof spawn>): { text(): string; line(pattern: RegExp): Promise<string> } {
   let seen = "";
-  return new Promise((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      const line = seen.split("\n").find((l) => pattern.test(l));
-      if (line) resolve(line);
-    });
-    child.once("exit", (code) => reject(new Error(`exited with ${code} before ${pattern}: ${seen}`)));
-  });
+  let exit: string | undefined;
+  child.stdout!.on("data", (chunk: Buffer) => (seen += chunk.toString()));
+  child.once("exit", (code) => (exit = `exited with ${code}: ${plain(seen)}`));
+  const text = () => plain(seen);
+  return {
+    text,
+    line: (pattern) => waitFor(`a line matching ${pattern}`, () => text().split("\n").find((l) => pattern.test(l)), { abort: () => exit, timeoutMs: 60_000 }),
+  };
 }
 
 describe("berth CLI", () => {
@@ -52,13 +57,14 @@ describe("berth CLI", () => {
   it("serves on the embedded defaults with auth on, logs each request as a JSON line, and lets an upload finish on SIGTERM", async () => {
     const port = await freePort();
     const child = spawn("node", [MAIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    const output = serverOutput(child);
     let authorization: string;
     try {
       // First start: an admin is created and its generated password printed once.
-      const bootstrap = await waitForLine(child, /generated password is: /);
+      const bootstrap = await output.line(/generated password is: /);
       const password = /generated password is: (\S+?)"/.exec(bootstrap)![1];
       authorization = `Basic ${Buffer.from(`admin:${password}`).toString("base64")}`;
-      await waitForLine(child, /Berth listening/);
+      await output.line(/Berth listening/);
       const base = `http://127.0.0.1:${port}`;
       const anonymous = await fetch(`${base}/v2/`);
       expect(anonymous.status).toBe(401);
@@ -79,10 +85,10 @@ describe("berth CLI", () => {
         },
       });
       const upload = fetch(`${base}/v2/cli/test/blobs/uploads/?digest=${digest}`, { method: "POST", body, duplex: "half", headers: { authorization } } as RequestInit);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await waitFor("the upload in progress", async () => /^berth_uploads_in_progress 1$/m.test(await (await fetch(`${base}/metrics`)).text()));
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await output.line(/"msg":"shutting down"/);
       release();
       expect((await upload).status).toBe(201);
       expect(await exited).toBe(0);
@@ -93,9 +99,10 @@ describe("berth CLI", () => {
     // The request log: one JSON line per request with method, url, status, duration.
     // Restarted on the same data: the admin's password still works (nothing is generated twice).
     const restarted = spawn("node", [MAIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    const restartedOutput = serverOutput(restarted);
     try {
-      await waitForLine(restarted, /Berth listening/);
-      const logged = waitForLine(restarted, /"msg":"request"/);
+      await restartedOutput.line(/Berth listening/);
+      const logged = restartedOutput.line(/"msg":"request"/);
       const res = await fetch(`http://127.0.0.1:${port}/v2/cli/test/blobs/${createHash("sha256").update(Buffer.alloc(256 * 1024, 7)).digest("hex").replace(/^/, "sha256:")}`, { method: "HEAD", headers: { authorization } });
       expect(res.status).toBe(200);
       const entry = JSON.parse(await logged);
@@ -116,10 +123,10 @@ describe("berth CLI", () => {
   it("prints readable lines when asked: the first admin's password boxed, one short line per request, no JSON", async () => {
     const port = await freePort();
     const child = spawn("node", [MAIN, "serve", "--log-format", "pretty", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
-    const output = collect(child);
+    const output = serverOutput(child);
     try {
-      await waitForLine(child, /Berth listening on http:\/\/127\.0\.0\.1/);
-      const lines = output().split("\n");
+      await output.line(/Berth listening on http:\/\/127\.0\.0\.1/);
+      const lines = output.text().split("\n");
       // The box: a top rule, the message wrapped inside side bars, the password alone on its own line, a bottom rule.
       const top = lines.findIndex((l) => /^┌─+┐$/.test(l));
       const bottom = lines.findIndex((l, i) => i > top && /^└─+┘$/.test(l));
@@ -132,11 +139,11 @@ describe("berth CLI", () => {
 
       const base = `http://127.0.0.1:${port}`;
       const authorization = `Basic ${Buffer.from(`admin:${password}`).toString("base64")}`;
-      const logged = waitForLine(child, /GET \/v2\/ 200 [\d.]+ ms/);
+      const logged = output.line(/GET \/v2\/ 200 [\d.]+ ms/);
       expect((await fetch(`${base}/v2/`, { headers: { authorization } })).status).toBe(200);
       const request = plain(await logged);
       expect(request).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/v2\/ 200 [\d.]+ ms$/);
-      expect(output().split("\n").filter((l) => l.trim().startsWith("{"))).toEqual([]);
+      expect(output.text().split("\n").filter((l) => l.trim().startsWith("{"))).toEqual([]);
     } finally {
       child.kill("SIGKILL");
     }
@@ -146,26 +153,19 @@ describe("berth CLI", () => {
     const port = await freePort();
     const command = `node ${MAIN} serve --listen 127.0.0.1:${port} --data-dir ${dataDir}`;
     const child = spawn("script", ["-qfec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
-    const output = collect(child);
+    const output = serverOutput(child);
     const exited = new Promise((resolve) => child.once("exit", resolve));
     try {
-      await waitForLine(child, /Berth listening/);
-      expect(output()).toMatch(/^│ .*generated password is:/m);
-      expect(output()).toMatch(/INFO.*Berth listening on http:\/\/127\.0\.0\.1/);
-      expect(output()).not.toMatch(/"msg":/);
+      await output.line(/Berth listening/);
+      expect(output.text()).toMatch(/^│ .*generated password is:/m);
+      expect(output.text()).toMatch(/INFO.*Berth listening on http:\/\/127\.0\.0\.1/);
+      expect(output.text()).not.toMatch(/"msg":/);
     } finally {
       child.kill("SIGTERM"); // script(1) ends the server it runs
       await exited;
     }
   });
 });
-
-/** Everything the child has printed on stdout so far, as plain text. */
-function collect(child: ReturnType<typeof spawn>): () => string {
-  let text = "";
-  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  return () => plain(text);
-}
 
 /** Without colours (a terminal gets them) and the pty's carriage returns. */
 function plain(text: string): string {

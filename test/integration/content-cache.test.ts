@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { waitFor } from "../e2e/support/process";
+import { waitFor } from "../support/wait-for";
 import { image, layer, push } from "../support/gc-helpers";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";

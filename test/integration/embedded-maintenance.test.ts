@@ -7,7 +7,7 @@ import path from "node:path";
 import pino from "pino";
 import { openDatabase, type Database } from "../../src/metadata/database";
 import { maintainEmbeddedDatabase } from "../../src/metadata/embedded-maintenance";
-import { waitFor } from "../e2e/support/process";
+import { waitFor } from "../support/wait-for";
 
 describe("embedded database maintenance", () => {
   let dataDir: string;

@@ -17,6 +17,7 @@ import {
 import { pushBlob, pushManifest, type Blob } from "../support/oci-client";
 import type { BuiltManifest } from "../support/oci-client";
 import { startTestRegistry, type DatabaseKind, type TestRegistry } from "../support/registry";
+import { waitFor } from "../support/wait-for";
 
 jest.setTimeout(240_000);
 
@@ -238,7 +239,17 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("a re-push meeting the del
     // The same blob pushed again, to another repository, right now.
     let uploaded = false;
     const upload = uploadBlob(registry.url, "first/b", x, stats).then(() => (uploaded = true));
-    await new Promise((r) => setTimeout(r, 500));
+    if (database === "postgres") {
+      await waitFor("the upload waiting for the collector's row lock", async () => {
+        const [row] = await registry.deps.database.query<{ n: bigint }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+        );
+        return row.n > 0n;
+      });
+    } else {
+      // PGlite's one connection shows no waiter; the upload gets this long to get as far as it can.
+      await new Promise((r) => setTimeout(r, 500));
+    }
     expect(uploaded).toBe(false); // waiting for the collector's row lock, its bytes not yet in place
     release.open();
     expect((await run).totals.blobs).toBe(1);

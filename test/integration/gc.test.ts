@@ -23,9 +23,17 @@ import {
 } from "../support/gc-helpers";
 import { patchChunk, putBlob, sha256, startUpload } from "../support/oci-client";
 import { startTestRegistry, type DatabaseKind, type TestRegistry } from "../support/registry";
+import { waitFor } from "../support/wait-for";
 import pg from "pg";
 
 const MINUTE = 60_000;
+
+/** An onProgress callback, and a promise that resolves after the run's first committed batch. */
+function progressed(): { onProgress(): void; first: Promise<void> } {
+  let onProgress!: () => void;
+  const first = new Promise<void>((resolve) => (onProgress = resolve));
+  return { onProgress, first };
+}
 const HOUR = 60 * MINUTE;
 
 describe.each<DatabaseKind>(["postgres", "embedded"])("garbage collection (%s)", (database) => {
@@ -229,8 +237,9 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("garbage collection (%s)",
     // In this process: a slow run in progress refuses a second one.
     await putBlob(base(), "lock/app", layer().data);
     await putBlob(base(), "lock/app", layer().data);
-    const slow = gc({ graceMs: 0, batchSize: 1, batchPauseMs: 300 });
-    await new Promise((r) => setTimeout(r, 100));
+    const batches = progressed();
+    const slow = gc({ graceMs: 0, batchSize: 1, batchPauseMs: 300, onProgress: batches.onProgress });
+    await batches.first; // it holds the lock, and pauses after each of its batches
     await expect(gc()).rejects.toBeInstanceOf(GcBusyError);
     const report = await slow;
     expect(report.interruptedRuns).toEqual([dead]);
@@ -248,8 +257,9 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("garbage collection (%s)",
 
   test("closing the service interrupts a run at a batch boundary; the next run completes", async () => {
     for (let i = 0; i < 6; i++) await putBlob(base(), "stop/app", layer().data);
-    const running = gc({ graceMs: 0, batchSize: 1, batchPauseMs: 200 });
-    await new Promise((r) => setTimeout(r, 300));
+    const batches = progressed();
+    const running = gc({ graceMs: 0, batchSize: 1, batchPauseMs: 200, onProgress: batches.onProgress });
+    await batches.first;
     await registry.deps.gc.close();
     const report = await running;
     expect(report.status).toBe("interrupted");
@@ -267,13 +277,10 @@ test("the schedule runs collections in the server", async () => {
   const registry = await startTestRegistry({ config: { gc: { schedule: "@every 1s" } } });
   try {
     expect(registry.deps.gc.startSchedule()).toBeInstanceOf(Date);
-    const deadline = Date.now() + 20_000;
-    let runs = await registry.deps.gc.listRuns();
-    while (!runs.some((r) => r.trigger === "schedule" && r.status === "succeeded") && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      runs = await registry.deps.gc.listRuns();
-    }
-    expect(runs.find((r) => r.trigger === "schedule")).toMatchObject({ status: "succeeded", dryRun: false });
+    const run = await waitFor("a scheduled run to finish", async () =>
+      (await registry.deps.gc.listRuns()).find((r) => r.trigger === "schedule" && r.status !== "running"),
+    );
+    expect(run).toMatchObject({ status: "succeeded", dryRun: false });
   } finally {
     await registry.stop();
   }

@@ -289,13 +289,17 @@ describe.each<Kind>(["postgres", "embedded"])("%s backend", (kind) => {
     // on Postgres it runs on another connection and sees the state before the commit.
     const c = randomUUID();
     const cInserted = deferred();
+    const queried = deferred();
     const txC = prisma.$transaction(async (tx) => {
       await tx.upload.create({ data: { id: c, repositoryId: repo.id } });
       cInserted.resolve();
-      await sleep(300);
+      // On Postgres the transaction stays open until the query has run; on PGlite that query cannot run
+      // before the transaction ends, so waiting for it would never end.
+      if (kind === "postgres") await queried.promise;
     });
     await cInserted.promise;
     const seen = await db.query(`SELECT id FROM upload WHERE id = $1`, [c]);
+    queried.resolve();
     await txC;
     expect(seen.length).toBe(kind === "embedded" ? 1 : 0);
   });

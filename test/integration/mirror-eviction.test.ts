@@ -7,6 +7,7 @@ import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { ageEverything, expectIntegrity, image, index, layer, pullAndVerify, push, snapshot, type Image } from "../support/gc-helpers";
 import { pushImageTwoStep, pushManifest, uniqueSuffix } from "../support/oci-client";
 import { startTestRegistry, type DatabaseKind, type TestRegistry } from "../support/registry";
+import { waitFor } from "../support/wait-for";
 import { formatReport, type GcReport } from "../../src/gc/report";
 import type { Deps } from "../../src/deps";
 
@@ -15,13 +16,9 @@ const HOUR = 3_600_000;
 
 /** Waits for a finished collection the cache limit started (after `afterId`) and returns its report. */
 async function cacheLimitRun(deps: Deps, afterId = 0): Promise<GcReport> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const run = (await deps.gc.listRuns(10)).find((r) => r.trigger === "cache-limit" && r.id > afterId && r.status !== "running");
-    if (run?.report) return run.report;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error("no collection started by the cache limit");
+  return waitFor("a collection started by the cache limit", async () =>
+    (await deps.gc.listRuns(10)).find((r) => r.trigger === "cache-limit" && r.id > afterId && r.status !== "running")?.report,
+  );
 }
 
 /** Pushes an image to the upstream under `tag` (the CNCF registry takes no single-POST uploads). */

@@ -16,6 +16,7 @@ import { startS3Server, type S3TestServer } from "../support/s3-server";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { waitFor } from "../support/wait-for";
 import { buildImage, digestResponse, MediaTypes, pushImageTwoStep, sha256, uniqueSuffix, type BuiltImage } from "../support/oci-client";
 
 const ACCEPT = [MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX, MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST].join(", ");
@@ -55,13 +56,6 @@ async function pullWatching(proxy: FaultProxy, base: string, repo: string, diges
   }
   const body = Buffer.concat(chunks);
   return { status: res.status, body, digest: sha256(body), complete, upstreamAtFirstByte };
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (const deadline = Date.now() + 20_000; !(await condition()); ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function uploadFiles(storage: StorageDriver): Promise<string[]> {
@@ -235,7 +229,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     proxy.blobRate = 2 * MiB; // about 4 s for the whole layer
 
     const leader = pullWatching(proxy, replicas[0].url, repo, layer);
-    await until(() => proxy.blobBytesSent >= MiB, "the leader's download to get going");
+    await waitFor("the leader's download to get going", () => proxy.blobBytesSent >= MiB);
     const follower = pullWatching(proxy, replicas[1].url, repo, layer);
     const [a, b] = await Promise.all([leader, follower]);
     console.log(`follower's first byte after ${b.upstreamAtFirstByte} of ${8 * MiB} upstream bytes`);
@@ -253,7 +247,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     proxy.blobRate = 2 * MiB;
 
     const leader = pullWatching(proxy, replicas[0].url, repo, layer);
-    await until(() => proxy.blobBytesSent >= MiB, "the leader's download to get going");
+    await waitFor("the leader's download to get going", () => proxy.blobBytesSent >= MiB);
     // One range inside what has arrived, one beyond it (the follower waits for those bytes).
     const [early, late] = await Promise.all([
       pullWatching(proxy, replicas[1].url, repo, layer, `bytes=1000-${1000 + MiB - 1}`),
@@ -275,7 +269,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     proxy.corruptNextBlobAt = 3 * MiB;
 
     const leader = pullWatching(proxy, replicas[0].url, repo, layer);
-    await until(() => proxy.blobBytesSent >= MiB / 2, "the leader's download to get going");
+    await waitFor("the leader's download to get going", () => proxy.blobBytesSent >= MiB / 2);
     const follower = pullWatching(proxy, replicas[1].url, repo, layer);
     const results = await Promise.all([leader, follower]);
     for (const r of results) {
@@ -286,7 +280,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     expect(results[1].body.length).toBeGreaterThan(0); // the follower was streaming when the cut came
 
     expect(await isStored(storage, layer)).toBe(false);
-    await until(async () => (await uploadFiles(storage)).length === 0, "the corrupt upload to be removed");
+    await waitFor("the corrupt upload to be removed", async () => (await uploadFiles(storage)).length === 0);
 
     // Nothing blocks a later fetch, which gets the real blob.
     const retry = await pullWatching(proxy, replicas[1].url, repo, layer);
@@ -302,7 +296,7 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     const started = Date.now();
     // Replica 0 starts the fetch (its transfer will break); replica 1's client arrives while it is under way.
     const first = pull(replicas[0].url, repo, layer, started);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await waitFor("replica 0's download to get going", () => proxy.blobBytesSent > 0);
     const second = pull(replicas[1].url, repo, layer, started);
     const [a, b] = await Promise.all([first, second]);
 
@@ -325,10 +319,10 @@ describe.each(["fs", "s3"])("two mirror replicas sharing one Postgres and one st
     try {
       proxy.blobRate = MiB;
       const leader = pullWatching(proxy, doomed.url, repo, layer);
-      await until(() => proxy.blobBytesSent >= MiB, "the doomed replica's download to get going");
+      await waitFor("the doomed replica's download to get going", () => proxy.blobBytesSent >= MiB);
       const streamed = { received: 0 };
       const follower = pullWatching(proxy, replicas[1].url, repo, layer, undefined, streamed);
-      await until(() => streamed.received >= MiB, "the follower's client to be streaming");
+      await waitFor("the follower's client to be streaming", () => streamed.received >= MiB);
       doomed.kill();
       proxy.blobRate = 8 * MiB;
       const [a, b] = await Promise.all([leader, follower]);

@@ -5,6 +5,7 @@ import path from "node:path";
 import { startCncfRegistry, type CncfRegistry } from "../e2e/support/cncf-registry";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { TestClock } from "../support/test-clock";
 import {
   bodyBytes,
   buildImage,
@@ -24,6 +25,10 @@ const ACCEPT = [MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX, MediaTypes.DOCKER
 
 const pushImage = pushImageTwoStep;
 
+/** The hub upstream's tag TTL: long, so no pull on a loaded machine outlives it; tests move the clock past it. */
+const TAG_TTL_SECONDS = 300;
+const PAST_TTL_MS = (TAG_TTL_SECONDS + 1) * 1000;
+
 function count(proxy: FaultProxy, pattern: RegExp): number {
   return proxy.requests.filter((r) => pattern.test(r)).length;
 }
@@ -32,6 +37,7 @@ describe("pull-through mirror", () => {
   let upstream: CncfRegistry;
   let proxy: FaultProxy;
   let mirror: TestRegistry;
+  const clock = new TestClock();
   const up = () => `http://${upstream.host}`;
 
   beforeAll(async () => {
@@ -41,11 +47,12 @@ describe("pull-through mirror", () => {
       config: {
         mirror: {
           upstreams: [
-            { name: "hub", url: proxy.url, prefix: "", registry: "docker.io", tagTtlSeconds: 8, maxStalenessSeconds: 3600, timeoutSeconds: 5 },
+            { name: "hub", url: proxy.url, prefix: "", registry: "docker.io", tagTtlSeconds: TAG_TTL_SECONDS, maxStalenessSeconds: 3600, timeoutSeconds: 5 },
             { name: "other", url: proxy.url, prefix: "other.io", tagTtlSeconds: 60 },
           ],
         },
       },
+      clock,
     });
   });
   afterAll(async () => {
@@ -55,6 +62,7 @@ describe("pull-through mirror", () => {
   });
   beforeEach(() => {
     proxy.mode = "pass";
+    clock.reset();
   });
 
   it("serves a cold pull from upstream byte-for-byte, then a warm pull without asking it again", async () => {
@@ -75,7 +83,7 @@ describe("pull-through mirror", () => {
     const coldRequests = proxy.requests.slice(before);
     expect(coldRequests.filter((r) => r.includes("/blobs/"))).toHaveLength(4);
 
-    // Warm: by digest and the blobs never go upstream; the tag is fresh (TTL 8 s, long enough for a cold pull on a loaded machine) so it does not either.
+    // Warm: by digest and the blobs never go upstream; the tag is fresh so it does not either.
     const warmStart = proxy.requests.length;
     expect((await getManifest(mirror.url, repo, "1.0", ACCEPT)).status).toBe(200);
     expect((await getManifest(mirror.url, repo, image.digest, ACCEPT)).status).toBe(200);
@@ -85,7 +93,7 @@ describe("pull-through mirror", () => {
     expect(proxy.requests.slice(warmStart)).toEqual([]);
 
     // After the TTL, one HEAD revalidates the tag (no GET, no blob traffic).
-    await new Promise((resolve) => setTimeout(resolve, 8100));
+    clock.advance(PAST_TTL_MS);
     const revalidate = proxy.requests.length;
     expect((await getManifest(mirror.url, repo, "1.0", ACCEPT)).headers.get("docker-content-digest")).toBe(image.digest);
     expect(proxy.requests.slice(revalidate)).toEqual([`HEAD /v2/${repo}/manifests/1.0`]);
@@ -100,7 +108,7 @@ describe("pull-through mirror", () => {
     await pushImage(up(), repo, second, "latest");
     // Still fresh: the cached digest.
     expect((await getManifest(mirror.url, repo, "latest", ACCEPT)).headers.get("docker-content-digest")).toBe(first.digest);
-    await new Promise((resolve) => setTimeout(resolve, 8100));
+    clock.advance(PAST_TTL_MS);
     const moved = await getManifest(mirror.url, repo, "latest", ACCEPT);
     expect(moved.headers.get("docker-content-digest")).toBe(second.digest);
     expect(await bodyBytes(moved)).toEqual(second.bytes);
@@ -158,7 +166,7 @@ describe("pull-through mirror", () => {
     const image = buildImage();
     await pushImage(up(), repo, image, "v1");
     expect((await getManifest(mirror.url, repo, "v1", ACCEPT)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 8100));
+    clock.advance(PAST_TTL_MS);
     for (const mode of [429, 503] as const) {
       proxy.mode = mode;
       const stale = await getManifest(mirror.url, repo, "v1", ACCEPT);

@@ -36,6 +36,7 @@ import {
   type BuiltManifest,
   type Descriptor,
 } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -247,6 +248,29 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
       await expectBlob(repo, sha256(data), data);
     });
 
+    it("a closing PUT whose Content-Range does not continue the upload is 416 RANGE_INVALID, and the upload goes on", async () => {
+      const repo = repoName("put-out-of-order");
+      const data = randomBytes(3_000);
+      const { location } = await startUpload(url(), repo);
+      expect((await patchChunk(location, data.subarray(0, 1000), 0)).status).toBe(202);
+      const before = await snapshot();
+      const closing = (chunk: Buffer, start: number) =>
+        fetch(withDigest(location, sha256(data)), {
+          method: "PUT",
+          headers: { "Content-Type": "application/octet-stream", "Content-Range": `${start}-${start + chunk.length - 1}` },
+          body: chunk,
+        });
+      // Skipping a chunk, and repeating one already received.
+      for (const refused of [await closing(data.subarray(2000), 2000), await closing(data.subarray(0, 1000), 0)]) {
+        await expectOciError(refused, 416, "RANGE_INVALID");
+        expect(refused.headers.get("range")).toBe("0-999");
+        expect(refused.headers.get("docker-upload-uuid")).toBe(location.pathname.split("/").pop());
+      }
+      expect(await snapshot()).toEqual(before);
+      expect((await closing(data.subarray(1000), 1000)).status).toBe(201);
+      await expectBlob(repo, sha256(data), data);
+    });
+
     it("a chunk shorter than its Content-Range is refused and the upload stays at its previous offset", async () => {
       const repo = repoName("short-chunk");
       const data = randomBytes(3_000);
@@ -283,7 +307,8 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
             c.enqueue(new Uint8Array(randomBytes(64 * 1024)));
             return;
           }
-          await new Promise((r) => setTimeout(r, 200)); // let the server write what it got
+          // The server is streaming this body into the upload: cut it off there.
+          await waitFor("the PATCH streaming in", async () => /^berth_uploads_in_progress 1$/m.test(await (await fetch(`${url()}/metrics`)).text()));
           controller.abort();
           await new Promise(() => undefined);
         },
@@ -1109,7 +1134,7 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
       }
     });
 
-    it("invalid tags are 400 TAG_INVALID", async () => {
+    it("invalid tags are 400 TAG_INVALID on PUT, and name no manifest (404 MANIFEST_UNKNOWN) on GET, HEAD and DELETE", async () => {
       const repo = repoName("bad-tags");
       const image = buildImage({ layers: 1, layerSize: 16 });
       for (const blob of [image.config, ...image.layers]) await putBlob(url(), repo, blob.data);
@@ -1118,14 +1143,17 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
       for (const tag of ["t".repeat(129), "t".repeat(130), ".hidden", "-dash", "a+b", "a%20b", "%2e", "a%2Fb"]) {
         const put = await rawRequest(url(), "PUT", `/v2/${repo}/manifests/${tag}`, { body: image.bytes, headers: { "Content-Type": image.mediaType } });
         expectRawOciError(put, 400, "TAG_INVALID");
-        expectRawOciError(await rawRequest(url(), "GET", `/v2/${repo}/manifests/${tag}`), 400, "TAG_INVALID");
+        // As the CNCF reference registry answers: what is neither a tag nor a digest is simply not there.
+        expectRawOciError(await rawRequest(url(), "GET", `/v2/${repo}/manifests/${tag}`), 404, "MANIFEST_UNKNOWN");
+        expectRawOciError(await rawRequest(url(), "DELETE", `/v2/${repo}/manifests/${tag}`), 404, "MANIFEST_UNKNOWN");
+        expect((await rawRequest(url(), "HEAD", `/v2/${repo}/manifests/${tag}`)).status).toBe(404);
       }
       expect(await snapshot()).toEqual(before);
       // 128 characters is the longest valid tag.
       expect((await pushManifest(url(), repo, "t".repeat(128), image.bytes, image.mediaType)).status).toBe(201);
     });
 
-    it("invalid digests are 400 DIGEST_INVALID", async () => {
+    it("invalid digests are 400 DIGEST_INVALID, except in a manifest lookup (404 MANIFEST_UNKNOWN)", async () => {
       const repo = repoName("bad-digests");
       const data = randomBytes(64);
       await putBlob(url(), repo, data);
@@ -1155,7 +1183,6 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
           ["POST ?digest", fetch(`${url()}/v2/${repo}/blobs/uploads/?digest=${q}`, { method: "POST", body: data })],
           ["POST ?mount", fetch(`${url()}/v2/${repo}/blobs/uploads/?mount=${q}&from=${repo}`, { method: "POST" })],
           ["PUT upload ?digest", fetch(withDigest(location, digest), { method: "PUT", body: data })],
-          ["GET manifest", fetch(`${url()}/v2/${repo}/manifests/${d}`)],
           ["PUT manifest", pushManifest(url(), repo, d, image.bytes, image.mediaType)],
           ["DELETE manifest", fetch(`${url()}/v2/${repo}/manifests/${d}`, { method: "DELETE" })],
           ["GET referrers", fetch(`${url()}/v2/${repo}/referrers/${d}`)],
@@ -1169,6 +1196,8 @@ describe.each(["postgres", "embedded"] as const)("OCI distribution API on %s", (
           }
         }
         expect((await fetch(`${url()}/v2/${repo}/blobs/${d}`, { method: "HEAD" })).status).toBe(400);
+        await expectOciError(await fetch(`${url()}/v2/${repo}/manifests/${d}`), 404, "MANIFEST_UNKNOWN");
+        expect((await fetch(`${url()}/v2/${repo}/manifests/${d}`, { method: "HEAD" })).status).toBe(404);
       }
       expect(await snapshot()).toEqual(before);
     });

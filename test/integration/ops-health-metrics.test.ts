@@ -4,6 +4,7 @@
 import { startPostgres, createTestDatabase, type PostgresServer, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { buildImage, pushImage, randomBytes, sha256, startUpload, patchStream, finishUpload, uniqueSuffix } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 /** A metric's value from the text exposition, by name and (a subset of) labels; undefined when absent. */
 function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -92,9 +93,11 @@ describe("health and metrics", () => {
       },
     });
     const patch = patchStream(location, body);
-    await new Promise((r) => setTimeout(r, 300));
-    const during = await scrape(registry);
-    expect(metricValue(during, "berth_uploads_in_progress")).toBe(1);
+    // The first kilobyte is on its way and the rest held back: the PATCH is in progress until released.
+    const during = await waitFor("the PATCH in progress", async () => {
+      const text = await scrape(registry);
+      return metricValue(text, "berth_uploads_in_progress") === 1 && text;
+    });
     expect(metricValue(during, "berth_upload_sessions")).toBe(1);
     release();
     expect((await patch).status).toBe(202);

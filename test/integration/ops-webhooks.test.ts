@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { buildImage, pushImage, uniqueSuffix } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 interface Received {
   at: number;
@@ -33,16 +34,6 @@ async function startReceiver(failures = 0): Promise<{ url: string; received: Rec
     received,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
-}
-
-async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** What a receiver does: recompute the HMAC over the raw body and compare in constant time. */
@@ -104,7 +95,7 @@ describe("webhook notifications", () => {
     expect((await pushImage(registry.url, repo, image, "v1")).status).toBe(201);
 
     // The first delivery fails twice (500) and succeeds on the third attempt.
-    await waitFor(() => (flaky.received.length >= 3 ? true : undefined), "three delivery attempts");
+    await waitFor("three delivery attempts", () => flaky.received.length >= 3);
     const [first, second, third] = flaky.received;
     expect(new Set([first, second, third].map((r) => r.headers["x-berth-delivery"])).size).toBe(1);
     for (const attempt of [first, second, third]) {
@@ -145,17 +136,17 @@ describe("webhook notifications", () => {
     expect(pulled.status).toBe(200);
     await pulled.arrayBuffer();
     expect((await fetch(`${registry.url}/v2/${repo}/manifests/${image.digest}`, { method: "DELETE" })).status).toBe(202);
-    const events = await waitFor(() => {
+    const events = await waitFor("pull and delete events", () => {
       const all = flaky.received.slice(3).flatMap((r) => (JSON.parse(r.body) as Envelope).events);
-      return all.length >= 2 ? all : undefined;
-    }, "pull and delete events");
+      return all.length >= 2 && all;
+    });
     expect(events.map((e) => e.action)).toEqual(["pull", "delete"]);
     expect(events[0]).toMatchObject({ target: { digest: image.digest, tag: "v1", repository: repo }, request: { method: "GET", useragent: "hook-test/1.0" } });
     expect(events[1]).toMatchObject({ target: { digest: image.digest, repository: repo }, request: { method: "DELETE" } });
     expect(events[1].target.tag).toBeUndefined();
 
     // The filtered endpoint got only the delete (its actions), and the same event id.
-    const onlyDelete = await waitFor(() => (filtered.received.length ? filtered.received : undefined), "the filtered endpoint's delivery");
+    const onlyDelete = await waitFor("the filtered endpoint's delivery", () => filtered.received.length > 0 && filtered.received);
     const filteredEvents = onlyDelete.flatMap((r) => (JSON.parse(r.body) as Envelope).events);
     expect(filteredEvents.map((e) => [e.action, e.id])).toEqual([["delete", events[1].id]]);
     expect(onlyDelete[0].headers["x-berth-signature-256"]).toBeUndefined(); // no secret configured
@@ -172,18 +163,15 @@ describe("webhook notifications", () => {
     expect((await pushImage(registry.url, repo, image, "v1")).status).toBe(201);
     expect((await fetch(`${registry.url}/v2/${repo}/manifests/${image.digest}`, { method: "DELETE" })).status).toBe(202);
     // The flaky endpoint (no filter) sees both; the filtered one nothing.
-    await waitFor(() => (flaky.received.some((r) => r.body.includes(repo) && r.body.includes('"delete"')) ? true : undefined), "the unfiltered delivery");
+    await waitFor("the unfiltered delivery", () => flaky.received.some((r) => r.body.includes(repo) && r.body.includes('"delete"')));
     expect(filtered.received.length).toBe(before);
   });
 
   it("gives up after maxAttempts on a dead receiver and counts the dropped events", async () => {
-    const deadline = Date.now() + 15_000;
-    let body = "";
-    for (;;) {
-      body = await (await fetch(`${registry.url}/metrics`)).text();
-      if (/berth_notification_events_dropped_total\{endpoint="dead",reason="failed"\} [1-9]/.test(body) || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const body = await waitFor("the dead receiver's event dropped", async () => {
+      const text = await (await fetch(`${registry.url}/metrics`)).text();
+      return /berth_notification_events_dropped_total\{endpoint="dead",reason="failed"\} [1-9]/.test(text) && text;
+    });
     expect(body).toMatch(/berth_notification_events_dropped_total\{endpoint="dead",reason="failed"\} [1-9]/);
     expect(body).toMatch(/berth_notification_attempts_total\{endpoint="dead",outcome="failure"\} [1-9]/);
     expect(body).toMatch(/berth_notification_attempts_total\{endpoint="flaky",outcome="retry"\} 2/);

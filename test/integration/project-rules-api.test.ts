@@ -7,6 +7,7 @@ import { createStorageDriver } from "../../src/storage/factory";
 import type { TestRegistry } from "../support/registry";
 import { ADMIN_PASSWORD, addUser, basic, outcome, pushImageAs, putManifestAs, startAuthRegistry, uniqueName, v2, type Creds } from "../support/auth-helpers";
 import { buildImage } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 jest.setTimeout(60_000);
 
@@ -201,9 +202,7 @@ describe("stored rules act at once", () => {
       const repo = `${project}/replicated` as never;
       expect(replica.rules.ruleFor(repo, "frozen")).toBeNull();
       const rule = await json<{ id: number }>(await api("POST", `/projects/${project}/rules`, as.projectAdmin, { kind: "immutable", tags: ["frozen"] }), 201);
-      const deadline = Date.now() + 5_000;
-      while (replica.rules.ruleFor(repo, "frozen") === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(replica.rules.ruleFor(repo, "frozen")).toMatch(/frozen/);
+      expect(await waitFor("the replica to reload its rules", () => replica.rules.ruleFor(repo, "frozen"))).toMatch(/frozen/);
       await api("DELETE", `/projects/${project}/rules/${rule.id}`, as.projectAdmin);
     } finally {
       await replica.close();

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { freePort } from "./free-port";
+import { waitFor } from "./wait-for";
 
 export interface PostgresServer {
   /** Superuser URL (trust auth on 127.0.0.1), database "postgres". */
@@ -154,25 +155,23 @@ function run(file: string, args: string[], owner?: { uid: number; gid: number })
 }
 
 async function waitReady(url: string, child: ChildProcess, logPath: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`postgres exited during start-up:\n${await readFile(logPath, "utf8").catch(() => "")}`);
-    }
+  const accepts = async () => {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
     try {
       await client.connect();
       await client.query("SELECT 1");
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) {
-        throw new Error(`postgres did not accept connections within 30 s (${(err as Error).message}):\n` +
-          (await readFile(logPath, "utf8").catch(() => "")));
-      }
-      await new Promise((r) => setTimeout(r, 50));
+      return true;
     } finally {
       await client.end().catch(() => undefined);
     }
+  };
+  try {
+    await waitFor("postgres to accept connections", accepts, {
+      timeoutMs: 60_000,
+      abort: () => (child.exitCode !== null || child.signalCode !== null ? "postgres exited during start-up" : undefined),
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}:\n${await readFile(logPath, "utf8").catch(() => "")}`);
   }
 }
 

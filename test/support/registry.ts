@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
 import { parseConfig, type Config } from "../../src/config";
-import { createDeps, createLogger, type Deps } from "../../src/deps";
+import { createDeps, createLogger, type Deps, type DepsOptions } from "../../src/deps";
 import { startServer, type RunningServer } from "../../src/server";
 import { createTestDatabase } from "./postgres";
 import { startS3Server, type S3TestServer } from "./s3-server";
@@ -39,6 +39,8 @@ export interface TestRegistryOptions {
   config?: Record<string, unknown>;
   /** Where the server logs (default: silent, or BERTH_TEST_LOG_LEVEL to stdout). */
   logger?: Logger;
+  /** What the server measures TTLs against (e.g. a TestClock), kept across restarts. */
+  clock?: DepsOptions["clock"];
 }
 
 export async function startTestRegistry(options: TestRegistryOptions = {}): Promise<TestRegistry> {
@@ -70,7 +72,8 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
       ...options.config,
     });
     const logger = options.logger ?? createLogger(config);
-    let running = await start(config, logger);
+    const depsOptions: DepsOptions = { clock: options.clock };
+    let running = await start(config, logger, depsOptions);
     const registry: TestRegistry = {
       url: `${running.protocol}://${running.address}`,
       host: running.address,
@@ -80,7 +83,7 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
       s3,
       async restart() {
         await running.stop();
-        running = await start(config, logger);
+        running = await start(config, logger, depsOptions);
         Object.assign(registry, { url: `${running.protocol}://${running.address}`, host: running.address, redirectAddress: running.redirectAddress, deps: running.deps });
       },
       async stop() {
@@ -95,8 +98,8 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
   }
 }
 
-async function start(config: Config, logger: Logger): Promise<RunningServer & { deps: Deps }> {
-  const deps = await createDeps(config, logger);
+async function start(config: Config, logger: Logger, options: DepsOptions): Promise<RunningServer & { deps: Deps }> {
+  const deps = await createDeps(config, logger, options);
   try {
     return { ...(await startServer(deps)), deps };
   } catch (err) {

@@ -3,7 +3,7 @@ import { AccountService } from "../../src/auth/account-service";
 import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../../src/metadata/account-store";
 import { verifySecret } from "../../src/auth/passwords";
 import type { RobotPermission, Role } from "../../src/auth/principal";
-import { OciError } from "../../src/kernel/errors";
+import { DomainError } from "../../src/kernel/errors";
 
 class MemoryStore {
   users = new Map<string, UserRow>();
@@ -75,7 +75,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof OciError) return err.code;
+    if (err instanceof DomainError) return err.code;
     throw err;
   }
   return "resolved";
@@ -101,23 +101,23 @@ describe("AccountService", () => {
     });
 
     it("refuses bad names, short passwords and duplicates", async () => {
-      expect(await codeOf(accounts.addUser("Alice", "long-enough"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.addUser("robot$x", "long-enough"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.addUser("a/b", "long-enough"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.addUser("", "long-enough"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.addUser("bob", "short"))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.addUser("Alice", "long-enough"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addUser("robot$x", "long-enough"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addUser("a/b", "long-enough"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addUser("", "long-enough"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addUser("bob", "short"))).toBe("InvalidRequest");
       await accounts.addUser("bob", "long-enough");
-      expect(await codeOf(accounts.addUser("bob", "other-password"))).toBe("CONFLICT");
+      expect(await codeOf(accounts.addUser("bob", "other-password"))).toBe("Conflict");
     });
 
     it("changes passwords with the same rules and reports unknown users", async () => {
       await accounts.addUser("carol", "first-password");
-      expect(await codeOf(accounts.updateUser("carol", { password: "short" }))).toBe("INVALID_REQUEST");
+      expect(await codeOf(accounts.updateUser("carol", { password: "short" }))).toBe("InvalidRequest");
       await accounts.updateUser("carol", { password: "second-password" });
       expect(await verifySecret("second-password", store.users.get("carol")!.passwordHash)).toBe(true);
       expect(await verifySecret("first-password", store.users.get("carol")!.passwordHash)).toBe(false);
-      expect(await codeOf(accounts.updateUser("nobody", { disabled: true }))).toBe("NOT_FOUND");
-      expect(await codeOf(accounts.removeUser("nobody"))).toBe("NOT_FOUND");
+      expect(await codeOf(accounts.updateUser("nobody", { disabled: true }))).toBe("NotFound");
+      expect(await codeOf(accounts.removeUser("nobody"))).toBe("NotFound");
     });
 
     it("bootstraps one admin: with the given password, or a generated one returned once", async () => {
@@ -143,7 +143,7 @@ describe("AccountService", () => {
       expect(JSON.stringify(robot)).not.toContain(secret);
       expect(JSON.stringify(await accounts.listRobots())).not.toMatch(/secret/i);
       // The prefix may be given or not: same robot.
-      expect(await codeOf(accounts.addRobot({ name: "robot$ci", permissions: [{ project: "x", actions: ["pull"] }] }))).toBe("CONFLICT");
+      expect(await codeOf(accounts.addRobot({ name: "robot$ci", permissions: [{ project: "x", actions: ["pull"] }] }))).toBe("Conflict");
     });
 
     it("validates permissions: a project name (one segment) or '*', and only pull/push/delete", async () => {
@@ -163,7 +163,7 @@ describe("AccountService", () => {
       for (const permissions of bad) {
         expect({ permissions, code: await codeOf(accounts.addRobot({ name: "r", permissions: permissions as RobotPermission[] })) }).toEqual({
           permissions,
-          code: "INVALID_REQUEST",
+          code: "InvalidRequest",
         });
       }
       expect(store.robots.size).toBe(0);
@@ -171,14 +171,14 @@ describe("AccountService", () => {
 
     it("refuses bad robot names", async () => {
       for (const name of ["", "CI", "robot$", "a b", "robot$robot$x", "x/y"]) {
-        expect({ name, code: await codeOf(accounts.addRobot({ name, permissions: [{ project: "a", actions: ["pull"] }] })) }).toEqual({ name, code: "INVALID_REQUEST" });
+        expect({ name, code: await codeOf(accounts.addRobot({ name, permissions: [{ project: "a", actions: ["pull"] }] })) }).toEqual({ name, code: "InvalidRequest" });
       }
     });
 
     it("refuses a robot that would be born expired, or with an expiry that is no date, naming the field", async () => {
       for (const expiresAt of [new Date(Date.now() - 1000), new Date(Date.now()), new Date("1970-01-01T00:00:00Z"), new Date(Number.NaN)]) {
-        const refused = await accounts.addRobot({ name: "late", permissions: [{ project: "a", actions: ["pull"] }], expiresAt }).catch((err: OciError) => err);
-        expect({ expiresAt, code: (refused as OciError).code, detail: (refused as OciError).detail }).toEqual({ expiresAt, code: "INVALID_REQUEST", detail: "expiresAt: must be in the future" });
+        const refused = await accounts.addRobot({ name: "late", permissions: [{ project: "a", actions: ["pull"] }], expiresAt }).catch((err: DomainError) => err);
+        expect({ expiresAt, code: (refused as DomainError).code, detail: (refused as DomainError).detail }).toEqual({ expiresAt, code: "InvalidRequest", detail: "expiresAt: must be in the future" });
       }
       expect(await accounts.listRobots()).toEqual([]);
     });
@@ -206,10 +206,10 @@ describe("AccountService", () => {
       await accounts.addUser("owner", "owner-password");
       expect(await accounts.addProject("team-a", { public: true, owner: "owner" })).toMatchObject({ name: "team-a", public: true });
       expect(await accounts.roleOf("team-a", "owner")).toBe("admin");
-      expect(await codeOf(accounts.addProject("team-a"))).toBe("CONFLICT");
-      expect(await codeOf(accounts.addProject("a/b"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.addProject("UPPER"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.addProject("x", { owner: "ghost" }))).toBe("NOT_FOUND");
+      expect(await codeOf(accounts.addProject("team-a"))).toBe("Conflict");
+      expect(await codeOf(accounts.addProject("a/b"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addProject("UPPER"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addProject("x", { owner: "ghost" }))).toBe("NotFound");
     });
 
     it("sets members with known roles only", async () => {
@@ -217,9 +217,9 @@ describe("AccountService", () => {
       await accounts.addProject("p");
       await accounts.setMember("p", "dev", "developer");
       expect(await accounts.roleOf("p", "dev")).toBe("developer");
-      expect(await codeOf(accounts.setMember("p", "dev", "owner"))).toBe("INVALID_REQUEST");
-      expect(await codeOf(accounts.setMember("p", "ghost", "guest"))).toBe("NOT_FOUND");
-      expect(await codeOf(accounts.setMember("nope", "dev", "guest"))).toBe("NOT_FOUND");
+      expect(await codeOf(accounts.setMember("p", "dev", "owner"))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.setMember("p", "ghost", "guest"))).toBe("NotFound");
+      expect(await codeOf(accounts.setMember("nope", "dev", "guest"))).toBe("NotFound");
     });
   });
 });

@@ -4,7 +4,7 @@ import type { AccountStore, RobotRow, UserRow } from "../../src/metadata/account
 import { Authenticator, parseBasic, parseBearer } from "../../src/auth/authenticator";
 import { LoginThrottle } from "../../src/auth/login-throttle";
 import { hashSecret } from "../../src/auth/passwords";
-import { OciError } from "../../src/kernel/errors";
+import { DomainError } from "../../src/kernel/errors";
 
 const MAX_FAILURES = 3;
 
@@ -35,12 +35,12 @@ async function addUser(username: string, password: string, extra: Partial<UserRo
   store.users.set(username, { id: ++nextId, username, passwordHash: password === "same" ? hash : await hashSecret(password), isAdmin: false, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...extra });
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; headers: Record<string, string> } | "ok"> {
+async function failure(promise: Promise<unknown>): Promise<{ code: string; retryAfterSeconds?: number } | "ok"> {
   try {
     await promise;
     return "ok";
   } catch (err) {
-    if (err instanceof OciError) return { code: err.code, headers: err.headers };
+    if (err instanceof DomainError) return { code: err.code, retryAfterSeconds: err.retryAfterSeconds };
     throw err;
   }
 }
@@ -59,10 +59,10 @@ beforeEach(async () => {
 describe("Authenticator.login", () => {
   it("returns the user for the right password and refuses wrong, unknown and disabled accounts", async () => {
     expect(await auth.login("alice", "alice-password", "ip")).toEqual({ kind: "user", name: "alice", id: store.users.get("alice")!.id, generation: 1, isAdmin: false });
-    expect(await failure(auth.login("alice", "wrong-password", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
-    expect(await failure(auth.login("nobody", "alice-password", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    expect(await failure(auth.login("alice", "wrong-password", "ip"))).toMatchObject({ code: "Unauthorized" });
+    expect(await failure(auth.login("nobody", "alice-password", "ip"))).toMatchObject({ code: "Unauthorized" });
     await addUser("off", "off-password", { disabled: true });
-    expect(await failure(auth.login("off", "off-password", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    expect(await failure(auth.login("off", "off-password", "ip"))).toMatchObject({ code: "Unauthorized" });
   });
 
   it("reads robot$… names as robots; an expired or disabled robot is refused", async () => {
@@ -74,10 +74,10 @@ describe("Authenticator.login", () => {
     store.robots.set("robot$old", robot("robot$old", { expiresAt: new Date(Date.now() - 1000) }));
     store.robots.set("robot$off", robot("robot$off", { disabled: true }));
     expect(await auth.login("robot$ci", "robot-secret", "ip")).toMatchObject({ kind: "robot", name: "robot$ci", permissions: [{ project: "p", actions: ["pull"] }] });
-    expect(await failure(auth.login("robot$old", "robot-secret", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
-    expect(await failure(auth.login("robot$off", "robot-secret", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    expect(await failure(auth.login("robot$old", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
+    expect(await failure(auth.login("robot$off", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
     // A user of the same bare name is not a robot and vice versa.
-    expect(await failure(auth.login("ci", "robot-secret", "ip"))).toMatchObject({ code: "UNAUTHORIZED" });
+    expect(await failure(auth.login("ci", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
   });
 
   it("audits logins with success or failure, and never the password", async () => {
@@ -91,16 +91,16 @@ describe("Authenticator.login", () => {
   });
 
   it(`throttles after ${MAX_FAILURES} failures: 429 with Retry-After, the right password too, per address`, async () => {
-    for (let i = 0; i < MAX_FAILURES; i++) expect(await failure(auth.login("alice", `guess-${i}`, "1.2.3.4"))).toMatchObject({ code: "UNAUTHORIZED" });
+    for (let i = 0; i < MAX_FAILURES; i++) expect(await failure(auth.login("alice", `guess-${i}`, "1.2.3.4"))).toMatchObject({ code: "Unauthorized" });
     const throttled = await failure(auth.login("alice", "guess-x", "1.2.3.4"));
-    expect(throttled).toMatchObject({ code: "TOOMANYREQUESTS", headers: { "Retry-After": expect.stringMatching(/^\d+$/) } });
-    expect(await failure(auth.login("alice", "alice-password", "1.2.3.4"))).toMatchObject({ code: "TOOMANYREQUESTS" });
+    expect(throttled).toMatchObject({ code: "TooManyRequests", retryAfterSeconds: expect.any(Number) });
+    expect(await failure(auth.login("alice", "alice-password", "1.2.3.4"))).toMatchObject({ code: "TooManyRequests" });
     expect(await failure(auth.login("alice", "alice-password", "5.6.7.8"))).toBe("ok");
   });
 
   it("parallel guesses cannot all slip past the throttle", async () => {
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => failure(auth.login("alice", `parallel-${i}`, "9.9.9.9"))));
-    const tried = results.filter((r) => r !== "ok" && r.code === "UNAUTHORIZED").length;
+    const tried = results.filter((r) => r !== "ok" && r.code === "Unauthorized").length;
     expect(tried).toBeLessThanOrEqual(MAX_FAILURES);
   });
 
@@ -118,9 +118,9 @@ describe("Authenticator.login", () => {
       dave: await failure(auth.login("dave", "dave-password", "ip")),
     };
     expect(outcome).toEqual({
-      bob: expect.objectContaining({ code: "UNAUTHORIZED" }),
-      carol: expect.objectContaining({ code: "UNAUTHORIZED" }),
-      dave: expect.objectContaining({ code: "UNAUTHORIZED" }),
+      bob: expect.objectContaining({ code: "Unauthorized" }),
+      carol: expect.objectContaining({ code: "Unauthorized" }),
+      dave: expect.objectContaining({ code: "Unauthorized" }),
     });
   });
 

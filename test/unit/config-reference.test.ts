@@ -96,7 +96,7 @@ describe("docs/configuration.md", () => {
   });
 
   it("documents every other environment variable the config code reads", () => {
-    const sources = ["src/config.ts", "src/ops/config-schema.ts"].map((f) => readFileSync(path.join(ROOT, f), "utf8")).join("\n");
+    const sources = ["src/config/index.ts", "src/config/ops.ts"].map((f) => readFileSync(path.join(ROOT, f), "utf8")).join("\n");
     const names = new Set(sources.match(/\b(BERTH_[A-Z0-9_]+|DATABASE_URL)\b/g));
     const missing = [...names].filter((n) => !DOC.includes(`\`${n}\``));
     expect(missing).toEqual([]);

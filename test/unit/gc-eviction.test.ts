@@ -1,7 +1,7 @@
 // The pure parts of mirror cache eviction: sizes, its configuration, which images go, and when the
 // server starts a collection by itself.
 import { loadConfig, parseConfig } from "../../src/config";
-import { parseByteSize } from "../../src/gc/byte-size";
+import { parseByteSize } from "../../src/config/byte-size";
 import { CacheWatch } from "../../src/gc/cache-watch";
 import { mirrorCacheOf } from "../../src/gc/eviction";
 import { evictionUnits, selectEvictions, type CachedBlob, type MirroredManifest } from "../../src/gc/eviction-plan";
@@ -139,7 +139,10 @@ describe("choosing what to evict", () => {
 });
 
 describe("the cache watch", () => {
-  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  // Its settle delay and interval run on jest's fake timers and clock: the test moves time, nothing sleeps.
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+  const settle = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 
   test("measures once the estimate crosses the limit, collects when confirmed, then not again within the interval", async () => {
     let size = 0;

@@ -1,9 +1,9 @@
 // The pure parts of garbage collection: durations, schedules, projects, retention and immutability rules,
 // and their configuration.
 import { parseConfig } from "../../src/config";
-import { formatDuration, parseDuration } from "../../src/gc/duration";
+import { formatDuration, parseDuration } from "../../src/config/duration";
 import { ImmutableTags, projectGlob, projectOf, RetentionRules, tagsToDelete, tagsToDeleteByAll, type TagInfo } from "../../src/gc/rules";
-import { parseSchedule } from "../../src/gc/schedule";
+import { parseSchedule } from "../../src/config/schedule";
 import { GcScheduler } from "../../src/gc/scheduler";
 
 describe("durations", () => {

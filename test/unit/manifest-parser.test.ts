@@ -1,5 +1,5 @@
 import { parseManifest } from "../../src/registry/manifest-parser";
-import { OciError } from "../../src/kernel/errors";
+import { DomainError } from "../../src/kernel/errors";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const OCI = "application/vnd.oci.image.manifest.v1+json";
@@ -20,9 +20,9 @@ function invalid(content: Buffer, type?: string): string {
   try {
     parseManifest(content, type);
   } catch (err) {
-    expect(err).toBeInstanceOf(OciError);
-    expect((err as OciError).code).toBe("MANIFEST_INVALID");
-    return String((err as OciError).detail);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe("ManifestInvalid");
+    return String((err as DomainError).detail);
   }
   throw new Error("manifest was accepted");
 }

@@ -1,12 +1,12 @@
 import { parseRepositoryName, parseTag } from "../../src/kernel/names";
 import { digestAlgorithm, digestHex, digestOf, parseDigest } from "../../src/kernel/digest";
-import { OciError } from "../../src/kernel/errors";
+import { DomainError } from "../../src/kernel/errors";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (err) {
-    return err instanceof OciError ? err.code : "not an OciError";
+    return err instanceof DomainError ? err.code : "not a DomainError";
   }
   return undefined;
 }
@@ -20,7 +20,7 @@ describe("repository names", () => {
     "", "Upper", "a/", "/a", "a//b", "../etc", "a/../b", "a/./b", "%2e%2e", "a%2Fb", "-a", "a-", "a___b", "a..b", "a b", "a/b\u0000",
     "x".repeat(256),
   ])("refuses %j with NAME_INVALID", (name) => {
-    expect(codeOf(() => parseRepositoryName(name))).toBe("NAME_INVALID");
+    expect(codeOf(() => parseRepositoryName(name))).toBe("NameInvalid");
   });
 });
 
@@ -29,7 +29,7 @@ describe("tags", () => {
     expect(parseTag(tag)).toBe(tag);
   });
   it.each(["", ".hidden", "-dash", "a".repeat(129), "a/b", "a:b", "ä"])("refuses %j with TAG_INVALID", (tag) => {
-    expect(codeOf(() => parseTag(tag))).toBe("TAG_INVALID");
+    expect(codeOf(() => parseTag(tag))).toBe("TagInvalid");
   });
 });
 
@@ -49,6 +49,6 @@ describe("digests", () => {
     "sha256", "sha256:", "sha256:abc", `sha256:${"A".repeat(64)}`, `sha256:${"g".repeat(64)}`, `sha512:${"a".repeat(64)}`,
     `md5:${"a".repeat(32)}`, `sha256:${"a".repeat(64)}/x`, `:${"a".repeat(64)}`,
   ])("refuses %j with DIGEST_INVALID", (value) => {
-    expect(codeOf(() => parseDigest(value))).toBe("DIGEST_INVALID");
+    expect(codeOf(() => parseDigest(value))).toBe("DigestInvalid");
   });
 });

@@ -3,12 +3,12 @@
 import { createHmac } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import { routeLabel } from "../../src/http/router";
+import { routeLabel } from "../../src/http/route-table";
 import { resolveClientInfo, TrustedProxies } from "../../src/http/client-info";
 import { isAnonymous, TokenBuckets } from "../../src/ops/rate-limit";
 import { signBody, toNotificationEvent } from "../../src/events/notification-envelope";
 import { EventBus, type BerthEvent } from "../../src/events/event-bus";
-import { Metrics } from "../../src/ops/metrics";
+import { Metrics } from "../../src/metrics/metrics";
 import { instrumentStorage } from "../../src/ops/instrumented-storage";
 import { PathNotFoundError, type StorageDriver } from "../../src/storage/driver";
 import { isDatabaseError } from "../../src/ops/request-ops";

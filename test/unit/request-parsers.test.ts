@@ -1,12 +1,13 @@
-import { parseByteRange, parseContentRange, parseManifestReference, parsePage } from "../../src/oci/request-parsers";
+import { parseByteRange, parseContentRange, parseManifestDeletion, parseManifestLookup, parseManifestReference, parsePage } from "../../src/oci/request-parsers";
 import { acceptsMediaType } from "../../src/oci/accept";
-import { OciError } from "../../src/kernel/errors";
-
+import { DomainError } from "../../src/kernel/errors";
+import { OciError, toOciError } from "../../src/http/errors";
+/** What a parser's refusal looks like on the wire (names and digests throw domain errors, mapped at the edge). */
 function thrown(fn: () => unknown): OciError {
   try {
     fn();
   } catch (err) {
-    if (err instanceof OciError) return err;
+    if (err instanceof OciError || err instanceof DomainError) return toOciError(err);
     throw err;
   }
   throw new Error("did not throw");
@@ -69,6 +70,19 @@ describe("manifest references", () => {
     expect(parseManifestReference(digest)).toEqual({ digest });
     expect(thrown(() => parseManifestReference("sha256:zz")).code).toBe("DIGEST_INVALID");
     expect(thrown(() => parseManifestReference(".bad")).code).toBe("TAG_INVALID");
+  });
+
+  it("a lookup by what is neither a tag nor a digest is unknown; a deletion refuses only malformed digests", () => {
+    const digest = `sha256:${"a".repeat(64)}`;
+    expect(parseManifestLookup("latest")).toEqual({ tag: "latest" });
+    expect(parseManifestLookup(digest)).toEqual({ digest });
+    expect(parseManifestDeletion(digest)).toEqual({ digest });
+    for (const bad of [".bad", "t".repeat(129), "sha256:zz", `md5:${"a".repeat(32)}`]) {
+      expect(thrown(() => parseManifestLookup(bad)).status).toBe(404);
+      expect(thrown(() => parseManifestLookup(bad)).code).toBe("MANIFEST_UNKNOWN");
+    }
+    expect(thrown(() => parseManifestDeletion(".bad")).code).toBe("MANIFEST_UNKNOWN");
+    expect(thrown(() => parseManifestDeletion("sha256:zz")).code).toBe("DIGEST_INVALID");
   });
 });
 

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { OciError } from "../../src/kernel/errors";
+import { DomainError } from "../../src/kernel/errors";
 import type { RepositoryName } from "../../src/kernel/names";
 import type { BlobRecord, UploadRecord } from "../../src/metadata/store";
 import type { Digest } from "../../src/kernel/digest";
@@ -53,14 +53,14 @@ const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("h
 const sha512 = (b: Buffer) => `sha512:${createHash("sha512").update(b).digest("hex")}` as Digest;
 const body = (b: Buffer) => Readable.from([b]);
 
-async function codeOf(promise: Promise<unknown>): Promise<OciError> {
+async function codeOf(promise: Promise<unknown>): Promise<DomainError> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof OciError) return err;
+    if (err instanceof DomainError) return err;
     throw err;
   }
-  throw new Error("expected an OciError");
+  throw new Error("expected a DomainError");
 }
 
 describe("UploadService state machine", () => {
@@ -91,20 +91,19 @@ describe("UploadService state machine", () => {
     expect(await uploadsLeft()).toEqual([]);
   });
 
-  it("refuses a chunk that does not start at the offset with 416 and where the upload stands", async () => {
+  it("refuses a chunk that does not start at the offset, saying where the upload stands", async () => {
     const { id } = await service.start(repo);
     await service.append(repo, id, body(Buffer.from("abc")), { start: 0, end: 2 });
     const err = await codeOf(service.append(repo, id, body(Buffer.from("xyz")), { start: 5, end: 7 }));
-    expect(err.code).toBe("RANGE_INVALID");
-    expect(err.status).toBe(416);
-    expect(err.headers.Range).toBe("0-2");
+    expect(err.code).toBe("RangeInvalid");
+    expect(err.upload).toEqual({ id, repository: repo, offset: 3 });
     expect((await service.status(repo, id)).offset).toBe(3);
   });
 
   it("refuses a chunk whose length contradicts its Content-Range and keeps the old offset", async () => {
     const { id } = await service.start(repo);
     const err = await codeOf(service.append(repo, id, body(Buffer.from("abcd")), { start: 0, end: 9 }));
-    expect(err.code).toBe("RANGE_INVALID");
+    expect(err.code).toBe("RangeInvalid");
     expect((await service.status(repo, id)).offset).toBe(0);
     await service.append(repo, id, body(Buffer.from("ok")), { start: 0, end: 1 });
     await service.finish(repo, id, sha256(Buffer.from("ok")), null);
@@ -115,10 +114,10 @@ describe("UploadService state machine", () => {
     const { id } = await service.start(repo);
     await service.append(repo, id, body(Buffer.from("real")), null);
     const wrong = sha256(Buffer.from("other"));
-    expect((await codeOf(service.finish(repo, id, wrong, null))).code).toBe("DIGEST_INVALID");
+    expect((await codeOf(service.finish(repo, id, wrong, null))).code).toBe("DigestInvalid");
     await expect(driver.stat(blobPath(wrong))).rejects.toThrow();
     await expect(driver.stat(blobPath(sha256(Buffer.from("real"))))).rejects.toThrow();
-    expect((await codeOf(service.status(repo, id))).code).toBe("BLOB_UPLOAD_UNKNOWN");
+    expect((await codeOf(service.status(repo, id))).code).toBe("BlobUploadUnknown");
     expect(await uploadsLeft()).toEqual([]);
     expect(store.links).toEqual([]);
   });
@@ -170,7 +169,7 @@ describe("UploadService state machine", () => {
     ]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-    expect((rejected.reason as OciError).code).toBe("RANGE_INVALID");
+    expect((rejected.reason as DomainError).code).toBe("RangeInvalid");
     expect((await service.status(repo, id)).offset).toBe(4);
   });
 
@@ -187,14 +186,14 @@ describe("UploadService state machine", () => {
         });
       },
     });
-    expect((await codeOf(service.finish(repo, id, sha256(data), last))).code).toBe("BLOB_UPLOAD_INVALID");
+    expect((await codeOf(service.finish(repo, id, sha256(data), last))).code).toBe("BlobUploadInvalid");
     expect(store.links).toEqual([]);
     expect(store.uploads.get(id)?.offset).toBe(9);
   });
 
   it("a monolithic upload with the wrong digest leaves nothing behind", async () => {
     const data = Buffer.from("monolith");
-    expect((await codeOf(service.uploadWhole(repo, sha256(Buffer.from("x")), body(data)))).code).toBe("DIGEST_INVALID");
+    expect((await codeOf(service.uploadWhole(repo, sha256(Buffer.from("x")), body(data)))).code).toBe("DigestInvalid");
     expect(await uploadsLeft()).toEqual([]);
     expect(store.links).toEqual([]);
   });
@@ -203,13 +202,13 @@ describe("UploadService state machine", () => {
     const { id } = await service.start(repo);
     await service.append(repo, id, body(Buffer.from("abc")), null);
     await service.cancel(repo, id);
-    expect((await codeOf(service.append(repo, id, body(Buffer.from("x")), null))).code).toBe("BLOB_UPLOAD_UNKNOWN");
+    expect((await codeOf(service.append(repo, id, body(Buffer.from("x")), null))).code).toBe("BlobUploadUnknown");
     expect(await uploadsLeft()).toEqual([]);
   });
 
   it("does not let another repository touch the upload", async () => {
     const { id } = await service.start(repo);
-    expect((await codeOf(service.status("other/repo" as RepositoryName, id))).code).toBe("BLOB_UPLOAD_UNKNOWN");
+    expect((await codeOf(service.status("other/repo" as RepositoryName, id))).code).toBe("BlobUploadUnknown");
   });
 
   it("publishes an empty blob", async () => {

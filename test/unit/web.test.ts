@@ -6,8 +6,9 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { layerHistory, readImageConfig, summarizeManifest } from "../../src/web/image-info";
-import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/web/sessions";
-import { WebStatic } from "../../src/web/static";
+import { sessionCookie, sessionCookieHeader, clearedCookieHeader } from "../../src/http/session-cookie";
+import express from "express";
+import { WebStatic, webUi } from "../../src/web/static";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -121,12 +122,10 @@ describe("static files", () => {
     await writeFile(path.join(root, "dist", "index.html"), '<div id="app"></div>');
     await writeFile(path.join(root, "dist", "assets", "app-1.js"), "console.log(1)");
     await writeFile(path.join(root, "secret.txt"), "outside");
-    const web = new WebStatic(path.join(root, "dist"));
-    server = createServer((req, res) => {
-      const p = (req.url ?? "/").split("?")[0];
-      if (web.serves(req.method, p)) void web.serve(req, res, p);
-      else res.writeHead(418).end();
-    });
+    const app = express();
+    app.use(webUi(null, new WebStatic(path.join(root, "dist"))));
+    app.use((_req, res) => void res.writeHead(418).end());
+    server = createServer(app);
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });

@@ -3,8 +3,8 @@
 import pino from "pino";
 import { WebhookNotifier } from "../../src/events/webhooks";
 import type { BerthEvent, EventAction } from "../../src/events/event-bus";
-import { Metrics } from "../../src/ops/metrics";
-import type { NotificationEndpointConfig } from "../../src/ops/config-schema";
+import { Metrics } from "../../src/metrics/metrics";
+import type { NotificationEndpointConfig } from "../../src/config/ops";
 
 const logger = pino({ level: "silent" });
 

@@ -1,4 +1,4 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { callerNamed, eventOrigin } from "../../http/event-origin";
 
 /** Who did it, from where: the fields every event of a /v2 request shares (the grant names the caller). */

@@ -1,5 +1,5 @@
 import { sendReadable } from "../../storage/driver";
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { send } from "../../http/respond";
 import { parseRepositoryName } from "../../kernel/names";
 import { parseByteRange } from "../request-parsers";

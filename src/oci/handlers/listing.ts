@@ -1,4 +1,4 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { sendJson } from "../../http/respond";
 import { parseRepositoryName } from "../../kernel/names";
 import { parsePage } from "../request-parsers";

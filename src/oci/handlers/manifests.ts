@@ -1,8 +1,8 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { readSmallBody, send } from "../../http/respond";
-import { OciError } from "../../kernel/errors";
+import { OciError } from "../../http/errors";
 import { parseRepositoryName } from "../../kernel/names";
-import { parseManifestReference } from "../request-parsers";
+import { parseManifestDeletion, parseManifestLookup, parseManifestReference } from "../request-parsers";
 import { acceptsMediaType } from "../accept";
 import type { ManifestServiceApi } from "../../registry/manifest-service";
 import type { EventSink } from "../../events/event-bus";
@@ -15,7 +15,7 @@ export function manifestHandlers(manifests: ManifestServiceApi, audit: EventSink
   return {
     async get(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);
-      const reference = parseManifestReference(ctx.params[1]);
+      const reference = parseManifestLookup(ctx.params[1]);
       const manifest = await manifests.get(repository, reference);
       if (!acceptsMediaType(ctx.req.headers.accept, manifest.mediaType)) {
         throw new OciError("MANIFEST_UNKNOWN", `manifest is ${manifest.mediaType}, which the Accept header does not allow`);
@@ -59,7 +59,7 @@ export function manifestHandlers(manifests: ManifestServiceApi, audit: EventSink
 
     async delete(ctx: RequestContext): Promise<void> {
       const repository = parseRepositoryName(ctx.params[0]);
-      await manifests.delete(repository, parseManifestReference(ctx.params[1]));
+      await manifests.delete(repository, parseManifestDeletion(ctx.params[1]));
       audit.record({ ...actorOf(ctx), action: "delete", repository, reference: ctx.params[1], detail: {} });
       send(ctx.res, 202, {});
     },

@@ -1,11 +1,12 @@
-import type { RequestContext } from "../../http/router";
+import type { RequestContext } from "../../http/context";
 import { hasBody, send } from "../../http/respond";
-import { OciError } from "../../kernel/errors";
+import { OciError } from "../../http/errors";
 import { parseRepositoryName, type RepositoryName } from "../../kernel/names";
 import { parseContentRange } from "../request-parsers";
 import { parseDigest, type Digest } from "../../kernel/digest";
 import type { BlobServiceApi } from "../../registry/blob-service";
-import { rangeHeaders, type UploadService } from "../../registry/upload-service";
+import { rangeHeaders } from "../../http/errors";
+import type { UploadService } from "../../registry/upload-service";
 
 export function uploadHandlers(uploads: UploadService, blobs: BlobServiceApi) {
   const created = (ctx: RequestContext, repository: RepositoryName, digest: Digest) =>
@@ -55,7 +56,8 @@ export function uploadHandlers(uploads: UploadService, blobs: BlobServiceApi) {
       const digestParam = ctx.query.get("digest");
       if (digestParam === null) throw new OciError("DIGEST_INVALID", "the digest query parameter is required to complete an upload");
       const digest = parseDigest(digestParam);
-      await uploads.finish(repository, uploadId(ctx.params[1]), digest, hasBody(ctx.req) ? ctx.req : null);
+      const range = parseContentRange(ctx.req.headers["content-range"]);
+      await uploads.finish(repository, uploadId(ctx.params[1]), digest, hasBody(ctx.req) ? ctx.req : null, range);
       created(ctx, repository, digest);
     },
 

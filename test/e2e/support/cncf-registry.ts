@@ -4,7 +4,8 @@
 import { writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
-import { makeTempDir, removeTree, startDaemon, waitFor, type Daemon } from "./process";
+import { makeTempDir, removeTree, startDaemon, type Daemon } from "./process";
+import { waitFor } from "../../support/wait-for";
 import { requireBinary } from "./tools";
 import { freePort } from "../../support/free-port";
 

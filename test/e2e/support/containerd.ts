@@ -2,7 +2,8 @@
 // config file, the CRI plugin off (it would want CNI and a kubelet), and a `ctr` runner bound to it.
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { makeTempDir, removeTree, run, startDaemon, waitFor, type RunOptions } from "./process";
+import { makeTempDir, removeTree, run, startDaemon, type RunOptions } from "./process";
+import { waitFor } from "../../support/wait-for";
 import { requireBinaries } from "./tools";
 
 export interface CtrResult {

@@ -5,7 +5,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { startContainerd, type Containerd } from "./containerd";
-import { makeTempDir, removeTree, run, startDaemon, waitFor, type RunOptions, type RunResult } from "./process";
+import { makeTempDir, removeTree, run, startDaemon, type RunOptions, type RunResult } from "./process";
+import { waitFor } from "../../support/wait-for";
 import { requireBinaries } from "./tools";
 
 export interface DockerResult extends RunResult {

@@ -137,22 +137,6 @@ export async function failureOutput(command: Promise<unknown>): Promise<string> 
   throw new Error("the command succeeded, expected a failure");
 }
 
-/** Polls probe() until it returns true; throws with describe() output after timeoutMs. */
-export async function waitFor(
-  what: string,
-  probe: () => Promise<boolean>,
-  opts: { timeoutMs?: number; intervalMs?: number; abort?: () => string | undefined } = {},
-): Promise<void> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    const aborted = opts.abort?.();
-    if (aborted !== undefined) throw new Error(`${what}: ${aborted}`);
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${opts.timeoutMs ?? 30_000} ms`);
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
-  }
-}
-
 /** A fresh directory under the OS temp dir; short prefix because daemons put unix sockets in it (108-byte limit). */
 export function makeTempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), `${prefix}-`));

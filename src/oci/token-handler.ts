@@ -1,14 +1,25 @@
-import type { RequestContext } from "../http/router";
+import type { RequestContext } from "../http/context";
+import type { RouteTable } from "../http/route-table";
+import { smallBody } from "../http/body-policy";
 import { readSmallBody, sendJson } from "../http/respond";
-import { OciError } from "../kernel/errors";
+import { DomainError } from "../kernel/errors";
+import { OciError } from "../http/errors";
 import { clientIp as requestClientIp } from "../http/client-info";
 import { eventOrigin } from "../http/event-origin";
 import type { EventSink } from "../events/event-bus";
-import { parseBasic, type Authenticator } from "./authenticator";
-import type { AccessPolicy } from "./policy";
-import { ANONYMOUS, type Principal } from "./principal";
-import { formatScope, parseScopes } from "./scope";
-import { InvalidTokenError, type TokenAccount, type TokenService } from "./tokens";
+import { parseBasic, type Authenticator } from "../auth/authenticator";
+import type { AccessPolicy } from "../auth/policy";
+import { ANONYMOUS, type Principal } from "../auth/principal";
+import { formatScope, parseScopes } from "../auth/scope";
+import { InvalidTokenError, type TokenAccount, type TokenService } from "../auth/tokens";
+
+const MAX_FORM_BYTES = 64 * 1024;
+
+/** GET and POST /token (a trailing slash allowed). */
+export function registerTokenRoutes(router: RouteTable, deps: Parameters<typeof tokenHandlers>[0]): void {
+  const token = tokenHandlers(deps);
+  router.on("GET", /^\/token\/?$/, token.get).on("POST", /^\/token\/?$/, token.post, smallBody(MAX_FORM_BYTES));
+}
 
 /**
  * The token endpoint of the Docker registry token spec: `GET /token` (Basic credentials or anonymous) and
@@ -42,7 +53,7 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
         try {
           principal = await authenticator.login(basic.username, basic.password, clientIp(ctx));
         } catch (err) {
-          if (err instanceof OciError && err.code === "UNAUTHORIZED") {
+          if (err instanceof DomainError && err.code === "Unauthorized") {
             throw new OciError("UNAUTHORIZED", err.detail, { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });
           }
           throw err;
@@ -52,7 +63,7 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
     },
 
     async post(ctx: RequestContext): Promise<void> {
-      const form = new URLSearchParams((await readSmallBody(ctx.req, 64 * 1024)).toString("utf8"));
+      const form = new URLSearchParams((await readSmallBody(ctx.req, MAX_FORM_BYTES)).toString("utf8"));
       const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
       const grantType = form.get("grant_type");
       if (grantType === "password") {

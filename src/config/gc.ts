@@ -1,4 +1,4 @@
-// The configuration of garbage collection, retention and tag immutability; src/config.ts embeds it.
+// The configuration of garbage collection, retention and tag immutability; src/config/index.ts embeds it.
 import { z } from "zod";
 import { ByteSizeError, parseByteSize } from "./byte-size";
 import { parseDuration } from "./duration";
@@ -56,7 +56,7 @@ export const GcConfigSchema = z
     untagged: z.boolean().default(true),
     /** Upload sessions idle for longer than this are deleted with their partial data. */
     uploadTimeout: duration.prefault("24h"),
-    /** When the server runs a collection by itself (see src/gc/schedule.ts); unset: never. */
+    /** When the server runs a collection by itself (see src/config/schedule.ts); unset: never. */
     schedule: schedule.optional(),
     /** Apply the retention rules at the start of each collection. */
     retention: z.boolean().default(true),

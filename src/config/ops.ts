@@ -3,7 +3,7 @@ import { z } from "zod";
 
 /**
  * The operations part of the configuration (TLS, reverse proxies, HTTP limits and timeouts, rate limits,
- * metrics, notifications). config.ts spreads OPS_CONFIG_SHAPE into its schema and OPS_ENV_KEYS into its
+ * metrics, notifications). index.ts spreads OPS_CONFIG_SHAPE into its schema and OPS_ENV_KEYS into its
  * environment mapping; every key is documented in docs/configuration.md (a unit test checks).
  */
 

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc/config";
-import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops/config-schema";
+import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc";
+import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops";
 
 /**
  * Typed, validated, frozen configuration. Sources, later winning: defaults, the YAML file named by
@@ -119,11 +119,11 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** Garbage collection; retention and immutability rules apply per project. See src/gc/config.ts. */
+    /** Garbage collection; retention and immutability rules apply per project. See src/config/gc.ts. */
     gc: GcConfigSchema,
     retention: z.array(RetentionRuleSchema).default([]),
     immutableTags: z.array(ImmutableTagRuleSchema).default([]),
-    // Operations: tls, trustedProxies, http, rateLimit, metrics, notifications (src/ops/config-schema.ts).
+    // Operations: tls, trustedProxies, http, rateLimit, metrics, notifications (src/config/ops.ts).
     ...OPS_CONFIG_SHAPE,
     web: z
       .object({

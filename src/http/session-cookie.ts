@@ -1,0 +1,52 @@
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+
+/** The browser session cookie and the header the UI echoes its CSRF token in on unsafe requests. */
+export const SESSION_COOKIE = "berth_session";
+export const CSRF_HEADER = "x-berth-csrf";
+
+/** The session cookie's value, if the request carries one. */
+export function sessionCookie(req: IncomingMessage): string | null {
+  const header = req.headers.cookie;
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === SESSION_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim()) || null;
+  }
+  return null;
+}
+
+/** Methods that change state need the CSRF header when the caller is authenticated by cookie. */
+export function isUnsafeMethod(method: string | undefined): boolean {
+  return !["GET", "HEAD", "OPTIONS"].includes(method ?? "GET");
+}
+
+export function csrfMatches(req: IncomingMessage, expected: string): boolean {
+  const given = req.headers[CSRF_HEADER];
+  if (typeof given !== "string") return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Set-Cookie for the session: HttpOnly (scripts never see it), SameSite=Strict (never sent on cross-site
+ * requests), Path=/ and Secure when the UI is served over HTTPS.
+ */
+export function sessionCookieHeader(token: string, maxAgeSeconds: number, secure: boolean): string {
+  const parts = [`${SESSION_COOKIE}=${token}`, "Path=/", "HttpOnly", "SameSite=Strict", `Max-Age=${maxAgeSeconds}`];
+  if (secure) parts.push("Secure");
+  return parts.join("; ");
+}
+
+export function clearedCookieHeader(secure: boolean): string {
+  return sessionCookieHeader("", 0, secure);
+}
+
+/** HTTPS as the browser sees it: TLS here, or a TLS-terminating proxy that says so, or an https external URL. */
+export function isHttps(req: IncomingMessage, externalUrl: string | undefined): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  if (String(req.headers["x-forwarded-proto"] ?? "").split(",")[0].trim() === "https") return true;
+  return externalUrl?.startsWith("https://") ?? false;
+}

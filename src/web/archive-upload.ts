@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Transform, type Readable } from "node:stream";
+import type { Request, Response } from "express";
+import multer, { MulterError, type StorageEngine } from "multer";
+import { OciError } from "../http/errors";
+
+/** Room for the multipart framing and the few form fields around the archive itself. */
+export const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
+
+/** What multer may accept around the archive: one file, a few small fields. */
+const FORM_LIMITS = { files: 1, fields: 20, parts: 30, fieldSize: 64 * 1024 };
+
+/**
+ * The uploaded archive as a stream, handed to `consume` (the import pipeline): the file of a multipart form
+ * (the browser; parsed by multer) or the raw body (curl --data-binary). Larger than `maxBytes` → 413.
+ */
+export async function receiveArchive<T>(req: IncomingMessage, res: ServerResponse, maxBytes: number, consume: (stream: Readable) => Promise<T>): Promise<T> {
+  const tooLarge = () => new OciError("SIZE_INVALID", `the archive is larger than the limit of ${maxBytes} bytes (web.importMaxBytes)`, { status: 413 });
+  const type = String(req.headers["content-type"] ?? "");
+  if (!/^multipart\/form-data/i.test(type)) {
+    if (Number(req.headers["content-length"] ?? 0) > maxBytes) throw tooLarge();
+    let seen = 0;
+    const limited = req.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          seen += chunk.length;
+          done(seen > maxBytes ? tooLarge() : null, chunk);
+        },
+      }),
+    );
+    req.on("error", (err) => limited.destroy(err));
+    return consume(limited);
+  }
+  const storage = new ArchiveStorage(consume);
+  const upload = multer({ storage, limits: { ...FORM_LIMITS, fileSize: maxBytes } }).any();
+  await new Promise<void>((resolve, reject) =>
+    upload(req as Request, res as Response, (err?: unknown) => {
+      if (!err) resolve();
+      // The pipeline's own failures (a bad archive, a storage error) pass through as they are.
+      else reject(storage.failed(err) ? err : formError(err, tooLarge));
+    }),
+  );
+  if (!storage.result) throw new OciError("INVALID_REQUEST", 'the upload holds no file (send the archive as the form field "file")');
+  return storage.result.value;
+}
+
+/**
+ * A multer storage engine that stores nothing itself: it streams the file straight into `consume`, so the
+ * archive is never held whole in memory (the pipeline unpacks it into its own work directory).
+ */
+class ArchiveStorage<T> implements StorageEngine {
+  result: { value: T } | null = null;
+  private failure: unknown = undefined;
+
+  constructor(private readonly consume: (stream: Readable) => Promise<T>) {}
+
+  _handleFile(_req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<Express.Multer.File>) => void): void {
+    this.consume(file.stream).then(
+      (value) => {
+        this.result = { value };
+        callback(null, {});
+      },
+      (err: unknown) => {
+        this.failure = err;
+        callback(err);
+      },
+    );
+  }
+
+  failed(err: unknown): boolean {
+    return this.failure !== undefined && err === this.failure;
+  }
+
+  /** Called when the upload fails after the file was taken: the caller's work directory is removed by it. */
+  _removeFile(_req: Request, _file: Express.Multer.File, callback: (error: Error | null) => void): void {
+    this.result = null;
+    callback(null);
+  }
+}
+
+/** multer's limits as the JSON API's errors: a size over its limit is 413, a malformed form 400. */
+function formError(err: unknown, tooLarge: () => OciError): unknown {
+  if (!(err instanceof MulterError)) {
+    // busboy's complaints about the form itself (no boundary, truncated parts).
+    return new OciError("INVALID_REQUEST", `bad multipart upload: ${(err as Error).message}`);
+  }
+  switch (err.code) {
+    case "LIMIT_FILE_SIZE":
+      return tooLarge();
+    case "LIMIT_FIELD_VALUE":
+    case "LIMIT_FIELD_KEY":
+      return new OciError("SIZE_INVALID", `bad multipart upload: ${err.message.toLowerCase()} (form fields are limited to ${FORM_LIMITS.fieldSize} bytes)`, { status: 413 });
+    case "LIMIT_FILE_COUNT":
+      return new OciError("INVALID_REQUEST", "bad multipart upload: send one archive per import");
+    default:
+      return new OciError("INVALID_REQUEST", `bad multipart upload: ${err.message.toLowerCase()}`);
+  }
+}
