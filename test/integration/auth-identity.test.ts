@@ -364,6 +364,19 @@ describe("the JSON API and registry tokens", () => {
     const apiToken = await tokenFor(a.url, { username: "admin", password: ADMIN_PASSWORD }, API_SCOPE);
     expect(await registryAnswer(await getManifestAs(b.url, repo, "v1", bearer(apiToken)))).toBe("401 UNAUTHORIZED Bearer insufficient_scope");
   });
+
+  it("grants the API scope only as api:admin:*, and never takes a refresh token as an access token", async () => {
+    const user = await addUser("scoped", { role: "guest" });
+    for (const scope of ["api:admin:pull", "api:other:*", "api:admin", "api::*"]) {
+      const token = await tokenFor(a.url, user, scope);
+      expect({ scope, answer: await apiAnswer(await api(b.url, "GET", "/me", bearer(token))) }).toEqual({ scope, answer: "401 UNAUTHORIZED" });
+    }
+    const held = await acquire(user);
+    expect(await apiAnswer(await api(b.url, "GET", "/me", bearer(held.refresh)))).toBe("401 UNAUTHORIZED");
+    expect(await registryAnswer(await getManifestAs(b.url, repo, "v1", bearer(held.refresh)))).toBe("401 UNAUTHORIZED Bearer invalid_token");
+    // And an access token is no refresh token.
+    expect((await postToken(b.url, { grant_type: "refresh_token", refresh_token: held.apiToken, service: "berth" })).status).toBe(401);
+  });
 });
 
 describe("robots born expired", () => {
