@@ -9,6 +9,7 @@ import { createStores, type Stores } from "./metadata/stores";
 import { foldRepositoryFiguresEvery } from "./metadata/repository-figures";
 import { maintainEmbeddedDatabase } from "./metadata/embedded-maintenance";
 import { ContentCache } from "./metadata/content-cache";
+import { CredentialStates } from "./metadata/credential-states";
 import type { MetadataStore } from "./metadata/store";
 import type { RegistryServices } from "./oci/routes";
 import { BlobService } from "./registry/blob-service";
@@ -67,6 +68,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
   const stores = createStores(database);
+  const credentialStates = await CredentialStates.listening(database, stores.accounts);
   const { events, audit } = auditedEvents(stores, logger);
   const gc = new GcService({
     stores,
@@ -117,11 +119,12 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await figures.close();
     await maintenance?.close();
     await contentCache.close();
+    await credentialStates.close();
     await database.close();
   };
   try {
     await gc.rules.watch(RULES_RELOAD_MS);
-    const auth = await createAuth(config, stores, events, logger, {
+    const auth = await createAuth(config, stores, credentialStates.states, events, logger, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });

@@ -3,6 +3,7 @@ import type { AuthComponents } from "../auth";
 import { parseBasic, parseBearer } from "../auth/authenticator";
 import { ANONYMOUS, type Principal } from "../auth/principal";
 import { InvalidTokenError } from "../auth/tokens";
+import { ADMIN_API, coversAll, formatScope } from "../auth/scope";
 import { OciError } from "../http/errors";
 import { clientIp } from "../http/client-info";
 import { CSRF_HEADER, csrfMatches, isUnsafeMethod, sessionCookie } from "../http/session-cookie";
@@ -15,24 +16,28 @@ export function isAdminCaller(caller: Caller): boolean {
 }
 
 /**
- * Identifies the caller from a Bearer token issued by /token, Basic credentials, or the web UI's session
- * cookie (then unsafe methods must echo the session's CSRF token in X-Berth-CSRF). Without credentials:
- * 401, or the anonymous principal where `allowAnonymous` (read-only views of public projects).
+ * Identifies the caller from Basic credentials, the web UI's session cookie (then unsafe methods must echo
+ * the session's CSRF token in X-Berth-CSRF), or a Bearer token from /token that grants `api:admin:*`
+ * (a registry token, made for /v2, is refused here whatever it grants there). Without credentials: 401, or
+ * the anonymous principal where `allowAnonymous` (read-only views of public projects).
  */
 export async function identifyCaller(auth: AuthComponents, req: IncomingMessage, options: { allowAnonymous?: boolean } = {}): Promise<Caller> {
   if (!auth.token) return { kind: "open", name: "" };
   const { tokens, authenticator } = auth.token;
   const bearer = parseBearer(req.headers.authorization);
   if (bearer) {
-    let subject: string;
+    let verified;
     try {
-      subject = (await tokens.verifyAccess(bearer)).subject;
+      verified = await tokens.verifyAccess(bearer);
     } catch (err) {
       if (err instanceof InvalidTokenError) throw new OciError("UNAUTHORIZED", `invalid token: ${err.message}`);
       throw err;
     }
-    const principal = subject ? await authenticator.byName(subject) : null;
-    if (!principal) throw new OciError("UNAUTHORIZED", "the token's account is gone or disabled");
+    if (!coversAll(verified.access, [ADMIN_API])) throw new OciError("UNAUTHORIZED", `this token is not for the API: ask /token for scope ${formatScope(ADMIN_API)}`);
+    const account = verified.account;
+    // The database, not the token checks' cache: a demotion or password change applies to the next call.
+    const principal = account ? await authenticator.byAccount(account, account.generation) : null;
+    if (!principal) throw new OciError("UNAUTHORIZED", "the token's account was deleted or disabled, or its credentials changed");
     return principal;
   }
   const basic = parseBasic(req.headers.authorization);
@@ -43,8 +48,7 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage,
     if (isUnsafeMethod(req.method) && !csrfMatches(req, session.csrfToken)) {
       throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
     }
-    const principal = await authenticator.byName(session.username);
-    if (principal) return principal;
+    return session.principal;
   }
   if (options.allowAnonymous) return ANONYMOUS;
   // The web UI marks its requests: a Basic challenge would make the browser pop up its own login dialog.

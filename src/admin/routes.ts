@@ -55,9 +55,9 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
     }), JSON_BODY)
     .on("PATCH", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx, caller) => {
       const changes = await readBody(ctx, UserChanges);
+      // A new password, disabling or demotion ends the account's tokens and sessions: the database moves its
+      // credential generation on (migration 20261205140000_credential_generation).
       const user = await accounts.updateUser(ctx.params[0], changes);
-      // A new password ends the account's browser sessions (disabled accounts are refused at every request).
-      if (changes.password !== undefined) await deps.auth.token?.sessions?.destroyAll(user.username);
       deps.events.record({ ...origin(ctx, caller), ...userChangeEvent(user.username, changes) });
       ok(ctx, user);
     }), JSON_BODY)

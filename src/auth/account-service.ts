@@ -87,6 +87,8 @@ export class AccountService {
     if (!ACCOUNT_NAME.test(bare)) throw invalid(`robot name must match ${ACCOUNT_NAME.source}`);
     const permissions = input.permissions.map(checkPermission);
     if (!permissions.length) throw invalid("a robot needs at least one permission");
+    // A robot born expired would be a credential nobody can use, and hides a typo in the date.
+    if (input.expiresAt && !(input.expiresAt.getTime() > Date.now())) throw invalid("expiresAt: must be in the future");
     const name = `${ROBOT_PREFIX}${bare}`;
     if (await this.accounts.findRobot(name)) throw new DomainError("Conflict", `robot ${name} exists`);
     const secret = generateSecret();

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { DomainError } from "../kernel/errors";
 import type { EventSink } from "../events/event-bus";
-import type { AccountStore } from "../metadata/account-store";
+import type { AccountRef, AccountStore, RobotRow, UserRow } from "../metadata/account-store";
 import type { LoginThrottle } from "./login-throttle";
 import { hashSecret, verifySecret } from "./passwords";
 
@@ -11,7 +11,7 @@ async function burn(password: string): Promise<null> {
   await verifySecret(password, await (dummyHash ??= hashSecret("berth-dummy-password")));
   return null;
 }
-import { ROBOT_PREFIX, type Principal } from "./principal";
+import { ROBOT_PREFIX, type AccountPrincipal, type Principal } from "./principal";
 
 /**
  * Turns credentials into a Principal. Failed logins are throttled per account and address, and audited;
@@ -58,20 +58,29 @@ export class Authenticator {
   private async current(name: string): Promise<{ principal: Principal; hash: string } | null> {
     if (name.startsWith(ROBOT_PREFIX)) {
       const robot = await this.accounts.findRobot(name);
-      return robot && usableRobot(robot) ? { principal: { kind: "robot", name, id: robot.id, permissions: robot.permissions }, hash: robot.secretHash } : null;
+      return robot && usableRobot(robot) ? { principal: robotPrincipal(robot), hash: robot.secretHash } : null;
     }
     const user = await this.accounts.findUser(name);
-    return user && !user.disabled ? { principal: { kind: "user", name, id: user.id, isAdmin: user.isAdmin }, hash: user.passwordHash } : null;
+    return user && !user.disabled ? { principal: userPrincipal(user), hash: user.passwordHash } : null;
   }
 
-  /** The principal behind a refresh token's subject as it is now (a disabled or deleted account gets none). */
-  async byName(name: string): Promise<Principal | null> {
-    if (name.startsWith(ROBOT_PREFIX)) {
-      const robot = await this.accounts.findRobot(name);
-      return robot && usableRobot(robot) ? { kind: "robot", name, id: robot.id, permissions: robot.permissions } : null;
-    }
-    const user = await this.accounts.findUser(name);
-    return user && !user.disabled ? { kind: "user", name, id: user.id, isAdmin: user.isAdmin } : null;
+  /**
+   * The account a token or session names, as it is now: none when it was deleted or disabled, or when its
+   * credential generation moved on since (password changed, rights lost).
+   */
+  async byAccount(account: AccountRef, generation: number): Promise<AccountPrincipal | null> {
+    const principal = account.kind === "robot" ? await this.robotById(account.id) : await this.userById(account.id);
+    return principal && principal.generation === generation ? principal : null;
+  }
+
+  private async userById(id: number): Promise<AccountPrincipal | null> {
+    const user = await this.accounts.findUserById(id);
+    return user && !user.disabled ? userPrincipal(user) : null;
+  }
+
+  private async robotById(id: number): Promise<AccountPrincipal | null> {
+    const robot = await this.accounts.findRobotById(id);
+    return robot && usableRobot(robot) ? robotPrincipal(robot) : null;
   }
 
   private async check(username: string, password: string): Promise<Principal | null> {
@@ -79,18 +88,21 @@ export class Authenticator {
       const robot = await this.accounts.findRobot(username);
       if (!robot || !usableRobot(robot)) return burn(password);
       if (!(await verifySecret(password, robot.secretHash))) return null;
-      return { kind: "robot", name: username, id: robot.id, permissions: robot.permissions };
+      return robotPrincipal(robot);
     }
     const user = await this.accounts.findUser(username);
     if (!user || user.disabled) return burn(password);
     if (!(await verifySecret(password, user.passwordHash))) return null;
-    return { kind: "user", name: username, id: user.id, isAdmin: user.isAdmin };
+    return userPrincipal(user);
   }
 }
 
 function usableRobot(robot: { disabled: boolean; expiresAt: Date | null }): boolean {
   return !robot.disabled && (robot.expiresAt === null || robot.expiresAt.getTime() > Date.now());
 }
+
+const userPrincipal = (u: UserRow): AccountPrincipal => ({ kind: "user", name: u.username, id: u.id, generation: u.credentialGeneration, isAdmin: u.isAdmin });
+const robotPrincipal = (r: RobotRow): AccountPrincipal => ({ kind: "robot", name: r.name, id: r.id, generation: r.credentialGeneration, permissions: r.permissions });
 
 /** Decodes "Basic base64(user:pass)"; null when the header is not Basic or is malformed. */
 export function parseBasic(header: string | undefined): { username: string; password: string } | null {

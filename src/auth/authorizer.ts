@@ -86,15 +86,16 @@ export class TokenAuthorizer implements Authorizer {
       if (err instanceof InvalidTokenError) throw this.unauthorized(req, requirement, `invalid token: ${err.message}`, "invalid_token");
       throw err;
     }
+    const account = verified.account;
     if (coversAll(verified.access, requirement.required)) {
-      const principal = async () => (verified.subject ? await this.authenticator.byName(verified.subject) : null) ?? ANONYMOUS;
+      const principal = async () => (account ? await this.authenticator.byAccount(account, account.generation) : null) ?? ANONYMOUS;
       const access = await this.stillGranted(verified, requirement, principal);
       if (!access) throw this.unauthorized(req, requirement, "token was granted on a project that has since been deleted", "insufficient_scope");
       return this.finish(principal, access, requirement, verified.subject);
     }
     // The token lacks the scope. If the account could get it, send the client back for a new token;
     // if it never could, say so plainly.
-    const principal = verified.subject ? await this.authenticator.byName(verified.subject) : null;
+    const principal = account ? await this.authenticator.byAccount(account, account.generation) : null;
     if (principal && !coversAll(await this.policy.grant(principal, requirement.required), requirement.required)) {
       throw denied(requirement.required);
     }

@@ -5,6 +5,7 @@ import { AccountService } from "./account-service";
 import type { AccountStore } from "../metadata/account-store";
 import type { WebSessionStore } from "../metadata/session-store";
 import type { SigningKeyStore } from "../metadata/signing-key-store";
+import type { CredentialStateSource } from "../metadata/credential-states";
 import { Authenticator } from "./authenticator";
 import { OPEN_AUTHORIZER, TokenAuthorizer, type Authorizer } from "./authorizer";
 import { LoginThrottle } from "./login-throttle";
@@ -24,6 +25,8 @@ export interface AuthComponents {
 export async function createAuth(
   config: Config,
   stores: { accounts: AccountStore; signingKeys: SigningKeyStore; webSessions: WebSessionStore },
+  /** Where access tokens' accounts are checked on every request: a cache kept fresh by the database. */
+  credentialStates: CredentialStateSource,
   events: EventSink,
   logger: Logger,
   options: { isMirrored?: (repository: string) => Promise<boolean>; anonymousMirrorPull?: boolean } = {},
@@ -44,7 +47,7 @@ export async function createAuth(
     ttlSeconds: config.auth.tokenTtlSeconds,
     refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
     clockSkewSeconds: config.auth.clockSkewSeconds,
-  });
+  }, credentialStates);
   const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
   const authenticator = new Authenticator(store, throttle, events);
   const policy = new AccessPolicy(store, {
@@ -56,6 +59,6 @@ export async function createAuth(
     service: config.auth.service,
     realm: config.externalUrl ? `${config.externalUrl}/token` : null,
   });
-  const sessions = new WebSessions(stores.webSessions, config.web.sessionTtlSeconds);
+  const sessions = new WebSessions(stores.webSessions, config.web.sessionTtlSeconds, (account, generation) => authenticator.byAccount(account, generation));
   return { authorizer, accounts, token: { tokens, authenticator, policy, keys, sessions } };
 }

@@ -38,6 +38,8 @@ export class AccessPolicy {
 
   private async actionsOn(principal: Principal, access: Access, create: boolean): Promise<readonly string[]> {
     if (access.type === "registry") return isAdmin(principal) ? ["*"] : [];
+    // Any account may hold an API token: each API route then checks what the account itself may do.
+    if (access.type === "api") return principal.kind === "anonymous" ? [] : ["*"];
     return this.repositoryActions(principal, access.name, create);
   }
 

@@ -1,11 +1,16 @@
 import type { RobotPermission, Role } from "../kernel/accounts";
 import { projectOf } from "../kernel/names";
 
-/** Who is asking: resolved once from credentials or a token, then passed inward. */
+/**
+ * Who is asking: resolved once from credentials or a token, then passed inward. `id` names the account (never
+ * reused); `generation` is its credential generation, which tokens and sessions carry and must match.
+ */
 export type Principal =
   | { kind: "anonymous"; name: "" }
-  | { kind: "user"; name: string; id: number; isAdmin: boolean }
-  | { kind: "robot"; name: string; id: number; permissions: RobotPermission[] };
+  | { kind: "user"; name: string; id: number; generation: number; isAdmin: boolean }
+  | { kind: "robot"; name: string; id: number; generation: number; permissions: RobotPermission[] };
+
+export type AccountPrincipal = Exclude<Principal, { kind: "anonymous" }>;
 
 export { ROLES, type Role, type RobotPermission } from "../kernel/accounts";
 

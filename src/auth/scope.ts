@@ -3,15 +3,20 @@
  *   repository:team/app:pull,push   registry:catalog:*   repository(plugin):name:pull
  * The resource name may itself hold colons (host:port/name), so the actions are what follows the LAST colon
  * and the type what precedes the first.
+ * `api:admin:*` is Berth's own: a token for the admin and web JSON API under /api/v1 (registry tokens are
+ * for /v2 only).
  */
 
-export type ResourceType = "repository" | "registry";
+export type ResourceType = "repository" | "registry" | "api";
 
 export interface Access {
   type: ResourceType;
   name: string;
   actions: string[];
 }
+
+/** What a token must grant to be accepted by the JSON API under /api/v1. */
+export const ADMIN_API: Access = { type: "api", name: "admin", actions: ["*"] };
 
 const REPOSITORY_ACTIONS = new Set(["pull", "push", "delete", "*"]);
 
@@ -43,7 +48,9 @@ export function parseScope(item: string): Access | null {
     const known = actions.filter((a) => REPOSITORY_ACTIONS.has(a));
     return known.length ? { type, name, actions: known } : null;
   }
-  if (type === "registry" && name === "catalog") return actions.includes("*") ? { type, name, actions: ["*"] } : null;
+  if ((type === "registry" && name === "catalog") || (type === "api" && name === ADMIN_API.name)) {
+    return actions.includes("*") ? { type, name, actions: ["*"] } : null;
+  }
   return null;
 }
 

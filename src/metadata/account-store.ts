@@ -8,6 +8,7 @@ export interface UserRow {
   isAdmin: boolean;
   disabled: boolean;
   createdAt: Date;
+  credentialGeneration: number;
 }
 
 export interface RobotRow {
@@ -19,6 +20,20 @@ export interface RobotRow {
   expiresAt: Date | null;
   disabled: boolean;
   createdAt: Date;
+  credentialGeneration: number;
+}
+
+/** An account by id: ids are never handed out twice, names are (delete dave, create dave). */
+export interface AccountRef {
+  kind: "user" | "robot";
+  id: number;
+}
+
+/** What decides whether an account's credentials still count. */
+export interface CredentialState {
+  generation: number;
+  disabled: boolean;
+  expiresAt: Date | null;
 }
 
 export interface ProjectRow {
@@ -46,6 +61,10 @@ export interface MemberRow {
 export interface AccountStore {
   findUser(username: string): Promise<UserRow | null>;
   findRobot(name: string): Promise<RobotRow | null>;
+  findUserById(id: number): Promise<UserRow | null>;
+  findRobotById(id: number): Promise<RobotRow | null>;
+  /** Null when the account does not exist (any more). */
+  credentialState(account: AccountRef): Promise<CredentialState | null>;
   findProject(name: string): Promise<ProjectRow | null>;
   findRole(projectId: number, userId: number): Promise<Role | null>;
   /** Ids of the projects a user is a member of, whatever the role. */
@@ -87,8 +106,24 @@ export class PrismaAccountStore implements AccountStore {
   }
 
   async findRobot(name: string): Promise<RobotRow | null> {
-    const row = await this.prisma.robot.findUnique({ where: { name } });
-    return row ? { ...row, permissions: row.permissions as unknown as RobotPermission[] } : null;
+    return robotRow(await this.prisma.robot.findUnique({ where: { name } }));
+  }
+
+  findUserById(id: number): Promise<UserRow | null> {
+    return this.prisma.user.findUnique({ where: { id } });
+  }
+
+  async findRobotById(id: number): Promise<RobotRow | null> {
+    return robotRow(await this.prisma.robot.findUnique({ where: { id } }));
+  }
+
+  async credentialState(account: AccountRef): Promise<CredentialState | null> {
+    if (account.kind === "user") {
+      const user = await this.prisma.user.findUnique({ where: { id: account.id }, select: { credentialGeneration: true, disabled: true } });
+      return user ? { generation: user.credentialGeneration, disabled: user.disabled, expiresAt: null } : null;
+    }
+    const robot = await this.prisma.robot.findUnique({ where: { id: account.id }, select: { credentialGeneration: true, disabled: true, expiresAt: true } });
+    return robot ? { generation: robot.credentialGeneration, disabled: robot.disabled, expiresAt: robot.expiresAt } : null;
   }
 
   findProject(name: string): Promise<ProjectRow | null> {
@@ -134,7 +169,7 @@ export class PrismaAccountStore implements AccountStore {
 
   async listRobots(): Promise<RobotRow[]> {
     const rows = await this.prisma.robot.findMany({ orderBy: { name: "asc" } });
-    return rows.map((row) => ({ ...row, permissions: row.permissions as unknown as RobotPermission[] }));
+    return rows.map((row) => robotRow(row)!);
   }
 
   async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow> {
@@ -217,4 +252,8 @@ export class PrismaAccountStore implements AccountStore {
   async removeMember(projectId: number, userId: number): Promise<boolean> {
     return (await this.prisma.projectMember.deleteMany({ where: { projectId, userId } })).count > 0;
   }
+}
+
+function robotRow<T extends { permissions: unknown }>(row: T | null): (T & { permissions: RobotPermission[] }) | null {
+  return row ? { ...row, permissions: row.permissions as RobotPermission[] } : null;
 }

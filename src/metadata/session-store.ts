@@ -1,9 +1,13 @@
 import type { PrismaClient } from "../generated/prisma/client";
 
-/** A browser login as stored: `id` is the SHA-256 of the cookie's token, never the token itself. */
+/**
+ * A browser login as stored: `id` is the SHA-256 of the cookie's token, never the token itself; the user by
+ * id (never reused) and the user's credential generation at login.
+ */
 export interface WebSessionRow {
   id: string;
-  username: string;
+  userId: number;
+  generation: number;
   csrfToken: string;
   expiresAt: Date;
 }
@@ -12,7 +16,6 @@ export interface WebSessionStore {
   create(session: WebSessionRow): Promise<void>;
   find(id: string): Promise<WebSessionRow | null>;
   delete(id: string): Promise<void>;
-  deleteOfUser(username: string): Promise<void>;
   deleteExpired(now: Date): Promise<void>;
 }
 
@@ -24,15 +27,11 @@ export class PrismaWebSessionStore implements WebSessionStore {
   }
 
   find(id: string): Promise<WebSessionRow | null> {
-    return this.prisma.webSession.findUnique({ where: { id } });
+    return this.prisma.webSession.findUnique({ where: { id }, select: { id: true, userId: true, generation: true, csrfToken: true, expiresAt: true } });
   }
 
   async delete(id: string): Promise<void> {
     await this.prisma.webSession.deleteMany({ where: { id } });
-  }
-
-  async deleteOfUser(username: string): Promise<void> {
-    await this.prisma.webSession.deleteMany({ where: { username } });
   }
 
   async deleteExpired(now: Date): Promise<void> {

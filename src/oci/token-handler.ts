@@ -11,7 +11,7 @@ import { parseBasic, type Authenticator } from "../auth/authenticator";
 import type { AccessPolicy } from "../auth/policy";
 import { ANONYMOUS, type Principal } from "../auth/principal";
 import { formatScope, parseScopes } from "../auth/scope";
-import { InvalidTokenError, type TokenService } from "../auth/tokens";
+import { InvalidTokenError, type TokenAccount, type TokenService } from "../auth/tokens";
 
 const MAX_FORM_BYTES = 64 * 1024;
 
@@ -32,8 +32,8 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
 
   async function respond(ctx: RequestContext, principal: Principal, scopes: string[], withRefresh: boolean, oauth: boolean): Promise<void> {
     const access = await policy.grant(principal, parseScopes(scopes));
-    const issued = tokens.issueAccess(principal.name, access);
-    const refresh = withRefresh && principal.kind !== "anonymous" ? tokens.issueRefresh(principal.name) : undefined;
+    const issued = tokens.issueAccess(principal, access);
+    const refresh = withRefresh && principal.kind !== "anonymous" ? tokens.issueRefresh(principal) : undefined;
     events.record({ ...eventOrigin(ctx.req, principal), action: "token", detail: { scope: access.map(formatScope) } });
     sendJson(ctx.res, 200, { "Cache-Control": "no-store" }, {
       token: issued.token,
@@ -76,15 +76,16 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
       if (grantType === "refresh_token") {
         const refreshToken = form.get("refresh_token");
         if (!refreshToken) throw new OciError("INVALID_REQUEST", "refresh_token is required");
-        let subject: string;
+        let account: TokenAccount;
         try {
-          subject = await tokens.verifyRefresh(refreshToken);
+          account = (await tokens.verifyRefresh(refreshToken)).account;
         } catch (err) {
           if (err instanceof InvalidTokenError) throw new OciError("UNAUTHORIZED", `invalid refresh token: ${err.message}`);
           throw err;
         }
-        const principal = await authenticator.byName(subject);
-        if (!principal) throw new OciError("UNAUTHORIZED", "the account behind this refresh token is gone or disabled");
+        // Read from the database, not a cache: a password change or demotion ends refresh tokens at once.
+        const principal = await authenticator.byAccount(account, account.generation);
+        if (!principal) throw new OciError("UNAUTHORIZED", "the account behind this refresh token was deleted or disabled, or its credentials changed");
         return respond(ctx, principal, scopes, true, true);
       }
       throw new OciError("INVALID_REQUEST", "grant_type must be password or refresh_token");

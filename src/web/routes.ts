@@ -91,8 +91,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
       const token = sessionCookie(ctx.req);
       const session = token ? await deps.auth.token!.sessions!.resolve(token) : null;
-      const principal = session ? await deps.auth.token!.authenticator.byName(session.username) : null;
-      json(ctx, await sessionInfo(ctx.req, principal, principal ? session!.csrfToken : null));
+      json(ctx, await sessionInfo(ctx.req, session?.principal ?? null, session?.csrfToken ?? null));
     })
     .on("POST", /^\/api\/v1\/session$/, async (ctx) => {
       // JSON only: a cross-site HTML form cannot send it, so no other site can log a browser in (login CSRF).
@@ -104,7 +103,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const { authenticator, sessions } = deps.auth.token!;
       const principal = await authenticator.login(body.username, body.password, clientIp(ctx.req));
       if (principal.kind !== "user") throw new OciError("DENIED", "robot accounts cannot sign in to the web UI");
-      const { token, session } = await sessions!.create(principal.name);
+      const { token, session } = await sessions!.create(principal);
       const secure = isHttps(ctx.req, deps.config.externalUrl);
       json(ctx, await sessionInfo(ctx.req, principal, session.csrfToken), 200, {
         "Set-Cookie": sessionCookieHeader(token, deps.config.web.sessionTtlSeconds, secure),
@@ -118,7 +117,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
         if (session && !csrfMatches(ctx.req, session.csrfToken)) throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
         if (session) {
           await sessions.destroy(token);
-          deps.events.record({ ...eventOrigin(ctx.req, { kind: "user", name: session.username }), action: "logout", detail: {} });
+          deps.events.record({ ...eventOrigin(ctx.req, session.principal), action: "logout", detail: {} });
         }
       }
       send(ctx.res, 204, { "Set-Cookie": clearedCookieHeader(isHttps(ctx.req, deps.config.externalUrl)), "Cache-Control": "no-store" });

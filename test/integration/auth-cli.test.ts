@@ -140,15 +140,18 @@ describe("berth robot", () => {
     expect(list).not.toContain(secret!);
   });
 
-  it("add with several --project and --expires; an expired robot cannot log in", async () => {
+  it("add with several --project and --expires; a robot born expired is refused", async () => {
     const a = uniqueName("pa");
     const b = uniqueName("pb");
     const name = uniqueName("multi");
-    const out = await ok(["robot", "add", name, "--project", `${a}:pull`, "--project", `${b}:pull,push,delete`, "--expires", "2000-01-01"]);
+    const expired = await berth(["robot", "add", name, "--project", `${a}:pull`, "--expires", "2000-01-01"]);
+    expect({ code: expired.code, stderr: expired.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/expiresAt: must be in the future/) });
+    const out = await ok(["robot", "add", name, "--project", `${a}:pull`, "--project", `${b}:pull,push,delete`, "--expires", "2999-01-01"]);
     const secret = /shown only now\): (\S+)/.exec(out)![1];
-    expect(await ok(["robot", "list"])).toContain(`robot$${name} ${a}:pull ${b}:pull,push,delete expires 2000-01-01T00:00:00.000Z`);
-    expect(await canLogin(`robot$${name}`, secret)).toBe(false);
+    expect(await ok(["robot", "list"])).toContain(`robot$${name} ${a}:pull ${b}:pull,push,delete expires 2999-01-01T00:00:00.000Z`);
+    expect(await canLogin(`robot$${name}`, secret)).toBe(true);
     expect(await ok(["robot", "rm", `robot$${name}`])).toMatch(/removed/);
+    expect(await canLogin(`robot$${name}`, secret)).toBe(false);
   });
 });
 

@@ -124,10 +124,10 @@ export function unsignedJwt(payload: object, header: object = { alg: "none", typ
   return `${b64url(header)}.${b64url(payload)}.`;
 }
 
-/** Claims like Berth's own, for forging tokens with chosen differences. */
+/** Claims like Berth's own (the first admin is user 1, of credential generation 1), for forging tokens with chosen differences. */
 export function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: "berth", aud: "berth", sub: "admin", iat: now, nbf: now - 1, exp: now + 300, jti: `forged-${now}-${Math.random()}`, access: [], ...overrides };
+  return { iss: "berth", aud: "berth", sub: "admin", account: "user:1", generation: 1, iat: now, nbf: now - 1, exp: now + 300, jti: `forged-${now}-${Math.random()}`, access: [], ...overrides };
 }
 
 /** Signs claims with an ES256 key (the real one or an attacker's) and the given kid; claims go in as given. */

@@ -31,7 +31,7 @@ class MemoryStore {
     return [...this.users.values()];
   }
   async createUser(data: { username: string; passwordHash: string; isAdmin: boolean }) {
-    const row: UserRow = { id: ++this.id, disabled: false, createdAt: new Date(), ...data };
+    const row: UserRow = { id: ++this.id, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...data };
     this.users.set(data.username, row);
     return row;
   }
@@ -48,7 +48,7 @@ class MemoryStore {
     return [...this.robots.values()];
   }
   async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }) {
-    const row: RobotRow = { id: ++this.id, disabled: false, createdAt: new Date(), ...data };
+    const row: RobotRow = { id: ++this.id, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...data };
     this.robots.set(data.name, row);
     return row;
   }
@@ -173,6 +173,14 @@ describe("AccountService", () => {
       for (const name of ["", "CI", "robot$", "a b", "robot$robot$x", "x/y"]) {
         expect({ name, code: await codeOf(accounts.addRobot({ name, permissions: [{ project: "a", actions: ["pull"] }] })) }).toEqual({ name, code: "InvalidRequest" });
       }
+    });
+
+    it("refuses a robot that would be born expired, or with an expiry that is no date, naming the field", async () => {
+      for (const expiresAt of [new Date(Date.now() - 1000), new Date(Date.now()), new Date("1970-01-01T00:00:00Z"), new Date(Number.NaN)]) {
+        const refused = await accounts.addRobot({ name: "late", permissions: [{ project: "a", actions: ["pull"] }], expiresAt }).catch((err: DomainError) => err);
+        expect({ expiresAt, code: (refused as DomainError).code, detail: (refused as DomainError).detail }).toEqual({ expiresAt, code: "InvalidRequest", detail: "expiresAt: must be in the future" });
+      }
+      expect(await accounts.listRobots()).toEqual([]);
     });
 
     it("accepts '*' and removes duplicate actions; keeps an expiry", async () => {

@@ -17,6 +17,12 @@ class Store {
   async findRobot(name: string) {
     return this.robots.get(name) ?? null;
   }
+  async findUserById(id: number) {
+    return [...this.users.values()].find((u) => u.id === id) ?? null;
+  }
+  async findRobotById(id: number) {
+    return [...this.robots.values()].find((r) => r.id === id) ?? null;
+  }
 }
 
 let store: Store;
@@ -26,7 +32,7 @@ let hash: string;
 let nextId = 0;
 
 async function addUser(username: string, password: string, extra: Partial<UserRow> = {}): Promise<void> {
-  store.users.set(username, { id: ++nextId, username, passwordHash: password === "same" ? hash : await hashSecret(password), isAdmin: false, disabled: false, createdAt: new Date(), ...extra });
+  store.users.set(username, { id: ++nextId, username, passwordHash: password === "same" ? hash : await hashSecret(password), isAdmin: false, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...extra });
 }
 
 async function failure(promise: Promise<unknown>): Promise<{ code: string; retryAfterSeconds?: number } | "ok"> {
@@ -52,7 +58,7 @@ beforeEach(async () => {
 
 describe("Authenticator.login", () => {
   it("returns the user for the right password and refuses wrong, unknown and disabled accounts", async () => {
-    expect(await auth.login("alice", "alice-password", "ip")).toEqual({ kind: "user", name: "alice", id: store.users.get("alice")!.id, isAdmin: false });
+    expect(await auth.login("alice", "alice-password", "ip")).toEqual({ kind: "user", name: "alice", id: store.users.get("alice")!.id, generation: 1, isAdmin: false });
     expect(await failure(auth.login("alice", "wrong-password", "ip"))).toMatchObject({ code: "Unauthorized" });
     expect(await failure(auth.login("nobody", "alice-password", "ip"))).toMatchObject({ code: "Unauthorized" });
     await addUser("off", "off-password", { disabled: true });
@@ -62,7 +68,7 @@ describe("Authenticator.login", () => {
   it("reads robot$… names as robots; an expired or disabled robot is refused", async () => {
     const secretHash = await hashSecret("robot-secret");
     const robot = (name: string, extra: Partial<RobotRow> = {}): RobotRow => ({
-      id: ++nextId, name, secretHash, description: "", permissions: [{ project: "p", actions: ["pull"] }], expiresAt: null, disabled: false, createdAt: new Date(), ...extra,
+      id: ++nextId, name, secretHash, description: "", permissions: [{ project: "p", actions: ["pull"] }], expiresAt: null, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...extra,
     });
     store.robots.set("robot$ci", robot("robot$ci"));
     store.robots.set("robot$old", robot("robot$old", { expiresAt: new Date(Date.now() - 1000) }));
@@ -137,38 +143,26 @@ describe("Authenticator.login", () => {
   });
 });
 
-describe("byName (refresh tokens)", () => {
-  it("returns the account as it is now, or null when it is gone, disabled or expired", async () => {
-    expect(await auth.byName("alice")).toMatchObject({ kind: "user", name: "alice" });
-    store.users.get("alice")!.isAdmin = true;
-    expect(await auth.byName("alice")).toMatchObject({ isAdmin: true });
-    store.users.get("alice")!.disabled = true;
-    expect(await auth.byName("alice")).toBeNull();
-    expect(await auth.byName("nobody")).toBeNull();
-    expect(await auth.byName("robot$nobody")).toBeNull();
-  });
-});
-
-describe("parseBasic / parseBearer", () => {
-  const b64 = (s: string) => Buffer.from(s).toString("base64");
-
-  it("decodes Basic credentials; the password may hold colons", () => {
-    expect(parseBasic(`Basic ${b64("alice:pa:ss:word")}`)).toEqual({ username: "alice", password: "pa:ss:word" });
-    expect(parseBasic(`basic ${b64("robot$ci:s3cret")}`)).toEqual({ username: "robot$ci", password: "s3cret" });
-    expect(parseBasic(`Basic ${b64("alice:")}`)).toEqual({ username: "alice", password: "" });
-  });
-
-  it("returns null for anything else", () => {
-    expect(parseBasic(undefined)).toBeNull();
-    expect(parseBasic("")).toBeNull();
-    expect(parseBasic(`Bearer ${b64("alice:pw")}`)).toBeNull();
-    expect(parseBasic(`Basic ${b64("no-colon")}`)).toBeNull();
-    expect(parseBasic(`Basic ${b64(":only-password")}`)).toBeNull();
-    expect(parseBasic("Basic")).toBeNull();
-    expect(parseBearer("Bearer abc.def.ghi")).toBe("abc.def.ghi");
-    expect(parseBearer("bearer   tok ")).toBe("tok");
-    expect(parseBearer("Bearer ")).toBeNull();
-    expect(parseBearer("Basic abc")).toBeNull();
-    expect(parseBearer(undefined)).toBeNull();
+describe("byAccount (tokens and sessions)", () => {
+  it("returns the account as it is now by id, or null when it is gone, disabled, of another generation or expired", async () => {
+    const alice = store.users.get("alice")!;
+    const ref = { kind: "user" as const, id: alice.id };
+    expect(await auth.byAccount(ref, 1)).toMatchObject({ kind: "user", name: "alice", generation: 1 });
+    alice.isAdmin = true;
+    expect(await auth.byAccount(ref, 1)).toMatchObject({ isAdmin: true });
+    expect(await auth.byAccount(ref, 2)).toBeNull();
+    alice.credentialGeneration = 2;
+    expect(await auth.byAccount(ref, 1)).toBeNull();
+    expect(await auth.byAccount(ref, 2)).toMatchObject({ name: "alice" });
+    alice.disabled = true;
+    expect(await auth.byAccount(ref, 2)).toBeNull();
+    // The same name under a new id is another account: a reference to the old id finds nothing.
+    store.users.delete("alice");
+    await addUser("alice", "alice-password");
+    expect(await auth.byAccount(ref, 1)).toBeNull();
+    expect(await auth.byAccount({ kind: "robot", id: alice.id }, 1)).toBeNull();
+    const hash = await hashSecret("robot-secret");
+    store.robots.set("robot$old", { id: ++nextId, name: "robot$old", secretHash: hash, description: "", permissions: [], expiresAt: new Date(Date.now() - 1000), disabled: false, createdAt: new Date(), credentialGeneration: 1 });
+    expect(await auth.byAccount({ kind: "robot", id: nextId }, 1)).toBeNull();
   });
 });
