@@ -47,6 +47,36 @@ describe("anonymous rate limit and trusted proxies", () => {
     for (let i = 0; i < 10; i++) expect((await fetch(`${registry.url}/v2/`, from(ip, { authorization: ADMIN }))).status).toBe(200);
   });
 
+  it("limits every request that did not authenticate, whatever header it carries", async () => {
+    const forged = `Bearer e30.${Buffer.from(JSON.stringify({ sub: "admin" })).toString("base64url")}.sig`;
+    const wrongPassword = `Basic ${Buffer.from("admin:not-the-password").toString("base64")}`;
+    const headers = ["Foo", "Basic garbage", "Bearer garbage", forged, wrongPassword, undefined];
+    for (const [i, authorization] of headers.entries()) {
+      const ip = `198.51.100.${20 + i}`;
+      const extra: Record<string, string> = authorization ? { authorization } : {};
+      const statuses: number[] = [];
+      for (let n = 0; n < 4; n++) statuses.push((await fetch(`${registry.url}/v2/`, from(ip, extra))).status);
+      // The burst is 3: the fourth is refused (failed Basic credentials are charged after their 401).
+      expect({ authorization, statuses }).toEqual({ authorization, statuses: [401, 401, 401, 429] });
+    }
+    // A session cookie that names no session is anonymous too.
+    const cookieIp = "198.51.100.40";
+    const statuses: number[] = [];
+    for (let n = 0; n < 4; n++) statuses.push((await fetch(`${registry.url}/v2/`, from(cookieIp, { cookie: `berth_session=${"a".repeat(43)}` }))).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // A real login is never limited, even from an address whose anonymous budget is spent.
+    for (let i = 0; i < 10; i++) expect((await fetch(`${registry.url}/v2/`, from(cookieIp, { authorization: ADMIN }))).status).toBe(200);
+    // (The web login itself is an anonymous request until it succeeds: log in from a fresh address.)
+    const login = await fetch(`${registry.url}/api/v1/session`, {
+      method: "POST",
+      headers: { ...from("198.51.100.41").headers, "content-type": "application/json" },
+      body: JSON.stringify({ username: "admin", password: "limits-admin-pw" }),
+    });
+    expect(login.status).toBe(200);
+    const session = /berth_session=[^;]+/.exec(login.headers.get("set-cookie") ?? "")![0];
+    for (let i = 0; i < 10; i++) expect((await fetch(`${registry.url}/api/v1/me`, from(cookieIp, { cookie: session }))).status).toBe(200);
+  });
+
   it("takes the client address, scheme and host from trusted proxies only", async () => {
     const realm = async (headers: Record<string, string>) => (await fetch(`${registry.url}/v2/`, { headers })).headers.get("www-authenticate");
     const forwarded = { "x-forwarded-for": "203.0.113.50", "x-forwarded-proto": "https", "x-forwarded-host": "registry.example.com" };
