@@ -105,6 +105,40 @@ describe("anonymous rate limit and trusted proxies", () => {
     expect(events.map((e) => e.clientIp)).toEqual(["203.0.113.50"]);
   });
 
+  it("throttles and audits web logins by the forwarded client address, not the proxy's", async () => {
+    // Its own registry: the anonymous rate limit above would answer 429 before the login throttle does.
+    const proxied = await startTestRegistry({
+      config: { auth: { enabled: true, adminPassword: "limits-admin-pw", loginFailures: 3 }, trustedProxies: ["loopback"] },
+    });
+    try {
+      const login = (ip: string, password: string) =>
+        fetch(`${proxied.url}/api/v1/session`, {
+          method: "POST",
+          headers: { "x-forwarded-for": ip, "content-type": "application/json" },
+          body: JSON.stringify({ username: "admin", password }),
+        });
+      const attacker = "203.0.113.66";
+      const user = "203.0.113.67";
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await login(attacker, `wrong-${i}`)).status);
+      expect(statuses).toEqual([401, 401, 401, 429]); // the attacker's address is throttled…
+      const locked = await login(attacker, "limits-admin-pw");
+      expect(locked.status).toBe(429);
+      expect(await locked.text()).toMatch(/failed logins/);
+      expect((await login(user, "limits-admin-pw")).status).toBe(200); // …and the user behind the same proxy is not
+      await proxied.deps.audit.flush();
+      const events = await proxied.deps.audit.query({ actor: "admin", action: "login", limit: 50 });
+      expect(events.map((e) => [e.clientIp, e.success]).sort()).toEqual([
+        [attacker, false],
+        [attacker, false],
+        [attacker, false],
+        [user, true],
+      ]);
+    } finally {
+      await proxied.stop();
+    }
+  });
+
   it("ignores X-Forwarded-* from peers that are not trusted proxies", async () => {
     const untrusted = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: "limits-admin-pw" }, rateLimit: { enabled: true, requestsPerSecond: 0.5, burst: 2 } } });
     try {
