@@ -4,6 +4,7 @@
 import net from "node:net";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { expectOciError, finishUpload, randomBytes, sha256, startUpload, uniqueSuffix } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 const ADMIN = `Basic ${Buffer.from("admin:limits-admin-pw").toString("base64")}`;
 
@@ -253,5 +254,70 @@ describe("body and header limits, slow clients", () => {
     const rest = await fetch(location, { method: "PATCH", headers: { "content-range": `${start}-${data.length - 1}` }, body: data.subarray(start) });
     expect(rest.status).toBe(202);
     expect((await finishUpload(new URL(rest.headers.get("location")!, registry.url), sha256(data))).status).toBe(201);
+  });
+});
+
+describe("connection caps and header-less sockets", () => {
+  /** An idle connection from `source` (a loopback address), once established. */
+  const idle = (host: string, source: string, opened: net.Socket[]) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const [hostname, port] = host.split(":");
+      const socket = net.connect({ host: hostname, port: Number(port), localAddress: source }, () => resolve(socket));
+      socket.on("error", reject);
+      opened.push(socket);
+    });
+  /** What a fresh connection from `source` gets for GET /healthz, up to the server's close. */
+  const healthz = (host: string, source: string) => {
+    const [hostname, port] = host.split(":");
+    return new Promise<string>((resolve, reject) => {
+      let response = "";
+      const socket = net.connect({ host: hostname, port: Number(port), localAddress: source }, () =>
+        socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      );
+      socket.on("data", (d) => (response += d.toString("latin1")));
+      socket.on("error", reject);
+      socket.on("close", () => resolve(response));
+    });
+  };
+
+  it("refuses connections over the per-address and total caps with 503, and serves other addresses", async () => {
+    const registry = await startTestRegistry({ config: { http: { maxConnections: 8, maxConnectionsPerAddress: 5 } } });
+    const opened: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 5; i++) await idle(registry.host, "127.0.0.1", opened);
+      const refused = await healthz(registry.host, "127.0.0.1");
+      expect(refused).toMatch(/^HTTP\/1\.1 503 /);
+      expect(refused).toMatch(/"code":"UNAVAILABLE".*your address/);
+      expect(refused).not.toMatch(/"status":"ok"|200 OK/);
+      // Another address is still served while the first one is at its cap.
+      expect(await healthz(registry.host, "127.0.0.2")).toMatch(/^HTTP\/1\.1 200 /);
+
+      // The total cap: 5 + 3 open connections leave no room for a third address.
+      for (let i = 0; i < 3; i++) await idle(registry.host, "127.0.0.2", opened);
+      expect(await healthz(registry.host, "127.0.0.3")).toMatch(/^HTTP\/1\.1 503 [^]*the server/);
+
+      // Closing idle connections gives the room back.
+      const closed = opened.splice(0, 2);
+      for (const s of closed) s.destroy();
+      await waitFor("a connection from 127.0.0.1 to be served again", async () => /^HTTP\/1\.1 200 /.test(await healthz(registry.host, "127.0.0.1")));
+    } finally {
+      for (const s of opened) s.destroy();
+      await registry.stop();
+    }
+  });
+
+  it("closes a connection that sends no request head within headersTimeoutSeconds", async () => {
+    const registry = await startTestRegistry({ config: { http: { headersTimeoutSeconds: 1 } } });
+    const opened: net.Socket[] = [];
+    try {
+      const socket = await idle(registry.host, "127.0.0.1", opened);
+      // Far below the 30 s Node would take by default, far above the configured second.
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      const tooLong = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the idle socket is still open after 15 s")), 15_000).unref());
+      await Promise.race([closed, tooLong]);
+    } finally {
+      for (const s of opened) s.destroy();
+      await registry.stop();
+    }
   });
 });
