@@ -228,7 +228,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
 
   // ---- docker search <host>/<term> (the v1 search API Docker Hub and Nexus serve) ----
   router.on("GET", /^\/v1\/search\/?$/, async (ctx) => {
-    const caller = await access.caller(ctx.req, { allowAnonymous: true });
+    const caller = await access.caller(ctx.req, { allowAnonymous: true, anyToken: true });
     const q = (ctx.query.get("q") ?? "").trim().toLowerCase().slice(0, 255);
     const n = Math.min(Math.max(intParam(ctx.query, "n", 25), 1), 100);
     const page = Math.max(intParam(ctx.query, "page", 1), 1);
