@@ -1,6 +1,7 @@
 // Request guards on a running Berth: the anonymous rate limit (per client address, through trusted
 // proxies), X-Forwarded-* handling for the token realm and the audit log, body and header limits, and the
 // slow-client timeouts.
+import net from "node:net";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { rawExchange } from "../support/raw-exchange";
 import { expectOciError, finishUpload, randomBytes, sha256, startUpload, uniqueSuffix } from "../support/oci-client";
