@@ -56,15 +56,14 @@ export function createBerthServer(
  * kept-alive connection are Node's keepAliveTimeout and headersTimeout's.
  */
 function awaitFirstRequest(server: BerthServer, timeoutMs: number, event: "connection" | "secureConnection"): void {
-  const timers = new WeakMap<Socket, NodeJS.Timeout>();
-  server.on(event, (socket: Socket) => {
-    if (socket.destroyed) return;
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    timer.unref();
-    timers.set(socket, timer);
-    socket.once("close", () => clearTimeout(timer));
+  const firstSeen = new WeakSet<Socket>();
+  // The socket's own inactivity timeout, which the server answers by closing the connection: shortened
+  // until the first request arrives, then back to the idle timeout.
+  server.on(event, (socket: Socket) => socket.setTimeout(timeoutMs));
+  server.on("request", (req: http.IncomingMessage) => {
+    if (!firstSeen.has(req.socket)) req.socket.setTimeout(server.timeout);
+    firstSeen.add(req.socket);
   });
-  server.on("request", (req: http.IncomingMessage) => clearTimeout(timers.get(req.socket)));
 }
 
 const BUSY = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n";
