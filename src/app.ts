@@ -13,6 +13,7 @@ import { webUi } from "./web/static";
 import type { Deps } from "./deps";
 import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
+import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
 
 export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
@@ -36,9 +37,11 @@ export function buildApp(deps: AppDeps): Express {
     table.mount(app, enforce);
   };
 
+  app.use(noSniff);
   app.use(requestLog(deps.logger));
   if (requests) app.use(requests.track);
   app.use(registryHeaders(deps));
+  app.use(urlTextGuard);
   if (deps.ops) {
     const ops = deps.ops;
     area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config }));
@@ -67,6 +70,12 @@ export function buildApp(deps: AppDeps): Express {
   app.use(errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined));
   return app;
 }
+
+/** Browsers must never guess a type for what we serve (a blob or an error rendered as HTML would be XSS). */
+const noSniff: RequestHandler = (_req, res, next) => {
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  next();
+};
 
 /** The registry API's version header on everything under /v2, and the mirror's loop check (Via). */
 function registryHeaders(deps: AppDeps): RequestHandler {

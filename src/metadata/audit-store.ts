@@ -1,4 +1,5 @@
 import type { Database } from "./database";
+import { storableText } from "../kernel/text";
 
 export interface AuditRow {
   id: bigint;
@@ -33,6 +34,18 @@ export interface AuditStore {
   find(filter: AuditFilter): Promise<AuditRow[]>;
 }
 
+/**
+ * A JSON.stringify replacer: every string of an event's detail, keys included, at any depth, made storable,
+ * because jsonb refuses \u0000 and a lone surrogate, and one such event would fail its whole batch.
+ */
+function storableJson(_key: string, value: unknown): unknown {
+  if (typeof value === "string") return storableText(value);
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), v]));
+  }
+  return value;
+}
+
 export class SqlAuditStore implements AuditStore {
   constructor(private readonly db: Pick<Database, "prisma" | "query">) {}
 
@@ -45,13 +58,13 @@ export class SqlAuditStore implements AuditStore {
               AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
       [
         batch.map((e) => e.at),
-        batch.map((e) => e.actor),
-        batch.map((e) => e.action),
-        batch.map((e) => e.repository),
-        batch.map((e) => e.reference),
+        batch.map((e) => storableText(e.actor)),
+        batch.map((e) => storableText(e.action)),
+        batch.map((e) => e.repository && storableText(e.repository)),
+        batch.map((e) => e.reference && storableText(e.reference)),
         batch.map((e) => e.success),
-        batch.map((e) => e.clientIp),
-        batch.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
+        batch.map((e) => e.clientIp && storableText(e.clientIp)),
+        batch.map((e) => (e.detail ? JSON.stringify(e.detail, storableJson) : null)),
       ],
     );
   }
