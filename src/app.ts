@@ -1,6 +1,6 @@
 import express, { type Express, type RequestHandler } from "express";
 import type { Logger } from "pino";
-import { RouteTable, type BodyEnforcer } from "./http/route-table";
+import { RouteTable, type BodyEnforcer, type RouteDescription } from "./http/route-table";
 import { errorHandler, notFound } from "./http/error-handler";
 import { NO_BODY } from "./http/body-policy";
 import { OciError } from "./http/errors";
@@ -31,10 +31,14 @@ export function buildApp(deps: AppDeps): Express {
   app.disable("etag");
   const requests = deps.ops?.requests;
   const enforce: BodyEnforcer = (policy) => requests?.enforce(policy) ?? null;
+  const routes: RouteDescription[] = [];
+  // The registered routes, readable from outside as app.locals.routes.
+  app.locals.routes = routes;
   const area = (register: (table: RouteTable) => void) => {
     const table = new RouteTable();
     register(table);
     table.mount(app, enforce);
+    routes.push(...table.describe());
   };
 
   app.use(noSniff);
