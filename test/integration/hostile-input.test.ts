@@ -3,6 +3,7 @@
 // NUL, overlong text, invalid UTF-8, deep nesting and wrong types, as the admin. Whatever the route, the
 // answer is a 4xx in the shared error envelope (or a 2xx where the input is fine), never a 5xx, and the
 // server keeps answering /healthz meanwhile.
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { buildApp } from "../../src/app";
@@ -168,4 +169,26 @@ test("no hostile parameter or body on any route makes a 5xx, and /healthz keeps 
   expect(failures).toEqual([]);
   expect(health.length).toBeGreaterThan(0);
   expect(health.every((s) => s === 200)).toBe(true);
+});
+
+test("a manifest nested 10,000 levels deep is MANIFEST_INVALID on /v2, a deep body INVALID_REQUEST on the API", async () => {
+  const type = "application/vnd.oci.image.manifest.v1+json";
+  const manifest = `{"schemaVersion":2,"mediaType":"${type}","annotations":{"x":${DEEP}}}`;
+  const pushed = await fetch(`${registry.url}/v2/deep/image/manifests/latest`, { method: "PUT", headers: { Authorization: ADMIN, "Content-Type": type }, body: manifest });
+  expect(pushed.status).toBe(400);
+  expect(((await pushed.json()) as { errors: Array<{ code: string; detail: string }> }).errors[0]).toMatchObject({ code: "MANIFEST_INVALID", detail: expect.stringMatching(/nested deeper/) });
+  const api = await fetch(`${registry.url}/api/v1/users`, { method: "POST", headers: { Authorization: ADMIN, "Content-Type": "application/json" }, body: DEEP_OBJECT });
+  expect(api.status).toBe(400);
+  expect(((await api.json()) as { errors: Array<{ code: string; detail: string }> }).errors[0]).toMatchObject({ code: "INVALID_REQUEST", detail: expect.stringMatching(/nested deeper/) });
+});
+
+test("a blob served with success carries nosniff too", async () => {
+  const data = Buffer.from("<html><script>alert(1)</script></html>");
+  const digest = `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  const put = await fetch(`${registry.url}/v2/sniff/blob/blobs/uploads/?digest=${digest}`, { method: "POST", headers: { Authorization: ADMIN, "Content-Type": "application/octet-stream" }, body: data });
+  expect(put.status).toBe(201);
+  const got = await fetch(`${registry.url}/v2/sniff/blob/blobs/${digest}`, { headers: { Authorization: ADMIN } });
+  expect(got.status).toBe(200);
+  expect(got.headers.get("x-content-type-options")).toBe("nosniff");
+  expect(Buffer.from(await got.arrayBuffer())).toEqual(data);
 });
