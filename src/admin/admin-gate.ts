@@ -21,7 +21,16 @@ export function isAdminCaller(caller: Caller): boolean {
  * (a registry token, made for /v2, is refused here whatever it grants there). Without credentials: 401, or
  * the anonymous principal where `allowAnonymous` (read-only views of public projects).
  */
-export async function identifyCaller(auth: AuthComponents, req: IncomingMessage, options: { allowAnonymous?: boolean } = {}): Promise<Caller> {
+export interface CallerOptions {
+  allowAnonymous?: boolean;
+  /**
+   * Take any valid token as proof of who calls, whatever it grants: for `docker search` (/v1/search), whose
+   * daemon sends the token its /v2 login got. Only for read-only views filtered by the account's own rights.
+   */
+  anyToken?: boolean;
+}
+
+export async function identifyCaller(auth: AuthComponents, req: IncomingMessage, options: CallerOptions = {}): Promise<Caller> {
   if (!auth.token) return { kind: "open", name: "" };
   const { tokens, authenticator } = auth.token;
   const bearer = parseBearer(req.headers.authorization);
@@ -33,7 +42,7 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage,
       if (err instanceof InvalidTokenError) throw new OciError("UNAUTHORIZED", `invalid token: ${err.message}`);
       throw err;
     }
-    if (!coversAll(verified.access, [ADMIN_API])) throw new OciError("UNAUTHORIZED", `this token is not for the API: ask /token for scope ${formatScope(ADMIN_API)}`);
+    if (!options.anyToken && !coversAll(verified.access, [ADMIN_API])) throw new OciError("UNAUTHORIZED", `this token is not for the API: ask /token for scope ${formatScope(ADMIN_API)}`);
     const account = verified.account;
     // The database, not the token checks' cache: a demotion or password change applies to the next call.
     const principal = account ? await authenticator.byAccount(account, account.generation) : null;

@@ -151,6 +151,15 @@ export const ConfigSchema = z
         sessionTtlSeconds: z.number().int().min(60).default(12 * 3600),
         /** Largest image archive accepted by the UI's import (docker save / OCI layout tarball). */
         importMaxBytes: z.number().int().min(1024).default(8 * 1024 ** 3),
+        /** Most bytes one import may unpack to (a gzipped archive counted after decompression). */
+        importMaxExpandedBytes: z.number().int().min(1024).default(32 * 1024 ** 3),
+        /** Most an import may expand over what was sent so far, once past 16 MiB: a gzip bomb stops here. */
+        importMaxExpansionRatio: z.number().min(1).default(100),
+        /** Imports that may run at once, in total and per user (per address when auth is off). */
+        importConcurrency: z.number().int().min(1).default(4),
+        importConcurrencyPerUser: z.number().int().min(1).default(2),
+        /** Free space the data directory's disk keeps after an import's declared size; below it, 507. */
+        importMinFreeBytes: z.number().int().min(0).default(1024 ** 3),
       })
       .strict()
       .prefault({}),

@@ -5,7 +5,7 @@ import type { Principal } from "../auth/principal";
 import type { Config } from "../config";
 import { OciError } from "../http/errors";
 import type { Mirror } from "../proxy";
-import { identifyCaller, isAdminCaller, type Caller } from "../admin/admin-gate";
+import { identifyCaller, isAdminCaller, type Caller, type CallerOptions } from "../admin/admin-gate";
 import type { MirrorVisibility } from "../metadata/web-queries";
 
 export type Action = "pull" | "push" | "delete";
@@ -22,7 +22,7 @@ export class WebAccess {
   }
 
   /** The caller; anonymous callers get the anonymous principal (public projects) where `allowAnonymous`. */
-  caller(req: IncomingMessage, options: { allowAnonymous?: boolean } = {}): Promise<Caller> {
+  caller(req: IncomingMessage, options: CallerOptions = {}): Promise<Caller> {
     return identifyCaller(this.deps.auth, req, options);
   }
 

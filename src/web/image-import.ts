@@ -22,9 +22,44 @@ export function archiveError(message: string): DomainError {
 }
 
 export interface ExtractLimits {
-  /** Bytes of extracted content (a gzip bomb stops here). */
+  /** Bytes the archive may unpack to (the tar stream, after decompression). */
   maxBytes: number;
+  /** Most the unpacked bytes may exceed the received ones by, once past EXPANSION_FLOOR_BYTES. */
+  maxRatio: number;
   maxEntries: number;
+}
+
+/** Below this, any ratio is allowed: a small archive of small text files compresses far better than 100:1. */
+const EXPANSION_FLOOR_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Counts what goes into the decompressor and what comes out, chunk by chunk, and fails the moment the
+ * output passes the absolute bound or the ratio to the input: a gzip bomb is stopped after a bounded
+ * number of bytes, not once it has filled the disk.
+ */
+function expansionMeter(limits: ExtractLimits): { received: Transform; unpacked: Transform } {
+  let received = 0;
+  let unpacked = 0;
+  const counter = (onChunk: (n: number) => Error | null) =>
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        done(onChunk(chunk.length), chunk);
+      },
+    });
+  return {
+    received: counter((n) => {
+      received += n;
+      return null;
+    }),
+    unpacked: counter((n) => {
+      unpacked += n;
+      if (unpacked > limits.maxBytes) return archiveError(`it unpacks to more than ${limits.maxBytes} bytes (web.importMaxExpandedBytes)`);
+      if (unpacked > EXPANSION_FLOOR_BYTES && unpacked > received * limits.maxRatio) {
+        return archiveError(`it unpacks to more than ${limits.maxRatio} times its compressed size (web.importMaxExpansionRatio); a compression bomb?`);
+      }
+      return null;
+    }),
+  };
 }
 
 interface ExtractedFile {
@@ -76,7 +111,6 @@ export async function extractArchive(source: Readable, dir: string, limits: Extr
   const result = new ArchiveFiles();
   const input = await peekCompression(source);
   const ex = tarExtract();
-  let total = 0;
   let entries = 0;
   const consume = (async () => {
     for await (const entry of ex) {
@@ -92,8 +126,6 @@ export async function extractArchive(source: Readable, dir: string, limits: Extr
           new Transform({
             transform(chunk: Buffer, _enc, done) {
               size += chunk.length;
-              total += chunk.length;
-              if (total > limits.maxBytes) return done(archiveError(`more than ${limits.maxBytes} bytes once unpacked`));
               hash.update(chunk);
               done(null, chunk);
             },
@@ -112,17 +144,25 @@ export async function extractArchive(source: Readable, dir: string, limits: Extr
       }
     }
   })();
-  const feeding = (input.gzip ? pipeline(input.stream, createGunzip(), ex) : pipeline(input.stream, ex)).catch((err: Error) => {
-    throw err instanceof OciError || err instanceof DomainError ? err : archiveError(`not a readable tar archive (${err.message})`);
+  const meter = expansionMeter(limits);
+  const feeding = (
+    input.gzip ? pipeline(input.stream, meter.received, createGunzip(), meter.unpacked, ex) : pipeline(input.stream, meter.received, meter.unpacked, ex)
+  ).catch((err: Error) => {
+    ex.destroy(err);
+    throw err;
   });
-  try {
-    await Promise.all([feeding, consume.catch((err) => {
+  // Both sides settle before this returns, so no file is still being written when the caller removes `dir`.
+  const [fed, consumed] = await Promise.allSettled([
+    feeding,
+    consume.catch((err) => {
       ex.destroy(err as Error);
       throw err;
-    })]);
-  } catch (err) {
-    if (err instanceof OciError || err instanceof DomainError) throw err;
-    throw archiveError(`not a readable tar archive (${(err as Error).message})`);
+    }),
+  ]);
+  const failures = [fed, consumed].flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+  if (failures.length) {
+    // One side's failure makes the other fail too ("premature close"): report the one that says why.
+    throw failures.find((err) => err instanceof OciError || err instanceof DomainError) ?? archiveError(`not a readable tar archive (${failures[0].message})`);
   }
   if (entries === 0) throw archiveError("the archive is empty");
   return result;

@@ -30,6 +30,7 @@ import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
 import { MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
+import { ensureDiskRoom, ImportSlots } from "./import-guard";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
 import { listTags } from "./repository-queries";
@@ -61,6 +62,7 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
  */
 export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   const access = new WebAccess(deps);
+  const importSlots = new ImportSlots({ total: deps.config.web.importConcurrency, perUser: deps.config.web.importConcurrencyPerUser });
   const queries = deps.stores.web;
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
     sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
@@ -199,11 +201,15 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const tagParam = ctx.query.get("tag");
       const tag = tagParam ? parseTag(tagParam) : null;
       await access.beforeWrite(caller, repository);
+      const limits = deps.config.web;
+      const release = importSlots.take(caller.kind === "user" || caller.kind === "robot" ? `${caller.kind}:${caller.id}` : `address:${clientIp(ctx.req)}`);
       const work = path.join(deps.config.dataDir, "tmp", `import-${randomUUID()}`);
-      await mkdir(work, { recursive: true });
       try {
-        const files = await receiveArchive(ctx.req, ctx.res, deps.config.web.importMaxBytes, (stream) =>
-          extractArchive(stream, work, { maxBytes: deps.config.web.importMaxBytes * 4, maxEntries: 100_000 }),
+        await mkdir(path.dirname(work), { recursive: true });
+        await ensureDiskRoom(path.dirname(work), Number(ctx.req.headers["content-length"]) || 0, limits.importMinFreeBytes);
+        await mkdir(work);
+        const files = await receiveArchive(ctx.req, ctx.res, limits.importMaxBytes, (stream) =>
+          extractArchive(stream, work, { maxBytes: limits.importMaxExpandedBytes, maxRatio: limits.importMaxExpansionRatio, maxEntries: 100_000 }),
         );
         const result = await importArchive(files, tag, importSink(deps, repository));
         for (const image of result.images) {
@@ -218,6 +224,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
         json(ctx, { repository, ...result }, 201);
       } finally {
         await rm(work, { recursive: true, force: true });
+        release();
       }
     }), IMPORT_BODY)
     .on("GET", /^\/api\/v1\/repositories\/((?:(?!\/-\/).)+)$/, onRepository("pull", async (ctx, caller, repository) => {
@@ -229,7 +236,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
 
   // ---- docker search <host>/<term> (the v1 search API Docker Hub and Nexus serve) ----
   router.on("GET", /^\/v1\/search\/?$/, async (ctx) => {
-    const caller = await access.caller(ctx.req, { allowAnonymous: true });
+    const caller = await access.caller(ctx.req, { allowAnonymous: true, anyToken: true });
     const q = (ctx.query.get("q") ?? "").trim().toLowerCase().slice(0, 255);
     const n = Math.min(Math.max(intParam(ctx.query, "n", 25), 1), 100);
     const page = Math.max(intParam(ctx.query, "page", 1), 1);

@@ -120,6 +120,15 @@ describe("access to the admin API", () => {
     // An anonymous token is nobody.
     expect((await api("GET", "/me", bearer(await tokenFor(url(), null, "api:admin:*")))).status).toBe(401);
   });
+
+  it("docker search identifies its caller by the registry token its login got (read-only, filtered by the account's rights)", async () => {
+    const registryToken = await tokenFor(url(), adminCreds);
+    const res = await fetch(`${url()}/v1/search?q=`, { headers: { Authorization: bearer(registryToken) } });
+    expect(res.status).toBe(200);
+    // The same token still opens nothing else of the API.
+    expect((await api("GET", "/users", bearer(registryToken))).status).toBe(401);
+    expect((await fetch(`${url()}/v1/search?q=`, { headers: { Authorization: bearer("garbage.token.here") } })).status).toBe(401);
+  });
 });
 
 describe("users", () => {
