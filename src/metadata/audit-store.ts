@@ -35,6 +35,15 @@ export interface AuditStore {
 }
 
 /**
+ * A column value storable and short enough for a btree index row (~2.7 KB): a failed login with an 8 KB
+ * random username must still be recorded. 512 characters are at most 2 KB of UTF-8; slicing first lets
+ * storableText mend a surrogate pair the cut split.
+ */
+function indexable(value: string): string {
+  return storableText(value.length > 512 ? value.slice(0, 512) : value);
+}
+
+/**
  * A JSON.stringify replacer: every string of an event's detail, keys included, at any depth, made storable,
  * because jsonb refuses \u0000 and a lone surrogate, and one such event would fail its whole batch.
  */
@@ -58,12 +67,12 @@ export class SqlAuditStore implements AuditStore {
               AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
       [
         batch.map((e) => e.at),
-        batch.map((e) => storableText(e.actor)),
-        batch.map((e) => storableText(e.action)),
-        batch.map((e) => e.repository && storableText(e.repository)),
-        batch.map((e) => e.reference && storableText(e.reference)),
+        batch.map((e) => indexable(e.actor)),
+        batch.map((e) => indexable(e.action)),
+        batch.map((e) => e.repository && indexable(e.repository)),
+        batch.map((e) => e.reference && indexable(e.reference)),
         batch.map((e) => e.success),
-        batch.map((e) => e.clientIp && storableText(e.clientIp)),
+        batch.map((e) => e.clientIp && indexable(e.clientIp)),
         batch.map((e) => (e.detail ? JSON.stringify(e.detail, storableJson) : null)),
       ],
     );

@@ -2,6 +2,7 @@
 // NUL and lone surrogates in text and jsonb), and an event the database still refuses is retried alone,
 // counted in /metrics, and never takes the other events of its batch with it.
 import { randomBytes } from "node:crypto";
+import type { BerthEvent } from "../../src/events/event-bus";
 import { ADMIN_PASSWORD, basic, startAuthRegistry, uniqueName } from "../support/auth-helpers";
 import type { TestRegistry } from "../support/registry";
 
@@ -57,19 +58,29 @@ test("an event the database refuses even alone is counted, and the others of its
   const { events, audit } = registry.deps;
   const counted = await failuresCounted();
   events.record({ action: "pull", actor, repository: `${repo}/one`, reference: "latest", detail: {} });
-  // A repository too long for the (repository, at) index (incompressible, far over btree's ~2.7 KB row
-  // limit): no sanitising makes it storable, so the batch fails and so does the retry of this event alone.
-  const tooLong = `${repo}/bad-${randomBytes(8000).toString("base64")}`;
-  events.record({ action: "pull", actor, repository: tooLong, reference: "latest", detail: {} });
+  // A time out of Postgres's range (a clock gone wrong): no sanitising makes it storable, so the batch
+  // fails and so does the retry of this event alone.
+  const unwritable: BerthEvent = { action: "pull", actor, repository: `${repo}/bad`, reference: "latest", detail: {}, id: "x", timestamp: new Date(-8.64e15) };
+  audit.handle(unwritable);
   events.record({ action: "push", actor, repository: `${repo}/two`, reference: "latest", detail: { digest: "sha256:" + "0".repeat(64) } });
   await audit.flush();
 
   expect(await audit.query({ repository: `${repo}/one`, limit: 10 })).toHaveLength(1);
   expect(await audit.query({ repository: `${repo}/two`, limit: 10 })).toHaveLength(1);
-  expect(await audit.query({ repository: tooLong, limit: 10 })).toHaveLength(0);
+  expect(await audit.query({ repository: `${repo}/bad`, limit: 10 })).toHaveLength(0);
   expect(await failuresCounted()).toBe(counted + 1);
   const scraped = await (await fetch(`${registry.url}/metrics`, { headers: { Authorization: basic("admin", ADMIN_PASSWORD) } })).text();
   expect(scraped).toMatch(/^berth_audit_write_failures_total [1-9]/m);
+});
+
+test("a failed login with an 8 KB random username is still recorded (indexed columns are bounded)", async () => {
+  const username = randomBytes(6000).toString("base64");
+  const res = await fetch(`${registry.url}/v2/`, { headers: { Authorization: basic(username, "x") } });
+  expect(res.status).toBe(401);
+  await registry.deps.audit.flush();
+  const logins = await registry.deps.audit.query({ actor: username.slice(0, 512), action: "login", limit: 10 });
+  expect(logins).toHaveLength(1);
+  expect(logins[0].success).toBe(false);
 });
 
 test("the NUL scope attack on /token is refused at the boundary and leaves others' events intact", async () => {
