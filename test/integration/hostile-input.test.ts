@@ -192,3 +192,12 @@ test("a blob served with success carries nosniff too", async () => {
   expect(got.headers.get("x-content-type-options")).toBe("nosniff");
   expect(Buffer.from(await got.arrayBuffer())).toEqual(data);
 });
+
+test("a hostile session cookie is no session: 401, never a 5xx", async () => {
+  for (const cookie of ["%00", "a%00b", "%ZZ", "%C3%28", "x".repeat(10 * 1024), "é"]) {
+    for (const url of ["/api/v1/me", "/api/v1/users", "/v2/"]) {
+      const res = await fetch(`${registry.url}${url}`, { headers: { Cookie: `berth_session=${cookie}` } });
+      expect([url, cookie.slice(0, 10), res.status]).toEqual([url, cookie.slice(0, 10), 401]);
+    }
+  }
+});
