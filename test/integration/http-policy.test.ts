@@ -2,8 +2,8 @@
 // generic 4 MiB body limit, a JSON body over its own limit, the whole-request timeout on small bodies but
 // not on blob uploads), multer's limits on multipart imports, and the one error format on /v2 and /api.
 import { createHash } from "node:crypto";
-import net from "node:net";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { rawExchange } from "../support/raw-exchange";
 import { expectOciError, finishUpload, randomBytes, sha256, startUpload, uniqueSuffix } from "../support/oci-client";
 import { tarOf } from "../support/web-client";
 
@@ -60,7 +60,7 @@ describe("body policy per route", () => {
   });
 
   test("a slow JSON body gets the whole-request timeout, a slow blob upload does not", async () => {
-    const slowJson = await rawExchange((s) =>
+    const slowJson = await rawExchange(registry.host, (s) =>
       s.write(`POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"username"`),
     );
     expect(slowJson.response).toMatch(/^HTTP\/1\.1 408 [\s\S]*connection: close/i);
@@ -71,7 +71,7 @@ describe("body policy per route", () => {
     const data = randomBytes(2000);
     const path = `${location.pathname}${location.search}`;
     // The second half comes after longer than requestTimeoutSeconds (1 s), well within the idle timeout.
-    const slowBlob = await rawExchange((s) => {
+    const slowBlob = await rawExchange(registry.host, (s) => {
       s.write(`PATCH ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${data.length}\r\nConnection: close\r\n\r\n`);
       s.write(data.subarray(0, 1000));
       setTimeout(() => s.write(data.subarray(1000)), 1500);
@@ -133,20 +133,3 @@ describe("one error format", () => {
     expect((await fetch(`${registry.url}/v2/policy/app/tags/list`, { method: "HEAD" })).status).toBe(405);
   });
 });
-
-/** Sends raw bytes on a fresh connection and resolves with everything the server sent back until it closed. */
-function rawExchange(write: (socket: net.Socket) => void, timeoutMs = 15_000): Promise<{ response: string; closedAfterMs: number }> {
-  const [hostname, port] = registry.host.split(":");
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const socket = net.connect(Number(port), hostname, () => write(socket));
-    let response = "";
-    socket.on("data", (d) => (response += d.toString("latin1")));
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve({ response, closedAfterMs: Date.now() - started }));
-    setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`the server kept the connection open for ${timeoutMs} ms; got: ${response.slice(0, 200)}`));
-    }, timeoutMs).unref();
-  });
-}

@@ -1,8 +1,8 @@
 // Request guards on a running Berth: the anonymous rate limit (per client address, through trusted
 // proxies), X-Forwarded-* handling for the token realm and the audit log, body and header limits, and the
 // slow-client timeouts.
-import net from "node:net";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { rawExchange } from "../support/raw-exchange";
 import { expectOciError, finishUpload, randomBytes, sha256, startUpload, uniqueSuffix } from "../support/oci-client";
 
 const ADMIN = `Basic ${Buffer.from("admin:limits-admin-pw").toString("base64")}`;
@@ -89,23 +89,6 @@ describe("anonymous rate limit and trusted proxies", () => {
     }
   });
 });
-
-/** Sends raw bytes on a fresh connection and resolves with everything the server sent back until it closed. */
-function rawExchange(host: string, write: (socket: net.Socket) => void, timeoutMs = 15_000): Promise<{ response: string; closedAfterMs: number }> {
-  const [hostname, port] = host.split(":");
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const socket = net.connect(Number(port), hostname, () => write(socket));
-    let response = "";
-    socket.on("data", (d) => (response += d.toString("latin1")));
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve({ response, closedAfterMs: Date.now() - started }));
-    setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`the server kept the connection open for ${timeoutMs} ms; got: ${response.slice(0, 200)}`));
-    }, timeoutMs).unref();
-  });
-}
 
 describe("body and header limits, slow clients", () => {
   let registry: TestRegistry;
