@@ -1,6 +1,6 @@
 import express, { type Express, type RequestHandler } from "express";
 import type { Logger } from "pino";
-import { RouteTable, type BodyEnforcer } from "./http/route-table";
+import { RouteTable, type BodyEnforcer, type RouteDescription } from "./http/route-table";
 import { errorHandler, notFound } from "./http/error-handler";
 import { NO_BODY } from "./http/body-policy";
 import { OciError } from "./http/errors";
@@ -13,6 +13,7 @@ import { webUi } from "./web/static";
 import type { Deps } from "./deps";
 import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
+import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
 
 export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
@@ -30,15 +31,21 @@ export function buildApp(deps: AppDeps): Express {
   app.disable("etag");
   const requests = deps.ops?.requests;
   const enforce: BodyEnforcer = (policy) => requests?.enforce(policy) ?? null;
+  const routes: RouteDescription[] = [];
+  // The registered routes, readable from outside as app.locals.routes.
+  app.locals.routes = routes;
   const area = (register: (table: RouteTable) => void) => {
     const table = new RouteTable();
     register(table);
     table.mount(app, enforce);
+    routes.push(...table.describe());
   };
 
+  app.use(noSniff);
   app.use(requestLog(deps.logger));
   if (requests) app.use(requests.track);
   app.use(registryHeaders(deps));
+  app.use(urlTextGuard);
   if (deps.ops) {
     const ops = deps.ops;
     area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config }));
@@ -68,6 +75,12 @@ export function buildApp(deps: AppDeps): Express {
   app.use(errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined));
   return app;
 }
+
+/** Browsers must never guess a type for what we serve (a blob or an error rendered as HTML would be XSS). */
+const noSniff: RequestHandler = (_req, res, next) => {
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  next();
+};
 
 /** The registry API's version header on everything under /v2, and the mirror's loop check (Via). */
 function registryHeaders(deps: AppDeps): RequestHandler {

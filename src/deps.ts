@@ -69,7 +69,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
   const stores = createStores(database);
   const credentialStates = await CredentialStates.listening(database, stores.accounts);
-  const { events, audit } = auditedEvents(stores, logger);
+  const { events, audit } = auditedEvents(stores, logger, metrics);
   const gc = new GcService({
     stores,
     storage,
@@ -136,8 +136,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
 }
 
 /** The event bus with the audit log subscribed: what the server and every acting CLI command record on. */
-export function auditedEvents(stores: Pick<Stores, "audit">, logger: Logger): { events: EventBus; audit: AuditLog } {
-  const audit = new AuditLog(stores.audit, logger);
+export function auditedEvents(stores: Pick<Stores, "audit">, logger: Logger, metrics?: Metrics): { events: EventBus; audit: AuditLog } {
+  const failures = metrics?.counter("audit_write_failures_total", "Audit events the database refused to store, even written alone");
+  const audit = new AuditLog(stores.audit, logger, undefined, failures && (() => failures.inc()));
   const events = new EventBus(logger);
   events.subscribe((event) => audit.handle(event));
   return { events, audit };

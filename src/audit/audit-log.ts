@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { AuditStore } from "../metadata/audit-store";
+import type { AuditStore, NewAuditRow } from "../metadata/audit-store";
 import type { BerthEvent, EventAction } from "../events/event-bus";
 
 /** One row of the audit log. */
@@ -47,6 +47,8 @@ export class AuditLog {
     private readonly store: AuditStore,
     private readonly logger: Logger,
     private readonly flushIntervalMs = 1000,
+    /** Called once per event that could not be written (counted in /metrics). */
+    private readonly writeFailed: () => void = () => {},
   ) {
     this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.timer.unref();
@@ -74,24 +76,25 @@ export class AuditLog {
       const batch = this.pending;
       if (!batch.length) return;
       this.pending = [];
+      const rows = batch.map(toRow);
       try {
-        await this.store.insert(
-          batch.map((e) => ({
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            repository: e.repository ?? null,
-            reference: e.reference ?? null,
-            success: e.success ?? true,
-            clientIp: e.clientIp ?? null,
-            detail: e.detail ?? null,
-          })),
-        );
+        await this.store.insert(rows);
       } catch (err) {
-        this.logger.error({ err, events: batch.length }, "could not write audit events");
+        // One event the database refuses must not take the others with it: write them one by one.
+        this.logger.warn({ err, events: rows.length }, "audit batch refused; writing its events one by one");
+        for (const row of rows) await this.insertOne(row);
       }
     });
     return this.flushing;
+  }
+
+  private async insertOne(row: NewAuditRow): Promise<void> {
+    try {
+      await this.store.insert([row]);
+    } catch (err) {
+      this.writeFailed();
+      this.logger.error({ err, action: row.action, repository: row.repository?.slice(0, 200) }, "could not write an audit event");
+    }
   }
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
@@ -114,4 +117,17 @@ export class AuditLog {
     clearInterval(this.timer);
     await this.flush();
   }
+}
+
+function toRow(e: AuditEventInput & { at: Date }): NewAuditRow {
+  return {
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    repository: e.repository ?? null,
+    reference: e.reference ?? null,
+    success: e.success ?? true,
+    clientIp: e.clientIp ?? null,
+    detail: e.detail ?? null,
+  };
 }

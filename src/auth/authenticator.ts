@@ -4,6 +4,7 @@ import type { EventSink } from "../events/event-bus";
 import type { AccountRef, AccountStore, RobotRow, UserRow } from "../metadata/account-store";
 import type { LoginThrottle } from "./login-throttle";
 import { hashSecret, verifySecret } from "./passwords";
+import { textProblem } from "../kernel/text";
 
 // Checked against when the account does not exist, so unknown names cost as much as wrong passwords.
 let dummyHash: Promise<string> | undefined;
@@ -84,6 +85,8 @@ export class Authenticator {
   }
 
   private async check(username: string, password: string): Promise<Principal | null> {
+    // Postgres refuses NUL in text: such a name is a failed login, never a query.
+    if (textProblem(username)) return burn(password);
     if (username.startsWith(ROBOT_PREFIX)) {
       const robot = await this.accounts.findRobot(username);
       if (!robot || !usableRobot(robot)) return burn(password);

@@ -3,6 +3,11 @@ import { OciError } from "./errors";
 import { NO_BODY, type BodyPolicy } from "./body-policy";
 import type { Handler } from "./context";
 
+export interface RouteDescription {
+  pattern: RegExp;
+  methods: string[];
+}
+
 /** Turns a route's body policy into the middleware that enforces it (none where nothing is enforced). */
 export type BodyEnforcer = (policy: BodyPolicy) => RequestHandler | null;
 
@@ -29,6 +34,11 @@ export class RouteTable {
     }
     for (const method of Array.isArray(methods) ? methods : [methods]) route.methods.set(method, { handler, policy });
     return this;
+  }
+
+  /** Every route with its methods: the HTTP surface as data (the hostile-input test walks it). */
+  describe(): RouteDescription[] {
+    return this.routes.map((r) => ({ pattern: r.pattern, methods: [...r.methods.keys()] }));
   }
 
   /**

@@ -5,14 +5,19 @@ import type { IncomingMessage } from "node:http";
 export const SESSION_COOKIE = "berth_session";
 export const CSRF_HEADER = "x-berth-csrf";
 
-/** The session cookie's value, if the request carries one. */
+/**
+ * The session cookie's value, if the request carries one of the form we issue (base64url, see
+ * auth/sessions.ts): anything else (a malformed escape, a NUL) is no session, never a query.
+ */
 export function sessionCookie(req: IncomingMessage): string | null {
   const header = req.headers.cookie;
   if (!header) return null;
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq === -1) continue;
-    if (part.slice(0, eq).trim() === SESSION_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim()) || null;
+    if (part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    const value = part.slice(eq + 1).trim();
+    return /^[A-Za-z0-9_-]{1,256}$/.test(value) ? value : null;
   }
   return null;
 }

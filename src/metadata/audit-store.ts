@@ -1,4 +1,5 @@
 import type { Database } from "./database";
+import { storableText } from "../kernel/text";
 
 export interface AuditRow {
   id: bigint;
@@ -33,6 +34,27 @@ export interface AuditStore {
   find(filter: AuditFilter): Promise<AuditRow[]>;
 }
 
+/**
+ * A column value storable and short enough for a btree index row (~2.7 KB): a failed login with an 8 KB
+ * random username must still be recorded. 512 characters are at most 2 KB of UTF-8; slicing first lets
+ * storableText mend a surrogate pair the cut split.
+ */
+function indexable(value: string): string {
+  return storableText(value.length > 512 ? value.slice(0, 512) : value);
+}
+
+/**
+ * A JSON.stringify replacer: every string of an event's detail, keys included, at any depth, made storable,
+ * because jsonb refuses \u0000 and a lone surrogate, and one such event would fail its whole batch.
+ */
+function storableJson(_key: string, value: unknown): unknown {
+  if (typeof value === "string") return storableText(value);
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), v]));
+  }
+  return value;
+}
+
 export class SqlAuditStore implements AuditStore {
   constructor(private readonly db: Pick<Database, "prisma" | "query">) {}
 
@@ -45,13 +67,13 @@ export class SqlAuditStore implements AuditStore {
               AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
       [
         batch.map((e) => e.at),
-        batch.map((e) => e.actor),
-        batch.map((e) => e.action),
-        batch.map((e) => e.repository),
-        batch.map((e) => e.reference),
+        batch.map((e) => indexable(e.actor)),
+        batch.map((e) => indexable(e.action)),
+        batch.map((e) => e.repository && indexable(e.repository)),
+        batch.map((e) => e.reference && indexable(e.reference)),
         batch.map((e) => e.success),
-        batch.map((e) => e.clientIp),
-        batch.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
+        batch.map((e) => e.clientIp && indexable(e.clientIp)),
+        batch.map((e) => (e.detail ? JSON.stringify(e.detail, storableJson) : null)),
       ],
     );
   }

@@ -2,6 +2,7 @@ import type { RequestContext } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { smallBody } from "../http/body-policy";
 import { readSmallBody, sendJson } from "../http/respond";
+import { readForm } from "../http/input-text";
 import { DomainError } from "../kernel/errors";
 import { OciError } from "../http/errors";
 import { clientIp as requestClientIp } from "../http/client-info";
@@ -63,7 +64,7 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
     },
 
     async post(ctx: RequestContext): Promise<void> {
-      const form = new URLSearchParams((await readSmallBody(ctx.req, MAX_FORM_BYTES)).toString("utf8"));
+      const form = readForm(await readSmallBody(ctx.req, MAX_FORM_BYTES));
       const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
       const grantType = form.get("grant_type");
       if (grantType === "password") {

@@ -142,7 +142,7 @@ export function createRedirectServer(config: Pick<Config, "externalUrl" | "http"
     (req, res) => {
       const base = config.externalUrl ?? `https://${hostOnly(req.headers.host)}${httpsPort === 443 ? "" : `:${httpsPort}`}`;
       const location = `${base}${(req.url ?? "/").startsWith("/") ? req.url : "/"}`;
-      res.writeHead(308, { Location: location, "Content-Length": 0, Connection: "close" });
+      res.writeHead(308, { Location: location, "Content-Length": 0, Connection: "close", "X-Content-Type-Options": "nosniff" });
       res.end();
     },
   );

@@ -1,4 +1,5 @@
 import { DomainError } from "../kernel/errors";
+import { JsonInputError, parseJson } from "../kernel/text";
 import { parseDigest, type Digest } from "../kernel/digest";
 import { baseMediaType, IMAGE_MANIFEST_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from "../kernel/media-types";
 
@@ -29,9 +30,9 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
 
   let json: unknown;
   try {
-    json = JSON.parse(content.toString("utf8"));
-  } catch {
-    throw invalid("manifest is not valid JSON");
+    json = parseJson(content.toString("utf8"));
+  } catch (err) {
+    throw invalid(err instanceof JsonInputError ? `manifest is ${err.message}` : "manifest is not valid JSON");
   }
   if (!isObject(json)) throw invalid("manifest must be a JSON object");
   if (json.schemaVersion === 1) throw schema1();

@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { DomainError } from "../kernel/errors";
+import { JsonInputError, parseJson } from "../kernel/text";
 import { OciError } from "../http/errors";
 import type { TagName } from "../kernel/names";
 import { parseTag } from "../kernel/names";
@@ -95,9 +96,9 @@ export class ArchiveFiles {
     const raw = await this.read(name, 4 * 1024 * 1024);
     if (!raw) return undefined;
     try {
-      return JSON.parse(raw.toString("utf8"));
-    } catch {
-      throw archiveError(`${name} is not valid JSON`);
+      return parseJson(raw.toString("utf8"));
+    } catch (err) {
+      throw archiveError(`${name} is ${err instanceof JsonInputError ? err.message : "not valid JSON"}`);
     }
   }
 }

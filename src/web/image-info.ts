@@ -1,4 +1,5 @@
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../kernel/media-types";
+import { parseJson } from "../kernel/text";
 
 /** What the UI shows about a stored manifest, read from its own JSON (never from storage). */
 export interface ManifestSummary {
@@ -26,7 +27,7 @@ export interface Platform {
 export function summarizeManifest(mediaType: string, content: Buffer): ManifestSummary {
   let json: Record<string, unknown> = {};
   try {
-    const parsed: unknown = JSON.parse(content.toString("utf8"));
+    const parsed: unknown = parseJson(content.toString("utf8"));
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
   } catch {
     // Stored manifests were validated on push; a broken one shows as "other".
@@ -135,7 +136,7 @@ export interface ImageConfigView {
 export function readImageConfig(raw: Buffer): ImageConfigView | null {
   let json: Record<string, unknown>;
   try {
-    const parsed: unknown = JSON.parse(raw.toString("utf8"));
+    const parsed: unknown = parseJson(raw.toString("utf8"));
     if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return null;
     json = parsed as Record<string, unknown>;
   } catch {

@@ -34,6 +34,7 @@ import { ensureDiskRoom, ImportSlots } from "./import-guard";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
 import { listTags } from "./repository-queries";
+import { parseJson } from "../kernel/text";
 import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
 export interface WebDeps {
@@ -290,7 +291,7 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
   }
   let json: unknown = null;
   try {
-    json = JSON.parse(manifest.content.toString("utf8"));
+    json = parseJson(manifest.content.toString("utf8"));
   } catch {
     // shown raw as nothing: stored manifests were validated on push
   }

@@ -28,6 +28,11 @@ function invalid(content: Buffer, type?: string): string {
 }
 
 describe("parseManifest", () => {
+  test("refuses a manifest nested thousands of levels deep (MANIFEST_INVALID), before walking it", () => {
+    const deep = Buffer.from(`{"schemaVersion":2,"mediaType":"${OCI}","annotations":{"x":${"[".repeat(10_000)}${"]".repeat(10_000)}}}`);
+    expect(invalid(deep, OCI)).toMatch(/nested deeper than 64 levels/);
+  });
+
   it("extracts config and layers of an image manifest, and the config type as artifactType", () => {
     const parsed = parseManifest(buf(image()), OCI);
     expect(parsed.mediaType).toBe(OCI);
