@@ -50,7 +50,8 @@ export function buildApp(deps: AppDeps): Express {
     const ops = deps.ops;
     area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config }));
   }
-  if (requests) app.use(requests.rateLimit);
+  const rateLimit = requests?.rateLimit(deps.auth);
+  if (rateLimit) app.use(rateLimit);
   area((table) =>
     registerOciRoutes(table, {
       services: deps.services,

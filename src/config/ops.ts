@@ -43,14 +43,21 @@ const HttpSchema = z
     maxBodyBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
     /** Largest blob upload request body, and the largest Content-Range end; 0 means no limit. */
     maxBlobBytes: z.number().int().min(0).default(0),
-    /** Time a client has to send the request head. */
-    headersTimeoutSeconds: z.number().int().min(1).default(60),
+    /**
+     * Time a client has to send the request head, counted from the connection's opening for its first
+     * request: a socket that sends nothing is closed after it (nginx's client_header_timeout).
+     */
+    headersTimeoutSeconds: z.number().int().min(1).default(10),
     /** Time a client has to send a whole request on every route but blob uploads. */
     requestTimeoutSeconds: z.number().int().min(1).default(120),
     /** A connection that transfers nothing for this long is cut (a stalled upload body, a stuck reader). */
     idleTimeoutSeconds: z.number().int().min(1).default(120),
     /** How long an idle keep-alive connection is kept open. */
     keepAliveTimeoutSeconds: z.number().int().min(1).default(65),
+    /** Open connections at most, in total; beyond it new ones get 503 (HTTPS: are closed). 0: no cap. */
+    maxConnections: z.number().int().min(0).default(4096),
+    /** Open connections at most from one peer address (trusted proxies are exempt). 0: no cap. */
+    maxConnectionsPerAddress: z.number().int().min(0).default(256),
   })
   .strict();
 
@@ -139,6 +146,8 @@ export const OPS_ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_HEADERS_TIMEOUT: { path: ["http", "headersTimeoutSeconds"], type: "number" },
   BERTH_REQUEST_TIMEOUT: { path: ["http", "requestTimeoutSeconds"], type: "number" },
   BERTH_IDLE_TIMEOUT: { path: ["http", "idleTimeoutSeconds"], type: "number" },
+  BERTH_MAX_CONNECTIONS: { path: ["http", "maxConnections"], type: "number" },
+  BERTH_MAX_CONNECTIONS_PER_ADDRESS: { path: ["http", "maxConnectionsPerAddress"], type: "number" },
   BERTH_RATE_LIMIT: { path: ["rateLimit", "enabled"], type: "boolean" },
   BERTH_RATE_LIMIT_RPS: { path: ["rateLimit", "requestsPerSecond"], type: "number" },
   BERTH_RATE_LIMIT_BURST: { path: ["rateLimit", "burst"], type: "number" },

@@ -113,7 +113,7 @@ function forwardedClient(peer: string, header: string | string[] | undefined, pr
 }
 
 /** "::ffff:10.0.0.1" → "10.0.0.1"; "[::1]:80" and "1.2.3.4:5" (as some proxies write them) → the address. */
-function normalizeAddress(address: string): string {
+export function normalizeAddress(address: string): string {
   let a = address;
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(a);
   if (bracketed) a = bracketed[1];

@@ -1,4 +1,8 @@
 import type { IncomingMessage } from "node:http";
+import type { AuthComponents } from "../auth";
+import { parseBasic, parseBearer } from "../auth/authenticator";
+import { InvalidTokenError } from "../auth/tokens";
+import { sessionCookie } from "../http/session-cookie";
 
 /**
  * A token bucket per key (the client address): `burst` requests at once, refilled at `ratePerSecond`.
@@ -20,13 +24,22 @@ export class TokenBuckets {
 
   /** Takes one token: 0 when allowed, else the seconds until one is available (for Retry-After). */
   take(key: string): number {
+    return this.refill(key, true);
+  }
+
+  /** Like take, without taking: 0 when a token is available now. */
+  peek(key: string): number {
+    return this.refill(key, false);
+  }
+
+  private refill(key: string, consume: boolean): number {
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
     this.buckets.delete(key); // re-inserted below: Map order doubles as least-recently-seen order
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
     bucket.at = now;
     let wait = 0;
-    if (bucket.tokens >= 1) bucket.tokens -= 1;
+    if (bucket.tokens >= 1) bucket.tokens -= consume ? 1 : 0;
     else wait = Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond));
     this.buckets.set(key, bucket);
     if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
@@ -39,20 +52,34 @@ export class TokenBuckets {
 }
 
 /**
- * Whether a request counts as anonymous for rate limiting: no credentials, or a Bearer token whose subject
- * is empty (the anonymous tokens /token hands out). The token is only decoded here, not verified: a forged
- * subject merely skips the limiter to be refused by the authorizer a moment later. Basic credentials are
- * not anonymous; guessing them is slowed by the login throttle instead.
+ * How the rate limiter counts a request, decided by checking its credentials rather than their shape
+ * (any non-Bearer header used to skip the limit):
+ * - "authenticated": a verified access token naming an account, or a live web session — never limited;
+ * - "anonymous": no credentials, credentials we do not understand, an anonymous or invalid token, a
+ *   session cookie that resolves to nothing — limited up front;
+ * - "pending": well-formed Basic credentials. Checking a password here would cost a second hash and count
+ *   failures twice in the login throttle, so the limiter keeps a second budget per address, spent by
+ *   answers of 401 (failed credentials) and checked before the next such request. It is not the anonymous
+ *   budget: a browser's anonymous requests must not lock a real login out of the same address.
  */
-export function isAnonymous(req: IncomingMessage): boolean {
+export type CallerKind = "authenticated" | "anonymous" | "pending";
+
+export async function callerKind(req: IncomingMessage, auth: AuthComponents): Promise<CallerKind> {
+  if (!auth.token) return "anonymous"; // auth off: no credential means anything
+  const { tokens, sessions } = auth.token;
   const header = req.headers.authorization;
-  if (!header) return true;
-  const bearer = /^Bearer\s+([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*$/i.exec(header.trim());
-  if (!bearer) return false;
-  try {
-    const claims = JSON.parse(Buffer.from(bearer[2], "base64url").toString("utf8")) as { sub?: unknown };
-    return !claims.sub;
-  } catch {
-    return true;
+  const bearer = parseBearer(header);
+  if (bearer) {
+    try {
+      return (await tokens.verifyAccess(bearer)).account ? "authenticated" : "anonymous";
+    } catch (err) {
+      if (err instanceof InvalidTokenError) return "anonymous";
+      throw err;
+    }
   }
+  if (parseBasic(header)) return "pending";
+  if (header) return "anonymous"; // a scheme nobody here understands
+  const cookie = sessionCookie(req);
+  if (cookie && sessions && (await sessions.resolve(cookie))) return "authenticated";
+  return "anonymous";
 }

@@ -10,7 +10,8 @@ import { OciError } from "../http/errors";
 import { parseContentRange } from "../oci/request-parsers";
 import { PathNotFoundError } from "../storage/driver";
 import type { Metrics } from "../metrics/metrics";
-import { isAnonymous, TokenBuckets } from "./rate-limit";
+import { callerKind, TokenBuckets } from "./rate-limit";
+import type { AuthComponents } from "../auth";
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
@@ -22,12 +23,13 @@ function routeOf(res: ServerResponse): string {
 /**
  * The per-request guards, as express middleware (mounted in app.ts): `track` (client address, scheme and host
  * through trusted proxies, request id, metrics: count, latency, bytes, in flight) runs first on every
- * request; `rateLimit` (anonymous callers, per address) after the ops endpoints; `enforce(policy)` is each
+ * request; `rateLimit(auth)` (anonymous callers, per address) after the ops endpoints; `enforce(policy)` is each
  * route's body policy (src/http/body-policy.ts): body limits, the whole-request timeout, upload gauges.
  */
 export class RequestOps {
   private readonly proxies: TrustedProxies;
   private readonly buckets: TokenBuckets | null;
+  private readonly failedCredentials: TokenBuckets | null;
 
   constructor(
     private readonly config: Pick<Config, "trustedProxies" | "externalUrl" | "http" | "rateLimit" | "web">,
@@ -35,7 +37,9 @@ export class RequestOps {
     private readonly logger: Logger,
   ) {
     this.proxies = new TrustedProxies(config.trustedProxies);
-    this.buckets = config.rateLimit.enabled ? new TokenBuckets(config.rateLimit.requestsPerSecond, config.rateLimit.burst) : null;
+    const { enabled, requestsPerSecond, burst } = config.rateLimit;
+    this.buckets = enabled ? new TokenBuckets(requestsPerSecond, burst) : null;
+    this.failedCredentials = enabled ? new TokenBuckets(requestsPerSecond, burst) : null;
   }
 
   readonly track: RequestHandler = (req, res, next) => {
@@ -45,14 +49,33 @@ export class RequestOps {
     next();
   };
 
-  readonly rateLimit: RequestHandler = (req, _res, next) => {
-    if (!this.buckets || !isAnonymous(req)) return next();
-    const ip = clientInfo(req).ip;
-    const wait = this.buckets.take(ip);
-    if (wait <= 0) return next();
-    this.metrics.http.rateLimited.inc();
-    next(new OciError("TOOMANYREQUESTS", `too many anonymous requests from ${ip}; retry in ${wait} s`, { headers: { "Retry-After": String(wait) } }));
-  };
+  /**
+   * The anonymous rate limit, per client address (mounted after the ops endpoints). Basic credentials are
+   * checked by the routes, so their failures are charged once answered (401), see callerKind.
+   */
+  rateLimit(auth: AuthComponents): RequestHandler | null {
+    const anonymous = this.buckets;
+    const failed = this.failedCredentials;
+    if (!anonymous || !failed) return null;
+    return (req, res, next) => {
+      callerKind(req, auth).then((kind) => {
+        if (kind === "authenticated") return next();
+        const ip = clientInfo(req).ip;
+        const wait = kind === "pending" ? failed.peek(ip) : anonymous.take(ip);
+        if (wait > 0) {
+          this.metrics.http.rateLimited.inc();
+          const what = kind === "pending" ? "failed logins" : "anonymous requests";
+          return next(new OciError("TOOMANYREQUESTS", `too many ${what} from ${ip}; retry in ${wait} s`, { headers: { "Retry-After": String(wait) } }));
+        }
+        if (kind === "pending") {
+          res.once("finish", () => {
+            if (res.statusCode === 401) failed.take(ip);
+          });
+        }
+        next();
+      }, next);
+    };
+  }
 
   /** The middleware enforcing one route's body policy. */
   enforce(policy: BodyPolicy): RequestHandler {

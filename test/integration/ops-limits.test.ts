@@ -1,9 +1,11 @@
 // Request guards on a running Berth: the anonymous rate limit (per client address, through trusted
 // proxies), X-Forwarded-* handling for the token realm and the audit log, body and header limits, and the
 // slow-client timeouts.
+import net from "node:net";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { rawExchange } from "../support/raw-exchange";
 import { expectOciError, finishUpload, randomBytes, sha256, startUpload, uniqueSuffix } from "../support/oci-client";
+import { waitFor } from "../support/wait-for";
 
 const ADMIN = `Basic ${Buffer.from("admin:limits-admin-pw").toString("base64")}`;
 
@@ -47,6 +49,36 @@ describe("anonymous rate limit and trusted proxies", () => {
     for (let i = 0; i < 10; i++) expect((await fetch(`${registry.url}/v2/`, from(ip, { authorization: ADMIN }))).status).toBe(200);
   });
 
+  it("limits every request that did not authenticate, whatever header it carries", async () => {
+    const forged = `Bearer e30.${Buffer.from(JSON.stringify({ sub: "admin" })).toString("base64url")}.sig`;
+    const wrongPassword = `Basic ${Buffer.from("admin:not-the-password").toString("base64")}`;
+    const headers = ["Foo", "Basic garbage", "Bearer garbage", forged, wrongPassword, undefined];
+    for (const [i, authorization] of headers.entries()) {
+      const ip = `198.51.100.${20 + i}`;
+      const extra: Record<string, string> = authorization ? { authorization } : {};
+      const statuses: number[] = [];
+      for (let n = 0; n < 4; n++) statuses.push((await fetch(`${registry.url}/v2/`, from(ip, extra))).status);
+      // The burst is 3: the fourth is refused (failed Basic credentials are charged after their 401).
+      expect({ authorization, statuses }).toEqual({ authorization, statuses: [401, 401, 401, 429] });
+    }
+    // A session cookie that names no session is anonymous too.
+    const cookieIp = "198.51.100.40";
+    const statuses: number[] = [];
+    for (let n = 0; n < 4; n++) statuses.push((await fetch(`${registry.url}/v2/`, from(cookieIp, { cookie: `berth_session=${"a".repeat(43)}` }))).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // A real login is never limited, even from an address whose anonymous budget is spent.
+    for (let i = 0; i < 10; i++) expect((await fetch(`${registry.url}/v2/`, from(cookieIp, { authorization: ADMIN }))).status).toBe(200);
+    // (The web login itself is an anonymous request until it succeeds: log in from a fresh address.)
+    const login = await fetch(`${registry.url}/api/v1/session`, {
+      method: "POST",
+      headers: { ...from("198.51.100.41").headers, "content-type": "application/json" },
+      body: JSON.stringify({ username: "admin", password: "limits-admin-pw" }),
+    });
+    expect(login.status).toBe(200);
+    const session = /berth_session=[^;]+/.exec(login.headers.get("set-cookie") ?? "")![0];
+    for (let i = 0; i < 10; i++) expect((await fetch(`${registry.url}/api/v1/me`, from(cookieIp, { cookie: session }))).status).toBe(200);
+  });
+
   it("takes the client address, scheme and host from trusted proxies only", async () => {
     const realm = async (headers: Record<string, string>) => (await fetch(`${registry.url}/v2/`, { headers })).headers.get("www-authenticate");
     const forwarded = { "x-forwarded-for": "203.0.113.50", "x-forwarded-proto": "https", "x-forwarded-host": "registry.example.com" };
@@ -73,6 +105,40 @@ describe("anonymous rate limit and trusted proxies", () => {
     expect(pushed.status).toBe(201);
     const events = await registry.deps.audit.query({ repository: repo, action: "push", limit: 10 });
     expect(events.map((e) => e.clientIp)).toEqual(["203.0.113.50"]);
+  });
+
+  it("throttles and audits web logins by the forwarded client address, not the proxy's", async () => {
+    // Its own registry: the anonymous rate limit above would answer 429 before the login throttle does.
+    const proxied = await startTestRegistry({
+      config: { auth: { enabled: true, adminPassword: "limits-admin-pw", loginFailures: 3 }, trustedProxies: ["loopback"] },
+    });
+    try {
+      const login = (ip: string, password: string) =>
+        fetch(`${proxied.url}/api/v1/session`, {
+          method: "POST",
+          headers: { "x-forwarded-for": ip, "content-type": "application/json" },
+          body: JSON.stringify({ username: "admin", password }),
+        });
+      const attacker = "203.0.113.66";
+      const user = "203.0.113.67";
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await login(attacker, `wrong-${i}`)).status);
+      expect(statuses).toEqual([401, 401, 401, 429]); // the attacker's address is throttled…
+      const locked = await login(attacker, "limits-admin-pw");
+      expect(locked.status).toBe(429);
+      expect(await locked.text()).toMatch(/failed logins/);
+      expect((await login(user, "limits-admin-pw")).status).toBe(200); // …and the user behind the same proxy is not
+      await proxied.deps.audit.flush();
+      const events = await proxied.deps.audit.query({ actor: "admin", action: "login", limit: 50 });
+      expect(events.map((e) => [e.clientIp, e.success]).sort()).toEqual([
+        [attacker, false],
+        [attacker, false],
+        [attacker, false],
+        [user, true],
+      ]);
+    } finally {
+      await proxied.stop();
+    }
   });
 
   it("ignores X-Forwarded-* from peers that are not trusted proxies", async () => {
@@ -172,5 +238,72 @@ describe("body and header limits, slow clients", () => {
     const rest = await fetch(location, { method: "PATCH", headers: { "content-range": `${start}-${data.length - 1}` }, body: data.subarray(start) });
     expect(rest.status).toBe(202);
     expect((await finishUpload(new URL(rest.headers.get("location")!, registry.url), sha256(data))).status).toBe(201);
+  });
+});
+
+describe("connection caps and header-less sockets", () => {
+  /** An idle connection from `source` (a loopback address), once established. */
+  const idle = (host: string, source: string, opened: net.Socket[]) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const [hostname, port] = host.split(":");
+      const socket = net.connect({ host: hostname, port: Number(port), localAddress: source }, () => resolve(socket));
+      socket.on("error", reject);
+      opened.push(socket);
+    });
+  /** What a fresh connection from `source` gets for GET /healthz, up to the server's close. */
+  const healthz = (host: string, source: string) => {
+    const [hostname, port] = host.split(":");
+    return new Promise<string>((resolve, reject) => {
+      let response = "";
+      const socket = net.connect({ host: hostname, port: Number(port), localAddress: source }, () =>
+        socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      );
+      socket.on("data", (d) => (response += d.toString("latin1")));
+      socket.on("error", reject);
+      socket.on("close", () => resolve(response));
+    });
+  };
+
+  it("refuses connections over the per-address and total caps with 503, and serves other addresses", async () => {
+    const registry = await startTestRegistry({ config: { http: { maxConnections: 8, maxConnectionsPerAddress: 5 } } });
+    const opened: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 5; i++) await idle(registry.host, "127.0.0.1", opened);
+      const refused = await healthz(registry.host, "127.0.0.1");
+      expect(refused).toMatch(/^HTTP\/1\.1 503 /);
+      expect(refused).toMatch(/"code":"UNAVAILABLE".*your address/);
+      expect(refused).not.toMatch(/"status":"ok"|200 OK/);
+      // Another address is still served while the first one is at its cap.
+      expect(await healthz(registry.host, "127.0.0.2")).toMatch(/^HTTP\/1\.1 200 /);
+
+      // The total cap: 5 + 3 open connections leave no room for a third address.
+      for (let i = 0; i < 3; i++) await idle(registry.host, "127.0.0.2", opened);
+      expect(await healthz(registry.host, "127.0.0.3")).toMatch(/^HTTP\/1\.1 503 [^]*the server/);
+
+      // Closing idle connections gives the room back.
+      const closed = opened.splice(0, 2);
+      for (const s of closed) s.destroy();
+      await waitFor("a connection from 127.0.0.1 to be served again", async () => /^HTTP\/1\.1 200 /.test(await healthz(registry.host, "127.0.0.1")));
+    } finally {
+      for (const s of opened) s.destroy();
+      await registry.stop();
+    }
+  });
+
+  it("closes a connection that sends no request head within headersTimeoutSeconds", async () => {
+    const registry = await startTestRegistry({ config: { http: { headersTimeoutSeconds: 1 } } });
+    const opened: net.Socket[] = [];
+    try {
+      const socket = await idle(registry.host, "127.0.0.1", opened);
+      // Far below the 30 s Node would take by default, far above the configured second.
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      // Read whatever comes (Node's own header check may answer 408 first): a paused socket never sees its end.
+      socket.resume();
+      const tooLong = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the idle socket is still open after 15 s")), 15_000).unref());
+      await Promise.race([closed, tooLong]);
+    } finally {
+      for (const s of opened) s.destroy();
+      await registry.stop();
+    }
   });
 });

@@ -5,7 +5,7 @@ import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { routeLabel } from "../../src/http/route-table";
 import { resolveClientInfo, TrustedProxies } from "../../src/http/client-info";
-import { isAnonymous, TokenBuckets } from "../../src/ops/rate-limit";
+import { TokenBuckets } from "../../src/ops/rate-limit";
 import { signBody, toNotificationEvent } from "../../src/events/notification-envelope";
 import { EventBus, type BerthEvent } from "../../src/events/event-bus";
 import { Metrics } from "../../src/metrics/metrics";
@@ -87,13 +87,6 @@ describe("token buckets", () => {
     expect(buckets.take("a")).toBe(0); // forgotten, so full again
   });
 
-  it("counts missing credentials and anonymous tokens as anonymous", () => {
-    const jwt = (claims: object) => `Bearer e30.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
-    expect(isAnonymous(fakeRequest("1.1.1.1"))).toBe(true);
-    expect(isAnonymous(fakeRequest("1.1.1.1", { authorization: jwt({ sub: "" }) }))).toBe(true);
-    expect(isAnonymous(fakeRequest("1.1.1.1", { authorization: jwt({ sub: "alice" }) }))).toBe(false);
-    expect(isAnonymous(fakeRequest("1.1.1.1", { authorization: "Basic YTpi" }))).toBe(false);
-  });
 });
 
 describe("notification envelope", () => {
