@@ -145,6 +145,8 @@ describe("imports at once", () => {
     expect(String((await expectOciError(second, 429, "TOOMANYREQUESTS")).errors[0].detail)).toMatch(/importConcurrencyPerUser/);
 
     expect((await rawImport(repo, as.bob, await smallArchive("b1"))).status).toBe(201);
+    // b1's work folder may outlive its answer for a moment: counting it would mistake it for bob's held import.
+    await waitFor("bob's finished import to be cleaned up", async () => (await importDirs()).length === 1);
 
     const heldB = heldImport(repo, as.bob, 10 * MiB);
     await waitFor("bob's held import to start", async () => (await importDirs()).length === 2);
