@@ -117,7 +117,7 @@ export class ManifestService {
 }
 
 /** The manifest is fine, a policy refuses the operation on the tag; the summary says what happened. */
-function immutableTagError(tag: string, rule: string, verb: "overwritten" | "deleted", extra: Record<string, string>): DomainError {
+export function immutableTagError(tag: string, rule: string, verb: "overwritten" | "deleted", extra: Record<string, string>): DomainError {
   return new DomainError(
     "TagImmutable",
     { tag, reason: "immutable tag", rule, ...extra },

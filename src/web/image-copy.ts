@@ -3,6 +3,7 @@ import { DomainError } from "../kernel/errors";
 import type { RepositoryName, TagName } from "../kernel/names";
 import type { Digest } from "../kernel/digest";
 import { parseManifest } from "../registry/manifest-parser";
+import { immutableTagError, type TagImmutability } from "../registry/manifest-service";
 
 /**
  * Retag / copy an image server-side, like `docker tag` + `docker push` without a client: the target gets
@@ -15,10 +16,13 @@ export async function copyImage(
   reference: ManifestReference,
   to: RepositoryName,
   tag: TagName | null,
+  immutability: TagImmutability,
 ): Promise<{ digest: Digest; mediaType: string }> {
   const manifest = await store.findManifest(from, reference);
   if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
-  await copyTree(store, from, to, manifest.digest, tag, new Set());
+  // The same guard as a push: a copy must not move an immutable tag either.
+  const rule = tag === null ? null : immutability.ruleFor(to, tag);
+  await copyTree(store, from, to, manifest.digest, tag, rule, new Set());
   return { digest: manifest.digest, mediaType: manifest.mediaType };
 }
 
@@ -28,6 +32,7 @@ async function copyTree(
   to: RepositoryName,
   digest: Digest,
   tag: TagName | null,
+  immutableRule: string | null,
   seen: Set<string>,
 ): Promise<void> {
   if (seen.has(digest)) return;
@@ -36,13 +41,13 @@ async function copyTree(
   if (!manifest) throw new DomainError("ManifestUnknown", { digest, reason: `not stored in ${from}` });
   const parsed = parseManifest(manifest.content, manifest.mediaType);
   for (const ref of parsed.references) {
-    if (ref.kind === "manifest") await copyTree(store, from, to, ref.digest, null, seen);
+    if (ref.kind === "manifest") await copyTree(store, from, to, ref.digest, null, null, seen);
     else if (!(await store.mountBlob(from, to, ref.digest))) {
       // A mirror fetches blobs on first pull: until then the cached manifest names blobs we lack.
       throw new DomainError("BlobUnknown", { digest: ref.digest, reason: `not stored in ${from} (pull the image once first)` });
     }
   }
-  const { missing } = await store.putManifest(
+  const { missing, immutableTagHeldBy } = await store.putManifest(
     to,
     {
       digest: manifest.digest,
@@ -54,6 +59,8 @@ async function copyTree(
       references: parsed.references,
     },
     tag,
+    { verifyReferences: true, immutableTag: immutableRule !== null },
   );
+  if (immutableTagHeldBy) throw immutableTagError(tag!, immutableRule!, "overwritten", { digest: immutableTagHeldBy });
   if (missing.length) throw new DomainError("ManifestBlobUnknown", { missing: missing.slice(0, 20) });
 }

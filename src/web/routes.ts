@@ -171,7 +171,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const reference = parseManifestReference(body.reference);
       await access.require(caller, target, "push");
       await access.beforeWrite(caller, target);
-      const copied = await copyImage(deps.store, repository, reference, target, tag);
+      const copied = await copyImage(deps.store, repository, reference, target, tag, deps.immutability);
       deps.events.record({
         ...origin(ctx, caller),
         action: "push",

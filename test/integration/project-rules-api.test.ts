@@ -150,6 +150,12 @@ describe("stored rules act at once", () => {
     expect(refused.status).toBe(403);
     expect(await refused.text()).toMatch(/tag v1\.0 is immutable/);
     expect(await outcome(await v2(registry.url, `/v2/${repo}/manifests/v1.0`, ADMIN, { method: "DELETE" }))).toEqual({ status: 403, codes: ["DENIED"] });
+    // The web UI's server-side copy is a push too: it may not move the tag either, and leaves it where it was.
+    const copied = await api("POST", `/repositories/${repo}/-/copy`, as.projectAdmin, { reference: "scratch", tag: "v1.0" });
+    expect(copied.status).toBe(403);
+    expect(await copied.text()).toMatch(/tag v1\.0 is immutable/);
+    const held = await v2(registry.url, `/v2/${repo}/manifests/v1.0`, ADMIN, { method: "HEAD", headers: { Accept: first.mediaType } });
+    expect(held.headers.get("docker-content-digest")).toBe(first.digest);
     // Pushing the same manifest again is no move; other tags stay mutable.
     expect((await putManifestAs(registry.url, repo, "v1.0", first, as.projectAdmin)).status).toBe(201);
     expect((await putManifestAs(registry.url, repo, "latest", other, as.projectAdmin)).status).toBe(201);
