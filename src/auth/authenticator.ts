@@ -21,6 +21,7 @@ import { ROBOT_PREFIX, type AccountPrincipal, type Principal } from "./principal
  */
 export class Authenticator {
   private readonly recent = new Map<string, { hash: string; until: number }>();
+  private readonly inFlight = new Map<string, Promise<Principal>>();
 
   constructor(
     private readonly accounts: AccountStore,
@@ -30,6 +31,12 @@ export class Authenticator {
   ) {}
 
   async login(username: string, password: string, clientIp: string): Promise<Principal> {
+    // The lockout comes first, before the cache of recent logins: a locked account answers 429 to every
+    // password alike, so a guesser learns nothing from it, right password included.
+    const wait = this.throttle.retryAfter(username, clientIp);
+    if (wait > 0) {
+      throw new DomainError("TooManyRequests", "too many failed logins; try again later", { retryAfterSeconds: wait });
+    }
     const cacheKey = createHash("sha256").update(`${username}\u0000${password}`).digest("hex");
     const hit = this.recent.get(cacheKey);
     if (hit && hit.until > Date.now()) {
@@ -38,11 +45,18 @@ export class Authenticator {
       if (current && current.hash === hit.hash) return current.principal;
       this.recent.delete(cacheKey);
     }
-
-    const wait = this.throttle.retryAfter(username, clientIp);
-    if (wait > 0) {
-      throw new DomainError("TooManyRequests", "too many failed logins; try again later", { retryAfterSeconds: wait });
+    // Parallel requests with the same credentials from one address share one check: a client opening ten
+    // connections with the right password is one attempt, not ten counted against the lockout.
+    const flightKey = `${cacheKey}\u0000${clientIp}`;
+    let flight = this.inFlight.get(flightKey);
+    if (!flight) {
+      flight = this.verify(username, password, clientIp, cacheKey).finally(() => this.inFlight.delete(flightKey));
+      this.inFlight.set(flightKey, flight);
     }
+    return flight;
+  }
+
+  private async verify(username: string, password: string, clientIp: string, cacheKey: string): Promise<Principal> {
     // Count the attempt before the (slow, async) check, so parallel guesses cannot all pass the gate.
     this.throttle.fail(username, clientIp);
     const principal = await this.check(username, password);

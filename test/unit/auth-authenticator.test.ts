@@ -104,6 +104,18 @@ describe("Authenticator.login", () => {
     expect(tried).toBeLessThanOrEqual(MAX_FAILURES);
   });
 
+  it("a locked account answers 429 to the right password too, even one a recent login cached (no oracle)", async () => {
+    expect(await failure(auth.login("alice", "alice-password", "7.7.7.1"))).toBe("ok");
+    for (let i = 0; i < MAX_FAILURES; i++) await failure(auth.login("alice", `cached-guess-${i}`, "7.7.7.2"));
+    expect(await failure(auth.login("alice", "alice-password", "7.7.7.2"))).toMatchObject({ code: "TooManyRequests" });
+  });
+
+  it("parallel logins with the right password are one attempt, never a lockout", async () => {
+    const results = await Promise.all(Array.from({ length: 3 * MAX_FAILURES }, () => failure(auth.login("alice", "alice-password", "8.8.8.8"))));
+    expect(results.every((r) => r === "ok")).toBe(true);
+    expect(await failure(auth.login("alice", "alice-password", "8.8.8.8"))).toBe("ok");
+  });
+
   it("does not keep accepting a password after the account changed (disabled, new password, deleted)", async () => {
     await addUser("bob", "bob-password");
     await addUser("carol", "carol-password");
