@@ -74,7 +74,8 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
       ok(ctx, created, 201);
     }), JSON_BODY)
     .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx, caller) => {
-      const name = decodeURIComponent(ctx.params[0]);
+      // Clients may escape the `$` of robot$…; a malformed escape names no robot.
+      const name = robotNameParam(ctx.params[0]);
       await accounts.removeRobot(name);
       deps.events.record({ ...origin(ctx, caller), action: "robot.deleted", reference: `robot ${name}`, detail: {} });
       send(ctx.res, 204, {});
@@ -189,4 +190,12 @@ function forceFlag(value: string | null): boolean {
   if (value === null || value === "false") return false;
   if (value === "true") return true;
   throw new OciError("INVALID_REQUEST", "force must be true or false");
+}
+
+function robotNameParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new OciError("INVALID_REQUEST", `malformed escape in robot name: ${raw.slice(0, 100)}`);
+  }
 }

@@ -88,7 +88,9 @@ export class TokenAuthorizer implements Authorizer {
     }
     const account = verified.account;
     if (coversAll(verified.access, requirement.required)) {
-      const principal = async () => (account ? await this.authenticator.byAccount(account, account.generation) : null) ?? ANONYMOUS;
+      // Looked up at most once per request (the re-check and ensureProject may both need it), and only then.
+      let looked: Promise<Principal> | undefined;
+      const principal = () => (looked ??= (async () => (account ? await this.authenticator.byAccount(account, account.generation) : null) ?? ANONYMOUS)());
       const access = await this.stillGranted(verified, requirement, principal);
       if (!access) throw this.unauthorized(req, requirement, "token was granted on a project that has since been deleted", "insufficient_scope");
       return this.finish(principal, access, requirement, verified.subject);

@@ -11,17 +11,19 @@ import { OciError } from "./errors";
 /** Refuses a request whose path or query string decodes to text that cannot be stored. */
 export const urlTextGuard: RequestHandler = (req, _res, next) => {
   const url = req.originalUrl;
-  // Node refuses raw control characters in the request line; only escapes can smuggle them in.
-  if (!url.includes("%")) return next();
+  // Node refuses raw control characters in the request line; only escapes can smuggle them in, and only
+  // %00 or an escape of a byte ≥ 0x80 can decode to NUL, invalid UTF-8 or a lone surrogate (e.g. the
+  // `?digest=sha256%3A…` of every upload is skipped here).
+  if (!/%(?:00|[89a-fA-F][0-9a-fA-F])/.test(url)) return next();
   const problem = textProblemOf(percentDecode(url));
   next(problem ? new OciError("INVALID_REQUEST", `the request URL ${problem}`) : undefined);
 };
 
 /** A form body (application/x-www-form-urlencoded) whose every name and value is storable text. */
 export function readForm(body: Buffer): URLSearchParams {
-  const problem = textProblemOf(body);
-  if (problem) throw new OciError("INVALID_REQUEST", `the form ${problem}`);
-  const form = new URLSearchParams(body.toString("utf8"));
+  const text = decodeUtf8(body);
+  if (text === null) throw new OciError("INVALID_REQUEST", "the form is not valid UTF-8");
+  const form = new URLSearchParams(text);
   for (const [name, value] of form) {
     const bad = textProblem(name) ?? textProblem(value);
     if (bad) throw new OciError("INVALID_REQUEST", `form field ${textProblem(name) ? "name" : name} ${bad}`);

@@ -60,7 +60,10 @@ function jsonDepthExceeds(text: string, maxDepth: number): boolean {
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > maxDepth) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
+    } else if ((c === 0x5d || c === 0x7d) && --depth < 0) {
+      // A closer with nothing open: not JSON, and it must not buy the rest of the text extra depth.
+      return false;
+    }
   }
   return false;
 }

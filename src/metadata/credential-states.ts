@@ -19,12 +19,13 @@ interface Entry {
  * database round trip each time. The database announces every change to an account, from whatever
  * replica or tool, and the account's entry goes at once; entries also expire after `maxAgeMs`, which bounds
  * how stale an entry can be while announcements cannot be heard (then the cache starts empty again once
- * they can). A read fills the cache only if no announcement arrived while it ran (the epoch), so it cannot
- * put back what a change just made stale.
+ * they can). Concurrent misses for one account share one read; a read fills the cache only if no
+ * announcement for that account arrived while it ran, so it cannot put back what a change just made stale.
  */
 export class CredentialStates implements CredentialStateSource {
   private readonly entries = new Map<string, Entry>();
-  private epoch = 0;
+  /** Reads under way, by account; an announcement removes the account's, which keeps it out of the cache. */
+  private readonly reading = new Map<string, Promise<CredentialState | null>>();
 
   constructor(
     private readonly accounts: Pick<AccountStore, "credentialState">,
@@ -51,22 +52,33 @@ export class CredentialStates implements CredentialStateSource {
     const key = `${account.kind}:${account.id}`;
     const hit = this.entries.get(key);
     if (hit && hit.until > Date.now()) return hit.state;
-    const epoch = this.epoch;
-    const state = await this.accounts.credentialState(account);
-    if (epoch === this.epoch) {
-      if (this.entries.size >= this.maxEntries) this.entries.clear();
-      this.entries.set(key, { state, until: Date.now() + this.maxAgeMs });
-    }
-    return state;
+    const pending = this.reading.get(key);
+    if (pending) return pending;
+    const read: Promise<CredentialState | null> = this.accounts.credentialState(account).then(
+      (state) => {
+        if (this.reading.get(key) === read) {
+          this.reading.delete(key);
+          if (this.entries.size >= this.maxEntries) this.entries.clear();
+          this.entries.set(key, { state, until: Date.now() + this.maxAgeMs });
+        }
+        return state;
+      },
+      (err: unknown) => {
+        if (this.reading.get(key) === read) this.reading.delete(key);
+        throw err;
+      },
+    );
+    this.reading.set(key, read);
+    return read;
   }
 
   private forget(key: string): void {
-    this.epoch++;
     this.entries.delete(key);
+    this.reading.delete(key);
   }
 
   private clear(): void {
-    this.epoch++;
     this.entries.clear();
+    this.reading.clear();
   }
 }

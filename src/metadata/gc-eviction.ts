@@ -143,7 +143,11 @@ export async function planEviction(
         [cutoff],
       );
       const blobsOf = new Map<number, string[]>();
-      for (const r of refs) blobsOf.set(r.id, [...(blobsOf.get(r.id) ?? []), r.digest]);
+      for (const r of refs) {
+        const digests = blobsOf.get(r.id);
+        if (digests) digests.push(r.digest);
+        else blobsOf.set(r.id, [r.digest]);
+      }
       const mirrored: MirroredManifest[] = manifests.map((m) => ({
         id: m.id,
         repositoryId: m.repository_id,

@@ -24,22 +24,23 @@ export class TokenBuckets {
 
   /** Takes one token: 0 when allowed, else the seconds until one is available (for Retry-After). */
   take(key: string): number {
-    return this.refill(key, true);
+    return this.refill(key);
   }
 
-  /** Like take, without taking: 0 when a token is available now. */
-  peek(key: string): number {
-    return this.refill(key, false);
+  /** Gives back a token taken for a request that turned out not to need it. */
+  refund(key: string): void {
+    const bucket = this.buckets.get(key);
+    if (bucket) bucket.tokens = Math.min(this.burst, bucket.tokens + 1);
   }
 
-  private refill(key: string, consume: boolean): number {
+  private refill(key: string): number {
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
     this.buckets.delete(key); // re-inserted below: Map order doubles as least-recently-seen order
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
     bucket.at = now;
     let wait = 0;
-    if (bucket.tokens >= 1) bucket.tokens -= consume ? 1 : 0;
+    if (bucket.tokens >= 1) bucket.tokens -= 1;
     else wait = Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond));
     this.buckets.set(key, bucket);
     if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);

@@ -51,7 +51,8 @@ export class RequestOps {
 
   /**
    * The anonymous rate limit, per client address (mounted after the ops endpoints). Basic credentials are
-   * checked by the routes, so their failures are charged once answered (401), see callerKind.
+   * checked by the routes: each attempt takes a token up front (so parallel guesses cannot all slip past
+   * a look-only check) and gets it back unless it was answered 401, see callerKind.
    */
   rateLimit(auth: AuthComponents): RequestHandler | null {
     const anonymous = this.buckets;
@@ -61,15 +62,16 @@ export class RequestOps {
       callerKind(req, auth).then((kind) => {
         if (kind === "authenticated") return next();
         const ip = clientInfo(req).ip;
-        const wait = kind === "pending" ? failed.peek(ip) : anonymous.take(ip);
+        const wait = (kind === "pending" ? failed : anonymous).take(ip);
         if (wait > 0) {
           this.metrics.http.rateLimited.inc();
           const what = kind === "pending" ? "failed logins" : "anonymous requests";
           return next(new OciError("TOOMANYREQUESTS", `too many ${what} from ${ip}; retry in ${wait} s`, { headers: { "Retry-After": String(wait) } }));
         }
         if (kind === "pending") {
+          // Only an answer that is not a 401 refunds: a client hanging up before the answer keeps its charge.
           res.once("finish", () => {
-            if (res.statusCode === 401) failed.take(ip);
+            if (res.statusCode !== 401) failed.refund(ip);
           });
         }
         next();

@@ -26,6 +26,11 @@ export class CircuitBreaker {
     this.trialInFlight = false;
   }
 
+  /** Ends a half-open trial that says nothing about the upstream's health (Berth refused to go there). */
+  release(): void {
+    this.trialInFlight = false;
+  }
+
   fail(): void {
     this.failures++;
     this.trialInFlight = false;

@@ -126,9 +126,9 @@ export class UpstreamClient {
       if (err instanceof UpstreamRefused) {
         this.logger.warn({ upstream: this.config.name, host: err.host, reason: err.message }, "refused an upstream's destination");
         this.stats.upstreamError(this.config.name, err.message);
-        // Berth's own decision, the same on every try, not an upstream failing: the breaker does not count it
-        // (and a half-open trial ends here).
-        this.breaker.succeed();
+        // Berth's own decision, the same on every try, not the upstream's health either way: the breaker
+        // neither counts it nor closes on it (a half-open trial just ends).
+        this.breaker.release();
         throw err;
       }
       const status = err instanceof UpstreamError ? err.status : 0;
