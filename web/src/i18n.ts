@@ -295,6 +295,16 @@ const en = {
   "error.notFound": "Page not found",
   "error.forbidden": "You do not have access to this.",
   "time.justNow": "just now",
+  // Project quotas (issue 15, item 3)
+  "quota.storage": "Storage",
+  "quota.repositories": "{count} repositories",
+  "quota.usage": "{used} of {quota}",
+  "quota.unlimited": "{used}, no quota",
+  "quota.edit": "Quota",
+  "quota.title": "Storage quota of {project}",
+  "quota.label": "Quota",
+  "quota.help": "A size such as 10GiB or 500MB, or a number of bytes; empty for no quota. A push that would go over it is refused; nothing stored is deleted.",
+  "quota.repositoriesColumn": "Repositories",
 } as const;
 
 export type Key = keyof typeof en;
@@ -587,6 +597,16 @@ const zh: Record<Key, string> = {
   "error.notFound": "页面不存在",
   "error.forbidden": "你没有访问权限。",
   "time.justNow": "刚刚",
+  // Project quotas (issue 15, item 3)
+  "quota.storage": "存储",
+  "quota.repositories": "{count} 个镜像仓库",
+  "quota.usage": "已用 {used}，配额 {quota}",
+  "quota.unlimited": "已用 {used}，无配额",
+  "quota.edit": "配额",
+  "quota.title": "{project} 的存储配额",
+  "quota.label": "配额",
+  "quota.help": "如 10GiB 或 500MB 的大小，或字节数；留空表示不设配额。超出配额的推送会被拒绝；已存储的内容不会被删除。",
+  "quota.repositoriesColumn": "镜像仓库",
 };
 
 const dictionaries: Record<Lang, Record<Key, string>> = { en, "zh-CN": zh };
