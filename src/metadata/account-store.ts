@@ -257,6 +257,9 @@ export class PrismaAccountStore implements AccountStore {
       // Upload sessions before their repositories: finishing an upload locks its session, then its
       // repository (the blob link's key), and the cascade would take them the other way round (a deadlock).
       await tx.$queryRaw`SELECT u.id FROM upload u JOIN repository r ON r.id = u.repository_id WHERE r.project_id = ${locked.id} FOR UPDATE OF u`;
+      // Then the repositories, before the cascade reaches the project's usage rows (project_blob): a push holds
+      // its repository FOR KEY SHARE and then writes those rows, so taking them first would deadlock with it.
+      await tx.$queryRaw`SELECT id FROM repository WHERE project_id = ${locked.id} FOR UPDATE`;
       await tx.project.delete({ where: { id: locked.id } });
       return { deleted: true, repositories };
     }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while

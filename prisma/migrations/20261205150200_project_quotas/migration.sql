@@ -30,9 +30,20 @@ CREATE TABLE "project_blob" (
     "digest" TEXT NOT NULL,
     "size" BIGINT NOT NULL,
     "links" INTEGER NOT NULL,
-    CONSTRAINT "project_blob_pkey" PRIMARY KEY ("project_id", "digest"),
-    CONSTRAINT "project_blob_project_id_fkey" FOREIGN KEY ("project_id") REFERENCES "project"("id") ON DELETE CASCADE ON UPDATE CASCADE
+    CONSTRAINT "project_blob_pkey" PRIMARY KEY ("project_id", "digest")
 );
+
+-- No foreign key from project_blob to project: checking one would take the project row FOR KEY SHARE in every
+-- push, which a project deletion (holding the row FOR UPDATE, then waiting for the pushes' repositories)
+-- would deadlock with. A deleted project's rows go with it here instead.
+CREATE OR REPLACE FUNCTION "berth_project_deleted"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM "project_blob" pb USING "old_projects" o WHERE pb."project_id" = o."id";
+    DELETE FROM "project_usage_delta" d USING "old_projects" o WHERE d."project_id" = o."id";
+    RETURN NULL;
+END $$;
+CREATE TRIGGER "project_deleted" AFTER DELETE ON "project"
+    REFERENCING OLD TABLE AS "old_projects" FOR EACH STATEMENT EXECUTE FUNCTION "berth_project_deleted"();
 
 CREATE OR REPLACE FUNCTION "berth_project_created"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
