@@ -209,9 +209,25 @@ describe("enforcing a quota", () => {
     expect((await figures(elsewhere)).usedBytes).toBe(shared.length + one.config.data.length + one.bytes.length);
     expect((await figures(project)).usedBytes).toBe(distinct);
 
+    // Folding the pending changes into the project rows (as every replica does periodically) changes nothing seen.
+    await a.deps.database.query(`SELECT berth_fold_repository_figures()`);
+    expect(await figures(project)).toMatchObject({ repositories: 2, usedBytes: distinct });
+
     // Deleting one repository's manifest leaves the layer held by the other: only that manifest's bytes go.
     expect((await v2(a.url, `/v2/${project}/one/manifests/${one.digest}`, ADMIN, { method: "DELETE" })).status).toBe(202);
     expect((await figures(project)).usedBytes).toBe(distinct - one.bytes.length);
+  });
+
+  test("a quota set on a project that already stores images counts what it stores", async () => {
+    const project = await newProject("qlate");
+    const image = await pushImageAs(a.url, `${project}/app`, "v1", ADMIN, buildImage({ layers: 1, layerSize: 3000 }));
+    const stored = image.config.data.length + 3000 + image.bytes.length;
+    expect((await setQuota(project, stored)).usedBytes).toBe(stored);
+    expect(await refusal(await pushBlobAs(b.url, `${project}/app`, randomBytes(1), ADMIN))).toMatchObject({ status: 403, code: "DENIED" });
+    await a.deps.database.query(`SELECT berth_fold_repository_figures()`);
+    expect((await pushBlobAs(b.url, `${project}/other`, randomBytes(1), ADMIN)).status).toBe(403);
+    // The same bytes again add nothing: a blob the project holds fits whatever the quota.
+    expect((await pushBlobAs(b.url, `${project}/other`, image.layers[0].data, ADMIN)).status).toBe(201);
   });
 
   test("concurrent pushes on two replicas never overshoot the quota", async () => {

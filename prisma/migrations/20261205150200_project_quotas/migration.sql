@@ -24,6 +24,8 @@ CREATE TABLE "project_usage_delta" (
     "size_bytes" BIGINT NOT NULL,
     CONSTRAINT "project_usage_delta_pkey" PRIMARY KEY ("id")
 );
+-- Quota checks and the projects list add a project's pending changes to its row.
+CREATE INDEX "project_usage_delta_project_id_idx" ON "project_usage_delta"("project_id");
 
 CREATE TABLE "project_blob" (
     "project_id" INTEGER NOT NULL,
