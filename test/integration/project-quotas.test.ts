@@ -216,6 +216,13 @@ describe("enforcing a quota", () => {
     // Deleting one repository's manifest leaves the layer held by the other: only that manifest's bytes go.
     expect((await v2(a.url, `/v2/${project}/one/manifests/${one.digest}`, ADMIN, { method: "DELETE" })).status).toBe(202);
     expect((await figures(project)).usedBytes).toBe(distinct - one.bytes.length);
+
+    // A repository deleted (as a forced project deletion deletes them, or psql) gives back what only it held,
+    // counted once although its links and manifests go by cascade.
+    await a.deps.database.query(`DELETE FROM repository WHERE name = $1`, [`${project}/two`]);
+    expect(await figures(project)).toMatchObject({ repositories: 1, usedBytes: shared.length + one.config.data.length });
+    await a.deps.database.query(`SELECT berth_fold_repository_figures()`);
+    expect((await figures(project)).usedBytes).toBe(shared.length + one.config.data.length);
   });
 
   test("a quota set on a project that already stores images counts what it stores", async () => {
