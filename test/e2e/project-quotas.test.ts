@@ -79,7 +79,7 @@ test("an admin sets a quota in the UI, the list shows usage against it, and skop
   // The project page shows the same figures, the refused layer not counted (its upload session made the
   // repository, empty: a second one).
   await page.goto(`${registry.url}/projects/quota-team`);
-  await page.getByText("2 repositories").waitFor();
+  await page.getByText("Repositories: 2").waitFor();
   await page.getByRole("meter").waitFor();
   await browser.screenshot("quota-02-project-page");
   const listed = await api(registry.url, "GET", "/api/v1/projects", admin);

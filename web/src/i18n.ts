@@ -297,7 +297,7 @@ const en = {
   "time.justNow": "just now",
   // Project quotas (issue 15, item 3)
   "quota.storage": "Storage",
-  "quota.repositories": "{count} repositories",
+  "quota.repositories": "Repositories: {count}",
   "quota.usage": "{used} of {quota}",
   "quota.unlimited": "{used}, no quota",
   "quota.edit": "Quota",
@@ -599,7 +599,7 @@ const zh: Record<Key, string> = {
   "time.justNow": "刚刚",
   // Project quotas (issue 15, item 3)
   "quota.storage": "存储",
-  "quota.repositories": "{count} 个镜像仓库",
+  "quota.repositories": "镜像仓库：{count}",
   "quota.usage": "已用 {used}，配额 {quota}",
   "quota.unlimited": "已用 {used}，无配额",
   "quota.edit": "配额",
