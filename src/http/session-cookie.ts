@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { clientInfo } from "./client-info";
 
 /** The browser session cookie and the header the UI echoes its CSRF token in on unsafe requests. */
 export const SESSION_COOKIE = "berth_session";
@@ -49,9 +50,10 @@ export function clearedCookieHeader(secure: boolean): string {
   return sessionCookieHeader("", 0, secure);
 }
 
-/** HTTPS as the browser sees it: TLS here, or a TLS-terminating proxy that says so, or an https external URL. */
+/**
+ * HTTPS as the browser sees it: TLS here, or a trusted TLS-terminating proxy that says so (client-info.ts
+ * decides whom to believe — X-Forwarded-Proto from anyone else is ignored), or an https external URL.
+ */
 export function isHttps(req: IncomingMessage, externalUrl: string | undefined): boolean {
-  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  if (String(req.headers["x-forwarded-proto"] ?? "").split(",")[0].trim() === "https") return true;
-  return externalUrl?.startsWith("https://") ?? false;
+  return clientInfo(req).proto === "https" || (externalUrl?.startsWith("https://") ?? false);
 }

@@ -392,6 +392,19 @@ describe("path tricks in repository names", () => {
   });
 });
 
+describe("forwarded headers from an untrusted peer", () => {
+  it("X-Forwarded-Proto: https from a client that is no trusted proxy does not make the session cookie Secure", async () => {
+    // No trustedProxies here: the test client is just a client, and its word on the scheme counts for nothing.
+    const res = await fetch(`${url()}/api/v1/session`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Forwarded-Proto": "https" },
+      body: JSON.stringify({ username: member.username, password: member.password }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("set-cookie")).toMatch(/^berth_session=[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+  });
+});
+
 describe("credentials in logs", () => {
   it("never logs passwords, robot secrets or tokens, at debug level", async () => {
     const sink = memoryLogger("debug");

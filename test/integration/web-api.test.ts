@@ -48,7 +48,10 @@ let amd: BuiltImage;
 let arm: BuiltImage;
 
 beforeAll(async () => {
-  registry = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD }, web: { importMaxBytes: 3 * 1024 * 1024 } } });
+  // The test client is the trusted (loopback) proxy that says whether the browser's side was HTTPS.
+  registry = await startTestRegistry({
+    config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD }, web: { importMaxBytes: 3 * 1024 * 1024 }, trustedProxies: ["loopback"] },
+  });
   base = registry.url;
   admin = await login(base, "admin", ADMIN_PASSWORD);
   for (const name of ["alice", "bob", "carol", "mona"]) {
