@@ -171,6 +171,24 @@ test("no hostile parameter or body on any route makes a 5xx, and /healthz keeps 
   expect(health.every((s) => s === 200)).toBe(true);
 });
 
+test("HEAD answers as GET does, without a body, on every route that offers GET; other methods stay 405 with Allow", async () => {
+  const mismatches: string[] = [];
+  for (const { pattern, methods } of routes.filter((r) => r.methods.includes("GET"))) {
+    const url = `${registry.url}${pathOf(pattern, sampleValues(pattern))}`;
+    const get = await fetch(url, { headers: { Authorization: ADMIN } });
+    await get.arrayBuffer();
+    const head = await fetch(url, { method: "HEAD", headers: { Authorization: ADMIN } });
+    const body = await head.text();
+    if (head.status !== get.status || body !== "") mismatches.push(`${url}: GET ${get.status}, HEAD ${head.status} ${body.slice(0, 80)}`);
+    if (!methods.includes("PATCH")) {
+      const refused = await fetch(url, { method: "PATCH", headers: { Authorization: ADMIN } });
+      const allow = refused.headers.get("allow")?.split(", ") ?? [];
+      if (refused.status !== 405 || !allow.includes("GET") || !allow.includes("HEAD")) mismatches.push(`${url}: PATCH ${refused.status}, Allow ${allow}`);
+    }
+  }
+  expect(mismatches).toEqual([]);
+});
+
 test("a manifest nested 10,000 levels deep is MANIFEST_INVALID on /v2, a deep body INVALID_REQUEST on the API", async () => {
   const type = "application/vnd.oci.image.manifest.v1+json";
   const manifest = `{"schemaVersion":2,"mediaType":"${type}","annotations":{"x":${DEEP}}}`;
