@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import type { WebSession, WebSessions } from "../auth/sessions";
 import { clientInfo } from "./client-info";
 
 /** The browser session cookie and the header the UI echoes its CSRF token in on unsafe requests. */
@@ -21,6 +22,23 @@ export function sessionCookie(req: IncomingMessage): string | null {
     return /^[A-Za-z0-9_-]{1,256}$/.test(value) ? value : null;
   }
   return null;
+}
+
+const resolved = new WeakMap<IncomingMessage, Promise<WebSession | null>>();
+
+/**
+ * The request's browser session, looked up once per request (two queries: the session, then its account)
+ * however many layers ask — the rate limiter and then the route both need it. Kept like clientInfo, by
+ * request, so nothing outlives the request.
+ */
+export function requestSession(req: IncomingMessage, sessions: Pick<WebSessions, "resolve"> | undefined): Promise<WebSession | null> {
+  let session = resolved.get(req);
+  if (!session) {
+    const cookie = sessionCookie(req);
+    session = cookie && sessions ? sessions.resolve(cookie) : Promise.resolve(null);
+    resolved.set(req, session);
+  }
+  return session;
 }
 
 /** Methods that change state need the CSRF header when the caller is authenticated by cookie. */

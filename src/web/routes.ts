@@ -35,7 +35,7 @@ import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
 import { listTags } from "./repository-queries";
 import { parseJson } from "../kernel/text";
-import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
+import { clearedCookieHeader, csrfMatches, isHttps, requestSession, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
 export interface WebDeps {
   config: Config;
@@ -92,8 +92,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   router
     .on("GET", /^\/api\/v1\/session$/, async (ctx) => {
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
-      const token = sessionCookie(ctx.req);
-      const session = token ? await deps.auth.token!.sessions!.resolve(token) : null;
+      const session = await requestSession(ctx.req, deps.auth.token!.sessions);
       json(ctx, await sessionInfo(ctx.req, session?.principal ?? null, session?.csrfToken ?? null));
     })
     .on("POST", /^\/api\/v1\/session$/, async (ctx) => {
@@ -116,7 +115,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const token = sessionCookie(ctx.req);
       const sessions = deps.auth.token?.sessions;
       if (token && sessions) {
-        const session = await sessions.resolve(token);
+        const session = await requestSession(ctx.req, sessions);
         if (session && !csrfMatches(ctx.req, session.csrfToken)) throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
         if (session) {
           await sessions.destroy(token);

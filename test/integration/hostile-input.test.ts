@@ -10,6 +10,7 @@ import { buildApp } from "../../src/app";
 import type { RouteDescription } from "../../src/http/route-table";
 import { ADMIN_PASSWORD, basic, startAuthRegistry } from "../support/auth-helpers";
 import type { TestRegistry } from "../support/registry";
+import { WebStatic } from "../../src/web/static";
 
 jest.setTimeout(600_000);
 
@@ -187,6 +188,12 @@ test("HEAD answers as GET does, without a body, on every route that offers GET; 
     }
   }
   expect(mismatches).toEqual([]);
+});
+
+test("no route shares a path with the web UI (mounted before the rate limiter, it would shadow one)", () => {
+  const ui = WebStatic.default();
+  const shadowed = routes.map((r) => pathOf(r.pattern, sampleValues(r.pattern))).filter((p) => ui.serves("GET", p));
+  expect(shadowed).toEqual([]);
 });
 
 test("a manifest nested 10,000 levels deep is MANIFEST_INVALID on /v2, a deep body INVALID_REQUEST on the API", async () => {
