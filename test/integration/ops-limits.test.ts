@@ -40,7 +40,7 @@ describe("anonymous rate limit and trusted proxies", () => {
   });
 
   it("never spends an address's tokens on the web UI's pages and files", async () => {
-    const ip = "198.51.100.40";
+    const ip = "198.51.100.60";
     for (const page of ["/", "/login", "/repositories/a/b", "/favicon.svg", "/", "/login"]) {
       expect({ page, status: (await fetch(`${registry.url}${page}`, from(ip))).status }).toEqual({ page, status: 200 });
     }
@@ -51,7 +51,7 @@ describe("anonymous rate limit and trusted proxies", () => {
   });
 
   it("looks a browser's session up once per request, though the rate limiter and the route both ask", async () => {
-    const ip = "198.51.100.41";
+    const ip = "198.51.100.61";
     const login = await fetch(`${registry.url}/api/v1/session`, {
       method: "POST",
       headers: { "x-forwarded-for": ip, "content-type": "application/json" },
