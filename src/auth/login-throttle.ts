@@ -34,13 +34,16 @@ export class LoginThrottle {
     return Math.max(1, Math.ceil((recent[0] + this.windowMs - this.now()) / 1000));
   }
 
-  /** Counts a failure; called before the password is checked, so the name is taken as real until told otherwise. */
+  /**
+   * Counts a failure; called before the password is checked, so the name is taken as real until told
+   * otherwise — also when it was unknown before (an account created since must not keep evictable failures).
+   */
   fail(account: string, address: string): void {
     const key = keyOf(account, address);
-    const table = this.unknown.has(key) ? this.unknown : this.accounts;
-    const recent = this.recent(table, key);
+    const recent = this.recent(this.unknown.has(key) ? this.unknown : this.accounts, key);
+    this.unknown.delete(key);
     recent.push(this.now());
-    this.store(table, key, recent);
+    this.store(this.accounts, key, recent);
   }
 
   /** The name is not a usable account: its failures move to the table that floods may evict from. */

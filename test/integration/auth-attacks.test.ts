@@ -30,6 +30,9 @@ import {
 } from "../support/auth-helpers";
 import { digestOf, expectRawOciError, randomBytes, rawRequest, type BuiltImage } from "../support/oci-client";
 import { waitFor } from "../support/wait-for";
+import { Authenticator } from "../../src/auth/authenticator";
+import { LoginThrottle } from "../../src/auth/login-throttle";
+import type { DomainError } from "../../src/kernel/errors";
 
 const admin: Creds = { username: "admin", password: ADMIN_PASSWORD };
 const LOGIN_FAILURES = 3;
@@ -346,6 +349,23 @@ describe("brute force on /token", () => {
     // At most LOGIN_FAILURES passwords may actually be tried; the rest must be turned away with 429.
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(LOGIN_FAILURES);
     expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+  });
+
+  it("a flood of failed logins under made-up names does not evict the lockout on a real account", async () => {
+    // Berth's own authenticator over the real account store, with the throttle's table cap made small
+    // enough to overflow here (it is 100,000 in Berth).
+    const throttle = new LoginThrottle(LOGIN_FAILURES, 60_000, Date.now, 4);
+    const authenticator = new Authenticator(registry.deps.stores.accounts, throttle, registry.deps.events);
+    const victim = await addUser(registry, "flooded");
+    const attempt = (username: string, password: string) =>
+      authenticator.login(username, password, "203.0.113.9").then(
+        () => "ok",
+        (err: DomainError) => err.code,
+      );
+    for (let i = 0; i < LOGIN_FAILURES; i++) expect(await attempt(victim.username, `guess-${i}`)).toBe("Unauthorized");
+    expect(await attempt(victim.username, victim.password)).toBe("TooManyRequests");
+    for (let i = 0; i < 12; i++) expect(await attempt(uniqueName("nobody"), "flood")).toBe("Unauthorized");
+    expect(await attempt(victim.username, victim.password)).toBe("TooManyRequests");
   });
 });
 

@@ -75,6 +75,18 @@ describe("LoginThrottle", () => {
     expect(throttle.retryAfter("alice", "ip")).toBeGreaterThan(0);
   });
 
+  it("keeps failures under a name that became an account, though they were made while it was unknown", () => {
+    const throttle = new LoginThrottle(2, 60_000, clock, 10);
+    throttle.fail("bob", "ip");
+    throttle.unknownAccount("bob", "ip");
+    throttle.fail("bob", "ip"); // bob exists now: the check does not call unknownAccount
+    for (let i = 0; i < 1_000; i++) {
+      throttle.fail(`random-${i}`, "ip");
+      throttle.unknownAccount(`random-${i}`, "ip");
+    }
+    expect(throttle.retryAfter("bob", "ip")).toBeGreaterThan(0);
+  });
+
   it("still throttles made-up names, so a 429 tells nothing about whether a name exists", () => {
     const throttle = new LoginThrottle(2, 60_000, clock, 10);
     for (const name of ["alice", "nobody"]) {
