@@ -232,8 +232,9 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
         }
         json(ctx, { repository, ...result }, 201);
       } finally {
-        await rm(work, { recursive: true, force: true });
+        // Nothing writes to `work` any more (the pipeline has settled): what it holds, statfs shows.
         reservation?.release();
+        await rm(work, { recursive: true, force: true });
         release();
       }
     }), IMPORT_BODY)
