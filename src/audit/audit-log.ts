@@ -48,6 +48,9 @@ export interface AuditLogOptions {
 
 type PendingEvent = AuditEventInput & { at: Date };
 
+/** Most events written in one statement. */
+const MAX_BATCH = 1000;
+
 /**
  * Who did what, from where: every event on the event bus (src/events/vocabulary.ts), of which it is a
  * subscriber — nothing writes to it directly. Requests only enqueue: events are written in batches off
@@ -64,6 +67,7 @@ export class AuditLog {
   private readonly options: Required<Omit<AuditLogOptions, "flushIntervalMs">>;
   /** Failed attempts in a row, and when the timer may try again. */
   private outage = { attempts: 0, retryAt: 0 };
+  private dueFlush = false;
 
   constructor(
     private readonly store: AuditStore,
@@ -106,27 +110,48 @@ export class AuditLog {
   /** Writes what is pending now, whether or not a retry is due. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      const batch = this.pending;
-      if (!batch.length) return;
-      this.pending = [];
-      try {
-        await this.store.insert(batch.map(toRow));
-        this.outage = { attempts: 0, retryAt: 0 };
-      } catch (err) {
-        if (!isDataError(err)) return this.keep(batch, err);
-        // One event the database refuses must not take the others with it: write them one by one.
-        this.logger.warn({ err, events: batch.length }, "audit batch refused; writing its events one by one");
-        for (const [i, event] of batch.entries()) {
-          const unavailable = await this.insertOne(event);
-          if (unavailable) return this.keep(batch.slice(i), unavailable);
-        }
+      // In batches of at most MAX_BATCH: a backlog from an outage is not one huge statement, and a bad
+      // event in it costs the event-by-event retry of its own batch only.
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        if (!(await this.write(batch))) return;
       }
     });
     return this.flushing;
   }
 
+  /** Writes one batch; false when the database could not be written to (the unwritten events kept). */
+  private async write(batch: PendingEvent[]): Promise<boolean> {
+    try {
+      await this.store.insert(batch.map(toRow));
+      this.outage = { attempts: 0, retryAt: 0 };
+      return true;
+    } catch (err) {
+      if (!isDataError(err)) {
+        this.keep(batch, err);
+        return false;
+      }
+      // One event the database refuses must not take the others with it: write them one by one.
+      this.logger.warn({ err, events: batch.length }, "audit batch refused; writing its events one by one");
+      for (const [i, event] of batch.entries()) {
+        const unavailable = await this.insertOne(event);
+        if (unavailable) {
+          this.keep(batch.slice(i), unavailable);
+          return false;
+        }
+      }
+      this.outage = { attempts: 0, retryAt: 0 };
+      return true;
+    }
+  }
+
+  /** The timer's and a full queue's flush: one at a time, and not before a retry is due. */
   private flushWhenDue(): void {
-    if (Date.now() >= this.outage.retryAt) void this.flush();
+    if (this.dueFlush || Date.now() < this.outage.retryAt) return;
+    this.dueFlush = true;
+    void this.flush().finally(() => {
+      this.dueFlush = false;
+    });
   }
 
   /** Writes one event; resolves to the error when the database is unavailable (the event not written). */

@@ -162,6 +162,29 @@ describe("a database that cannot be written to (an outage, not bad data)", () =>
     }
   });
 
+  test("a backlog is written in batches of 1000: a bad event costs the event-by-event retry of its own batch only", async () => {
+    const repo = uniqueName("outage");
+    const { store, state } = switchableStore();
+    let refused = 0;
+    const log = new AuditLog(store, registry.deps.logger, { flushIntervalMs: 3_600_000, writeFailed: () => refused++ });
+    try {
+      state.down = true;
+      for (let i = 0; i < 1500; i++) log.handle(i === 1200 ? event(`${repo}/bad`, new Date(-8.64e15)) : event(`${repo}/ok`));
+      await log.flush();
+      // One attempt started by the full queue (only one, however many events arrive), one by this flush:
+      // each of the first batch only, whole.
+      expect(state.inserts).toEqual([1000, 1000]);
+      state.down = false;
+      state.inserts = [];
+      await log.flush();
+      expect(state.inserts).toEqual([1000, 500, ...Array(500).fill(1)]);
+      expect(refused).toBe(1);
+      expect((await registry.deps.stores.audit.find({ repository: `${repo}/ok`, limit: 2000 })).length).toBe(1499);
+    } finally {
+      await log.close();
+    }
+  });
+
   test("the database going away in the middle of an event-by-event retry keeps the events not yet written", async () => {
     const repo = uniqueName("outage");
     const { store, state } = switchableStore();
