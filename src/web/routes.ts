@@ -29,8 +29,9 @@ import { WebAccess } from "./access";
 import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
-import { MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
-import { ensureDiskRoom, ImportSlots } from "./import-guard";
+import { isMultipart, MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
+import { ImportSlots } from "./import-guard";
+import { diskCopies, DiskLedger, roomAsUnpacked, type DiskReservation } from "./disk-ledger";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
 import { listTags } from "./repository-queries";
@@ -63,6 +64,8 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   const access = new WebAccess(deps);
   const importSlots = new ImportSlots({ total: deps.config.web.importConcurrency, perUser: deps.config.web.importConcurrencyPerUser });
+  const importRoot = path.join(deps.config.dataDir, "tmp");
+  const diskLedger = new DiskLedger(importRoot, deps.config.web.importMinFreeBytes);
   const queries = deps.stores.web;
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
     sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
@@ -202,13 +205,19 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       await access.beforeWrite(caller, repository);
       const limits = deps.config.web;
       const release = importSlots.take(caller.kind === "user" || caller.kind === "robot" ? `${caller.kind}:${caller.id}` : `address:${clientIp(ctx.req)}`);
-      const work = path.join(deps.config.dataDir, "tmp", `import-${randomUUID()}`);
+      const work = path.join(importRoot, `import-${randomUUID()}`);
+      let reservation: DiskReservation | null = null;
       try {
-        await mkdir(path.dirname(work), { recursive: true });
-        await ensureDiskRoom(path.dirname(work), Number(ctx.req.headers["content-length"]) || 0, limits.importMinFreeBytes);
+        await mkdir(importRoot, { recursive: true });
+        // What the body declares it unpacks to at least (a plain tar); more is claimed step by step as it unpacks.
+        const covered = Math.min(Number(ctx.req.headers["content-length"]) || 0, limits.importMaxExpandedBytes);
+        const copies = await diskCopies(deps.config.storage, importRoot);
+        reservation = await diskLedger.reserve(covered * copies);
         await mkdir(work);
+        const room = roomAsUnpacked(reservation, covered, copies);
+        const written = reservation.wrote;
         const files = await receiveArchive(ctx.req, ctx.res, limits.importMaxBytes, (stream) =>
-          extractArchive(stream, work, { maxBytes: limits.importMaxExpandedBytes, maxRatio: limits.importMaxExpansionRatio, maxEntries: 100_000 }),
+          extractArchive(stream, work, { maxBytes: limits.importMaxExpandedBytes, maxRatio: limits.importMaxExpansionRatio, maxEntries: 100_000, room, written }),
         );
         const result = await importArchive(files, tag, importSink(deps, repository));
         for (const image of result.images) {
@@ -222,6 +231,8 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
         }
         json(ctx, { repository, ...result }, 201);
       } finally {
+        // Nothing writes to `work` any more (the pipeline has settled): what it holds, statfs shows.
+        reservation?.release();
         await rm(work, { recursive: true, force: true });
         release();
       }
@@ -345,8 +356,11 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
 
 const MAX_JSON_BYTES = 64 * 1024;
 const JSON_BODY = smallBody(MAX_JSON_BYTES);
-/** An image archive streams in (raw, or as a form's file) up to web.importMaxBytes, under no whole-request timeout. */
-const IMPORT_BODY = streamedBody((limits) => limits.web.importMaxBytes + MULTIPART_OVERHEAD_BYTES);
+/**
+ * An image archive streams in (raw, or as a form's file) up to web.importMaxBytes, under no whole-request
+ * timeout: the one limit of a raw body; a form may add its framing (multer holds its file to the limit).
+ */
+const IMPORT_BODY = streamedBody("web.importMaxBytes", (limits, req) => limits.web.importMaxBytes + (isMultipart(req) ? MULTIPART_OVERHEAD_BYTES : 0));
 const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
 
 function oneOf<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {
