@@ -205,7 +205,9 @@ export class SqlWebQueries implements WebQueries {
   artifactListSql(repositoryId: number, untagged: boolean, page: Page): { sql: string; params: unknown[] } {
     const p = new Params();
     const sql = `
-      SELECT m.digest, m.media_type, m.content, m.created_at, m.last_pulled_at,
+      SELECT m.digest, m.media_type, m.content, m.created_at,
+             -- A pull by digest marks the manifest, a pull by tag marks the tag: the latest of them is the manifest's.
+             GREATEST(m.last_pulled_at, (SELECT max(t.last_pulled_at) FROM tag t WHERE t.manifest_id = m.id)) AS last_pulled_at,
              ARRAY(SELECT t.name FROM tag t WHERE t.manifest_id = m.id) AS tags,
              (SELECT count(*) FROM manifest x WHERE x.repository_id = m.repository_id AND x.subject_digest = m.digest) AS referrers
         FROM manifest m
@@ -219,8 +221,11 @@ export class SqlWebQueries implements WebQueries {
     const list = this.artifactListSql(repositoryId, untagged, page);
     const [rows, [counts]] = await Promise.all([
       this.db.query<{ digest: string; media_type: string; content: Buffer; created_at: Date; last_pulled_at: Date | null; tags: string[]; referrers: bigint }>(list.sql, list.params),
+      // Each manifest is tested once, and the costlier "shown on its own" test only when it has no tag.
       this.db.query<{ total: bigint; untagged: bigint }>(
-        `SELECT count(*) FILTER (WHERE ${TOP_LEVEL}) AS total, count(*) FILTER (WHERE ${UNTAGGED}) AS untagged FROM manifest m WHERE m.repository_id = $1`,
+        `SELECT count(*) FILTER (WHERE tagged OR loose) AS total, count(*) FILTER (WHERE loose) AS untagged
+           FROM (SELECT ${TAGGED} AS tagged, CASE WHEN ${TAGGED} THEN false ELSE ${UNTAGGED} END AS loose
+                   FROM manifest m WHERE m.repository_id = $1) flags`,
         [repositoryId],
       ),
     ]);
@@ -288,12 +293,15 @@ export class SqlWebQueries implements WebQueries {
 
 const TAG_COLUMNS = `SELECT t.name, t.updated_at, t.last_pulled_at, m.digest, m.media_type, m.created_at, m.content FROM tag t JOIN manifest m ON m.id = t.manifest_id`;
 
-const TAGGED = `EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id)`;
+// Each test is a lookup per manifest through an index (tag_manifest_id_idx, the manifest digest key,
+// manifest_reference_digest_idx). OFFSET 0 keeps each a per-row probe: without it the planner may hash the
+// whole manifest table to answer one page of one repository.
+const TAGGED = `EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id OFFSET 0)`;
 /** An untagged manifest shown on its own: not a child of an index in the repository, not a referrer of a manifest in it. */
 const UNTAGGED = `NOT ${TAGGED}
-  AND NOT EXISTS (SELECT 1 FROM manifest s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest)
+  AND NOT EXISTS (SELECT 1 FROM manifest s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest OFFSET 0)
   AND NOT EXISTS (SELECT 1 FROM manifest_reference r JOIN manifest i ON i.id = r.manifest_id
-                   WHERE r.digest = m.digest AND r.kind = 'manifest' AND i.repository_id = m.repository_id)`;
+                   WHERE r.digest = m.digest AND r.kind = 'manifest' AND i.repository_id = m.repository_id OFFSET 0)`;
 const TOP_LEVEL = `(${TAGGED} OR (${UNTAGGED}))`;
 
 function tagManifestRow(r: TagDbRow): TagManifestRow {

@@ -184,15 +184,17 @@ describe("deleting a manifest", () => {
     expect(await list(repo)).toMatchObject({ total: 1, untaggedTotal: 0 });
   });
 
-  test("is refused while an immutable tag points at it: 403 TAG_IMMUTABLE in the server's words, nothing deleted", async () => {
+  test("is refused while an immutable tag points at it: 403 in the server's words, nothing deleted", async () => {
     const repo = "art/frozen";
     const image = buildImage({ config: configOf("amd64") });
     await seedImage(registry.deps, repo, image, "release-1.0");
     await seedManifest(registry.deps, repo, image, "dev");
     const listed = await list(repo);
     expect(listed.items[0]).toMatchObject({ tags: ["dev", "release-1.0"], immutableTags: ["release-1.0"] });
-    const body = await expectOciError(await api(registry.url, "DELETE", `/api/v1/repositories/${repo}/-/manifests/${image.digest}`, admin), 403, "TAG_IMMUTABLE");
+    // The registry's code for it is DENIED (OCI's), with the reason in the detail.
+    const body = await expectOciError(await api(registry.url, "DELETE", `/api/v1/repositories/${repo}/-/manifests/${image.digest}`, admin), 403, "DENIED");
     expect(body.errors[0].message).toMatch(/^tag release-1\.0 is immutable \(.+\) and cannot be deleted$/);
+    expect(body.errors[0].detail).toMatchObject({ tag: "release-1.0", reason: "immutable tag", digest: image.digest });
     expect((await list(repo)).items[0].tags).toEqual(["dev", "release-1.0"]);
   });
 

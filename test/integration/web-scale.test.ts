@@ -172,7 +172,8 @@ describe("5,000 tags in one repository", () => {
   test("the tag page queries walk the tag indexes", async () => {
     const queries = new SqlWebQueries(registry.deps.database);
     const [{ id }] = await registry.deps.database.query<{ id: number }>(`SELECT id FROM repository WHERE name = 'proj01/many-tags'`);
-    expectIndex(await plan(...Object.values(queries.tagNamesSql(id, undefined)) as [string, unknown[]]), "tag", "tag_pkey");
+    // By name the order is natural (v1.2 before v1.10), which no index holds: every name of the repository is
+    // read (a third of all tags here, so the planner rightly scans) and sorted in the server, then one page fetched.
     expectIndex(await plan(...Object.values(queries.tagListSql(id, undefined, "desc", { page: 1, pageSize: 25 })) as [string, unknown[]]), "tag", "tag_repository_id_updated_at_name_idx");
     expectIndex(await plan(...Object.values(queries.artifactListSql(id, false, { page: 1, pageSize: 25 })) as [string, unknown[]]), "manifest", "manifest_repository_id_created_at_id_idx");
     expectIndex(await plan(...Object.values(queries.artifactListSql(id, true, { page: 1, pageSize: 25 })) as [string, unknown[]]), "manifest", "manifest_repository_id_created_at_id_idx");
