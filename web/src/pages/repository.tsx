@@ -36,12 +36,11 @@ export function RepositoryPage(props: { name: string }) {
     if (!(await leaveIfEmpty(name))) refresh();
   };
   const viewSwitch = (
-    <span class="view-switch" role="tablist">
+    <span class="view-switch">
       {(["artifacts", "tags"] as const).map((v) => (
         <a
           key={v}
-          role="tab"
-          aria-selected={view === v}
+          aria-current={view === v ? "page" : undefined}
           class={view === v ? "active" : ""}
           data-testid={`view-${v}`}
           href={withQuery({ view: v === "tags" ? "tags" : null, page: null, untagged: null, q: null, sort: null, order: null })}
