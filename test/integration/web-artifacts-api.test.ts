@@ -144,6 +144,11 @@ describe("the artifact list", () => {
       await expectOciError(await api(registry.url, "GET", `/api/v1/repositories/${repo}/-/artifacts${query}`, admin), 400, "INVALID_REQUEST");
     }
     await expectOciError(await api(registry.url, "GET", `/api/v1/repositories/art/nothing/-/artifacts`, admin), 404, "NAME_UNKNOWN");
+    for (const bad of ["art/%00x", "art/UPPER", "art/a%2F..%2Fb"]) {
+      const res = await api(registry.url, "GET", `/api/v1/repositories/${bad}/-/artifacts`, admin);
+      expect({ bad, status: res.status, json: res.headers.get("content-type")?.startsWith("application/json") }).toEqual({ bad, status: 400, json: true });
+    }
+    await expectOciError(await api(registry.url, "DELETE", `/api/v1/repositories/${repo}/-/manifests/sha256:${"0".repeat(63)}`, admin), 400, "DIGEST_INVALID");
     await expectOciError(await api(registry.url, "GET", `/api/v1/repositories/${repo}/-/artifacts`, null), 401, "UNAUTHORIZED");
     expect((await list(repo, "", guest)).total).toBe(3);
   });
