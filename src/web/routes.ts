@@ -34,7 +34,8 @@ import { ImportSlots } from "./import-guard";
 import { diskCopies, DiskLedger, roomAsUnpacked, type DiskReservation } from "./disk-ledger";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
-import { listTags } from "./repository-queries";
+import { listArtifacts, listTags } from "./repository-queries";
+import { ConfigPlatforms } from "./config-platforms";
 import { parseJson } from "../kernel/text";
 import { clearedCookieHeader, csrfMatches, isHttps, requestSession, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
@@ -67,6 +68,13 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   const importRoot = path.join(deps.config.dataDir, "tmp");
   const diskLedger = new DiskLedger(importRoot, deps.config.web.importMinFreeBytes);
   const queries = deps.stores.web;
+  const platforms = new ConfigPlatforms(deps.services.blobs);
+  /** The repository (404 when it holds no manifest) and what its lists need. */
+  const lister = async (repository: RepositoryName) => {
+    const repo = await queries.findRepository(repository);
+    if (!repo) throw new DomainError("NameUnknown", { name: repository });
+    return { queries, platforms, repository, repositoryId: repo.id };
+  };
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
     sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
   const origin = (ctx: RequestContext, caller: Caller) => eventOrigin(ctx.req, caller);
@@ -140,14 +148,22 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const result = await queries.listRepositories({ visibility: await access.visibility(caller), mirrored: access.mirrored(), q, project }, sort, order, page);
       json(ctx, { ...page, ...result });
     })
+    .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/artifacts$/, onRepository("pull", async (ctx, _caller, repository) => {
+      const untagged = oneOf(ctx.query, "untagged", ["true", "false"] as const, "false") === "true";
+      const page = pageOf(ctx.query);
+      const artifacts = await listArtifacts(await lister(repository), untagged, page);
+      json(ctx, {
+        ...page,
+        ...artifacts,
+        items: artifacts.items.map((a) => ({ ...a, immutableTags: a.tags.filter((tag) => deps.immutability.ruleFor(repository, tag) !== null) })),
+      });
+    }))
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/tags$/, onRepository("pull", async (ctx, _caller, repository) => {
-      const repo = await queries.findRepository(repository);
-      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const sort = oneOf(ctx.query, "sort", TAG_SORTS, "pushed");
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
       const q = (ctx.query.get("q") ?? "").trim().slice(0, 128) || undefined;
-      const tags = await listTags(queries, repo.id, q, sort, order, page);
+      const tags = await listTags(await lister(repository), q, sort, order, page);
       json(ctx, { ...page, ...tags, items: tags.items.map((tag) => ({ ...tag, immutable: deps.immutability.ruleFor(repository, tag.name) !== null })) });
     }))
     .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/tags\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
