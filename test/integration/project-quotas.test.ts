@@ -162,8 +162,7 @@ describe("enforcing a quota", () => {
     // The refusal is an event in the audit log, with the figures.
     const events = await waitFor("the quota refusals in the audit log", async () => {
       const res = await api("GET", `/audit?action=quota.exceeded&repository=${encodeURIComponent(repo)}`, ADMIN);
-      const body = (await res.json()) as { items?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>;
-      const items = Array.isArray(body) ? body : (body.items ?? []);
+      const items = (await res.json()) as Array<Record<string, unknown>>;
       return items.length >= 4 ? items : null;
     });
     expect(events[0]).toMatchObject({ action: "quota.exceeded", repository: repo });
