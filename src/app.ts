@@ -34,10 +34,11 @@ export function buildApp(deps: AppDeps): Express {
   const routes: RouteDescription[] = [];
   // The registered routes, readable from outside as app.locals.routes.
   app.locals.routes = routes;
-  const area = (register: (table: RouteTable) => void) => {
+  const area = (register: (table: RouteTable) => void, oneLayerUnder?: string) => {
     const table = new RouteTable();
     register(table);
-    table.mount(app, enforce);
+    if (oneLayerUnder) app.use(table.dispatcher(oneLayerUnder, enforce));
+    else table.mount(app, enforce);
     routes.push(...table.describe());
   };
 
@@ -62,6 +63,8 @@ export function buildApp(deps: AppDeps): Express {
       audit: deps.events,
       namespaced: deps.mirror ? (ns, name) => deps.mirror!.routing.router.namespaced(ns, name) : undefined,
     }),
+    // The registry API, hot for every client, as one layer that dispatches itself (RouteTable.dispatcher).
+    "/v2",
   );
   const token = deps.auth.token;
   if (token) area((table) => registerTokenRoutes(table, { ...token, events: deps.events }));

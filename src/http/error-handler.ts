@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { OciError, toOciError } from "./errors";
-import { sendJson } from "./respond";
+import { hasBody, sendJson } from "./respond";
+import { lingeringClose } from "./lingering-close";
 
 /**
  * The one place errors become responses. /v2 speaks the OCI error format; the JSON API (/api, /token,
@@ -18,9 +19,10 @@ export function errorHandler(logger: Logger, observe?: (err: unknown) => void): 
       res.destroy(error);
       return;
     }
-    // A body we stopped reading half-way cannot be skipped reliably: end the connection after answering.
-    // (A body never touched is drained by Node itself, keeping the connection; one read half-way is not.)
-    if (!req.complete && req.readableDidRead) res.setHeader("Connection", "close");
+    // Answered before the body was all in (read half-way, or refused unread): end the connection after
+    // answering rather than read a body of any size to its end, lingering so the answer is not lost.
+    // (A small body that has fully arrived is complete already and keeps the connection.)
+    if (!req.complete && (req.readableDidRead || hasBody(req))) lingeringClose(req, res);
     sendJson(res, error.status, error.headers, error.toBody());
   };
 }

@@ -5,6 +5,7 @@ import type { RequestHandler } from "express";
 import type { BodyPolicy } from "../http/body-policy";
 import { clientInfo, resolveClientInfo, TrustedProxies } from "../http/client-info";
 import { hasBody } from "../http/respond";
+import { arrivedWhileLingering, countPushed, lingeringClose } from "../http/lingering-close";
 import { DomainError } from "../kernel/errors";
 import { OciError } from "../http/errors";
 import { parseContentRange } from "../oci/request-parsers";
@@ -43,6 +44,8 @@ export class RequestOps {
   }
 
   readonly track: RequestHandler = (req, res, next) => {
+    // Pipelined behind a refused request: the connection is closing and nothing more is served on it.
+    if (arrivedWhileLingering(req)) return void req.socket.destroy();
     const info = resolveClientInfo(req, this.proxies, this.config.externalUrl);
     res.setHeader("X-Request-Id", info.requestId);
     this.instrument(req, res);
@@ -98,6 +101,12 @@ export class RequestOps {
         if (refused) return next(refused);
       }
       if (!upload) this.requestTimeout(req, res);
+      if (policy.kind === "none" && hasBody(req)) {
+        // A body nobody asked for, still arriving after the answer: close rather than read it to its end.
+        res.once("finish", () => {
+          if (!req.complete) lingeringClose(req, res);
+        });
+      }
       next();
     };
   }
@@ -150,16 +159,14 @@ export class RequestOps {
       over = true;
       this.metrics.http.refused.inc({ reason: "body_too_large" });
       const error = new OciError("SIZE_INVALID", `request body larger than the limit of ${limit} bytes${setting}`, { status: 413 });
-      if (upload || res.headersSent) {
-        // Nothing else bounds an upload body (or the discarding of an unread one after the answer): cut it.
+      if (upload) {
+        // The upload's pipeline into storage must fail, and failing destroys its source: cut it.
         req.destroy(error);
       } else {
-        // A handler reading the body (readSmallBody) fails with the 413, which is answered with
-        // Connection: close; whatever still arrives after the answer is cut there.
-        if (req.listenerCount("error") > 0) req.emit("error", error);
-        res.once("finish", () => {
-          if (!req.complete) req.socket?.destroy();
-        });
+        // A handler reading the body (readSmallBody) fails with the 413; the answer (or the one already
+        // given) ends the connection with a bounded linger instead of the body being read to its end.
+        if (!res.headersSent && req.listenerCount("error") > 0) req.emit("error", error);
+        lingeringClose(req, res);
       }
     });
     return null;
@@ -173,8 +180,9 @@ export class RequestOps {
       this.logger.info({ url: req.url, requestId: res.getHeader("X-Request-Id") }, "request not received in time; closing the connection");
       if (!res.headersSent) {
         const body = JSON.stringify(new OciError("INVALID_REQUEST", "request not received in time").toBody());
-        res.writeHead(408, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), Connection: "close" });
-        res.end(body, () => req.socket?.destroy());
+        lingeringClose(req, res);
+        res.writeHead(408, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+        res.end(body);
       } else {
         req.socket?.destroy();
       }
@@ -182,18 +190,6 @@ export class RequestOps {
     timer.unref();
     res.once("close", () => clearTimeout(timer));
   }
-}
-
-/**
- * Counts request body bytes as the HTTP parser hands them over, without consuming the stream (a 'data'
- * listener would switch it to flowing mode under the handler's feet).
- */
-function countPushed(req: IncomingMessage, onBytes: (n: number) => void): void {
-  const push = req.push;
-  req.push = function (chunk: unknown, encoding?: BufferEncoding) {
-    if (chunk) onBytes(typeof chunk === "string" ? Buffer.byteLength(chunk, encoding) : (chunk as Uint8Array).length);
-    return push.call(this, chunk, encoding);
-  };
 }
 
 function countWritten(res: ServerResponse, onBytes: (n: number) => void): void {

@@ -5,11 +5,17 @@ import net from "node:net";
  * sent back until it closed. The limit is generous: a passing test ends when the server closes, and only a
  * server that never closes waits it out.
  */
-export function rawExchange(host: string, write: (socket: net.Socket) => void, timeoutMs = 15_000): Promise<{ response: string; closedAfterMs: number }> {
+export function rawExchange(
+  host: string,
+  write: (socket: net.Socket) => void,
+  timeoutMs = 15_000,
+  // allowHalfOpen: keep our side open (and writing) after the server's FIN, as a hostile client would.
+  options: { allowHalfOpen?: boolean } = {},
+): Promise<{ response: string; closedAfterMs: number }> {
   const [hostname, port] = host.split(":");
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const socket = net.connect(Number(port), hostname, () => write(socket));
+    const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: options.allowHalfOpen }, () => write(socket));
     let response = "";
     socket.on("data", (d) => (response += d.toString("latin1")));
     socket.on("error", () => undefined);
