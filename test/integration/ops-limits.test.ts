@@ -15,7 +15,7 @@ describe("anonymous rate limit and trusted proxies", () => {
     registry = await startTestRegistry({
       config: {
         auth: { enabled: true, adminPassword: "limits-admin-pw" },
-        rateLimit: { enabled: true, requestsPerSecond: 0.5, burst: 3 },
+        rateLimit: { enabled: true, requestsPerSecond: 0.01, burst: 3 }, // one token per 100 s: slow password checks on a busy machine must not refill the bucket mid-test
         trustedProxies: ["loopback"],
       },
     });
@@ -175,7 +175,7 @@ describe("anonymous rate limit and trusted proxies", () => {
   });
 
   it("ignores X-Forwarded-* from peers that are not trusted proxies", async () => {
-    const untrusted = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: "limits-admin-pw" }, rateLimit: { enabled: true, requestsPerSecond: 0.5, burst: 2 } } });
+    const untrusted = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: "limits-admin-pw" }, rateLimit: { enabled: true, requestsPerSecond: 0.01, burst: 2 } } });
     try {
       const headers = { "x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https", "x-forwarded-host": "evil.example" };
       const res = await fetch(`${untrusted.url}/v2/`, { headers });
