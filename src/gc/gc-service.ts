@@ -21,6 +21,7 @@ import { GcScheduler } from "./scheduler";
 import type { GcStore } from "../metadata/gc-store";
 import type { StorageUsage } from "../metadata/storage-usage";
 import type { LiveSettings } from "../metadata/live-settings";
+import type { GcLogEntry } from "../metadata/gc-runs";
 import { GcSettings } from "./gc-settings";
 
 export interface GcServiceDeps {
@@ -207,6 +208,11 @@ export class GcService {
   /** Most recent first. */
   async listRuns(limit = 20): Promise<GcRunRecord[]> {
     return (await this.db.runs.list(limit)).map(runRecord);
+  }
+
+  /** A page of what the run deleted (see GcRunStore.logPage). */
+  logPage(runId: number, after: number, limit: number): Promise<{ entries: GcLogEntry[]; last: number }> {
+    return this.db.runs.logPage(runId, after, limit);
   }
 
   async getRun(id: number): Promise<GcRunRecord | null> {
