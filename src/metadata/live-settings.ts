@@ -14,8 +14,9 @@ export class LiveSettings {
   private readonly subscribers = new Set<() => void>();
   private timer: NodeJS.Timeout | undefined;
   private listener: { close(): Promise<void> } | undefined;
-  /** Bumped by each announcement, so a re-read that started before it does not overwrite a newer one. */
+  /** Bumped by each re-read, so one that started earlier does not overwrite a newer one. */
   private generation = 0;
+  private latest: Promise<void> = Promise.resolve();
 
   constructor(
     readonly store: SettingStore,
@@ -50,13 +51,18 @@ export class LiveSettings {
     return () => this.subscribers.delete(fn);
   }
 
-  async refresh(): Promise<void> {
+  /** Re-reads the settings; resolves once the newest read under way (this one or a later one) is in force. */
+  refresh(): Promise<void> {
     const generation = ++this.generation;
-    const next = await this.store.all();
-    if (generation !== this.generation) return;
-    const changed = !sameSettings(this.current, next);
-    this.current = next;
-    if (changed) for (const fn of this.subscribers) fn();
+    const done: Promise<void> = this.store.all().then((next) => {
+      // A later read started meanwhile (it may see a newer change): that one decides.
+      if (generation !== this.generation) return this.latest;
+      const changed = !sameSettings(this.current, next);
+      this.current = next;
+      if (changed) for (const fn of this.subscribers) fn();
+    });
+    this.latest = done;
+    return done;
   }
 
   async close(): Promise<void> {
