@@ -1,10 +1,11 @@
 import type { GcService as Collector } from "../gc/gc-service";
-import type { GcReport as CollectorReport } from "../gc/report";
+import type { GcReport as CollectorReport, HeldBack } from "../gc/report";
+import { formatDuration } from "../config/duration";
 import type { GcRunRecord } from "../gc/runs";
 import { GcBusyError } from "../gc/gc-service";
 import { DomainError } from "../kernel/errors";
 import type { Actor } from "../events/event-bus";
-import type { GcLogEntry, GcReport, GcRun, GcService as GcApi, GcSettings, StorageUsage } from "./gc-api";
+import type { GcHeldBack, GcLogEntry, GcReport, GcRun, GcService as GcApi, GcSettings, StorageUsage } from "./gc-api";
 
 /** Log lines read from the database per page while a log downloads. */
 const LOG_PAGE = 1000;
@@ -76,8 +77,13 @@ function toApiRun(run: GcRunRecord): GcRun {
     bytesFreed: wouldDelete ? report.totals.bytesFreed : run.bytesFreed,
     graceMs: report?.options.graceMs ?? (run.options as { graceMs?: number }).graceMs,
     untagged: report?.options.untagged ?? (run.options as { untagged?: boolean }).untagged,
-    heldBack: report?.heldBack ?? null,
+    heldBack: heldBackOf(report?.heldBack),
   };
+}
+
+/** Runs recorded before held-back figures existed have none. */
+function heldBackOf(held: HeldBack | null | undefined): GcHeldBack | null {
+  return held ? { ...held, graceText: formatDuration(held.graceMs), uploadTimeoutText: formatDuration(held.uploadTimeoutMs) } : null;
 }
 
 function toApiReport(report: CollectorReport): GcReport {
@@ -86,7 +92,7 @@ function toApiReport(report: CollectorReport): GcReport {
     dryRun: report.dryRun,
     graceMs: report.options.graceMs,
     untagged: report.options.untagged,
-    heldBack: report.heldBack,
+    heldBack: heldBackOf(report.heldBack),
     startedAt: report.startedAt,
     finishedAt: report.finishedAt,
     manifestsDeleted: report.totals.manifests,

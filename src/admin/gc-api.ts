@@ -6,9 +6,9 @@ import { readJson } from "../http/json-body";
 import { smallBody } from "../http/body-policy";
 import { GcSettingsInputSchema, type GcSettingsInput } from "../config/gc";
 import type { Actor, EventSink, RequestSummary } from "../events/event-bus";
-import type { GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage } from "./gc-types";
+import type { GcHeldBack, GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage } from "./gc-types";
 
-export type { GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage };
+export type { GcHeldBack, GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage };
 
 /**
  * The garbage collector as the web UI sees it. The GC itself lives on another branch: whoever builds it

@@ -13,6 +13,9 @@ export interface StorageUsage {
 export interface GcHeldBack {
   graceMs: number;
   uploadTimeoutMs: number;
+  /** The two durations as people write them ("1h", "24h"). */
+  graceText: string;
+  uploadTimeoutText: string;
   manifests: number;
   manifestBytes: number;
   blobs: number;
