@@ -5,6 +5,7 @@ import { formatDuration } from "../config/duration";
 import type { GcConfig, GcSettingsInput } from "../config/gc";
 import { parseSchedule } from "../config/schedule";
 import type { LiveSettings } from "../metadata/live-settings";
+import type { StoredSetting } from "../metadata/settings-store";
 
 /** The keys in the setting table; a later Settings page adds its own next to these. */
 export const GC_SETTING_KEYS = { schedule: "gc.schedule", grace: "gc.grace", untagged: "gc.untagged" } as const;
@@ -41,16 +42,16 @@ export class GcSettings {
   ) {}
 
   get grace(): number {
-    return this.field("grace", this.configured.grace, isDuration);
+    return this.field("grace", this.configured.grace);
   }
 
   get untagged(): boolean {
-    return this.field("untagged", this.configured.untagged, (v) => typeof v === "boolean");
+    return this.field("untagged", this.configured.untagged);
   }
 
   /** Undefined: no schedule. */
   get schedule(): string | undefined {
-    return this.field("schedule", this.configured.schedule ?? "", isScheduleText) || undefined;
+    return this.field("schedule", this.configured.schedule ?? "") || undefined;
   }
 
   /** Called when a stored value changes, from this replica or another. */
@@ -87,14 +88,19 @@ export class GcSettings {
     return changes;
   }
 
-  private field<T>(field: Field, configured: T, valid: (v: unknown) => boolean): T {
+  private field<T>(field: Field, configured: T): T {
+    const stored = this.stored(field);
+    return stored ? (stored.value as T) : configured;
+  }
+
+  /** The stored value, if any and of the right type: one written by hand in SQL that is not is ignored, not trusted. */
+  private stored(field: Field): StoredSetting | undefined {
     const stored = this.live?.get(GC_SETTING_KEYS[field]);
-    // A value written by hand in SQL that is not of the right type is ignored rather than trusted.
-    return stored && valid(stored.value) ? (stored.value as T) : configured;
+    return stored && VALID[field](stored.value) ? stored : undefined;
   }
 
   private describe<T>(field: Field, value: T, configured: T): SettingView<T> {
-    const stored = this.live?.get(GC_SETTING_KEYS[field]);
+    const stored = this.stored(field);
     return {
       value,
       default: configured,
@@ -118,3 +124,9 @@ function isScheduleText(v: unknown): boolean {
 function isDuration(v: unknown): boolean {
   return typeof v === "number" && Number.isFinite(v) && v >= 0;
 }
+
+const VALID: Record<Field, (v: unknown) => boolean> = {
+  schedule: isScheduleText,
+  grace: isDuration,
+  untagged: (v) => typeof v === "boolean",
+};

@@ -225,6 +225,20 @@ describe("GC settings in the database", () => {
     expect((await settingsOf(a.url)).grace.source).toBe("config");
   });
 
+  it("ignores a value written by hand in SQL that is not of the right type", async () => {
+    await a.deps.database.query(
+      `INSERT INTO setting (key, value) VALUES ('gc.grace', '"soon"'), ('gc.schedule', '"61 * * * *"'), ('gc.untagged', 'false')`,
+    );
+    // The valid row shows replica b has read them all.
+    const view = await waitFor("replica b reading the rows", async () => {
+      const v = await settingsOf(b.url);
+      return v.untagged.value === false ? v : null;
+    }, { timeoutMs: PROPAGATION_LIMIT_MS });
+    expect(view.grace).toMatchObject({ value: HOUR, source: "config" });
+    expect(view.schedule).toMatchObject({ value: null, source: "config" });
+    expect(b.deps.gc.settings.grace).toBe(HOUR);
+  });
+
   it("refuses a body that is not JSON, and anyone but an administrator", async () => {
     const res = await fetch(`${a.url}/api/v1/gc/settings`, { method: "PUT", headers: { Authorization: ADMIN, "Content-Type": "application/json" }, body: "{grace" });
     expect(res.status).toBe(400);
