@@ -22,7 +22,7 @@ export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "eve
 /**
  * The whole HTTP surface as an express application; it never listens itself (server.ts and
  * ops/listeners.ts create the server), so tests mount it on port 0. Order matters: the cross-cutting
- * middleware first, the ops endpoints before the rate limiter, each area's router, the UI, then 404 and
+ * middleware first, the ops endpoints and the UI before the rate limiter, each area's router, then 404 and
  * the one error renderer.
  */
 export function buildApp(deps: AppDeps): Express {
@@ -50,6 +50,9 @@ export function buildApp(deps: AppDeps): Express {
     const ops = deps.ops;
     area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config }));
   }
+  // The web UI's own paths (/, /assets/…, /repositories/…; no route shares them) before the rate limiter:
+  // its public static files must not spend a browser's anonymous tokens, nor ask who the caller is.
+  if (deps.config.web.enabled) app.use(webUi(enforce(NO_BODY)));
   const rateLimit = requests?.rateLimit(deps.auth);
   if (rateLimit) app.use(rateLimit);
   area((table) =>
@@ -67,8 +70,6 @@ export function buildApp(deps: AppDeps): Express {
     registerRuleRoutes(table, deps);
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
-  // The web UI answers GET/HEAD for its own paths (/, /assets/…, /repositories/…) that no route knows.
-  if (deps.config.web.enabled) app.use(webUi(enforce(NO_BODY)));
   const unmatched = enforce(NO_BODY);
   if (unmatched) app.use(unmatched);
   app.use(notFound);

@@ -148,7 +148,8 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
 /** The event bus with the audit log subscribed: what the server and every acting CLI command record on. */
 export function auditedEvents(stores: Pick<Stores, "audit">, logger: Logger, metrics?: Metrics): { events: EventBus; audit: AuditLog } {
   const failures = metrics?.counter("audit_write_failures_total", "Audit events the database refused to store, even written alone");
-  const audit = new AuditLog(stores.audit, logger, undefined, failures && (() => failures.inc()));
+  const dropped = metrics?.counter("audit_events_dropped_total", "Audit events given up while the database could not be written to (queue full, or shutdown)");
+  const audit = new AuditLog(stores.audit, logger, { writeFailed: failures && (() => failures.inc()), dropped: dropped && ((n) => dropped.inc(n)) });
   const events = new EventBus(logger);
   events.subscribe((event) => audit.handle(event));
   return { events, audit };

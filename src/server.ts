@@ -4,6 +4,7 @@ import { buildApp } from "./app";
 import { expressServerClasses } from "./http/server-classes";
 import type { Deps } from "./deps";
 import { createBerthServer, createRedirectServer, reloadTls, type BerthServer } from "./ops/listeners";
+import { unbracketHost } from "./kernel/addresses";
 
 export interface RunningServer {
   server: BerthServer;
@@ -86,5 +87,5 @@ async function shutdown(server: BerthServer, deps: Deps): Promise<void> {
 
 function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
-  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
+  return { host: unbracketHost(listen.slice(0, i)), port: Number(listen.slice(i + 1)) };
 }

@@ -6,7 +6,7 @@ import { InvalidTokenError } from "../auth/tokens";
 import { ADMIN_API, coversAll, formatScope } from "../auth/scope";
 import { OciError } from "../http/errors";
 import { clientIp } from "../http/client-info";
-import { CSRF_HEADER, csrfMatches, isUnsafeMethod, sessionCookie } from "../http/session-cookie";
+import { CSRF_HEADER, csrfMatches, isUnsafeMethod, requestSession } from "../http/session-cookie";
 
 /** Who calls the admin API. With auth off everyone is treated as an admin (a local, open registry). */
 export type Caller = Principal | { kind: "open"; name: "" };
@@ -51,8 +51,7 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage,
   }
   const basic = parseBasic(req.headers.authorization);
   if (basic) return authenticator.login(basic.username, basic.password, clientIp(req));
-  const cookie = sessionCookie(req);
-  const session = cookie && auth.token.sessions ? await auth.token.sessions.resolve(cookie) : null;
+  const session = await requestSession(req, auth.token.sessions);
   if (session) {
     if (isUnsafeMethod(req.method) && !csrfMatches(req, session.csrfToken)) {
       throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { AuditStore, NewAuditRow } from "../metadata/audit-store";
+import { isDataError } from "../metadata/sql-errors";
 import type { BerthEvent, EventAction } from "../events/event-bus";
 
 /** One row of the audit log. */
@@ -33,24 +34,53 @@ export interface AuditQuery {
   limit: number;
 }
 
+export interface AuditLogOptions {
+  flushIntervalMs?: number;
+  /** Called once per event the database refused even when written alone (counted in /metrics). */
+  writeFailed?: () => void;
+  /** Called with the events given up while the database could not be written to (counted in /metrics). */
+  dropped?: (events: number) => void;
+  /** Most events kept while the database cannot be written to; past it, the oldest are dropped. */
+  maxPending?: number;
+  /** Waits between attempts while the database cannot be written to: doubling from the first to the most. */
+  retry?: { firstMs: number; maxMs: number };
+}
+
+type PendingEvent = AuditEventInput & { at: Date };
+
+/** Most events written in one statement. */
+const MAX_BATCH = 1000;
+
 /**
  * Who did what, from where: every event on the event bus (src/events/vocabulary.ts), of which it is a
  * subscriber — nothing writes to it directly. Requests only enqueue: events are written in batches off
  * the request path, so a pull costs no extra database round trip. close() flushes what is pending.
+ *
+ * A batch the database refuses for its data (one event's bad value) is written event by event, so that
+ * event is the only one lost. A batch that fails for any other reason (the database is down, the pool
+ * exhausted) is kept whole and retried later with backoff, up to maxPending events.
  */
 export class AuditLog {
-  private pending: Array<AuditEventInput & { at: Date }> = [];
+  private pending: PendingEvent[] = [];
   private flushing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
+  private readonly options: Required<Omit<AuditLogOptions, "flushIntervalMs">>;
+  /** Failed attempts in a row, and when the timer may try again. */
+  private outage = { attempts: 0, retryAt: 0 };
+  private dueFlush = false;
 
   constructor(
     private readonly store: AuditStore,
     private readonly logger: Logger,
-    private readonly flushIntervalMs = 1000,
-    /** Called once per event that could not be written (counted in /metrics). */
-    private readonly writeFailed: () => void = () => {},
+    options: AuditLogOptions = {},
   ) {
-    this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.options = {
+      writeFailed: options.writeFailed ?? (() => {}),
+      dropped: options.dropped ?? (() => {}),
+      maxPending: options.maxPending ?? 50_000,
+      retry: options.retry ?? { firstMs: 1000, maxMs: 60_000 },
+    };
+    this.timer = setInterval(() => this.flushWhenDue(), options.flushIntervalMs ?? 1000);
     this.timer.unref();
   }
 
@@ -68,33 +98,92 @@ export class AuditLog {
       clientIp: event.actor.address,
       detail: Object.keys(detail).length ? detail : null,
     });
-    if (this.pending.length >= 200) void this.flush();
+    this.bound();
+    if (this.pending.length >= 200) this.flushWhenDue();
   }
 
+  /** Events waiting to be written (more than a batch while the database cannot be written to). */
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  /** Writes what is pending now, whether or not a retry is due. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      const batch = this.pending;
-      if (!batch.length) return;
-      this.pending = [];
-      const rows = batch.map(toRow);
-      try {
-        await this.store.insert(rows);
-      } catch (err) {
-        // One event the database refuses must not take the others with it: write them one by one.
-        this.logger.warn({ err, events: rows.length }, "audit batch refused; writing its events one by one");
-        for (const row of rows) await this.insertOne(row);
+      // In batches of at most MAX_BATCH: a backlog from an outage is not one huge statement, and a bad
+      // event in it costs the event-by-event retry of its own batch only.
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        if (!(await this.write(batch))) return;
       }
     });
     return this.flushing;
   }
 
-  private async insertOne(row: NewAuditRow): Promise<void> {
+  /** Writes one batch; false when the database could not be written to (the unwritten events kept). */
+  private async write(batch: PendingEvent[]): Promise<boolean> {
     try {
-      await this.store.insert([row]);
+      await this.store.insert(batch.map(toRow));
+      this.outage = { attempts: 0, retryAt: 0 };
+      return true;
     } catch (err) {
-      this.writeFailed();
-      this.logger.error({ err, action: row.action, repository: row.repository?.slice(0, 200) }, "could not write an audit event");
+      if (!isDataError(err)) {
+        this.keep(batch, err);
+        return false;
+      }
+      // One event the database refuses must not take the others with it: write them one by one.
+      this.logger.warn({ err, events: batch.length }, "audit batch refused; writing its events one by one");
+      for (const [i, event] of batch.entries()) {
+        const unavailable = await this.insertOne(event);
+        if (unavailable) {
+          this.keep(batch.slice(i), unavailable);
+          return false;
+        }
+      }
+      this.outage = { attempts: 0, retryAt: 0 };
+      return true;
     }
+  }
+
+  /** The timer's and a full queue's flush: one at a time, and not before a retry is due. */
+  private flushWhenDue(): void {
+    if (this.dueFlush || Date.now() < this.outage.retryAt) return;
+    this.dueFlush = true;
+    void this.flush().finally(() => {
+      this.dueFlush = false;
+    });
+  }
+
+  /** Writes one event; resolves to the error when the database is unavailable (the event not written). */
+  private async insertOne(event: PendingEvent): Promise<unknown> {
+    try {
+      await this.store.insert([toRow(event)]);
+      return null;
+    } catch (err) {
+      if (!isDataError(err)) return err;
+      this.options.writeFailed();
+      this.logger.error({ err, action: event.action, repository: event.repository?.slice(0, 200) }, "could not write an audit event");
+      return null;
+    }
+  }
+
+  /** Puts events the database could not take back in front of the queue and waits before the next attempt. */
+  private keep(events: PendingEvent[], err: unknown): void {
+    this.pending = events.concat(this.pending);
+    this.bound();
+    const { firstMs, maxMs } = this.options.retry;
+    const waitMs = Math.min(maxMs, firstMs * 2 ** Math.min(this.outage.attempts, 30));
+    this.outage = { attempts: this.outage.attempts + 1, retryAt: Date.now() + waitMs };
+    this.logger.warn({ err, pending: this.pending.length, retryInMs: waitMs }, "could not write audit events; keeping them to retry");
+  }
+
+  /** Drops the oldest events past maxPending (counted), so an outage cannot exhaust memory. */
+  private bound(): void {
+    const over = this.pending.length - this.options.maxPending;
+    if (over <= 0) return;
+    this.pending.splice(0, over);
+    this.options.dropped(over);
+    this.logger.error({ dropped: over, maxPending: this.options.maxPending }, "audit events dropped: the database has been unavailable too long");
   }
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
@@ -116,10 +205,16 @@ export class AuditLog {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
+    // The last attempt failed too: nothing will retry these.
+    if (this.pending.length) {
+      this.options.dropped(this.pending.length);
+      this.logger.error({ dropped: this.pending.length }, "audit events dropped at shutdown: the database could not be written to");
+      this.pending = [];
+    }
   }
 }
 
-function toRow(e: AuditEventInput & { at: Date }): NewAuditRow {
+function toRow(e: PendingEvent): NewAuditRow {
   return {
     at: e.at,
     actor: e.actor,

@@ -8,9 +8,10 @@ import { textProblem } from "../kernel/text";
 
 // Checked against when the account does not exist, so unknown names cost as much as wrong passwords.
 let dummyHash: Promise<string> | undefined;
-async function burn(password: string): Promise<null> {
+const NO_ACCOUNT = "no-account";
+async function burn(password: string): Promise<typeof NO_ACCOUNT> {
   await verifySecret(password, await (dummyHash ??= hashSecret("berth-dummy-password")));
-  return null;
+  return NO_ACCOUNT;
 }
 import { ROBOT_PREFIX, type AccountPrincipal, type Principal } from "./principal";
 
@@ -59,7 +60,10 @@ export class Authenticator {
   private async verify(username: string, password: string, clientIp: string, cacheKey: string): Promise<Principal> {
     // Count the attempt before the (slow, async) check, so parallel guesses cannot all pass the gate.
     this.throttle.fail(username, clientIp);
-    const principal = await this.check(username, password);
+    const checked = await this.check(username, password);
+    // Kept apart so that a flood of failures under made-up names cannot evict a lockout on a real account.
+    if (checked === NO_ACCOUNT) this.throttle.unknownAccount(username, clientIp);
+    const principal = checked === NO_ACCOUNT ? null : checked;
     const kind = username.startsWith(ROBOT_PREFIX) ? "robot" : "user";
     this.events.record({ action: "login", actor: { kind, name: username, address: clientIp }, success: principal !== null, detail: {} });
     if (!principal) throw new DomainError("Unauthorized", "invalid username or password");
@@ -98,7 +102,8 @@ export class Authenticator {
     return robot && usableRobot(robot) ? robotPrincipal(robot) : null;
   }
 
-  private async check(username: string, password: string): Promise<Principal | null> {
+  /** The principal, null for a wrong password, or NO_ACCOUNT when the name is no usable account. */
+  private async check(username: string, password: string): Promise<Principal | null | typeof NO_ACCOUNT> {
     // Postgres refuses NUL in text: such a name is a failed login, never a query.
     if (textProblem(username)) return burn(password);
     if (username.startsWith(ROBOT_PREFIX)) {

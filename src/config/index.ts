@@ -158,7 +158,7 @@ export const ConfigSchema = z
         /** Imports that may run at once, in total and per user (per address when auth is off). */
         importConcurrency: z.number().int().min(1).default(4),
         importConcurrencyPerUser: z.number().int().min(1).default(2),
-        /** Free space the data directory's disk keeps after an import's declared size; below it, 507. */
+        /** Free space the data directory's disk keeps beyond the room running imports have claimed; below it, 507. */
         importMinFreeBytes: z.number().int().min(0).default(1024 ** 3),
       })
       .strict()

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { Config } from "../config";
 
 /**
@@ -13,7 +14,7 @@ import type { Config } from "../config";
 export type BodyPolicy =
   | { kind: "none" }
   | { kind: "small"; maxBytes: number }
-  | { kind: "stream"; maxBytes: (limits: BodyLimitsConfig) => number };
+  | { kind: "stream"; maxBytes: (limits: BodyLimitsConfig, req: IncomingMessage) => number; setting: string };
 
 export type BodyLimitsConfig = Pick<Config, "http" | "web">;
 
@@ -23,7 +24,10 @@ export function smallBody(maxBytes: number): BodyPolicy {
   return { kind: "small", maxBytes };
 }
 
-/** `maxBytes` is read from the configuration per request; 0 means no limit. */
-export function streamedBody(maxBytes: (limits: BodyLimitsConfig) => number): BodyPolicy {
-  return { kind: "stream", maxBytes };
+/**
+ * `maxBytes` is read from the configuration per request (it may depend on the request, e.g. its content
+ * type); 0 means no limit. `setting` names the configuration key in the 413 a client gets.
+ */
+export function streamedBody(setting: string, maxBytes: (limits: BodyLimitsConfig, req: IncomingMessage) => number): BodyPolicy {
+  return { kind: "stream", maxBytes, setting };
 }

@@ -21,7 +21,7 @@ interface Route {
  * One area's routes (the registry API, the token endpoint, the admin API…), registered as regular
  * expressions over the raw path with a body policy each, and mounted on the express application. Repository names
  * contain slashes, so the OCI routes are anchored on what follows the name (`/manifests/<ref>`), which
- * regexes say plainly. A path whose route lacks the method answers 405 with Allow, as before.
+ * regexes say plainly. HEAD is served wherever GET is; a path whose route lacks the method answers 405 with Allow.
  */
 export class RouteTable {
   private readonly routes: Route[] = [];
@@ -61,13 +61,12 @@ export class RouteTable {
           guard(req, res, (err?: unknown) => (err ? next(err) : run(req, res, next)));
         });
       }
-      const allowed = [...methods.keys()].join(", ");
+      // express answers HEAD with the GET handler (node drops the body), as HTTP asks of every GET resource.
+      const allowed = [...methods.keys(), ...(methods.has("GET") && !methods.has("HEAD") ? ["HEAD"] : [])].join(", ");
       const notAllowed: RequestHandler = (req, res, next) => {
         res.locals.route = label;
         next(new OciError("UNSUPPORTED", `${req.method} is not allowed here`, { headers: { Allow: allowed } }));
       };
-      // express answers HEAD with the GET handler; a route that does not list HEAD refuses it, as before.
-      if (methods.has("GET") && !methods.has("HEAD")) route.head(notAllowed);
       route.all(notAllowed);
     }
   }

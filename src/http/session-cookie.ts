@@ -1,5 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import type { WebSession, WebSessions } from "../auth/sessions";
+import { clientInfo } from "./client-info";
 
 /** The browser session cookie and the header the UI echoes its CSRF token in on unsafe requests. */
 export const SESSION_COOKIE = "berth_session";
@@ -20,6 +22,23 @@ export function sessionCookie(req: IncomingMessage): string | null {
     return /^[A-Za-z0-9_-]{1,256}$/.test(value) ? value : null;
   }
   return null;
+}
+
+const resolved = new WeakMap<IncomingMessage, Promise<WebSession | null>>();
+
+/**
+ * The request's browser session, looked up once per request (two queries: the session, then its account)
+ * however many layers ask — the rate limiter and then the route both need it. Kept like clientInfo, by
+ * request, so nothing outlives the request.
+ */
+export function requestSession(req: IncomingMessage, sessions: Pick<WebSessions, "resolve"> | undefined): Promise<WebSession | null> {
+  let session = resolved.get(req);
+  if (!session) {
+    const cookie = sessionCookie(req);
+    session = cookie && sessions ? sessions.resolve(cookie) : Promise.resolve(null);
+    resolved.set(req, session);
+  }
+  return session;
 }
 
 /** Methods that change state need the CSRF header when the caller is authenticated by cookie. */
@@ -49,9 +68,10 @@ export function clearedCookieHeader(secure: boolean): string {
   return sessionCookieHeader("", 0, secure);
 }
 
-/** HTTPS as the browser sees it: TLS here, or a TLS-terminating proxy that says so, or an https external URL. */
+/**
+ * HTTPS as the browser sees it: TLS here, or a trusted TLS-terminating proxy that says so (client-info.ts
+ * decides whom to believe — X-Forwarded-Proto from anyone else is ignored), or an https external URL.
+ */
 export function isHttps(req: IncomingMessage, externalUrl: string | undefined): boolean {
-  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  if (String(req.headers["x-forwarded-proto"] ?? "").split(",")[0].trim() === "https") return true;
-  return externalUrl?.startsWith("https://") ?? false;
+  return clientInfo(req).proto === "https" || (externalUrl?.startsWith("https://") ?? false);
 }

@@ -73,9 +73,14 @@ const LISTS = ORDER.map((scope) => {
   return { scope, list };
 });
 
+/** "[::1]" → "::1": the host of a URL or host:port without the brackets an IPv6 literal is written in there. */
+export function unbracketHost(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
 /** The scope of an IP address (IPv4, IPv6, IPv4-mapped IPv6; an IPv6 zone index is ignored). */
 export function addressScope(address: string): AddressScope {
-  const ip = address.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const ip = unbracketHost(address).replace(/%.*$/, "");
   const family = isIP(ip);
   if (!family) throw new Error(`not an IP address: ${address}`);
   return LISTS.find(({ list }) => list.check(ip, family === 4 ? "ipv4" : "ipv6"))?.scope ?? "public";
@@ -86,7 +91,7 @@ export function addressScope(address: string): AddressScope {
  * loopback for `localhost` and its subdomains (RFC 6761 keeps them on this host), null for any other name.
  */
 export function literalHostScope(hostname: string): AddressScope | null {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase().replace(/\.$/, "");
+  const host = unbracketHost(hostname).toLowerCase().replace(/\.$/, "");
   if (isIP(host.replace(/%.*$/, ""))) return addressScope(host);
   return host === "localhost" || host.endsWith(".localhost") ? "loopback" : null;
 }

@@ -1,5 +1,6 @@
 import type { Database } from "./database";
 import { foldRepositoryFigures } from "./repository-figures";
+import { naturalCompare } from "../kernel/natural-order";
 
 export const REPOSITORY_SORTS = ["name", "pushed", "size", "pulls"] as const;
 export type RepositorySort = (typeof REPOSITORY_SORTS)[number];
@@ -49,11 +50,29 @@ export interface TagManifestRow {
   lastPulledAt: Date | null;
 }
 
+/** A manifest as the artifact list shows it: its tags and how many manifests refer to it (OCI subject). */
+export interface ArtifactRow {
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+  createdAt: Date;
+  lastPulledAt: Date | null;
+  /** In natural order. */
+  tags: string[];
+  referrers: number;
+}
+
 export interface WebQueries {
   listRepositories(filter: RepositoryFilter, sort: RepositorySort, order: "asc" | "desc", page: Page): Promise<{ total: number; items: RepositoryRow[] }>;
   /** One repository, if it holds a manifest (blobs or uploads alone do not make one, as in the catalog). */
   findRepository(name: string): Promise<(RepositoryRow & { id: number; manifestCount: number }) | null>;
   listTags(repositoryId: number, q: string | undefined, sort: TagSort, order: "asc" | "desc", page: Page): Promise<{ total: number; items: TagManifestRow[] }>;
+  /**
+   * A page of the repository's top-level manifests, newest first: every tagged one, and the untagged ones
+   * that are neither a child of an index here nor a referrer of a manifest here (those show under their
+   * parent or subject). `untagged` keeps only the untagged ones; `untaggedTotal` counts them either way.
+   */
+  listArtifacts(repositoryId: number, untagged: boolean, page: Page): Promise<{ total: number; untaggedTotal: number; items: ArtifactRow[] }>;
   /** Those of the repository's manifests named in `digests`. */
   manifestsOf(repositoryId: number, digests: string[]): Promise<Array<{ digest: string; mediaType: string; content: Buffer }>>;
   /** Tags that point at a manifest. */
@@ -136,37 +155,91 @@ export class SqlWebQueries implements WebQueries {
     return { ...repositoryRow(row), id: row.id, manifestCount: Number(row.manifests) };
   }
 
-  tagListSql(repositoryId: number, q: string | undefined, sort: TagSort, order: "asc" | "desc", page: Page): { sql: string; params: unknown[] } {
+  /** The statement behind listTags by push time, exposed for EXPLAIN in tests. */
+  tagListSql(repositoryId: number, q: string | undefined, order: "asc" | "desc", page: Page): { sql: string; params: unknown[] } {
     const p = new Params();
     const dir = order === "desc" ? "DESC" : "ASC";
-    const orderBy = sort === "name" ? `t.name ${dir}` : `t.updated_at ${dir}, t.name ${dir}`;
     const sql = `
-      SELECT t.name, t.updated_at, t.last_pulled_at, m.digest, m.media_type, m.created_at, m.content
-        FROM tag t JOIN manifest m ON m.id = t.manifest_id
+      ${TAG_COLUMNS}
        WHERE t.repository_id = ${p.add(repositoryId)}${q ? ` AND strpos(t.name, ${p.add(q)}) > 0` : ""}
-       ORDER BY ${orderBy}
+       ORDER BY t.updated_at ${dir}, t.name ${dir}
        LIMIT ${p.add(page.pageSize)} OFFSET ${p.add((page.page - 1) * page.pageSize)}`;
     return { sql, params: p.values };
   }
 
+  /** The statement behind listTags by name: every matching name (an index-only walk of tag_pkey), sorted naturally here. */
+  tagNamesSql(repositoryId: number, q: string | undefined): { sql: string; params: unknown[] } {
+    return {
+      sql: `SELECT t.name FROM tag t WHERE t.repository_id = $1${q ? " AND strpos(t.name, $2) > 0" : ""}`,
+      params: q ? [repositoryId, q] : [repositoryId],
+    };
+  }
+
   async listTags(repositoryId: number, q: string | undefined, sort: TagSort, order: "asc" | "desc", page: Page): Promise<{ total: number; items: TagManifestRow[] }> {
-    const list = this.tagListSql(repositoryId, q, sort, order, page);
-    const countParams: unknown[] = [repositoryId];
-    if (q) countParams.push(q);
+    if (sort === "name") return this.listTagsByName(repositoryId, q, order, page);
+    const list = this.tagListSql(repositoryId, q, order, page);
+    const names = this.tagNamesSql(repositoryId, q);
     const [rows, [{ n }]] = await Promise.all([
       this.db.query<TagDbRow>(list.sql, list.params),
-      this.db.query<{ n: bigint }>(`SELECT count(*) AS n FROM tag t WHERE t.repository_id = $1${q ? " AND strpos(t.name, $2) > 0" : ""}`, countParams),
+      this.db.query<{ n: bigint }>(`SELECT count(*) AS n FROM (${names.sql}) t`, names.params),
+    ]);
+    return { total: Number(n), items: rows.map(tagManifestRow) };
+  }
+
+  /**
+   * Natural order (build-2 before build-10) is not an order Postgres's indexes hold, so the names are read
+   * and sorted here and only the page's rows fetched: one narrow index walk per page, fine for the
+   * thousands of tags a repository holds (the scale test has 5,000).
+   */
+  private async listTagsByName(repositoryId: number, q: string | undefined, order: "asc" | "desc", page: Page): Promise<{ total: number; items: TagManifestRow[] }> {
+    const names = this.tagNamesSql(repositoryId, q);
+    const all = (await this.db.query<{ name: string }>(names.sql, names.params)).map((r) => r.name).sort(naturalCompare);
+    if (order === "desc") all.reverse();
+    const wanted = all.slice((page.page - 1) * page.pageSize, page.page * page.pageSize);
+    const rows = wanted.length ? await this.db.query<TagDbRow>(`${TAG_COLUMNS} WHERE t.repository_id = $1 AND t.name = ANY($2::text[])`, [repositoryId, wanted]) : [];
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    return { total: all.length, items: wanted.flatMap((name) => (byName.has(name) ? [tagManifestRow(byName.get(name)!)] : [])) };
+  }
+
+  /** The statement behind listArtifacts, exposed for EXPLAIN in tests. */
+  artifactListSql(repositoryId: number, untagged: boolean, page: Page): { sql: string; params: unknown[] } {
+    const p = new Params();
+    const sql = `
+      SELECT m.digest, m.media_type, m.content, m.created_at,
+             -- A pull by digest marks the manifest, a pull by tag marks the tag: the latest of them is the manifest's.
+             GREATEST(m.last_pulled_at, (SELECT max(t.last_pulled_at) FROM tag t WHERE t.manifest_id = m.id)) AS last_pulled_at,
+             ARRAY(SELECT t.name FROM tag t WHERE t.manifest_id = m.id) AS tags,
+             (SELECT count(*) FROM manifest x WHERE x.repository_id = m.repository_id AND x.subject_digest = m.digest) AS referrers
+        FROM manifest m
+       WHERE m.repository_id = ${p.add(repositoryId)} AND ${untagged ? UNTAGGED : TOP_LEVEL}
+       ORDER BY m.created_at DESC, m.id DESC
+       LIMIT ${p.add(page.pageSize)} OFFSET ${p.add((page.page - 1) * page.pageSize)}`;
+    return { sql, params: p.values };
+  }
+
+  async listArtifacts(repositoryId: number, untagged: boolean, page: Page): Promise<{ total: number; untaggedTotal: number; items: ArtifactRow[] }> {
+    const list = this.artifactListSql(repositoryId, untagged, page);
+    const [rows, [counts]] = await Promise.all([
+      this.db.query<{ digest: string; media_type: string; content: Buffer; created_at: Date; last_pulled_at: Date | null; tags: string[]; referrers: bigint }>(list.sql, list.params),
+      // Each manifest is tested once, and the costlier "shown on its own" test only when it has no tag.
+      this.db.query<{ total: bigint; untagged: bigint }>(
+        `SELECT count(*) FILTER (WHERE tagged OR loose) AS total, count(*) FILTER (WHERE loose) AS untagged
+           FROM (SELECT ${TAGGED} AS tagged, CASE WHEN ${TAGGED} THEN false ELSE ${UNTAGGED} END AS loose
+                   FROM manifest m WHERE m.repository_id = $1) flags`,
+        [repositoryId],
+      ),
     ]);
     return {
-      total: Number(n),
+      total: Number(untagged ? counts.untagged : counts.total),
+      untaggedTotal: Number(counts.untagged),
       items: rows.map((r) => ({
-        name: r.name,
         digest: r.digest,
         mediaType: r.media_type,
         content: r.content,
         createdAt: r.created_at,
-        pushedAt: r.updated_at,
         lastPulledAt: r.last_pulled_at,
+        tags: [...r.tags].sort(naturalCompare),
+        referrers: Number(r.referrers),
       })),
     };
   }
@@ -181,10 +254,10 @@ export class SqlWebQueries implements WebQueries {
 
   async tagsOf(repositoryId: number, digest: string): Promise<string[]> {
     const rows = await this.db.query<{ name: string }>(
-      `SELECT t.name FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND m.digest = $2 ORDER BY t.name`,
+      `SELECT t.name FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND m.digest = $2`,
       [repositoryId, digest],
     );
-    return rows.map((r) => r.name);
+    return rows.map((r) => r.name).sort(naturalCompare);
   }
 
   async manifestDates(repositoryId: number, digest: string): Promise<{ createdAt: Date; lastPulledAt: Date | null } | null> {
@@ -216,6 +289,31 @@ export class SqlWebQueries implements WebQueries {
     }
     return clauses.join(" AND ");
   }
+}
+
+const TAG_COLUMNS = `SELECT t.name, t.updated_at, t.last_pulled_at, m.digest, m.media_type, m.created_at, m.content FROM tag t JOIN manifest m ON m.id = t.manifest_id`;
+
+// Each test is a lookup per manifest through an index (tag_manifest_id_idx, the manifest digest key,
+// manifest_reference_digest_idx). OFFSET 0 keeps each a per-row probe: without it the planner may hash the
+// whole manifest table to answer one page of one repository.
+const TAGGED = `EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id OFFSET 0)`;
+/** An untagged manifest shown on its own: not a child of an index in the repository, not a referrer of a manifest in it. */
+const UNTAGGED = `NOT ${TAGGED}
+  AND NOT EXISTS (SELECT 1 FROM manifest s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest OFFSET 0)
+  AND NOT EXISTS (SELECT 1 FROM manifest_reference r JOIN manifest i ON i.id = r.manifest_id
+                   WHERE r.digest = m.digest AND r.kind = 'manifest' AND i.repository_id = m.repository_id OFFSET 0)`;
+const TOP_LEVEL = `(${TAGGED} OR (${UNTAGGED}))`;
+
+function tagManifestRow(r: TagDbRow): TagManifestRow {
+  return {
+    name: r.name,
+    digest: r.digest,
+    mediaType: r.media_type,
+    content: r.content,
+    createdAt: r.created_at,
+    pushedAt: r.updated_at,
+    lastPulledAt: r.last_pulled_at,
+  };
 }
 
 interface RepoDbRow {

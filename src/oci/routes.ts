@@ -45,7 +45,7 @@ export function registerOciRoutes(router: RouteTable, deps: OciRouteDeps): void 
   const manifests = manifestHandlers(services.manifests, audit);
   const listing = listingHandlers(services.manifests);
   // Blob bodies stream to storage untouched (no body parser), held to http.maxBlobBytes (0: no limit).
-  const blobBody = streamedBody((limits) => limits.http.maxBlobBytes);
+  const blobBody = streamedBody("http.maxBlobBytes", (limits) => limits.http.maxBlobBytes);
   const base: Handler = async (ctx) => send(ctx.res, 200, { "Content-Type": "application/json" }, "{}");
 
   router

@@ -7,6 +7,7 @@ import type { Config, UpstreamConfig } from "../config";
 import { probeDatabase } from "../metadata/database-check";
 import { NetworkGuard } from "../proxy/network-guard";
 import { createStorageDriver } from "../storage/factory";
+import { unbracketHost } from "../kernel/addresses";
 
 export type Severity = "ok" | "warn" | "fail";
 
@@ -50,7 +51,7 @@ export async function runDoctor(config: Config, options: { timeoutMs?: number } 
 type Add = (area: string, severity: Severity, message: string) => void;
 
 function checkConfig(config: Config, add: Add): void {
-  const host = config.listen.slice(0, config.listen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  const host = unbracketHost(config.listen.slice(0, config.listen.lastIndexOf(":")));
   const loopback = host === "localhost" || host === "::1" || host.startsWith("127.");
   add(
     "config",
@@ -173,7 +174,7 @@ async function checkEndpoint(name: string, url: string, timeoutMs: number, add: 
   const u = new URL(url);
   const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
   await new Promise<void>((resolve, reject) => {
-    const socket = net.connect({ host: u.hostname.replace(/^\[|\]$/g, ""), port, timeout: timeoutMs });
+    const socket = net.connect({ host: unbracketHost(u.hostname), port, timeout: timeoutMs });
     socket.once("connect", () => {
       socket.destroy();
       resolve();

@@ -7,6 +7,7 @@
 import http from "node:http";
 import https from "node:https";
 import { loadConfig } from "../config";
+import { unbracketHost } from "../kernel/addresses";
 
 function main(): void {
   let config;
@@ -17,7 +18,7 @@ function main(): void {
     process.exit(1);
   }
   const i = config.listen.lastIndexOf(":");
-  const bound = config.listen.slice(0, i).replace(/^\[|\]$/g, "");
+  const bound = unbracketHost(config.listen.slice(0, i));
   // A wildcard address is reached on loopback.
   const host = bound === "0.0.0.0" ? "127.0.0.1" : bound === "::" ? "::1" : bound;
   const client = config.tls ? https : http;

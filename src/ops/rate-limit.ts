@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { AuthComponents } from "../auth";
 import { parseBasic, parseBearer } from "../auth/authenticator";
 import { InvalidTokenError } from "../auth/tokens";
-import { sessionCookie } from "../http/session-cookie";
+import { requestSession } from "../http/session-cookie";
 
 /**
  * A token bucket per key (the client address): `burst` requests at once, refilled at `ratePerSecond`.
@@ -80,7 +80,6 @@ export async function callerKind(req: IncomingMessage, auth: AuthComponents): Pr
   }
   if (parseBasic(header)) return "pending";
   if (header) return "anonymous"; // a scheme nobody here understands
-  const cookie = sessionCookie(req);
-  if (cookie && sessions && (await sessions.resolve(cookie))) return "authenticated";
+  if (await requestSession(req, sessions)) return "authenticated";
   return "anonymous";
 }

@@ -84,16 +84,17 @@ export class RequestOps {
     return (req, res, next) => {
       const upload = policy.kind === "stream" && hasBody(req);
       const configured = this.config.http.maxBodyBytes;
-      const limit = !upload
+      const stream = upload ? (policy as Extract<BodyPolicy, { kind: "stream" }>) : null;
+      const limit = !stream
         ? policy.kind === "small" ? Math.min(policy.maxBytes, configured) : configured
-        : (policy as Extract<BodyPolicy, { kind: "stream" }>).maxBytes(this.config);
+        : stream.maxBytes(this.config, req);
       if (upload) {
         const { uploadsInProgress } = this.metrics.http;
         uploadsInProgress.inc();
         res.once("close", () => uploadsInProgress.dec());
       }
       if (limit > 0) {
-        const refused = this.limitBody(req, res, limit, upload);
+        const refused = this.limitBody(req, res, limit, upload, stream ? ` (${stream.setting})` : "");
         if (refused) return next(refused);
       }
       if (!upload) this.requestTimeout(req, res);
@@ -125,10 +126,10 @@ export class RequestOps {
       if (bytesOut) http.bytesOut.inc({ route }, bytesOut);
     });
   }
-  private limitBody(req: IncomingMessage, res: ServerResponse, limit: number, upload: boolean): OciError | null {
+  private limitBody(req: IncomingMessage, res: ServerResponse, limit: number, upload: boolean, setting: string): OciError | null {
     const tooLarge = (what: string) => {
       this.metrics.http.refused.inc({ reason: "body_too_large" });
-      return new OciError("SIZE_INVALID", `${what} larger than the limit of ${limit} bytes`, { status: 413 });
+      return new OciError("SIZE_INVALID", `${what} larger than the limit of ${limit} bytes${setting}`, { status: 413 });
     };
     const declared = Number(req.headers["content-length"] ?? NaN);
     if (declared > limit) return tooLarge("request body");
@@ -148,7 +149,7 @@ export class RequestOps {
       if (received <= limit || over) return;
       over = true;
       this.metrics.http.refused.inc({ reason: "body_too_large" });
-      const error = new OciError("SIZE_INVALID", `request body larger than the limit of ${limit} bytes`, { status: 413 });
+      const error = new OciError("SIZE_INVALID", `request body larger than the limit of ${limit} bytes${setting}`, { status: 413 });
       if (upload || res.headersSent) {
         // Nothing else bounds an upload body (or the discarding of an unread one after the answer): cut it.
         req.destroy(error);

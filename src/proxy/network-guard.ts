@@ -1,7 +1,7 @@
 import { lookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
 import { buildConnector } from "undici";
-import { addressScope, literalHostScope, type AddressScope } from "../kernel/addresses";
+import { addressScope, literalHostScope, unbracketHost, type AddressScope } from "../kernel/addresses";
 
 /** Scopes `allowPrivateNetworks` opens; the others stay closed whatever the configuration says. */
 const PRIVATE_SCOPES: ReadonlySet<AddressScope> = new Set(["loopback", "private"]);
@@ -93,5 +93,5 @@ export class NetworkGuard {
 
 /** One spelling for an endpoint, from a URL's parts or undici's connect options (which drop the brackets). */
 function endpoint(protocol: string, hostname: string, port: string): string {
-  return `${protocol}//${hostname.replace(/^\[|\]$/g, "").toLowerCase()}:${port || (protocol === "https:" ? "443" : "80")}`;
+  return `${protocol}//${unbracketHost(hostname).toLowerCase()}:${port || (protocol === "https:" ? "443" : "80")}`;
 }

@@ -1,18 +1,13 @@
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import type { Hash } from "node:crypto";
+import { CountingStream } from "../kernel/counting-stream";
 
 /** Passes bytes through unchanged while feeding them to a hash, so content is digested as it streams. */
-export class HashingTap extends Transform {
-  bytes = 0;
-
-  constructor(private readonly hash: Hash) {
-    super({ highWaterMark: 256 * 1024 });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
+export class HashingTap extends CountingStream {
+  constructor(hash: Hash) {
+    super((chunk) => {
+      hash.update(chunk);
+    }, 256 * 1024);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { Request, Response } from "express";
 import multer, { MulterError, type StorageEngine } from "multer";
 import { OciError } from "../http/errors";
@@ -10,27 +10,19 @@ export const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 /** What multer may accept around the archive: one file, a few small fields. */
 const FORM_LIMITS = { files: 1, fields: 20, parts: 30, fieldSize: 64 * 1024 };
 
+/** A browser's form upload (parsed by multer), as opposed to a raw body (curl --data-binary). */
+export function isMultipart(req: IncomingMessage): boolean {
+  return /^multipart\/form-data/i.test(String(req.headers["content-type"] ?? ""));
+}
+
 /**
  * The uploaded archive as a stream, handed to `consume` (the import pipeline): the file of a multipart form
- * (the browser; parsed by multer) or the raw body (curl --data-binary). Larger than `maxBytes` → 413.
+ * or the raw body. A raw body is held to the route's body policy (web.importMaxBytes, src/web/routes.ts);
+ * a form's file is held to `maxBytes` by multer (413), the form's framing by the policy.
  */
 export async function receiveArchive<T>(req: IncomingMessage, res: ServerResponse, maxBytes: number, consume: (stream: Readable) => Promise<T>): Promise<T> {
+  if (!isMultipart(req)) return consume(req);
   const tooLarge = () => new OciError("SIZE_INVALID", `the archive is larger than the limit of ${maxBytes} bytes (web.importMaxBytes)`, { status: 413 });
-  const type = String(req.headers["content-type"] ?? "");
-  if (!/^multipart\/form-data/i.test(type)) {
-    if (Number(req.headers["content-length"] ?? 0) > maxBytes) throw tooLarge();
-    let seen = 0;
-    const limited = req.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          seen += chunk.length;
-          done(seen > maxBytes ? tooLarge() : null, chunk);
-        },
-      }),
-    );
-    req.on("error", (err) => limited.destroy(err));
-    return consume(limited);
-  }
   const storage = new ArchiveStorage(consume);
   const upload = multer({ storage, limits: { ...FORM_LIMITS, fileSize: maxBytes } }).any();
   await new Promise<void>((resolve, reject) =>

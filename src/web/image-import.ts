@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import path from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { DomainError } from "../kernel/errors";
+import { CountingStream } from "../kernel/counting-stream";
 import { JsonInputError, parseJson } from "../kernel/text";
 import { OciError } from "../http/errors";
 import type { TagName } from "../kernel/names";
@@ -27,6 +28,10 @@ export interface ExtractLimits {
   /** Most the unpacked bytes may exceed the received ones by, once past EXPANSION_FLOOR_BYTES. */
   maxRatio: number;
   maxEntries: number;
+  /** Called with the bytes unpacked so far before they go on to disk: claims room for them, or fails (507). */
+  room?: (unpacked: number) => Promise<void>;
+  /** Called with the bytes of each chunk written to the work directory. */
+  written?: (bytes: number) => void;
 }
 
 /** Below this, any ratio is allowed: a small archive of small text files compresses far better than 100:1. */
@@ -34,32 +39,19 @@ const EXPANSION_FLOOR_BYTES = 16 * 1024 * 1024;
 
 /**
  * Counts what goes into the decompressor and what comes out, chunk by chunk, and fails the moment the
- * output passes the absolute bound or the ratio to the input: a gzip bomb is stopped after a bounded
- * number of bytes, not once it has filled the disk.
+ * output passes the absolute bound or the ratio to the input (a gzip bomb is stopped after a bounded
+ * number of bytes, not once it has filled the disk), or the disk has no room for it.
  */
-function expansionMeter(limits: ExtractLimits): { received: Transform; unpacked: Transform } {
-  let received = 0;
-  let unpacked = 0;
-  const counter = (onChunk: (n: number) => Error | null) =>
-    new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        done(onChunk(chunk.length), chunk);
-      },
-    });
-  return {
-    received: counter((n) => {
-      received += n;
-      return null;
-    }),
-    unpacked: counter((n) => {
-      unpacked += n;
-      if (unpacked > limits.maxBytes) return archiveError(`it unpacks to more than ${limits.maxBytes} bytes (web.importMaxExpandedBytes)`);
-      if (unpacked > EXPANSION_FLOOR_BYTES && unpacked > received * limits.maxRatio) {
-        return archiveError(`it unpacks to more than ${limits.maxRatio} times its compressed size (web.importMaxExpansionRatio); a compression bomb?`);
-      }
-      return null;
-    }),
-  };
+function expansionMeter(limits: ExtractLimits): { received: CountingStream; unpacked: CountingStream } {
+  const received = new CountingStream();
+  const unpacked = new CountingStream((_chunk, total) => {
+    if (total > limits.maxBytes) return archiveError(`it unpacks to more than ${limits.maxBytes} bytes (web.importMaxExpandedBytes)`);
+    if (total > EXPANSION_FLOOR_BYTES && total > received.bytes * limits.maxRatio) {
+      return archiveError(`it unpacks to more than ${limits.maxRatio} times its compressed size (web.importMaxExpansionRatio); a compression bomb?`);
+    }
+    return limits.room?.(total);
+  });
+  return { received, unpacked };
 }
 
 interface ExtractedFile {
@@ -120,19 +112,12 @@ export async function extractArchive(source: Readable, dir: string, limits: Extr
       if ((header.type === "file" || header.type === "contiguous-file") && name) {
         const file = path.join(dir, String(entries));
         const hash = createHash("sha256");
-        let size = 0;
-        await pipeline(
-          entry,
-          new Transform({
-            transform(chunk: Buffer, _enc, done) {
-              size += chunk.length;
-              hash.update(chunk);
-              done(null, chunk);
-            },
-          }),
-          createWriteStream(file),
-        );
-        result.files.set(name, { file, size, sha256: `sha256:${hash.digest("hex")}` });
+        const tap = new CountingStream((chunk) => {
+          hash.update(chunk);
+          limits.written?.(chunk.length);
+        });
+        await pipeline(entry, tap, createWriteStream(file));
+        result.files.set(name, { file, size: tap.bytes, sha256: `sha256:${hash.digest("hex")}` });
       } else {
         if (header.type === "symlink" && name && header.linkname) {
           result.links.set(name, resolveLink(name, header.linkname));

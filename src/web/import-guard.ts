@@ -1,4 +1,3 @@
-import { statfs } from "node:fs/promises";
 import { OciError } from "../http/errors";
 
 /** How long a refused import is told to wait: imports take seconds to minutes, so a short, fixed hint. */
@@ -38,18 +37,3 @@ export class ImportSlots {
   }
 }
 
-/**
- * Refuses an import (507, before its body is read) when the disk holding `dir` cannot take the bytes it
- * declares plus the reserve the server keeps for everything else (the metadata database, other uploads).
- */
-export async function ensureDiskRoom(dir: string, declaredBytes: number, reserveBytes: number): Promise<void> {
-  const fs = await statfs(dir);
-  const free = fs.bavail * fs.bsize;
-  if (free < declaredBytes + reserveBytes) {
-    throw new OciError(
-      "UNAVAILABLE",
-      `not enough disk space for this import: ${free} bytes free under the data directory, ${declaredBytes} needed plus a reserve of ${reserveBytes} (web.importMinFreeBytes)`,
-      { status: 507 },
-    );
-  }
-}

@@ -29,13 +29,15 @@ import { WebAccess } from "./access";
 import { copyImage } from "./image-copy";
 import { planExport, writeImageArchive } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
-import { MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
-import { ensureDiskRoom, ImportSlots } from "./import-guard";
+import { isMultipart, MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
+import { ImportSlots } from "./import-guard";
+import { diskCopies, DiskLedger, roomAsUnpacked, type DiskReservation } from "./disk-ledger";
 import { layerHistory, readImageConfig, summarizeManifest } from "./image-info";
 import { REPOSITORY_SORTS, TAG_SORTS, type WebQueries } from "../metadata/web-queries";
-import { listTags } from "./repository-queries";
+import { listArtifacts, listTags } from "./repository-queries";
+import { ConfigPlatforms } from "./config-platforms";
 import { parseJson } from "../kernel/text";
-import { clearedCookieHeader, csrfMatches, isHttps, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
+import { clearedCookieHeader, csrfMatches, isHttps, requestSession, sessionCookie, sessionCookieHeader } from "../http/session-cookie";
 
 export interface WebDeps {
   config: Config;
@@ -63,7 +65,16 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   const access = new WebAccess(deps);
   const importSlots = new ImportSlots({ total: deps.config.web.importConcurrency, perUser: deps.config.web.importConcurrencyPerUser });
+  const importRoot = path.join(deps.config.dataDir, "tmp");
+  const diskLedger = new DiskLedger(importRoot, deps.config.web.importMinFreeBytes);
   const queries = deps.stores.web;
+  const platforms = new ConfigPlatforms(deps.services.blobs);
+  /** The repository (404 when it holds no manifest) and what its lists need. */
+  const lister = async (repository: RepositoryName) => {
+    const repo = await queries.findRepository(repository);
+    if (!repo) throw new DomainError("NameUnknown", { name: repository });
+    return { queries, platforms, repository, repositoryId: repo.id };
+  };
   const json = (ctx: RequestContext, value: unknown, status = 200, headers: Record<string, string> = {}) =>
     sendJson(ctx.res, status, { "Cache-Control": "no-store", ...headers }, value);
   const origin = (ctx: RequestContext, caller: Caller) => eventOrigin(ctx.req, caller);
@@ -92,8 +103,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   router
     .on("GET", /^\/api\/v1\/session$/, async (ctx) => {
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
-      const token = sessionCookie(ctx.req);
-      const session = token ? await deps.auth.token!.sessions!.resolve(token) : null;
+      const session = await requestSession(ctx.req, deps.auth.token!.sessions);
       json(ctx, await sessionInfo(ctx.req, session?.principal ?? null, session?.csrfToken ?? null));
     })
     .on("POST", /^\/api\/v1\/session$/, async (ctx) => {
@@ -116,7 +126,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const token = sessionCookie(ctx.req);
       const sessions = deps.auth.token?.sessions;
       if (token && sessions) {
-        const session = await sessions.resolve(token);
+        const session = await requestSession(ctx.req, sessions);
         if (session && !csrfMatches(ctx.req, session.csrfToken)) throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
         if (session) {
           await sessions.destroy(token);
@@ -138,14 +148,22 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const result = await queries.listRepositories({ visibility: await access.visibility(caller), mirrored: access.mirrored(), q, project }, sort, order, page);
       json(ctx, { ...page, ...result });
     })
+    .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/artifacts$/, onRepository("pull", async (ctx, _caller, repository) => {
+      const untagged = oneOf(ctx.query, "untagged", ["true", "false"] as const, "false") === "true";
+      const page = pageOf(ctx.query);
+      const artifacts = await listArtifacts(await lister(repository), untagged, page);
+      json(ctx, {
+        ...page,
+        ...artifacts,
+        items: artifacts.items.map((a) => ({ ...a, immutableTags: a.tags.filter((tag) => deps.immutability.ruleFor(repository, tag) !== null) })),
+      });
+    }))
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/tags$/, onRepository("pull", async (ctx, _caller, repository) => {
-      const repo = await queries.findRepository(repository);
-      if (!repo) throw new DomainError("NameUnknown", { name: repository });
       const sort = oneOf(ctx.query, "sort", TAG_SORTS, "pushed");
       const order = oneOf(ctx.query, "order", ["asc", "desc"] as const, sort === "name" ? "asc" : "desc");
       const page = pageOf(ctx.query);
       const q = (ctx.query.get("q") ?? "").trim().slice(0, 128) || undefined;
-      const tags = await listTags(queries, repo.id, q, sort, order, page);
+      const tags = await listTags(await lister(repository), q, sort, order, page);
       json(ctx, { ...page, ...tags, items: tags.items.map((tag) => ({ ...tag, immutable: deps.immutability.ruleFor(repository, tag.name) !== null })) });
     }))
     .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/tags\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
@@ -203,13 +221,19 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       await access.beforeWrite(caller, repository);
       const limits = deps.config.web;
       const release = importSlots.take(caller.kind === "user" || caller.kind === "robot" ? `${caller.kind}:${caller.id}` : `address:${clientIp(ctx.req)}`);
-      const work = path.join(deps.config.dataDir, "tmp", `import-${randomUUID()}`);
+      const work = path.join(importRoot, `import-${randomUUID()}`);
+      let reservation: DiskReservation | null = null;
       try {
-        await mkdir(path.dirname(work), { recursive: true });
-        await ensureDiskRoom(path.dirname(work), Number(ctx.req.headers["content-length"]) || 0, limits.importMinFreeBytes);
+        await mkdir(importRoot, { recursive: true });
+        // What the body declares it unpacks to at least (a plain tar); more is claimed step by step as it unpacks.
+        const covered = Math.min(Number(ctx.req.headers["content-length"]) || 0, limits.importMaxExpandedBytes);
+        const copies = await diskCopies(deps.config.storage, importRoot);
+        reservation = await diskLedger.reserve(covered * copies);
         await mkdir(work);
+        const room = roomAsUnpacked(reservation, covered, copies);
+        const written = reservation.wrote;
         const files = await receiveArchive(ctx.req, ctx.res, limits.importMaxBytes, (stream) =>
-          extractArchive(stream, work, { maxBytes: limits.importMaxExpandedBytes, maxRatio: limits.importMaxExpansionRatio, maxEntries: 100_000 }),
+          extractArchive(stream, work, { maxBytes: limits.importMaxExpandedBytes, maxRatio: limits.importMaxExpansionRatio, maxEntries: 100_000, room, written }),
         );
         const result = await importArchive(files, tag, importSink(deps, repository));
         for (const image of result.images) {
@@ -223,6 +247,8 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
         }
         json(ctx, { repository, ...result }, 201);
       } finally {
+        // Nothing writes to `work` any more (the pipeline has settled): what it holds, statfs shows.
+        reservation?.release();
         await rm(work, { recursive: true, force: true });
         release();
       }
@@ -347,8 +373,11 @@ function importSink(deps: WebDeps, repository: RepositoryName): ImportSink {
 
 const MAX_JSON_BYTES = 64 * 1024;
 const JSON_BODY = smallBody(MAX_JSON_BYTES);
-/** An image archive streams in (raw, or as a form's file) up to web.importMaxBytes, under no whole-request timeout. */
-const IMPORT_BODY = streamedBody((limits) => limits.web.importMaxBytes + MULTIPART_OVERHEAD_BYTES);
+/**
+ * An image archive streams in (raw, or as a form's file) up to web.importMaxBytes, under no whole-request
+ * timeout: the one limit of a raw body; a form may add its framing (multer holds its file to the limit).
+ */
+const IMPORT_BODY = streamedBody("web.importMaxBytes", (limits, req) => limits.web.importMaxBytes + (isMultipart(req) ? MULTIPART_OVERHEAD_BYTES : 0));
 const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
 
 function oneOf<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {

@@ -94,6 +94,8 @@ test("sign in, browse to a skopeo-pushed repository, open an image, delete a tag
 
   await list.getByRole("link", { name: /app$/ }).click();
   await page.waitForURL(/\/repositories\/team\/app$/);
+  // The page opens on its artifacts (test/e2e/web-artifacts.test.ts); the tag list is one click away.
+  await page.getByTestId("view-tags").click();
   const tags = page.getByTestId("tags");
   await tags.getByText("1.4.2").waitFor();
   await expect(tags.locator("tr[data-tag=multi]").textContent()).resolves.toContain("linux/arm64");
@@ -122,7 +124,7 @@ test("sign in, browse to a skopeo-pushed repository, open an image, delete a tag
 
 test("switch the language to Simplified Chinese", async () => {
   const { page } = browser;
-  await page.goto(`${registry.url}/repositories/team/app`);
+  await page.goto(`${registry.url}/repositories/team/app?view=tags`);
   await page.getByTestId("tags").waitFor();
   await page.getByLabel("Language").selectOption("zh-CN");
   await page.getByRole("heading", { name: "标签" }).waitFor();
@@ -172,7 +174,7 @@ test("import a docker save tarball from the browser", async () => {
 
 test("download an image: the tarball is a docker-archive that skopeo reads", async () => {
   const { page } = browser;
-  await page.goto(`${registry.url}/repositories/team/app`);
+  await page.goto(`${registry.url}/repositories/team/app?view=tags`);
   await page.getByTestId("menu-1.4.2").click();
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("menuitem", { name: "Download (docker load)" }).click()]);
   const file = path.join(work, "exported.tar");
@@ -282,7 +284,7 @@ test("a project admin who is no site admin manages members and adds an immutabil
     await page.getByText("Retention would delete nothing now.").waitFor();
     await pa.screenshot("15-project-rules", true);
 
-    await page.goto(`${registry.url}/repositories/team/app`);
+    await page.goto(`${registry.url}/repositories/team/app?view=tags`);
     await page.getByTestId("immutable-1.4.2").waitFor();
     expect(await page.getByTestId("tags").locator("[data-testid^=immutable-]").count()).toBe(1);
     expect(await page.getByTestId("repository-rules").textContent()).toContain("1\\.4\\..*");

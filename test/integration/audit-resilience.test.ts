@@ -1,8 +1,12 @@
 // The audit log keeps every event it can (issue 14): what a client sends is made storable (Postgres refuses
 // NUL and lone surrogates in text and jsonb), and an event the database still refuses is retried alone,
-// counted in /metrics, and never takes the other events of its batch with it.
+// counted in /metrics, and never takes the other events of its batch with it. A batch that fails because the
+// database cannot be reached is kept whole and retried later, not written event by event.
 import { randomBytes } from "node:crypto";
 import type { BerthEvent } from "../../src/events/event-bus";
+import { AuditLog } from "../../src/audit/audit-log";
+import type { AuditStore } from "../../src/metadata/audit-store";
+import { waitFor } from "../support/wait-for";
 import { ADMIN_PASSWORD, basic, startAuthRegistry, uniqueName } from "../support/auth-helpers";
 import type { TestRegistry } from "../support/registry";
 
@@ -102,4 +106,146 @@ test("a NUL in Basic credentials is a failed login (401), on /v2, /token and the
     expect([url, res.status]).toEqual([url, 401]);
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
   }
+});
+
+describe("a database that cannot be written to (an outage, not bad data)", () => {
+  /**
+   * The real audit store behind a switch: while `down`, every write fails as a refused connection does
+   * (pg's ECONNREFUSED), before reaching the database; `inserts` records the size of every write tried.
+   */
+  function switchableStore(): { store: AuditStore; state: { down: boolean; inserts: number[] } } {
+    const real = registry.deps.stores.audit;
+    const state = { down: false, inserts: [] as number[] };
+    const store: AuditStore = {
+      insert: async (rows) => {
+        state.inserts.push(rows.length);
+        if (state.down) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED", errno: -111, syscall: "connect" });
+        return real.insert(rows);
+      },
+      find: (filter) => real.find(filter),
+    };
+    return { store, state };
+  }
+
+  const event = (repository: string, timestamp = new Date()): BerthEvent => ({ action: "pull", actor, repository, reference: "latest", detail: {}, id: "x", timestamp });
+  const written = async (repository: string) => (await registry.deps.stores.audit.find({ repository, limit: 10 })).length;
+
+  test("a failed batch is kept whole (no event-by-event retry) and written once the database is back; a bad event in it is still isolated", async () => {
+    const repo = uniqueName("outage");
+    const { store, state } = switchableStore();
+    let refused = 0;
+    let dropped = 0;
+    const log = new AuditLog(store, registry.deps.logger, { flushIntervalMs: 3_600_000, writeFailed: () => refused++, dropped: (n) => (dropped += n) });
+    try {
+      state.down = true;
+      log.handle(event(`${repo}/one`));
+      log.handle(event(`${repo}/bad`, new Date(-8.64e15)));
+      log.handle(event(`${repo}/two`));
+      await log.flush();
+      await log.flush();
+      // Two attempts, each of the whole batch: an outage is not retried row by row.
+      expect(state.inserts).toEqual([3, 3]);
+      expect(log.backlog).toBe(3);
+      expect([refused, dropped]).toEqual([0, 0]);
+
+      state.down = false;
+      state.inserts = [];
+      await log.flush();
+      // Back: the batch fails for its data (the time out of range), so it is written event by event.
+      expect(state.inserts).toEqual([3, 1, 1, 1]);
+      expect(await written(`${repo}/one`)).toBe(1);
+      expect(await written(`${repo}/two`)).toBe(1);
+      expect(await written(`${repo}/bad`)).toBe(0);
+      expect([refused, dropped, log.backlog]).toEqual([1, 0, 0]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test("a backlog is written in batches of 1000: a bad event costs the event-by-event retry of its own batch only", async () => {
+    const repo = uniqueName("outage");
+    const { store, state } = switchableStore();
+    let refused = 0;
+    const log = new AuditLog(store, registry.deps.logger, { flushIntervalMs: 3_600_000, writeFailed: () => refused++ });
+    try {
+      state.down = true;
+      for (let i = 0; i < 1500; i++) log.handle(i === 1200 ? event(`${repo}/bad`, new Date(-8.64e15)) : event(`${repo}/ok`));
+      await log.flush();
+      // One attempt started by the full queue (only one, however many events arrive), one by this flush:
+      // each of the first batch only, whole.
+      expect(state.inserts).toEqual([1000, 1000]);
+      state.down = false;
+      state.inserts = [];
+      await log.flush();
+      expect(state.inserts).toEqual([1000, 500, ...Array(500).fill(1)]);
+      expect(refused).toBe(1);
+      expect((await registry.deps.stores.audit.find({ repository: `${repo}/ok`, limit: 2000 })).length).toBe(1499);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test("the database going away in the middle of an event-by-event retry keeps the events not yet written", async () => {
+    const repo = uniqueName("outage");
+    const { store, state } = switchableStore();
+    let refused = 0;
+    const log = new AuditLog(store, registry.deps.logger, { flushIntervalMs: 3_600_000, writeFailed: () => refused++ });
+    const inner = store.insert;
+    try {
+      log.handle(event(`${repo}/bad`, new Date(-8.64e15)));
+      log.handle(event(`${repo}/one`));
+      log.handle(event(`${repo}/two`));
+      // The outage starts after the batch and the bad event have been tried alone.
+      store.insert = async (rows) => {
+        if (state.inserts.length === 2) state.down = true;
+        return inner(rows);
+      };
+      await log.flush();
+      expect(state.inserts).toEqual([3, 1, 1]);
+      expect(refused).toBe(1);
+      expect(log.backlog).toBe(2);
+      state.down = false;
+      await log.flush();
+      expect(await written(`${repo}/one`)).toBe(1);
+      expect(await written(`${repo}/two`)).toBe(1);
+      expect([refused, log.backlog]).toEqual([1, 0]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test("the timer retries a kept batch on its own; past maxPending the oldest events are dropped and counted", async () => {
+    const repo = uniqueName("outage");
+    const { store, state } = switchableStore();
+    let dropped = 0;
+    const log = new AuditLog(store, registry.deps.logger, { flushIntervalMs: 20, maxPending: 3, retry: { firstMs: 20, maxMs: 100 }, dropped: (n) => (dropped += n) });
+    try {
+      state.down = true;
+      for (const name of ["a", "b", "c", "d", "e"]) log.handle(event(`${repo}/${name}`));
+      expect(dropped).toBe(2);
+      await waitFor("the timer to have tried the kept batch twice", () => state.inserts.length >= 2);
+      expect(log.backlog).toBe(3);
+      state.down = false;
+      await waitFor("the timer to write the kept batch", () => log.backlog === 0 || null);
+      await waitFor("the newest three to be in the database", async () => (await written(`${repo}/e`)) === 1 || null);
+      expect(await Promise.all(["a", "b", "c", "d", "e"].map((n) => written(`${repo}/${n}`)))).toEqual([0, 0, 1, 1, 1]);
+      expect(dropped).toBe(2);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test("events still unwritable at shutdown are counted as dropped in /metrics", async () => {
+    const { store, state } = switchableStore();
+    const metric = registry.deps.metrics.registry.getSingleMetric("berth_audit_events_dropped_total");
+    expect(metric).toBeDefined();
+    let dropped = 0;
+    const log = new AuditLog(store, registry.deps.logger, { flushIntervalMs: 3_600_000, dropped: (n) => (dropped += n) });
+    state.down = true;
+    log.handle(event(uniqueName("outage")));
+    await log.close();
+    expect(dropped).toBe(1);
+    const scraped = await (await fetch(`${registry.url}/metrics`, { headers: { Authorization: basic("admin", ADMIN_PASSWORD) } })).text();
+    expect(scraped).toMatch(/^berth_audit_events_dropped_total \d/m);
+  });
 });

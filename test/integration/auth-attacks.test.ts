@@ -30,6 +30,9 @@ import {
 } from "../support/auth-helpers";
 import { digestOf, expectRawOciError, randomBytes, rawRequest, type BuiltImage } from "../support/oci-client";
 import { waitFor } from "../support/wait-for";
+import { Authenticator } from "../../src/auth/authenticator";
+import { LoginThrottle } from "../../src/auth/login-throttle";
+import type { DomainError } from "../../src/kernel/errors";
 
 const admin: Creds = { username: "admin", password: ADMIN_PASSWORD };
 const LOGIN_FAILURES = 3;
@@ -347,6 +350,23 @@ describe("brute force on /token", () => {
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(LOGIN_FAILURES);
     expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
   });
+
+  it("a flood of failed logins under made-up names does not evict the lockout on a real account", async () => {
+    // Berth's own authenticator over the real account store, with the throttle's table cap made small
+    // enough to overflow here (it is 100,000 in Berth).
+    const throttle = new LoginThrottle(LOGIN_FAILURES, 60_000, Date.now, 4);
+    const authenticator = new Authenticator(registry.deps.stores.accounts, throttle, registry.deps.events);
+    const victim = await addUser(registry, "flooded");
+    const attempt = (username: string, password: string) =>
+      authenticator.login(username, password, "203.0.113.9").then(
+        () => "ok",
+        (err: DomainError) => err.code,
+      );
+    for (let i = 0; i < LOGIN_FAILURES; i++) expect(await attempt(victim.username, `guess-${i}`)).toBe("Unauthorized");
+    expect(await attempt(victim.username, victim.password)).toBe("TooManyRequests");
+    for (let i = 0; i < 12; i++) expect(await attempt(uniqueName("nobody"), "flood")).toBe("Unauthorized");
+    expect(await attempt(victim.username, victim.password)).toBe("TooManyRequests");
+  });
 });
 
 describe("path tricks in repository names", () => {
@@ -389,6 +409,19 @@ describe("path tricks in repository names", () => {
     const res = await rawRequest(url(), "POST", `/v2/${own}/blobs/uploads/?mount=${digest}&from=${encodeURIComponent(tricky)}`, { headers: { Authorization: outsiderToken } });
     expect([202, 400]).toContain(res.status);
     expect((await v2(url(), `/v2/${own}/blobs/${digest}`, outsiderToken, { method: "HEAD" })).status).toBe(404);
+  });
+});
+
+describe("forwarded headers from an untrusted peer", () => {
+  it("X-Forwarded-Proto: https from a client that is no trusted proxy does not make the session cookie Secure", async () => {
+    // No trustedProxies here: the test client is just a client, and its word on the scheme counts for nothing.
+    const res = await fetch(`${url()}/api/v1/session`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Forwarded-Proto": "https" },
+      body: JSON.stringify({ username: member.username, password: member.password }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("set-cookie")).toMatch(/^berth_session=[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
   });
 });
 

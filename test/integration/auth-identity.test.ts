@@ -341,6 +341,45 @@ describe("the credential-state cache", () => {
   });
 });
 
+describe("changes that do not touch credentials", () => {
+  it("keep every credential valid and are not announced; credential changes and deletions still are", async () => {
+    const user = await addUser("quiet", { role: "guest" });
+    const robotName = uniqueName("quietbot");
+    const created = await api(a.url, "POST", "/robots", ADMIN, { name: robotName, permissions: [{ project, actions: ["pull"] }] });
+    const robot = { username: `robot$${robotName}`, password: ((await created.json()) as { secret: string }).secret };
+    const userId = (await a.deps.stores.accounts.findUser(user.username))!.id;
+    const robotId = (await a.deps.stores.accounts.findRobot(robot.username))!.id;
+    const heldUser = await acquire(user);
+    const heldRobot = await acquire(robot);
+
+    const listener = new pg.Client({ connectionString: database.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on("notification", (n) => heard.push(n.payload ?? ""));
+    await listener.query("LISTEN berth_account_change");
+    try {
+      // Columns credentials do not depend on, and an API update that changes nothing they depend on.
+      await sql.query(`UPDATE user_account SET updated_at = now() + interval '1 hour' WHERE id = $1`, [userId]);
+      await sql.query(`UPDATE robot SET description = 'renamed purpose' WHERE id = $1`, [robotId]);
+      await ok(api(a.url, "PATCH", `/users/${user.username}`, ADMIN, { isAdmin: false }));
+      // Announcements arrive in commit order: once this one is heard, any for the updates above would have been.
+      await sql.query(`UPDATE robot SET disabled = true WHERE id = $1`, [robotId]);
+      await waitFor("the robot's disabling announced", () => heard.includes(`robot:${robotId}`), { timeoutMs: PROPAGATION_LIMIT_MS });
+      expect(heard).toEqual([`robot:${robotId}`]);
+      expect(await answers(heldUser)).toEqual(all(heldUser, "200"));
+      await expectEnded(heldRobot);
+
+      await sql.query(`UPDATE user_account SET password_hash = 'scrypt$changed-elsewhere' WHERE id = $1`, [userId]);
+      await waitFor("the password change announced", () => heard.includes(`user:${userId}`), { timeoutMs: PROPAGATION_LIMIT_MS });
+      await expectEnded(heldUser);
+      await ok(api(a.url, "DELETE", `/robots/${robot.username}`, ADMIN), 204);
+      await waitFor("the robot's deletion announced", () => heard.filter((p) => p === `robot:${robotId}`).length === 2, { timeoutMs: PROPAGATION_LIMIT_MS });
+    } finally {
+      await listener.end();
+    }
+  });
+});
+
 describe("the JSON API and registry tokens", () => {
   it("refuses registry tokens whatever they grant; takes tokens for the API, Basic credentials and sessions", async () => {
     const user = await addUser("owner");

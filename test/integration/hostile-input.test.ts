@@ -10,6 +10,7 @@ import { buildApp } from "../../src/app";
 import type { RouteDescription } from "../../src/http/route-table";
 import { ADMIN_PASSWORD, basic, startAuthRegistry } from "../support/auth-helpers";
 import type { TestRegistry } from "../support/registry";
+import { WebStatic } from "../../src/web/static";
 
 jest.setTimeout(600_000);
 
@@ -169,6 +170,30 @@ test("no hostile parameter or body on any route makes a 5xx, and /healthz keeps 
   expect(failures).toEqual([]);
   expect(health.length).toBeGreaterThan(0);
   expect(health.every((s) => s === 200)).toBe(true);
+});
+
+test("HEAD answers as GET does, without a body, on every route that offers GET; other methods stay 405 with Allow", async () => {
+  const mismatches: string[] = [];
+  for (const { pattern, methods } of routes.filter((r) => r.methods.includes("GET"))) {
+    const url = `${registry.url}${pathOf(pattern, sampleValues(pattern))}`;
+    const get = await fetch(url, { headers: { Authorization: ADMIN } });
+    await get.arrayBuffer();
+    const head = await fetch(url, { method: "HEAD", headers: { Authorization: ADMIN } });
+    const body = await head.text();
+    if (head.status !== get.status || body !== "") mismatches.push(`${url}: GET ${get.status}, HEAD ${head.status} ${body.slice(0, 80)}`);
+    if (!methods.includes("PATCH")) {
+      const refused = await fetch(url, { method: "PATCH", headers: { Authorization: ADMIN } });
+      const allow = refused.headers.get("allow")?.split(", ") ?? [];
+      if (refused.status !== 405 || !allow.includes("GET") || !allow.includes("HEAD")) mismatches.push(`${url}: PATCH ${refused.status}, Allow ${allow}`);
+    }
+  }
+  expect(mismatches).toEqual([]);
+});
+
+test("no route shares a path with the web UI (mounted before the rate limiter, it would shadow one)", () => {
+  const ui = WebStatic.default();
+  const shadowed = routes.map((r) => pathOf(r.pattern, sampleValues(r.pattern))).filter((p) => ui.serves("GET", p));
+  expect(shadowed).toEqual([]);
 });
 
 test("a manifest nested 10,000 levels deep is MANIFEST_INVALID on /v2, a deep body INVALID_REQUEST on the API", async () => {

@@ -6,6 +6,9 @@ import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { rawExchange } from "../support/raw-exchange";
 import { expectOciError, finishUpload, randomBytes, sha256, startUpload, uniqueSuffix } from "../support/oci-client";
 import { tarOf } from "../support/web-client";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { waitFor } from "../support/wait-for";
 
 const IMPORT_MAX = 8 * 1024 * 1024;
 
@@ -47,6 +50,34 @@ describe("body policy per route", () => {
     const raw = await fetch(`${importUrl(repo)}?tag=raw`, { method: "POST", headers: { "Content-Type": "application/x-tar" }, body: archive });
     expect(raw.status).toBe(201);
     expect((await fetch(`${registry.url}/v2/${repo}/manifests/raw`, { method: "HEAD", headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } })).status).toBe(200);
+  });
+
+  test("a raw import body is held to web.importMaxBytes by the route's body policy alone: declared or streamed", async () => {
+    const repo = `policy/raw-${uniqueSuffix()}`;
+    // One byte over: a raw body gets no multipart allowance.
+    const declared = await fetch(importUrl(repo), { method: "POST", headers: { "Content-Type": "application/x-tar" }, body: Buffer.alloc(IMPORT_MAX + 1) });
+    const body = await expectOciError(declared, 413, "SIZE_INVALID");
+    expect(String(body.errors[0].detail)).toBe(`request body larger than the limit of ${IMPORT_MAX} bytes (web.importMaxBytes)`);
+    // Without a length, the connection is cut once the body passes the limit (as for a blob upload's
+    // PATCH: nothing else bounds a streamed body); nothing of it is imported or left on disk.
+    const streamed = Buffer.alloc(IMPORT_MAX + 64 * 1024);
+    const chunked = await fetch(importUrl(repo), {
+      method: "POST",
+      headers: { "Content-Type": "application/x-tar" },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < streamed.length; i += 64 * 1024) controller.enqueue(streamed.subarray(i, i + 64 * 1024));
+          controller.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit).then(
+      async (res) => ({ status: res.status, text: await res.text() }),
+      (err: Error) => ({ status: 0, text: String(err.cause ?? err) }),
+    );
+    expect(chunked).toEqual({ status: 0, text: expect.stringMatching(/ECONNRESET|closed|terminated/) });
+    await waitFor("the cut import's work directory to be removed", async () => (await readdir(path.join(registry.dataDir, "tmp")).catch(() => [] as string[])).filter((e) => e.startsWith("import-")).length === 0 || null);
+    expect((await fetch(`${registry.url}/v2/${repo}/tags/list`)).status).toBe(404);
   });
 
   test("a JSON body over its route's limit is 413 in the JSON API's format", async () => {
@@ -126,10 +157,16 @@ describe("one error format", () => {
     await expectOciError(await fetch(`${registry.url}/v2/policy/app/manifests/v%31`, { method: "PUT", body: "{}" }), 400, "TAG_INVALID");
   });
 
-  test("405 lists the allowed methods; HEAD is not taken for GET where a route does not offer it", async () => {
+  test("405 lists the allowed methods; HEAD is answered wherever GET is", async () => {
     const res = await fetch(`${registry.url}/v2/policy/app/tags/list`, { method: "DELETE" });
     await expectOciError(res, 405, "UNSUPPORTED");
-    expect(res.headers.get("allow")).toBe("GET");
-    expect((await fetch(`${registry.url}/v2/policy/app/tags/list`, { method: "HEAD" })).status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET, HEAD");
+    const get = await fetch(`${registry.url}/v2/policy/app/tags/list`);
+    const head = await fetch(`${registry.url}/v2/policy/app/tags/list`, { method: "HEAD" });
+    expect({ status: head.status, type: head.headers.get("content-type"), body: await head.text() }).toEqual({
+      status: get.status,
+      type: get.headers.get("content-type"),
+      body: "",
+    });
   });
 });

@@ -1,8 +1,10 @@
 // What one web import may cost: a gzip bomb stops at the expansion bounds with nothing left on disk and
 // memory flat, imports at once are limited per user and in total, and a disk too small for the declared
-// body is refused before the body is read (the real free space, read with statfs).
+// body is refused before the body is read (the real free space, read with statfs); concurrent imports
+// claim room from one ledger, and a body without a length is held to the disk as it unpacks.
 import http from "node:http";
 import { readdir } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip } from "node:zlib";
@@ -10,6 +12,7 @@ import { pack as tarPack } from "tar-stream";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { expectOciError, randomBytes, uniqueSuffix } from "../support/oci-client";
 import { api, headersFor, login, tarOf, type As } from "../support/web-client";
+import { freeBytes } from "../../src/web/disk-ledger";
 
 const ADMIN_PASSWORD = "admin-password-1";
 const PASSWORD = "user-password-1";
@@ -95,7 +98,11 @@ function rawImport(repo: string, who: As, body: Buffer): Promise<Response> {
 
 /** A raw import that declares `length` bytes and sends only its first bytes, holding its slot until destroyed. */
 function heldImport(repo: string, who: As, length: number): http.ClientRequest {
-  const url = new URL(importUrl(repo));
+  return heldImportAt(importUrl(repo), who, length);
+}
+
+function heldImportAt(importUrl: string, who: As, length: number): http.ClientRequest {
+  const url = new URL(importUrl);
   const req = http.request(url, { method: "POST", headers: headersFor(who, { "Content-Type": "application/x-tar", "Content-Length": String(length) }) });
   req.on("error", () => {
     // destroyed by the test on purpose
@@ -162,22 +169,147 @@ describe("imports at once", () => {
   });
 });
 
+/** Sends only the headers of a raw import declaring `length` bytes (no body) and reads the answer. */
+async function declaredOnly(url: string, who: As, length: number): Promise<{ status: number; body: { errors: Array<{ code: string; detail: unknown }> } }> {
+  const req = http.request(new URL(url), { method: "POST", headers: headersFor(who, { "Content-Type": "application/x-tar", "Content-Length": String(length) }) });
+  req.on("error", () => {
+    // the server closes the connection after refusing
+  });
+  req.flushHeaders();
+  const res = await new Promise<http.IncomingMessage>((resolve) => req.on("response", resolve));
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  req.destroy();
+  return { status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) };
+}
+
+/**
+ * A registry whose disk is "short": web.importMinFreeBytes is set to the real free space less `budget`, so
+ * imports may claim only about `budget` (more or less what other processes wrote or freed meanwhile: the
+ * budgets and claims below leave a margin of hundreds of MiB for that). The filesystem blob store is on
+ * the same disk, so an import claims its bytes twice (work file and stored blob).
+ */
+async function registryWithRoom(budget: number, web: Record<string, unknown> = {}): Promise<{ registry: TestRegistry; url: (repo: string) => string; dirs: () => Promise<string[]> }> {
+  const free = await freeBytes(os.tmpdir());
+  const short = await startTestRegistry({
+    config: {
+      auth: { enabled: true, adminPassword: ADMIN_PASSWORD },
+      web: { importMaxBytes: 2 ** 50, importMaxExpandedBytes: 2 ** 40, importConcurrency: 8, importConcurrencyPerUser: 8, importMinFreeBytes: free - budget, ...web },
+    },
+  });
+  const admin = await login(short.url, "admin", ADMIN_PASSWORD);
+  expect((await api(short.url, "POST", "/api/v1/projects", admin, { name: "imp" })).status).toBe(201);
+  const dirs = async () => (await readdir(path.join(short.dataDir, "tmp")).catch(() => [] as string[])).filter((e) => e.startsWith("import-"));
+  return { registry: short, url: (repo) => `${short.url}/api/v1/repositories/${repo}/-/import`, dirs };
+}
+
+const admin: As = { basic: ["admin", ADMIN_PASSWORD] };
+
 describe("disk space", () => {
-  test("a declared body larger than the data directory's free space is 507 before the body is sent", async () => {
-    const url = new URL(importUrl(`imp/disk-${uniqueSuffix()}`));
-    // 512 TiB: more than any test machine's disk; within importMaxBytes, so only the disk check can refuse it.
-    const req = http.request(url, { method: "POST", headers: headersFor(as.alice, { "Content-Type": "application/x-tar", "Content-Length": String(2 ** 49) }) });
+  const GiB = 1024 * MiB;
+  let short: Awaited<ReturnType<typeof registryWithRoom>>;
+  beforeAll(async () => {
+    short = await registryWithRoom(4 * GiB);
+  });
+  afterAll(() => short?.registry.stop());
+
+  test("a declared body that could unpack to more than the disk can take is 507 before the body is sent", async () => {
+    // 512 TiB declared, claimed up to web.importMaxExpandedBytes (1 TiB), twice: far past any free space.
+    const { status, body } = await declaredOnly(short.url(`imp/disk-${uniqueSuffix()}`), admin, 2 ** 49);
+    expect(status).toBe(507);
+    expect(body.errors[0]).toMatchObject({ code: "UNAVAILABLE", detail: expect.stringMatching(/not enough disk space .* bytes free .*web\.importMinFreeBytes/) });
+    expect(await short.dirs()).toEqual([]);
+  });
+
+  test("concurrent imports claim room from one ledger: the one that would overshoot with the others is 507 until they end", async () => {
+    const repo = `imp/ledger-${uniqueSuffix()}`;
+    // Each claims 2.5 GiB (1.25 GiB declared, twice) of the 4 GiB: one fits, two do not — though the
+    // disk itself has room for both, since the first has written almost nothing.
+    const declared = 1.25 * GiB;
+    const first = heldImportAt(short.url(repo), admin, declared);
+    await waitFor("the first import to start", async () => (await short.dirs()).length === 1);
+    const second = await declaredOnly(short.url(repo), admin, declared);
+    expect(second.status).toBe(507);
+    expect(String(second.body.errors[0].detail)).toMatch(new RegExp(`${2 * declared} held by imports running, ${2 * declared} needed by this one`));
+    expect(await short.dirs()).toHaveLength(1);
+
+    first.destroy();
+    await waitFor("the first import to end", async () => (await short.dirs()).length === 0);
+    const third = heldImportAt(short.url(repo), admin, declared);
+    await waitFor("the same claim to be admitted once the first released its room", async () => (await short.dirs()).length === 1);
+    third.destroy();
+    await waitFor("the third import to end", async () => (await short.dirs()).length === 0);
+  });
+});
+
+describe("disk space while unpacking", () => {
+  let short: Awaited<ReturnType<typeof registryWithRoom>>;
+  beforeAll(async () => {
+    // Zeros compress 1000:1: the ratio bound is lifted so that only the disk can stop them.
+    short = await registryWithRoom(256 * MiB, { importMaxExpansionRatio: 1_000_000 });
+  });
+  afterAll(() => short?.registry.stop());
+
+  /** A raw import sent chunked (no Content-Length), streamed from `source`; resolves to the answer. */
+  async function chunkedImport(url: string, source: NodeJS.ReadableStream): Promise<{ status: number; body: string }> {
+    const req = http.request(new URL(url), { method: "POST", headers: headersFor(admin, { "Content-Type": "application/x-tar", "Transfer-Encoding": "chunked" }) });
     req.on("error", () => {
-      // the server closes the connection after refusing
+      // the server may close the connection after refusing, while the test still sends
     });
-    req.flushHeaders();
+    source.pipe(req);
     const res = await new Promise<http.IncomingMessage>((resolve) => req.on("response", resolve));
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     req.destroy();
-    expect(res.statusCode).toBe(507);
-    const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    expect(body.errors[0]).toMatchObject({ code: "UNAVAILABLE", detail: expect.stringMatching(/not enough disk space .* bytes free .*web\.importMinFreeBytes/) });
-    expect(await importDirs()).toEqual([]);
+    (source as unknown as { destroy(): void }).destroy();
+    return { status: res.statusCode!, body: Buffer.concat(chunks).toString("utf8") };
+  }
+
+  test("a chunked body that fits is imported", async () => {
+    const { Readable } = await import("node:stream");
+    const res = await chunkedImport(short.url(`imp/chunked-${uniqueSuffix()}`), Readable.from([await smallArchive("chunked")]));
+    expect(res.status).toBe(201);
+  });
+
+  test("a chunked body is held to the disk as it unpacks: refused with 507 once it would pass the reserve, its work directory removed", async () => {
+    // 1 GiB of zeros, gzipped as they are generated: only what the server reads is ever made. At two
+    // copies per byte, the 256 MiB of room run out after about 128 MiB unpacked.
+    const res = await chunkedImport(short.url(`imp/chunked-${uniqueSuffix()}`), zerosArchive(1024 * MiB));
+    expect(res.status).toBe(507);
+    expect(JSON.parse(res.body).errors[0]).toMatchObject({ code: "UNAVAILABLE", detail: expect.stringMatching(/not enough disk space .*web\.importMinFreeBytes/) });
+    await waitFor("the refused import's work directory to be removed", async () => (await short.dirs()).length === 0);
   });
 });
+
+/** A gzipped tar of one file of `size` zero bytes, produced as it is read. */
+function zerosArchive(size: number): NodeJS.ReadableStream {
+  const tar = tarPack();
+  const gzip = createGzip({ level: 1 });
+  tar.pipe(gzip);
+  const entry = tar.entry({ name: "layer.tar", size }) as unknown as Writable;
+  // The test destroys the stream once answered: the generator's half-written entry then fails, on purpose.
+  const ignore = () => undefined;
+  tar.on("error", ignore);
+  entry.on("error", ignore);
+  const zeros = Buffer.alloc(MiB);
+  void (async () => {
+    for (let left = size; left > 0 && !gzip.destroyed; left -= zeros.length) {
+      if (!entry.write(zeros.subarray(0, Math.min(zeros.length, left)))) {
+        await new Promise<void>((r) => {
+          const go = () => {
+            entry.off("drain", go);
+            gzip.off("close", go);
+            r();
+          };
+          entry.once("drain", go);
+          gzip.once("close", go);
+        });
+      }
+    }
+    if (!gzip.destroyed) {
+      entry.end();
+      tar.finalize();
+    }
+  })();
+  return gzip;
+}

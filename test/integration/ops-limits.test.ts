@@ -39,6 +39,39 @@ describe("anonymous rate limit and trusted proxies", () => {
     expect(metrics).toMatch(/^berth_http_rate_limited_total [1-9]/m);
   });
 
+  it("never spends an address's tokens on the web UI's pages and files", async () => {
+    const ip = "198.51.100.60";
+    for (const page of ["/", "/login", "/repositories/a/b", "/favicon.svg", "/", "/login"]) {
+      expect({ page, status: (await fetch(`${registry.url}${page}`, from(ip))).status }).toEqual({ page, status: 200 });
+    }
+    // The whole burst is still there for the API.
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await fetch(`${registry.url}/v2/`, from(ip))).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+
+  it("looks a browser's session up once per request, though the rate limiter and the route both ask", async () => {
+    const ip = "198.51.100.61";
+    const login = await fetch(`${registry.url}/api/v1/session`, {
+      method: "POST",
+      headers: { "x-forwarded-for": ip, "content-type": "application/json" },
+      body: JSON.stringify({ username: "admin", password: "limits-admin-pw" }),
+    });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get("set-cookie")!.split(";")[0];
+    const sessions = registry.deps.auth.token!.sessions!;
+    const resolve = jest.spyOn(sessions, "resolve");
+    try {
+      for (let i = 0; i < 5; i++) {
+        // More requests than the burst: a session is authenticated, never limited.
+        expect((await fetch(`${registry.url}/api/v1/users`, from(ip, { cookie }))).status).toBe(200);
+      }
+      expect(resolve).toHaveBeenCalledTimes(5);
+    } finally {
+      resolve.mockRestore();
+    }
+  });
+
   it("counts anonymous tokens as anonymous, but never limits authenticated clients", async () => {
     const ip = "198.51.100.3";
     const token = (await (await fetch(`${registry.url}/token?service=berth`, from(ip))).json()) as { token: string };

@@ -48,7 +48,10 @@ let amd: BuiltImage;
 let arm: BuiltImage;
 
 beforeAll(async () => {
-  registry = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD }, web: { importMaxBytes: 3 * 1024 * 1024 } } });
+  // The test client is the trusted (loopback) proxy that says whether the browser's side was HTTPS.
+  registry = await startTestRegistry({
+    config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD }, web: { importMaxBytes: 3 * 1024 * 1024 }, trustedProxies: ["loopback"] },
+  });
   base = registry.url;
   admin = await login(base, "admin", ADMIN_PASSWORD);
   for (const name of ["alice", "bob", "carol", "mona"]) {
@@ -313,7 +316,8 @@ describe("repositories", () => {
     const tags = await json<{ total: number; items: Array<Record<string, unknown>> }>(await api(base, "GET", "/api/v1/repositories/team-a/app/-/tags?sort=name", as.bob));
     expect(tags.total).toBe(2);
     const [one, two] = tags.items;
-    expect(one).toMatchObject({ name: "1.0", digest: app1.digest, kind: "image", size: app1.bytes.length + app1.config.data.length + 2000, platforms: [] });
+    // A single image's platform is its config's.
+    expect(one).toMatchObject({ name: "1.0", digest: app1.digest, kind: "image", size: app1.bytes.length + app1.config.data.length + 2000, platforms: [{ os: "linux", architecture: "amd64", digest: app1.digest }] });
     expect(two).toMatchObject({
       name: "2.0",
       kind: "index",

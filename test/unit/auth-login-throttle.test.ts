@@ -61,4 +61,54 @@ describe("LoginThrottle", () => {
     // Oldest in window is at t0+30 s, now t0+61 s → 29 s left.
     expect(throttle.retryAfter("alice", "ip")).toBe(29);
   });
+
+  it("keeps a lockout on a real account through a flood of failures under made-up names", () => {
+    const throttle = new LoginThrottle(2, 60_000, clock, 10);
+    throttle.fail("alice", "ip");
+    throttle.fail("alice", "ip");
+    expect(throttle.retryAfter("alice", "ip")).toBeGreaterThan(0);
+    // Far more than the cap, from the same address, each found to be no account after the check.
+    for (let i = 0; i < 1_000; i++) {
+      throttle.fail(`random-${i}`, "ip");
+      throttle.unknownAccount(`random-${i}`, "ip");
+    }
+    expect(throttle.retryAfter("alice", "ip")).toBeGreaterThan(0);
+  });
+
+  it("keeps failures under a name that became an account, though they were made while it was unknown", () => {
+    const throttle = new LoginThrottle(2, 60_000, clock, 10);
+    throttle.fail("bob", "ip");
+    throttle.unknownAccount("bob", "ip");
+    throttle.fail("bob", "ip"); // bob exists now: the check does not call unknownAccount
+    for (let i = 0; i < 1_000; i++) {
+      throttle.fail(`random-${i}`, "ip");
+      throttle.unknownAccount(`random-${i}`, "ip");
+    }
+    expect(throttle.retryAfter("bob", "ip")).toBeGreaterThan(0);
+  });
+
+  it("still throttles made-up names, so a 429 tells nothing about whether a name exists", () => {
+    const throttle = new LoginThrottle(2, 60_000, clock, 10);
+    for (const name of ["alice", "nobody"]) {
+      throttle.fail(name, "ip");
+      if (name === "nobody") throttle.unknownAccount(name, "ip");
+      throttle.fail(name, "ip");
+      if (name === "nobody") throttle.unknownAccount(name, "ip");
+    }
+    expect(throttle.retryAfter("nobody", "ip")).toBe(throttle.retryAfter("alice", "ip"));
+    expect(throttle.retryAfter("nobody", "ip")).toBeGreaterThan(0);
+    throttle.succeed("nobody", "ip");
+    expect(throttle.retryAfter("nobody", "ip")).toBe(0);
+  });
+
+  it("bounds each table by its cap, evicting the entry that failed longest ago", () => {
+    const throttle = new LoginThrottle(1, 60_000, clock, 2);
+    throttle.fail("a", "ip");
+    throttle.fail("b", "ip");
+    throttle.fail("a", "ip"); // a failed again: b is now the oldest
+    throttle.fail("c", "ip");
+    expect(throttle.retryAfter("a", "ip")).toBeGreaterThan(0);
+    expect(throttle.retryAfter("b", "ip")).toBe(0);
+    expect(throttle.retryAfter("c", "ip")).toBeGreaterThan(0);
+  });
 });

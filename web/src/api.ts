@@ -52,8 +52,10 @@ export async function request<T = unknown>(method: string, path: string, body?: 
 export function errorOf(status: number, json: unknown, text: string): ApiError {
   const first = (json as { errors?: Array<{ code?: string; message?: string; detail?: unknown }> } | null)?.errors?.[0];
   const detail = first?.detail;
+  // The server's own words: a string detail says more than the code's stock message; a structured detail
+  // stays on the error for whoever knows its shape, and is shown raw only when there are no words at all.
   const message =
-    typeof detail === "string" ? detail : detail !== undefined ? `${first?.message ?? ""} ${JSON.stringify(detail)}`.trim() : first?.message ?? (text.slice(0, 200) || `HTTP ${status}`);
+    typeof detail === "string" ? detail : first?.message || (detail !== undefined ? JSON.stringify(detail) : text.slice(0, 200) || `HTTP ${status}`);
   if (status === 401 && !location.pathname.startsWith("/login")) unauthorizedListeners.forEach((fn) => fn());
   return new ApiError(status, first?.code ?? "UNKNOWN", message, detail);
 }
@@ -150,6 +152,27 @@ export interface Tag {
   lastPulledAt: string | null;
   /** An immutability rule forbids moving or deleting it. */
   immutable: boolean;
+}
+
+/** One manifest of a repository as the artifact list shows it. */
+export interface Artifact {
+  digest: string;
+  mediaType: string;
+  kind: "image" | "index" | "other";
+  size: number | null;
+  platforms: Platform[];
+  artifactType: string | null;
+  createdAt: string;
+  lastPulledAt: string | null;
+  tags: string[];
+  /** Those of its tags an immutability rule protects. */
+  immutableTags: string[];
+  /** Manifests that name it as their subject (signatures, SBOMs). */
+  referrers: number;
+}
+
+export interface ArtifactPage extends Paged<Artifact> {
+  untaggedTotal: number;
 }
 
 export interface HistoryStep {

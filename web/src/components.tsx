@@ -1,7 +1,7 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api";
-import { t, type Key } from "./i18n";
+import { errorTitle, t, type Key } from "./i18n";
 
 // ---- data loading ----
 
@@ -116,10 +116,14 @@ export function Badge(props: { kind?: "neutral" | "ok" | "warn" | "danger" | "in
 
 export function ErrorBox(props: { error: ApiError | null; onRetry?: () => void }) {
   if (!props.error) return null;
-  const text = props.error.status === 403 ? t("error.forbidden") : props.error.message;
+  // The server's words with its code; where the UI knows the code, its name in the user's language leads.
+  const { code, message, status } = props.error;
+  const title = errorTitle(code, props.error.detail);
+  const text = message || (status === 403 ? t("error.forbidden") : "");
   return (
     <div class="alert alert-error" role="alert">
-      <strong>{t("common.error")}:</strong> {text}
+      <strong>{title ?? t("common.error")}:</strong> <span data-testid="error-message">{text}</span>{" "}
+      {code !== "UNKNOWN" && <code class="error-code">{code}</code>}
       {props.onRetry && (
         <button class="btn btn-small btn-ghost" onClick={props.onRetry}>
           {t("common.retry")}

@@ -295,6 +295,29 @@ const en = {
   "error.notFound": "Page not found",
   "error.forbidden": "You do not have access to this.",
   "time.justNow": "just now",
+  // artifacts view, manifest deletion and server error names (issue 15)
+  "artifacts.view": "Artifacts",
+  "artifacts.tagsView": "Tags",
+  "artifacts.all": "All",
+  "artifacts.untagged": "Untagged",
+  "artifacts.col.artifact": "Artifact",
+  "artifacts.col.tags": "Tags",
+  "artifacts.col.referrers": "Referrers",
+  "artifacts.referrersHint": "Signatures, SBOMs and other artifacts attached to this one (OCI referrers)",
+  "artifacts.noTags": "untagged",
+  "artifacts.delete": "Delete",
+  "artifacts.confirmDelete": "Delete {digest} from {repo}, with its tags {tags}? Clients can no longer pull it. This cannot be undone.",
+  "artifacts.confirmDeleteUntagged": "Delete the untagged manifest {digest} from {repo}? This cannot be undone.",
+  "artifacts.repositoryEmpty": "{repo} held no other manifest and is now empty",
+  "apiError.DENIED": "Refused",
+  "apiError.IMMUTABLE": "Tag is immutable",
+  "apiError.UNAUTHORIZED": "Sign-in required",
+  "apiError.NAME_UNKNOWN": "Repository not found",
+  "apiError.MANIFEST_UNKNOWN": "Manifest not found",
+  "apiError.INVALID_REQUEST": "Invalid request",
+  "apiError.TOOMANYREQUESTS": "Too many requests",
+  "apiError.UNAVAILABLE": "Service unavailable",
+  "apiError.CONFLICT": "Conflict",
   // GC that explains itself (issue 15): held-back figures, run logs, GC settings
   "gc.heldBack": "Held back by the grace period ({grace}): {manifests} manifests ({manifestBytes}) and {blobs} blobs ({blobBytes}) are garbage but younger than the grace; they go in a run once older.",
   "gc.heldBackUploads": "{uploads} upload sessions ({uploadBytes}) are idle for less than the upload timeout ({timeout}).",
@@ -610,6 +633,29 @@ const zh: Record<Key, string> = {
   "error.notFound": "页面不存在",
   "error.forbidden": "你没有访问权限。",
   "time.justNow": "刚刚",
+  // artifacts view, manifest deletion and server error names (issue 15)
+  "artifacts.view": "制品",
+  "artifacts.tagsView": "标签",
+  "artifacts.all": "全部",
+  "artifacts.untagged": "无标签",
+  "artifacts.col.artifact": "制品",
+  "artifacts.col.tags": "标签",
+  "artifacts.col.referrers": "引用者",
+  "artifacts.referrersHint": "附加在此制品上的签名、SBOM 等制品（OCI referrers）",
+  "artifacts.noTags": "无标签",
+  "artifacts.delete": "删除",
+  "artifacts.confirmDelete": "从 {repo} 删除 {digest} 及其标签 {tags}？客户端将无法再拉取它。此操作无法撤销。",
+  "artifacts.confirmDeleteUntagged": "从 {repo} 删除无标签的清单 {digest}？此操作无法撤销。",
+  "artifacts.repositoryEmpty": "{repo} 已没有其他清单，现在为空",
+  "apiError.DENIED": "已拒绝",
+  "apiError.IMMUTABLE": "标签不可变",
+  "apiError.UNAUTHORIZED": "需要登录",
+  "apiError.NAME_UNKNOWN": "仓库不存在",
+  "apiError.MANIFEST_UNKNOWN": "清单不存在",
+  "apiError.INVALID_REQUEST": "请求无效",
+  "apiError.TOOMANYREQUESTS": "请求过多",
+  "apiError.UNAVAILABLE": "服务不可用",
+  "apiError.CONFLICT": "冲突",
   // GC that explains itself (issue 15): held-back figures, run logs, GC settings
   "gc.heldBack": "因保护期（{grace}）而保留：{manifests} 个清单（{manifestBytes}）和 {blobs} 个数据块（{blobBytes}）已成为垃圾但尚未超过保护期；超过后将在回收中删除。",
   "gc.heldBackUploads": "{uploads} 个上传会话（{uploadBytes}）空闲时间未超过上传超时（{timeout}）。",
@@ -675,3 +721,13 @@ export function t(key: Key, vars: Record<string, string | number> = {}): string 
 }
 
 export const dictionaryKeys = { en: Object.keys(en), zh: Object.keys(zh) };
+
+/**
+ * The name of a server error code in the user's language, or null when the UI does not know the code (the
+ * server's words are then shown alone). An immutability refusal is a DENIED whose detail says why.
+ */
+export function errorTitle(code: string, detail?: unknown): string | null {
+  const reason = detail && typeof detail === "object" ? (detail as { reason?: unknown }).reason : undefined;
+  const key = `apiError.${reason === "immutable tag" ? "IMMUTABLE" : code}`;
+  return key in en ? t(key as Key) : null;
+}

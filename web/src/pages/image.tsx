@@ -1,15 +1,19 @@
 import { useState } from "preact/hooks";
-import { get, type ImageDetail } from "../api";
+import { get, type ImageDetail, type RepositoryDetail } from "../api";
 import { Badge, Card, Command, CopyButton, Empty, ErrorBox, Icon, PageHeader, Spinner, Stat, useLoad } from "../components";
 import { ago, apiRepo, bytes, dateTime, platform, repoPath, shortDigest } from "../format";
 import { t } from "../i18n";
 import { session } from "../session";
 import { Retag } from "./repository";
+import { DeleteManifestDialog, leaveIfEmpty } from "./artifacts";
+import { navigate } from "../router";
 
 export function ImagePage(props: { repository: string; reference: string }) {
   const { repository, reference } = props;
   const image = useLoad(() => get<ImageDetail>(`${apiRepo(repository)}/-/manifests/${reference}`), [repository, reference]);
+  const repo = useLoad(() => get<RepositoryDetail>(apiRepo(repository)), [repository]);
   const [retag, setRetag] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const host = session()?.registry ?? "";
   const d = image.data;
   const project = repository.split("/")[0];
@@ -39,6 +43,11 @@ export function ImagePage(props: { repository: string; reference: string }) {
               <button class="btn" onClick={() => setRetag(true)}>
                 <Icon name="tag" /> {t("repo.retag")}
               </button>
+              {repo.data?.actions.includes("delete") && (
+                <button class="btn btn-danger-ghost" data-testid="delete-image" onClick={() => setDeleting(true)}>
+                  {t("repo.deleteManifest")}
+                </button>
+              )}
             </>
           )
         }
@@ -176,6 +185,17 @@ export function ImagePage(props: { repository: string; reference: string }) {
         </>
       )}
       {retag && d && <Retag name={repository} reference={d.digest} onClose={() => setRetag(false)} onDone={() => image.reload()} />}
+      {deleting && d && (
+        <DeleteManifestDialog
+          name={repository}
+          digest={d.digest}
+          tags={d.tags}
+          onClose={() => setDeleting(false)}
+          onDone={async () => {
+            if (!(await leaveIfEmpty(repository))) navigate(repoPath(repository));
+          }}
+        />
+      )}
     </>
   );
 }

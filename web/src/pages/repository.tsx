@@ -6,6 +6,7 @@ import { t } from "../i18n";
 import { navigate, useLocation, withQuery } from "../router";
 import { session } from "../session";
 import { RulesSummary } from "./rules";
+import { ArtifactsCard, DeleteManifestDialog, leaveIfEmpty } from "./artifacts";
 
 export function RepositoryPage(props: { name: string }) {
   const name = props.name;
@@ -14,6 +15,7 @@ export function RepositoryPage(props: { name: string }) {
   const sort = query.get("sort") ?? "pushed";
   const order = query.get("order") ?? (sort === "name" ? "asc" : "desc");
   const page = Number(query.get("page") ?? 1) || 1;
+  const view = query.get("view") === "tags" ? "tags" : "artifacts";
   const [text, setText] = useState(q);
   const [dialog, setDialog] = useState<null | { kind: "deleteTag" | "deleteManifest" | "retag"; tag: Tag }>(null);
   useEffect(() => {
@@ -30,6 +32,24 @@ export function RepositoryPage(props: { name: string }) {
     repo.reload();
     tags.reload();
   };
+  const afterDelete = async () => {
+    if (!(await leaveIfEmpty(name))) refresh();
+  };
+  const viewSwitch = (
+    <span class="view-switch">
+      {(["artifacts", "tags"] as const).map((v) => (
+        <a
+          key={v}
+          aria-current={view === v ? "page" : undefined}
+          class={view === v ? "active" : ""}
+          data-testid={`view-${v}`}
+          href={withQuery({ view: v === "tags" ? "tags" : null, page: null, untagged: null, q: null, sort: null, order: null })}
+        >
+          {t(v === "tags" ? "artifacts.tagsView" : "artifacts.view")}
+        </a>
+      ))}
+    </span>
+  );
   const project = name.split("/")[0];
 
   return (
@@ -70,11 +90,14 @@ export function RepositoryPage(props: { name: string }) {
       <Card title={t("repo.pull")}>
         <Command text={`docker pull ${host}/${name}:${tags.data?.items[0]?.name ?? "latest"}`} />
       </Card>
-      <Card flush title={t("repo.tags")}>
+      {view === "artifacts" && repo.data && <ArtifactsCard name={name} canDelete={can("delete")} onChanged={refresh} viewSwitch={viewSwitch} />}
+      {view === "tags" && (
+      <Card flush title={viewSwitch}>
         <div class="toolbar">
           <input class="search" type="search" placeholder={t("repo.searchTags")} aria-label={t("repo.searchTags")} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
         </div>
-        <ErrorBox error={tags.error} onRetry={tags.reload} />
+        {/* A repository that is gone shows its error once, in the page's header box. */}
+        {tags.error?.code !== "NAME_UNKNOWN" && <ErrorBox error={tags.error} onRetry={tags.reload} />}
         {!tags.data && tags.loading && <Spinner />}
         {tags.data && (
           <div class={`table-wrap ${tags.loading ? "stale" : ""}`}>
@@ -159,6 +182,7 @@ export function RepositoryPage(props: { name: string }) {
         )}
         {tags.data && tags.data.total > 0 && <Pagination page={page} pageSize={25} total={tags.data.total} onPage={(p) => navigate(withQuery({ page: p }))} />}
       </Card>
+      )}
       <RulesSummary repository={name} />
       {dialog?.kind === "deleteTag" && (
         <Confirm
@@ -169,12 +193,12 @@ export function RepositoryPage(props: { name: string }) {
           onConfirm={async () => {
             await del(`${apiRepo(name)}/-/tags/${dialog.tag.name}`);
             toast(`${t("repo.deleted")}: ${name}:${dialog.tag.name}`);
-            refresh();
+            await afterDelete();
           }}
         />
       )}
       {dialog?.kind === "deleteManifest" && (
-        <DeleteManifest name={name} tag={dialog.tag} onClose={() => setDialog(null)} onDone={refresh} />
+        <DeleteManifest name={name} tag={dialog.tag} onClose={() => setDialog(null)} onDone={afterDelete} />
       )}
       {dialog?.kind === "retag" && <Retag name={name} reference={dialog.tag.name} onClose={() => setDialog(null)} onDone={refresh} />}
     </>
@@ -188,21 +212,9 @@ function copy(text: string): void {
   );
 }
 
-function DeleteManifest(props: { name: string; tag: Tag; onClose: () => void; onDone: () => void }) {
+function DeleteManifest(props: { name: string; tag: Tag; onClose: () => void; onDone: () => Promise<void> }) {
   const others = useLoad(() => get<{ tags: string[] }>(`${apiRepo(props.name)}/-/manifests/${props.tag.digest}`), [props.tag.digest]);
-  return (
-    <Confirm
-      title={t("repo.deleteManifest")}
-      message={t("repo.confirmDeleteManifest", { digest: props.tag.digest, repo: props.name, tags: (others.data?.tags ?? [props.tag.name]).join(", ") })}
-      confirmLabel={t("common.delete")}
-      onClose={props.onClose}
-      onConfirm={async () => {
-        await del(`${apiRepo(props.name)}/-/manifests/${props.tag.digest}`);
-        toast(`${t("repo.deleted")}: ${shortDigest(props.tag.digest)}`);
-        props.onDone();
-      }}
-    />
-  );
+  return <DeleteManifestDialog name={props.name} digest={props.tag.digest} tags={others.data?.tags ?? [props.tag.name]} onClose={props.onClose} onDone={props.onDone} />;
 }
 
 export function Retag(props: { name: string; reference: string; onClose: () => void; onDone: () => void }) {
