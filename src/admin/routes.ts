@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { byteSize } from "../config/gc";
 import type { AuditLog } from "../audit/audit-log";
 import type { AuthComponents } from "../auth";
 import type { EventBus } from "../events/event-bus";
@@ -88,10 +89,16 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
       ok(ctx, project, 201);
     }), JSON_BODY)
     .on("PATCH", /^\/api\/v1\/projects\/([^/]+)$/, projectAdmin(async (ctx, caller) => {
-      const changes = await readBody(ctx, ProjectChanges);
-      const project = await accounts.updateProject(ctx.params[0], changes);
+      const { quota, ...changes } = await readBody(ctx, ProjectChanges);
+      // A project's admins manage its members and visibility; its storage is the site's to give.
+      if (quota !== undefined) requireAdmin(caller);
+      let project = await accounts.updateProject(ctx.params[0], changes);
       if (changes.public !== undefined) {
         deps.events.record({ ...origin(ctx, caller), action: "project.visibility_changed", reference: `project ${project.name}`, detail: { public: project.public } });
+      }
+      if (quota !== undefined) {
+        project = await accounts.setProjectQuota(project.name, quota);
+        deps.events.record({ ...origin(ctx, caller), action: "project.quota_changed", reference: `project ${project.name}`, detail: { quotaBytes: quota } });
       }
       ok(ctx, project);
     }), JSON_BODY)
@@ -151,7 +158,9 @@ const NewRobot = z
   })
   .strict();
 const NewProject = z.object({ name: z.string(), public: z.boolean().optional(), owner: z.string().optional() }).strict();
-const ProjectChanges = z.object({ public: z.boolean().optional() }).strict();
+/** A storage quota: bytes, a size such as "10GiB" or "500MB", or null for unlimited. */
+const Quota = byteSize.pipe(z.number().max(Number.MAX_SAFE_INTEGER, "at most 8 PiB")).nullable();
+const ProjectChanges = z.object({ public: z.boolean().optional(), quota: Quota.optional() }).strict();
 const Membership = z.object({ role: z.enum(ROLES) }).strict();
 
 

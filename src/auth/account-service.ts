@@ -1,6 +1,6 @@
 import { DomainError } from "../kernel/errors";
 import { parseRepositoryName } from "../kernel/names";
-import type { AccountStore, ProjectRow, RobotRow, UserRow } from "../metadata/account-store";
+import type { AccountStore, ProjectFigures, ProjectRow, RobotRow, UserRow } from "../metadata/account-store";
 import { generateSecret, hashSecret } from "./passwords";
 import { ROBOT_PREFIX, ROLES, type RobotPermission, type Role } from "./principal";
 
@@ -23,7 +23,7 @@ export interface RobotView {
   createdAt: Date;
 }
 
-export interface ProjectView {
+export interface ProjectView extends ProjectFigures {
   name: string;
   public: boolean;
   createdAt: Date;
@@ -107,7 +107,13 @@ export class AccountService {
   }
 
   async listProjects(): Promise<ProjectView[]> {
-    return (await this.accounts.listProjects()).map(projectView);
+    return this.withFigures(await this.accounts.listProjects());
+  }
+
+  /** The projects with their repository counts, usage and quotas (one query for all), in the order given. */
+  private async withFigures(rows: ProjectRow[]): Promise<ProjectView[]> {
+    const figures = await this.accounts.projectFigures(rows.map((p) => p.id));
+    return rows.map((p) => projectView(p, figures.get(p.id)));
   }
 
   async addProject(name: string, options: { public?: boolean; owner?: string } = {}): Promise<ProjectView> {
@@ -116,13 +122,23 @@ export class AccountService {
     // An implicit project (made by a write under the name) is adopted: an administrator asked for this one.
     const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false, true);
     if (!created) throw new DomainError("Conflict", `project ${name} exists`);
-    return projectView(project);
+    return this.viewOf(project);
   }
 
   async updateProject(name: string, changes: { public?: boolean }): Promise<ProjectView> {
     const row = await this.accounts.updateProject(name, changes);
     if (!row) throw notFound("project", name);
-    return projectView(row);
+    return this.viewOf(row);
+  }
+
+  /** Sets the project's storage quota in bytes; null makes it unlimited. */
+  async setProjectQuota(name: string, quotaBytes: number | null): Promise<ProjectView> {
+    if (!(await this.accounts.setProjectQuota(name, quotaBytes))) throw notFound("project", name);
+    return this.viewOf(await this.requireProject(name));
+  }
+
+  private async viewOf(row: ProjectRow): Promise<ProjectView> {
+    return (await this.withFigures([row]))[0];
   }
 
   /**
@@ -160,8 +176,10 @@ export class AccountService {
   /** The projects a user holds a role in; a site admin holds the admin role in every project. */
   async projectsOf(username: string): Promise<Array<ProjectView & { role: Role }>> {
     const user = await this.requireUser(username);
-    if (user.isAdmin) return (await this.accounts.listProjects()).map((p) => ({ ...projectView(p), role: "admin" as const }));
-    return (await this.accounts.listMemberships(user.id)).map((m) => ({ ...projectView(m.project), role: m.role }));
+    if (user.isAdmin) return (await this.listProjects()).map((p) => ({ ...p, role: "admin" as const }));
+    const memberships = await this.accounts.listMemberships(user.id);
+    const views = await this.withFigures(memberships.map((m) => m.project));
+    return views.map((view, i) => ({ ...view, role: memberships[i].role }));
   }
 
   /** The role a user holds in a project (admins count as project admins everywhere). */
@@ -229,4 +247,13 @@ const robotView = (r: RobotRow): RobotView => ({
   disabled: r.disabled,
   createdAt: r.createdAt,
 });
-const projectView = (p: ProjectRow): ProjectView => ({ name: p.name, public: p.public, createdAt: p.createdAt });
+const NO_FIGURES: ProjectFigures = { repositories: 0, usedBytes: 0, quotaBytes: null };
+
+const projectView = (p: ProjectRow, figures: ProjectFigures = NO_FIGURES): ProjectView => ({
+  name: p.name,
+  public: p.public,
+  createdAt: p.createdAt,
+  repositories: figures.repositories,
+  usedBytes: figures.usedBytes,
+  quotaBytes: figures.quotaBytes,
+});

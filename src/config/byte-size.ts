@@ -18,3 +18,15 @@ export function parseByteSize(text: string): number {
   if (!m || !unit) throw new ByteSizeError(`invalid size ${JSON.stringify(text)}: use e.g. 500MB, 50GiB or a number of bytes`);
   return Math.floor(Number(m[1]) * unit);
 }
+
+/** Bytes in binary units, as people read them: "512 B", "5.00 MiB", "98.2 MiB". */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}

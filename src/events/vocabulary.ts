@@ -29,6 +29,10 @@ export interface EventDetails {
   "project.deleted": { repositories: number };
   "member.set": { project: string; role: string };
   "member.removed": { project: string };
+  /** An administrator set or lifted (null) the project's storage quota. */
+  "project.quota_changed": { quotaBytes: number | null };
+  /** A push the project's storage quota had no room for, refused with 403 DENIED. */
+  "quota.exceeded": QuotaRefusal;
   "rule.created": RuleDetail;
   "rule.updated": RuleDetail;
   "rule.deleted": RuleDetail;
@@ -61,6 +65,14 @@ export interface RuleDetail {
   spec: unknown;
 }
 
+/** What a quota refusal records: the project, its quota and usage at the moment, and what the push needed. */
+export interface QuotaRefusal {
+  project: string;
+  quotaBytes: number;
+  usedBytes: number;
+  neededBytes: number;
+}
+
 export type EventAction = keyof EventDetails;
 
 /** The actions delivered to webhooks (in the CNCF envelope) as well as to the audit log. */
@@ -76,7 +88,7 @@ export function actionsInCategory(category: string): EventAction[] | null {
   return Object.keys(ADMIN_ACTIONS) as AdminAction[];
 }
 
-type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token">;
+type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token" | "quota.exceeded">;
 // A record over every admin action, so adding an action to EventDetails without deciding here fails to compile.
 const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.created": true,
@@ -90,6 +102,7 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "project.created": true,
   "project.visibility_changed": true,
   "project.deleted": true,
+  "project.quota_changed": true,
   "member.set": true,
   "member.removed": true,
   "rule.created": true,

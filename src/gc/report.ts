@@ -1,5 +1,6 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
 import { formatDuration } from "../config/duration";
+import { formatBytes } from "../config/byte-size";
 import type { Plan, RepositoryPlan } from "../metadata/gc-mark";
 
 /** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */
@@ -123,17 +124,6 @@ export interface GcRunOptions {
 }
 
 export const ITEM_LIMIT = 1000;
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
 
 /** The report as a person reads it at a terminal. */
 export function formatReport(r: GcReport): string {

@@ -57,6 +57,14 @@ export interface MemberRow {
   role: Role;
 }
 
+export interface ProjectFigures {
+  repositories: number;
+  /** Each digest the project's repositories hold, counted once (migration 20261205150200_project_quotas). */
+  usedBytes: number;
+  /** Null: unlimited. */
+  quotaBytes: number | null;
+}
+
 /** Accounts, projects and memberships. No rules here: those live in AccountService and AccessPolicy. */
 export interface AccountStore {
   findUser(username: string): Promise<UserRow | null>;
@@ -85,6 +93,10 @@ export interface AccountStore {
    */
   ensureProject(name: string, ownerId: number | null, isPublic?: boolean, adopt?: boolean): Promise<{ project: ProjectRow; created: boolean }>;
   updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null>;
+  /** Sets (or lifts, with null) the project's storage quota. False when there is no such project. */
+  setProjectQuota(name: string, quotaBytes: number | null): Promise<boolean>;
+  /** Repository count, storage used and quota of each project asked for, by id. */
+  projectFigures(projectIds: number[]): Promise<Map<number, ProjectFigures>>;
   /**
    * Deletes the project unless it holds repositories and `force` is false; with `force`, its repositories
    * (manifests, tags, blob links, uploads) go with it. Null when there is no such project.
@@ -210,6 +222,29 @@ export class PrismaAccountStore implements AccountStore {
     return result.count ? this.findProject(name) : null;
   }
 
+  async setProjectQuota(name: string, quotaBytes: number | null): Promise<boolean> {
+    // Lowering a quota below the usage is allowed: nothing is deleted, and pushes are refused until room is made.
+    const updated = await this.prisma.$executeRaw`
+      UPDATE project_usage u SET quota_bytes = ${quotaBytes === null ? null : BigInt(quotaBytes)}::bigint
+        FROM project p WHERE p.id = u.project_id AND p.name = ${name}`;
+    return updated > 0;
+  }
+
+  async projectFigures(projectIds: number[]): Promise<Map<number, ProjectFigures>> {
+    if (!projectIds.length) return new Map();
+    // The usage of a project without a quota is its row plus the changes not folded in yet.
+    const rows = await this.prisma.$queryRaw<Array<{ id: number; repositories: number; used: bigint; quota: bigint | null }>>`
+      SELECT p.id,
+             (SELECT count(*)::int FROM repository r WHERE r.project_id = p.id) AS repositories,
+             COALESCE(u.used_bytes, 0) + COALESCE((SELECT sum(d.size_bytes) FROM project_usage_delta d WHERE d.project_id = p.id), 0)::bigint AS used,
+             u.quota_bytes AS quota
+        FROM project p LEFT JOIN project_usage u ON u.project_id = p.id
+       WHERE p.id = ANY(${projectIds}::int[])`;
+    return new Map(
+      rows.map((r) => [r.id, { repositories: r.repositories, usedBytes: Math.max(Number(r.used), 0), quotaBytes: r.quota === null ? null : Number(r.quota) }]),
+    );
+  }
+
   async deleteProject(name: string, options: { force: boolean }): Promise<ProjectDeletion | null> {
     return this.prisma.$transaction(async (tx) => {
       // FOR UPDATE waits for pushes creating a repository in the project (they hold the row FOR KEY SHARE
@@ -222,6 +257,9 @@ export class PrismaAccountStore implements AccountStore {
       // Upload sessions before their repositories: finishing an upload locks its session, then its
       // repository (the blob link's key), and the cascade would take them the other way round (a deadlock).
       await tx.$queryRaw`SELECT u.id FROM upload u JOIN repository r ON r.id = u.repository_id WHERE r.project_id = ${locked.id} FOR UPDATE OF u`;
+      // Then the repositories, before the cascade reaches the project's usage rows (project_blob): a push holds
+      // its repository FOR KEY SHARE and then writes those rows, so taking them first would deadlock with it.
+      await tx.$queryRaw`SELECT id FROM repository WHERE project_id = ${locked.id} FOR UPDATE`;
       await tx.project.delete({ where: { id: locked.id } });
       return { deleted: true, repositories };
     }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while

@@ -2,6 +2,7 @@ import type { Database, Query } from "./database";
 import type { ContentCache } from "./content-cache";
 import type { Digest } from "../kernel/digest";
 import { DomainError } from "../kernel/errors";
+import { formatBytes } from "../config/byte-size";
 import type { RepositoryName, TagName } from "../kernel/names";
 import type { WriterState } from "../storage/driver";
 import type {
@@ -29,6 +30,7 @@ class RawDatabaseError extends Error {
  * repository is gone, which is the client's answer, not a server failure.
  */
 function storeError(err: unknown): Error {
+  if ((err as { code?: string }).code === QUOTA_EXCEEDED) return quotaExceeded(err);
   if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) {
     return new DomainError("NameUnknown", "the repository was deleted while this request wrote to it", { cause: err });
   }
@@ -36,6 +38,21 @@ function storeError(err: unknown): Error {
 }
 
 const FOREIGN_KEY_VIOLATION = "23503";
+
+/** SQLSTATE of a write the project's quota has no room for (migration 20261205150200_project_quotas). */
+const QUOTA_EXCEEDED = "BR002";
+
+/** The refusal with the figures the database put in the error's DETAIL. */
+function quotaExceeded(err: unknown): DomainError {
+  const figures = JSON.parse((err as { detail: string }).detail) as { project: string; quota: number; used: number; needed: number };
+  const detail = { project: figures.project, quotaBytes: Number(figures.quota), usedBytes: Number(figures.used), neededBytes: Number(figures.needed) };
+  return new DomainError("QuotaExceeded", detail, {
+    cause: err,
+    summary:
+      `project ${detail.project} storage quota ${formatBytes(detail.quotaBytes)} exceeded: ` +
+      `${formatBytes(detail.usedBytes)} used, this push needs ${formatBytes(detail.neededBytes)} more`,
+  });
+}
 
 /** How long a blob link found in the database is trusted from memory when no touch interval bounds it. */
 const BLOB_LINK_TTL_MS = 5 * 60 * 1000;

@@ -13,6 +13,7 @@ import { blobHandlers } from "./handlers/blobs";
 import { listingHandlers } from "./handlers/listing";
 import { manifestHandlers, MAX_MANIFEST_BYTES } from "./handlers/manifests";
 import { uploadHandlers } from "./handlers/uploads";
+import { recordingQuotaRefusals } from "./handlers/quota-refusal";
 
 export interface RegistryServices {
   uploads: UploadService;
@@ -51,15 +52,15 @@ export function registerOciRoutes(router: RouteTable, deps: OciRouteDeps): void 
   router
     .on(["GET", "HEAD"], /^\/v2\/?$/, guard(ACCESS.identity, base))
     .on("GET", /^\/v2\/_catalog$/, guard(ACCESS.catalog, listing.catalog))
-    .on("POST", /^\/v2\/(.+)\/blobs\/uploads\/?$/, guard(ACCESS.uploadStart, uploads.start), blobBody)
+    .on("POST", /^\/v2\/(.+)\/blobs\/uploads\/?$/, guard(ACCESS.uploadStart, recordingQuotaRefusals(audit, uploads.start)), blobBody)
     .on("GET", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.status))
     .on("PATCH", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.append), blobBody)
-    .on("PUT", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.finish), blobBody)
+    .on("PUT", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, recordingQuotaRefusals(audit, uploads.finish)), blobBody)
     .on("DELETE", /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, guard(ACCESS.push, uploads.cancel))
     .on(["GET", "HEAD"], /^\/v2\/(.+)\/blobs\/([^/]+)$/, guard(ACCESS.pull, blobs.get))
     .on("DELETE", /^\/v2\/(.+)\/blobs\/([^/]+)$/, guard(ACCESS.delete, blobs.delete))
     .on(["GET", "HEAD"], /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.pull, manifests.get))
-    .on("PUT", /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.push, manifests.put), smallBody(MAX_MANIFEST_BYTES))
+    .on("PUT", /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.push, recordingQuotaRefusals(audit, manifests.put)), smallBody(MAX_MANIFEST_BYTES))
     .on("DELETE", /^\/v2\/(.+)\/manifests\/([^/]+)$/, guard(ACCESS.delete, manifests.delete))
     .on("GET", /^\/v2\/(.+)\/tags\/list$/, guard(ACCESS.pull, listing.tags))
     .on("GET", /^\/v2\/(.+)\/referrers\/([^/]+)$/, guard(ACCESS.pull, listing.referrers));

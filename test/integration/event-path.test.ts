@@ -143,6 +143,7 @@ describe("admin actions are in the audit log with principal and client address, 
     await expectStatus(await call("PATCH", `/api/v1/users/${user}`, { disabled: true }), 200);
     await expectStatus(await call("POST", "/api/v1/projects", { name: project }), 201);
     await expectStatus(await call("PATCH", `/api/v1/projects/${project}`, { public: true }), 200);
+    await expectStatus(await call("PATCH", `/api/v1/projects/${project}`, { quota: "1GiB" }), 200);
     await expectStatus(await call("PUT", `/api/v1/projects/${project}/members/${user}`, { role: "developer" }), 204);
     await expectStatus(await call("POST", "/api/v1/robots", { name: robot, permissions: [{ project, actions: ["pull"] }] }), 201);
     const rule = (await (await expectStatus(await call("POST", `/api/v1/projects/${project}/rules`, { kind: "immutable", tags: ["release-*"] }), 201)).json()) as { id: number };
@@ -161,6 +162,7 @@ describe("admin actions are in the audit log with principal and client address, 
     expect(mine(`user ${user}`, "user.disabled")).toEqual([expect.objectContaining(byAdmin)]);
     expect(mine(`project ${project}`, "project.created")).toEqual([expect.objectContaining({ ...byAdmin, detail: { public: false, owner: null } })]);
     expect(mine(`project ${project}`, "project.visibility_changed")).toEqual([expect.objectContaining({ ...byAdmin, detail: { public: true } })]);
+    expect(mine(`project ${project}`, "project.quota_changed")).toEqual([expect.objectContaining({ ...byAdmin, detail: { quotaBytes: 1024 ** 3 } })]);
     expect(mine(`user ${user}`, "member.set")).toEqual([expect.objectContaining({ ...byAdmin, detail: { project, role: "developer" } })]);
     expect(mine(`robot robot$${robot}`, "robot.created")).toEqual([
       expect.objectContaining({ ...byAdmin, detail: { permissions: [{ project, actions: ["pull"] }], expiresAt: null } }),

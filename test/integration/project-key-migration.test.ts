@@ -2,7 +2,7 @@
 // project row and some without (what Berth before it allowed): every repository gets the key of the project
 // named by its first segment, a missing project is created private and without members, and from then on the
 // key is kept by the database, whoever writes.
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { openDatabase, type Database } from "../../src/metadata/database";
@@ -34,7 +34,10 @@ describe.each(["postgres", "embedded"] as const)("the repository → project key
     // The history up to the migration before this one.
     const before = path.join(await tmp(), "migrations");
     await cp(defaultMigrationsDir(), before, { recursive: true });
-    await rm(path.join(before, MIGRATION), { recursive: true });
+    // Later migrations go too: they may build on this one (20261205150200_project_quotas reads the key).
+    for (const name of await readdir(before)) {
+      if (/^\d{14}_/.test(name) && name >= MIGRATION) await rm(path.join(before, name), { recursive: true });
+    }
     if (kind === "postgres") target = await createTestDatabase();
     const options = { url: target?.url, dataDir: await tmp() };
     const old = await openDatabase({ ...options, migrationsDir: before });
@@ -56,6 +59,11 @@ describe.each(["postgres", "embedded"] as const)("the repository → project key
     await old.close();
 
     db = await openDatabase(options);
+    // The quotas migration after this one counts what each project already stores: the blob (3 B) and the manifest (2 B).
+    const usage = await db.query<{ name: string; used: string }>(
+      `SELECT p.name, u.used_bytes::text AS used FROM project_usage u JOIN project p ON p.id = u.project_id ORDER BY p.name`,
+    );
+    expect(usage).toEqual([{ name: "orphan", used: "5" }, { name: "owned", used: "0" }, { name: "single", used: "0" }]);
     const rows = await db.query<{ name: string; project: string; public: boolean; owner_id: number | null; project_id: number; implicit: boolean }>(
       `SELECT r.name, p.name AS project, p.public, p.owner_id, r.project_id, p.implicit
          FROM repository r JOIN project p ON p.id = r.project_id ORDER BY r.name`,

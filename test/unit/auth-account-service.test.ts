@@ -58,6 +58,16 @@ class MemoryStore {
   async listProjects() {
     return [...this.projects.values()];
   }
+  /** Quotas by project id (no repositories here: usage stays 0). */
+  quotas = new Map<number, number | null>();
+  async setProjectQuota(name: string, quotaBytes: number | null) {
+    const project = this.projects.get(name);
+    if (project) this.quotas.set(project.id, quotaBytes);
+    return project !== undefined;
+  }
+  async projectFigures(ids: number[]) {
+    return new Map(ids.map((id) => [id, { repositories: 0, usedBytes: 0, quotaBytes: this.quotas.get(id) ?? null }]));
+  }
   async ensureProject(name: string, ownerId: number | null, isPublic = false) {
     const existing = this.projects.get(name);
     if (existing) return { project: existing, created: false };
@@ -210,6 +220,14 @@ describe("AccountService", () => {
       expect(await codeOf(accounts.addProject("a/b"))).toBe("InvalidRequest");
       expect(await codeOf(accounts.addProject("UPPER"))).toBe("InvalidRequest");
       expect(await codeOf(accounts.addProject("x", { owner: "ghost" }))).toBe("NotFound");
+    });
+
+    it("sets and lifts a project's storage quota, shown with its figures; unknown projects are NotFound", async () => {
+      expect(await accounts.addProject("quota-a")).toMatchObject({ repositories: 0, usedBytes: 0, quotaBytes: null });
+      expect(await accounts.setProjectQuota("quota-a", 1024)).toMatchObject({ name: "quota-a", quotaBytes: 1024 });
+      expect((await accounts.listProjects()).find((p) => p.name === "quota-a")).toMatchObject({ quotaBytes: 1024 });
+      expect(await accounts.setProjectQuota("quota-a", null)).toMatchObject({ quotaBytes: null });
+      expect(await codeOf(accounts.setProjectQuota("ghost", 1))).toBe("NotFound");
     });
 
     it("sets members with known roles only", async () => {

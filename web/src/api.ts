@@ -241,6 +241,11 @@ export interface Project {
   name: string;
   public: boolean;
   createdAt: string;
+  repositories: number;
+  /** Each blob and manifest the project holds, counted once. */
+  usedBytes: number;
+  /** Null: no quota. */
+  quotaBytes: number | null;
 }
 
 /** A project the signed-in user holds a role in (/api/v1/me/projects). */

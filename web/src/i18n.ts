@@ -318,6 +318,16 @@ const en = {
   "apiError.TOOMANYREQUESTS": "Too many requests",
   "apiError.UNAVAILABLE": "Service unavailable",
   "apiError.CONFLICT": "Conflict",
+  // Project quotas (issue 15, item 3)
+  "quota.storage": "Storage",
+  "quota.repositories": "Repositories: {count}",
+  "quota.usage": "{used} of {quota}",
+  "quota.unlimited": "{used}, no quota",
+  "quota.edit": "Quota",
+  "quota.title": "Storage quota of {project}",
+  "quota.label": "Quota",
+  "quota.help": "A size such as 10GiB or 500MB, or a number of bytes; empty for no quota. A push that would go over it is refused; nothing stored is deleted.",
+  "quota.repositoriesColumn": "Repositories",
   // GC that explains itself (issue 15): held-back figures, run logs, GC settings
   "gc.heldBack": "Held back by the grace period ({grace}): {manifests} manifests ({manifestBytes}) and {blobs} blobs ({blobBytes}) are garbage but younger than the grace; they go in a run once older.",
   "gc.heldBackUploads": "{uploads} upload sessions ({uploadBytes}) are idle for less than the upload timeout ({timeout}).",
@@ -656,6 +666,16 @@ const zh: Record<Key, string> = {
   "apiError.TOOMANYREQUESTS": "请求过多",
   "apiError.UNAVAILABLE": "服务不可用",
   "apiError.CONFLICT": "冲突",
+  // Project quotas (issue 15, item 3)
+  "quota.storage": "存储",
+  "quota.repositories": "镜像仓库：{count}",
+  "quota.usage": "已用 {used}，配额 {quota}",
+  "quota.unlimited": "已用 {used}，无配额",
+  "quota.edit": "配额",
+  "quota.title": "{project} 的存储配额",
+  "quota.label": "配额",
+  "quota.help": "如 10GiB 或 500MB 的大小，或字节数；留空表示不设配额。超出配额的推送会被拒绝；已存储的内容不会被删除。",
+  "quota.repositoriesColumn": "镜像仓库",
   // GC that explains itself (issue 15): held-back figures, run logs, GC settings
   "gc.heldBack": "因保护期（{grace}）而保留：{manifests} 个清单（{manifestBytes}）和 {blobs} 个数据块（{blobBytes}）已成为垃圾但尚未超过保护期；超过后将在回收中删除。",
   "gc.heldBackUploads": "{uploads} 个上传会话（{uploadBytes}）空闲时间未超过上传超时（{timeout}）。",

@@ -4,6 +4,7 @@ import { Badge, Card, Confirm, Empty, ErrorBox, Field, Modal, PageHeader, Spinne
 import { dateTime } from "../format";
 import { t, type Key } from "../i18n";
 import { isAdmin } from "../session";
+import { ProjectStorageCard, QuotaEditor, StorageUsage } from "./project-quota";
 
 /** Site admins see and manage every project; others see the projects they hold a role in, project admins manage theirs. */
 export function ProjectsPage() {
@@ -11,6 +12,7 @@ export function ProjectsPage() {
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<MyProject | null>(null);
   const [forcing, setForcing] = useState<{ name: string; count: number } | null>(null);
+  const [quota, setQuota] = useState<MyProject | null>(null);
   const siteAdmin = isAdmin();
   return (
     <>
@@ -29,6 +31,8 @@ export function ProjectsPage() {
                 <th>{t("common.name")}</th>
                 <th>{t("common.public")}</th>
                 <th>{t("projects.role")}</th>
+                <th class="num">{t("quota.repositoriesColumn")}</th>
+                <th>{t("quota.storage")}</th>
                 <th>{t("common.created")}</th>
                 <th class="actions-col">{t("common.actions")}</th>
               </tr>
@@ -43,6 +47,8 @@ export function ProjectsPage() {
                   </td>
                   <td>{p.public ? <Badge kind="info">{t("common.public")}</Badge> : <Badge>{t("common.private")}</Badge>}</td>
                   <td>{t(`members.role.${p.role}` as Key)}</td>
+                  <td class="num" data-column="repositories">{p.repositories}</td>
+                  <td data-column="storage"><StorageUsage project={p} /></td>
                   <td>{dateTime(p.createdAt)}</td>
                   <td class="actions-col">
                     <div class="row-actions">
@@ -66,6 +72,11 @@ export function ProjectsPage() {
                         </button>
                       )}
                       {siteAdmin && (
+                        <button class="btn btn-small" onClick={() => setQuota(p)}>
+                          {t("quota.edit")}
+                        </button>
+                      )}
+                      {siteAdmin && (
                         <button class="btn btn-small btn-danger-ghost" onClick={() => setDeleting(p)}>
                           {t("common.delete")}
                         </button>
@@ -80,6 +91,7 @@ export function ProjectsPage() {
         </Card>
       )}
       {creating && <NewProject onClose={() => setCreating(false)} onDone={projects.reload} />}
+      {quota && <QuotaEditor project={quota} onClose={() => setQuota(null)} onDone={projects.reload} />}
       {deleting && (
         <Confirm
           title={t("common.delete")}
@@ -169,6 +181,8 @@ const ROLES = ["guest", "developer", "maintainer", "admin"] as const;
 
 export function MembersPage(props: { project: string }) {
   const members = useLoad(() => get<Array<{ username: string; role: string }>>(`/api/v1/projects/${props.project}/members`), [props.project]);
+  const projects = useLoad(() => get<MyProject[]>("/api/v1/me/projects"), [props.project]);
+  const project = projects.data?.find((p) => p.name === props.project);
   const [username, setUsername] = useState("");
   const [role, setRole] = useState<string>("developer");
   const [error, setError] = useState<ApiError | null>(null);
@@ -189,6 +203,7 @@ export function MembersPage(props: { project: string }) {
         actions={<a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>}
       />
       <ErrorBox error={members.error ?? error} />
+      {project && <ProjectStorageCard project={project} canEdit={isAdmin()} onChanged={projects.reload} />}
       <Card title={t("members.add")}>
         <form
           class="inline-form"
