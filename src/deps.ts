@@ -3,6 +3,7 @@ import type { Config } from "./config";
 import type { Clock } from "./kernel/clock";
 import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
+import { LiveSettings } from "./metadata/live-settings";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
 import { createStores, type Stores } from "./metadata/stores";
@@ -54,6 +55,9 @@ export interface Deps {
   close(): Promise<void>;
 }
 
+/** Settings are re-read this often even when the database's announcements cannot be heard. */
+const SETTINGS_REFRESH_MS = 30_000;
+
 export interface DepsOptions {
   /** What TTLs are measured against (default: the system clock); tests move it instead of sleeping. */
   clock?: Clock;
@@ -70,8 +74,13 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const stores = createStores(database);
   const credentialStates = await CredentialStates.listening(database, stores.accounts);
   const { events, audit } = auditedEvents(stores, logger, metrics);
+  const settings = await LiveSettings.start(database, stores.settings, {
+    refreshMs: SETTINGS_REFRESH_MS,
+    onError: (err) => logger.warn({ err }, "reading the stored settings failed"),
+  });
   const gc = new GcService({
     stores,
+    settings,
     storage,
     config,
     logger,
@@ -91,7 +100,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       }
     },
   });
-  const blobs = new BlobService(store, storage, { touchIfIdleMs: touchIntervalFor(config.gc.grace) });
+  const blobs = new BlobService(store, storage, { touchIfIdleMs: () => touchIntervalFor(gc.settings.grace) });
   const manifests = new ManifestService(store, gc.rules);
   const accountStore = stores.accounts;
   const mirror = createMirror(config, {
@@ -120,6 +129,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     await maintenance?.close();
     await contentCache.close();
     await credentialStates.close();
+    await settings.close();
     await database.close();
   };
   try {

@@ -2,10 +2,13 @@ import type { Handler, RequestContext } from "../http/context";
 import type { RouteTable } from "../http/route-table";
 import { sendJson } from "../http/respond";
 import { OciError } from "../http/errors";
-import type { Actor } from "../events/event-bus";
-import type { GcReport, GcRun, StorageUsage } from "./gc-types";
+import { readJson } from "../http/json-body";
+import { smallBody } from "../http/body-policy";
+import { GcSettingsInputSchema, type GcSettingsInput } from "../config/gc";
+import type { Actor, EventSink, RequestSummary } from "../events/event-bus";
+import type { GcHeldBack, GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage } from "./gc-types";
 
-export type { GcReport, GcRun, StorageUsage };
+export type { GcHeldBack, GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage };
 
 /**
  * The garbage collector as the web UI sees it. The GC itself lives on another branch: whoever builds it
@@ -21,19 +24,29 @@ export interface GcService {
   run(actor: Actor): Promise<GcReport>;
   /** Past runs, newest first. */
   history(limit: number): Promise<GcRun[]>;
+  /** What the run deleted, in order; null when there is no such run. */
+  log(runId: number): Promise<AsyncIterable<GcLogEntry[]> | null>;
+  settings(): Promise<GcSettings>;
+  /** Stores the changes (null: back to the configured value); returns the settings now and what changed. */
+  updateSettings(input: GcSettingsInput, by: string): Promise<{ settings: GcSettings; changes: Array<{ key: string; value: unknown; reset?: true }> }>;
 }
 
 export interface GcRouteDeps {
   /** Read at request time, so the service can be wired (or swapped in a test) after start-up. */
   gc: () => GcService | null | undefined;
-  /** Resolves the caller and throws unless it is an administrator; returns who acts (for the GC run's event). */
-  requireAdmin: (ctx: RequestContext) => Promise<Actor>;
+  /** Resolves the caller and throws unless it is an administrator; returns who acts, from where. */
+  requireAdmin: (ctx: RequestContext) => Promise<{ actor: Actor; request: RequestSummary }>;
+  /** Where a settings change is recorded ("setting.changed"). */
+  events: EventSink;
 }
 
-/** GET /api/v1/gc, GET /api/v1/storage, POST /api/v1/gc/dry-run, POST /api/v1/gc/runs, GET /api/v1/gc/runs. */
+/**
+ * GET /api/v1/gc, GET /api/v1/storage, POST /api/v1/gc/dry-run, POST /api/v1/gc/runs, GET /api/v1/gc/runs,
+ * GET /api/v1/gc/runs/{id}/log, GET and PUT /api/v1/gc/settings.
+ */
 export function registerGcRoutes(router: RouteTable, deps: GcRouteDeps): void {
   const admin = (handler: (ctx: RequestContext, actor: Actor) => Promise<unknown>, status = 200): Handler => async (ctx) => {
-    const actor = await deps.requireAdmin(ctx);
+    const { actor } = await deps.requireAdmin(ctx);
     const value = await handler(ctx, actor);
     sendJson(ctx.res, status, { "Cache-Control": "no-store" }, value);
   };
@@ -51,5 +64,63 @@ export function registerGcRoutes(router: RouteTable, deps: GcRouteDeps): void {
       const limit = Number(ctx.query.get("limit") ?? 50);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new OciError("INVALID_REQUEST", "limit must be 1..500");
       return service().history(limit);
-    }));
+    }))
+    .on("GET", /^\/api\/v1\/gc\/runs\/([^/]+)\/log$/, async (ctx) => {
+      await deps.requireAdmin(ctx);
+      await sendLog(ctx, service());
+    })
+    .on("GET", /^\/api\/v1\/gc\/settings$/, admin(async () => service().settings()))
+    .on("PUT", /^\/api\/v1\/gc\/settings$/, async (ctx) => {
+      const origin = await deps.requireAdmin(ctx);
+      const input = await readJson(ctx, GcSettingsInputSchema, MAX_SETTINGS_BYTES);
+      const { settings, changes } = await service().updateSettings(input, origin.actor.name);
+      for (const change of changes) {
+        deps.events.record({ ...origin, action: "setting.changed", reference: `setting ${change.key}`, detail: change });
+      }
+      sendJson(ctx.res, 200, { "Cache-Control": "no-store" }, settings);
+    }, smallBody(MAX_SETTINGS_BYTES));
+}
+
+const MAX_SETTINGS_BYTES = 4096;
+
+const LOG_FORMATS = {
+  ndjson: { type: "application/x-ndjson", line: (e: GcLogEntry) => `${JSON.stringify(e)}\n`, header: "" },
+  csv: {
+    type: "text/csv; charset=utf-8",
+    line: (e: GcLogEntry) => `${[e.kind, e.repository ?? "", e.digest, e.tag ?? "", String(e.bytes)].map(csvField).join(",")}\r\n`,
+    header: "kind,repository,digest,tag,bytes\r\n",
+  },
+} as const;
+
+/** The run's log as an attachment, streamed page by page (a run may have deleted millions of items). */
+async function sendLog(ctx: RequestContext, gc: GcService): Promise<void> {
+  const id = Number(ctx.params[0]);
+  if (!/^\d{1,9}$/.test(ctx.params[0]) || !Number.isSafeInteger(id)) throw new OciError("INVALID_REQUEST", "run id must be a positive integer");
+  const formatName = ctx.query.get("format") ?? "ndjson";
+  if (formatName !== "ndjson" && formatName !== "csv") throw new OciError("INVALID_REQUEST", "format: must be ndjson or csv");
+  const format = LOG_FORMATS[formatName];
+  const pages = await gc.log(id);
+  if (!pages) throw new OciError("NOT_FOUND", `no garbage collection run ${id}`);
+  const res = ctx.res;
+  res.statusCode = 200;
+  res.setHeader("Content-Type", format.type);
+  res.setHeader("Content-Disposition", `attachment; filename="berth-gc-run-${id}.${formatName}"`);
+  res.setHeader("Cache-Control", "no-store");
+  if (format.header) res.write(format.header);
+  for await (const page of pages) {
+    if (res.destroyed) return; // the client went away: stop reading pages
+    if (!res.write(page.map(format.line).join(""))) {
+      await new Promise((resolve) => {
+        res.once("drain", resolve);
+        res.once("close", resolve);
+      });
+    }
+  }
+  res.end();
+}
+
+/** RFC 4180, and a leading =, +, - or @ made inert so a spreadsheet does not run it as a formula. */
+function csvField(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }

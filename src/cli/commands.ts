@@ -20,8 +20,8 @@ const serve: Command = {
       { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled, redirect: running.redirectAddress },
       `Berth listening on ${running.protocol}://${running.address}`,
     );
-    const nextGc = deps.gc.startSchedule();
-    if (nextGc) logger.info({ schedule: config.gc.schedule, next: nextGc.toISOString() }, "garbage collection scheduled");
+    // Logs each schedule it arms (the configured one, or one set in the UI later).
+    deps.gc.startSchedule();
     if (config.tls) process.on("SIGHUP", () => running.reloadTls());
     const onSignal = (signal: string) => {
       logger.info({ signal }, "shutting down");

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { DurationError, parseDuration } from "../config/duration";
+import { LiveSettings } from "../metadata/live-settings";
 import { GcBusyError, GcService } from "../gc/gc-service";
 import { formatReport } from "../gc/report";
 import { openDatabase, type Database } from "../metadata/database";
@@ -51,7 +52,10 @@ export const gcCommand: Command = {
     // The run is recorded (as the `berth` command's) in the audit log, like the server's runs.
     const stores = createStores(database);
     const { events, audit } = auditedEvents(stores, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
-    const gc = new GcService({ stores, storage: createStorageDriver(config), config, events });
+    // Grace and untagged as an administrator set them in the UI, read once for this run.
+    const settings = new LiveSettings(stores.settings);
+    await settings.refresh();
+    const gc = new GcService({ stores, storage: createStorageDriver(config), config, events, settings });
     // Ctrl-C stops at the next batch boundary; what was committed stays, and the report says "interrupted".
     const interrupt = () => void gc.close();
     process.once("SIGINT", interrupt);

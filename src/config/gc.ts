@@ -110,6 +110,22 @@ export const RuleInputSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("immutable"), ...immutableFields(apiTagPattern, API_PATTERNS) }).strict(),
 ]);
 
+/** The longest grace period an administrator may set at run time (the configuration file is not bounded). */
+const MAX_SETTING_GRACE_MS = 365 * 86_400_000;
+
+/**
+ * GC settings as the admin API takes them (PUT /api/v1/gc/settings): each field optional; null resets it to
+ * the configured value; a schedule of "" means no scheduled collection.
+ */
+export const GcSettingsInputSchema = z
+  .object({
+    schedule: z.union([z.literal(""), schedule]).nullable().optional(),
+    grace: duration.pipe(z.number().max(MAX_SETTING_GRACE_MS, "must be at most 365d")).nullable().optional(),
+    untagged: z.boolean().nullable().optional(),
+  })
+  .strict();
+
+export type GcSettingsInput = z.infer<typeof GcSettingsInputSchema>;
 export type GcConfig = z.infer<typeof GcConfigSchema>;
 export type RetentionRule = z.infer<typeof RetentionRuleSchema>;
 export type ImmutableTagRule = z.infer<typeof ImmutableTagRuleSchema>;

@@ -52,6 +52,8 @@ export interface EventDetails {
     errors: string[];
   };
   "key.rotated": { kid: string };
+  /** A run-time setting set in the UI/API (value) or reset to the configured default (reset: true, value: the default). */
+  "setting.changed": { key: string; value: unknown; reset?: true };
   "mirror.warmed": { manifests: number; blobs: number; bytes: number };
 }
 
@@ -108,6 +110,7 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "rule.deleted": true,
   "gc.run": true,
   "key.rotated": true,
+  "setting.changed": true,
   "mirror.warmed": true,
 };
 

@@ -4,7 +4,7 @@ import type { GcStore, StaleUpload } from "../metadata/gc-store";
 import { blobPath, uploadDir, uploadPath } from "../registry/paths";
 import type { StorageDriver } from "../storage/driver";
 import { applyEviction, planEviction, type EvictionDecision, type EvictionPlan, type EvictionResult, type MirrorCache } from "./eviction";
-import { ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunStatus, type RunTrigger } from "./report";
+import { heldBackBy, ITEM_LIMIT, type GcReport, type GcRunOptions, type GcTotals, type RunStatus, type RunTrigger } from "./report";
 import { applyRetention, planRetention, type RetentionDecision } from "./retention";
 import type { CompiledRules } from "./live-rules";
 import type { RunProgress } from "./runs";
@@ -94,6 +94,7 @@ export class Collector {
       batchSize: options.batchSize,
       batchPauseMs: options.batchPauseMs,
     };
+    await this.runs.pruneLogs();
     const { id: runId, startedAt } = await this.runs.start(options.trigger, options.dryRun, { ...runOptions });
     const run = new RunState(runId, options, this.runs);
     let status: RunStatus = "succeeded";
@@ -123,6 +124,7 @@ export class Collector {
       totals: run.totals,
       repositories: run.repositoryReports(),
       mirrorCache: run.cache,
+      heldBack: run.heldBack,
       items: run.items(),
       interruptedRuns,
       errors: run.errors,
@@ -184,6 +186,11 @@ export class Collector {
     const plan = await run.enter("mark", () =>
       this.db.mark({ cutoff, uploadCutoff, untagged: options.untagged, excludedTags, itemLimit: ITEM_LIMIT }),
     );
+    // The same mark with no grace: the difference is what the grace period keeps this time.
+    const noGrace = await run.enter("held-back", () =>
+      this.db.mark({ cutoff: now, uploadCutoff: now, untagged: options.untagged, excludedTags, itemLimit: 0 }),
+    );
+    run.heldBack = heldBackBy({ graceMs: options.graceMs, uploadTimeoutMs: options.uploadTimeoutMs }, noGrace, plan);
     for (const [id, name] of plan.names) run.names.set(id, name);
 
     if (options.dryRun) {
@@ -374,6 +381,7 @@ class RunState {
     orphanUploadDirs: 0, bytesFreed: 0, evictedImages: 0, evictedBytes: 0,
   };
   cache: GcReport["mirrorCache"] = null;
+  heldBack: GcReport["heldBack"] = null;
   private readonly tagItems: Array<{ repository: string; tag: string; digest: string }> = [];
   private readonly manifestItems: Array<{ repositoryId: number; digest: string; size: number }> = [];
   private readonly blobItems: Array<{ digest: string; size: number }> = [];

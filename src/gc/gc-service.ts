@@ -20,6 +20,9 @@ import { parseSchedule } from "../config/schedule";
 import { GcScheduler } from "./scheduler";
 import type { GcStore } from "../metadata/gc-store";
 import type { StorageUsage } from "../metadata/storage-usage";
+import type { LiveSettings } from "../metadata/live-settings";
+import type { GcLogEntry } from "../metadata/gc-runs";
+import { GcSettings } from "./gc-settings";
 
 export interface GcServiceDeps {
   stores: Pick<Stores, "gc" | "projectRules">;
@@ -33,6 +36,8 @@ export interface GcServiceDeps {
   onRunFinished?: (report: GcReport) => void;
   /** Where every run (dry runs too) is recorded as one "gc.run" event. */
   events?: EventSink;
+  /** Settings changed at run time (schedule, grace, untagged) over the configuration; none: as configured. */
+  settings?: LiveSettings;
 }
 
 /** What a caller may choose for one run; everything else comes from the configuration. */
@@ -65,11 +70,15 @@ export class GcService {
   readonly rules: LiveRules;
   /** The rules stored per project, as the admin API manages them. */
   readonly projectRules: ProjectRules;
+  /** Schedule, grace and untagged as in force now: set at run time or configured. */
+  readonly settings: GcSettings;
   private readonly db: GcStore;
   private readonly collector: Collector;
   private readonly mirrorCache: MirrorCache | null;
   private readonly cacheWatch: CacheWatch | null;
-  private scheduler: GcScheduler | undefined;
+  private scheduler: { text: string; scheduler: GcScheduler } | undefined;
+  /** Set by startSchedule: the schedule follows the settings from then on. */
+  private stopFollowing: (() => void) | undefined;
   private active: { controller: AbortController; done: Promise<unknown> } | undefined;
   private closed = false;
 
@@ -83,6 +92,7 @@ export class GcService {
       previewRetention: (project) => this.previewRetention(project),
     });
     this.db = deps.stores.gc;
+    this.settings = new GcSettings(deps.config.gc, deps.settings ?? null);
     this.mirrorCache = mirrorCacheOf(deps.config.mirror);
     this.collector = new Collector({
       store: this.db,
@@ -136,8 +146,8 @@ export class GcService {
     const options: CollectOptions = {
       trigger: request.trigger,
       dryRun: request.dryRun ?? false,
-      graceMs: request.graceMs ?? gc.grace,
-      untagged: request.untagged ?? gc.untagged,
+      graceMs: request.graceMs ?? this.settings.grace,
+      untagged: request.untagged ?? this.settings.untagged,
       uploadTimeoutMs: request.uploadTimeoutMs ?? gc.uploadTimeout,
       retention: request.retention ?? gc.retention,
       batchSize: request.batchSize ?? gc.batchSize,
@@ -200,16 +210,38 @@ export class GcService {
     return (await this.db.runs.list(limit)).map(runRecord);
   }
 
+  /** A page of what the run deleted (see GcRunStore.logPage). */
+  logPage(runId: number, after: number, limit: number): Promise<{ entries: GcLogEntry[]; last: number }> {
+    return this.db.runs.logPage(runId, after, limit);
+  }
+
   async getRun(id: number): Promise<GcRunRecord | null> {
     const row = await this.db.runs.get(id);
     return row && runRecord(row);
   }
 
-  /** Starts the configured schedule (none configured: nothing to do). Returns the next due time. */
+  /**
+   * Runs collections on the schedule in force (none: nothing to do), and follows changes to it from the
+   * settings. Returns the next due time.
+   */
   startSchedule(): Date | null {
-    const text = this.deps.config.gc.schedule;
-    if (!text || this.scheduler) return this.scheduler?.nextRun ?? null;
-    this.scheduler = new GcScheduler(
+    if (!this.closed && !this.stopFollowing) this.stopFollowing = this.settings.onChange(() => this.armSchedule());
+    this.armSchedule();
+    return this.nextScheduledRun();
+  }
+
+  nextScheduledRun(): Date | null {
+    return this.scheduler?.scheduler.nextRun ?? null;
+  }
+
+  private armSchedule(): void {
+    const text = this.closed ? undefined : this.settings.schedule;
+    if (text === this.scheduler?.text) return;
+    // The old schedule stops arming; a run it started goes on, and the new schedule's turn waits for the lock.
+    void this.scheduler?.scheduler.stop();
+    this.scheduler = undefined;
+    if (!text) return;
+    const scheduler = new GcScheduler(
       parseSchedule(text),
       async () => {
         try {
@@ -221,15 +253,17 @@ export class GcService {
       },
       this.deps.logger,
     );
-    this.scheduler.start();
-    return this.scheduler.nextRun;
+    scheduler.start();
+    this.scheduler = { text, scheduler };
+    this.deps.logger?.info({ schedule: text, next: scheduler.nextRun?.toISOString() }, "garbage collection scheduled");
   }
 
   /** Stops the schedule and interrupts a run in progress at its next batch boundary, waiting for it. */
   async close(): Promise<void> {
     this.closed = true;
     this.rules.close();
-    const stopping = [this.scheduler?.stop(), this.cacheWatch?.stop()];
+    this.stopFollowing?.();
+    const stopping = [this.scheduler?.scheduler.stop(), this.cacheWatch?.stop()];
     this.active?.controller.abort();
     await Promise.allSettled([...stopping, this.active?.done]);
   }

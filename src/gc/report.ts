@@ -1,7 +1,7 @@
 // What a collection (or dry run) reports, and its plain-text rendering for the CLI.
 import { formatDuration } from "../config/duration";
 import { formatBytes } from "../config/byte-size";
-import type { RepositoryPlan } from "../metadata/gc-mark";
+import type { Plan, RepositoryPlan } from "../metadata/gc-mark";
 
 /** "cache-limit": the server started it because a mirror fetch took the cache over mirror.cacheMaxBytes. */
 export type RunTrigger = "cli" | "schedule" | "api" | "cache-limit";
@@ -34,6 +34,49 @@ export interface GcTotals {
   evictedBytes: number;
 }
 
+/**
+ * Garbage the grace period kept this time: what a run with no grace (and no upload timeout) would also
+ * delete now. It becomes due once it is older than the grace (uploads: idle for longer than the timeout).
+ */
+export interface HeldBack {
+  graceMs: number;
+  uploadTimeoutMs: number;
+  manifests: number;
+  manifestBytes: number;
+  blobs: number;
+  blobBytes: number;
+  uploads: number;
+  uploadBytes: number;
+}
+
+/** A plan's figures summed over its repositories. */
+export function planFigures(plan: Pick<Plan, "repositories" | "blobs" | "blobBytes">): Omit<HeldBack, "graceMs" | "uploadTimeoutMs"> {
+  const f = { manifests: 0, manifestBytes: 0, blobs: plan.blobs, blobBytes: plan.blobBytes, uploads: 0, uploadBytes: 0 };
+  for (const r of plan.repositories.values()) {
+    f.manifests += r.manifests;
+    f.manifestBytes += r.manifestBytes;
+    f.uploads += r.uploads;
+    f.uploadBytes += r.uploadBytes;
+  }
+  return f;
+}
+
+/**
+ * What the grace held back: the no-grace plan less the due plan. They are two snapshots, so a deletion or
+ * push between them could make a difference negative; it is reported as none.
+ */
+export function heldBackBy(
+  settings: Pick<HeldBack, "graceMs" | "uploadTimeoutMs">,
+  noGrace: Pick<Plan, "repositories" | "blobs" | "blobBytes">,
+  due: Pick<Plan, "repositories" | "blobs" | "blobBytes">,
+): HeldBack {
+  const all = planFigures(noGrace);
+  const now = planFigures(due);
+  const held = { ...settings } as HeldBack;
+  for (const key of Object.keys(all) as Array<keyof typeof all>) held[key] = Math.max(0, all[key] - now[key]);
+  return held;
+}
+
 /** The mirror cache as the run found it; null when no limit is configured. */
 export interface MirrorCacheReport {
   limitBytes: number;
@@ -55,6 +98,8 @@ export interface GcReport {
   totals: GcTotals;
   repositories: RepositoryReport[];
   mirrorCache: MirrorCacheReport | null;
+  /** Null when the run failed before its mark phase. */
+  heldBack: HeldBack | null;
   /** The first items of each kind (ITEM_LIMIT), for review; `truncated` when there were more. */
   items: {
     tags: Array<{ repository: string; tag: string; digest: string }>;
@@ -94,6 +139,14 @@ export function formatReport(r: GcReport): string {
       (t.orphanUploadDirs ? `, ${t.orphanUploadDirs} orphaned upload folders` : ""),
     `  storage ${r.dryRun ? "to free" : "freed"}: ${formatBytes(t.bytesFreed)}`,
   ];
+  const held = r.heldBack;
+  if (held && (held.manifests || held.blobs || held.uploads)) {
+    lines.push(
+      `  held back by the grace period (${formatDuration(held.graceMs)}): ${held.manifests} manifests (${formatBytes(held.manifestBytes)}), ` +
+        `${held.blobs} blobs (${formatBytes(held.blobBytes)}), ${held.uploads} uploads younger than the upload timeout ` +
+        `${formatDuration(held.uploadTimeoutMs)} (${formatBytes(held.uploadBytes)})`,
+    );
+  }
   const cache = r.mirrorCache;
   if (cache) {
     lines.push(

@@ -2,7 +2,7 @@
 // deleting the evicted images (tags, mirror_tag rows, manifests). Local (pushed) content is never touched:
 // a repository is mirrored when its name is one the mirror serves and so takes no pushes
 // (src/proxy/mirror-routing.ts, isMirrored).
-import { addToRun } from "./gc-runs";
+import { addToRun, logDeleted } from "./gc-runs";
 import { num, type GcDatabase, type Query } from "./gc-sql";
 
 /** The mirror as eviction needs it, from the configuration. */
@@ -216,6 +216,14 @@ export async function evictBatchOf(
         tags: results.reduce((n, d) => n + d.tags.length, 0),
         manifests: results.reduce((n, d) => n + d.manifests.length, 0),
       });
+      await logDeleted(
+        q,
+        runId,
+        results.flatMap((r) => [
+          ...r.tags.map((tag) => ({ kind: "tag" as const, repositoryId, tag, digest: r.decision.digest })),
+          ...r.manifests.map((m) => ({ kind: "manifest" as const, repositoryId, digest: m.digest, bytes: m.size })),
+        ]),
+      );
     }
     return results;
   });

@@ -1,6 +1,6 @@
 // The database side of retention (src/gc/retention.ts): repositories and their tags to judge, and the
 // compare-and-delete of the tags the rules doom.
-import { addToRun } from "./gc-runs";
+import { addToRun, logDeleted } from "./gc-runs";
 import type { GcDatabase } from "./gc-sql";
 
 export interface TaggedManifest {
@@ -44,12 +44,12 @@ export async function tagsOf(db: GcDatabase, repositoryIds: number[]): Promise<T
  */
 export function deleteTagsIfUnchanged<T extends TagDeletion>(db: GcDatabase, batch: T[], runId?: number): Promise<T[]> {
   return db.transaction(async (q) => {
-    const rows = await q<{ repository_id: number; name: string }>(
+    const rows = await q<{ repository_id: number; name: string; digest: string }>(
       `DELETE FROM tag t
        USING unnest($1::int[], $2::text[], $3::int[], $4::timestamptz[]) AS x(repository_id, name, manifest_id, updated_at)
        WHERE t.repository_id = x.repository_id AND t.name = x.name AND t.manifest_id = x.manifest_id
          AND t.updated_at = x.updated_at
-       RETURNING t.repository_id, t.name`,
+       RETURNING t.repository_id, t.name, (SELECT m.digest FROM manifest m WHERE m.id = t.manifest_id) AS digest`,
       [
         batch.map((d) => d.repositoryId),
         batch.map((d) => d.tag),
@@ -59,7 +59,10 @@ export function deleteTagsIfUnchanged<T extends TagDeletion>(db: GcDatabase, bat
     );
     const deleted = new Set(rows.map((r) => `${r.repository_id}\u0000${r.name}`));
     const carried = batch.filter((d) => deleted.has(`${d.repositoryId}\u0000${d.tag}`));
-    if (runId !== undefined) await addToRun(q, runId, { tags: carried.length });
+    if (runId !== undefined) {
+      await addToRun(q, runId, { tags: carried.length });
+      await logDeleted(q, runId, rows.map((r) => ({ kind: "tag", repositoryId: r.repository_id, tag: r.name, digest: r.digest })));
+    }
     return carried;
   });
 }

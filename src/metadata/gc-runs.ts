@@ -72,6 +72,26 @@ export class GcRunStore {
     );
   }
 
+  /** Drops the item logs of all but the newest LOG_RUNS_KEPT runs. Call at a run's start, under the collector lock. */
+  async pruneLogs(): Promise<void> {
+    await this.db.query(
+      `DELETE FROM gc_run_log WHERE run_id < (SELECT coalesce(min(id), 0) FROM (SELECT id FROM gc_run ORDER BY id DESC LIMIT $1) newest)`,
+      [LOG_RUNS_KEPT],
+    );
+  }
+
+  /** A page of the run's item log, in deletion order, after the entry `after` (0: from the start). */
+  async logPage(runId: number, after: number, limit: number): Promise<{ entries: GcLogEntry[]; last: number }> {
+    const rows = await this.db.query<{ id: bigint; kind: GcLogKind; repository: string | null; digest: string; tag: string | null; bytes: bigint }>(
+      `SELECT id, kind, repository, digest, tag, bytes FROM gc_run_log WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      [runId, after, limit],
+    );
+    return {
+      entries: rows.map((r) => ({ kind: r.kind, repository: r.repository, digest: r.digest, tag: r.tag, bytes: num(r.bytes) })),
+      last: rows.length ? num(rows[rows.length - 1].id) : after,
+    };
+  }
+
   async list(limit: number): Promise<GcRunRow[]> {
     const rows = await this.db.query<Row>(`SELECT * FROM gc_run ORDER BY id DESC LIMIT $1`, [limit]);
     return rows.map(toRecord);
@@ -103,6 +123,52 @@ function toRecord(r: Row): GcRunRow {
     errors: r.errors,
     report: r.report,
   };
+}
+
+/**
+ * How many runs keep their item log. A table rather than files in storage: the rows commit with the
+ * deletions they describe, every replica reads them without shared files, and the bound is by run count.
+ */
+export const LOG_RUNS_KEPT = 50;
+
+export type GcLogKind = "tag" | "manifest" | "link" | "blob" | "upload";
+
+/** One deleted item. `digest` is an upload's session id for kind "upload"; `tag` is set for kind "tag". */
+export interface GcLogEntry {
+  kind: GcLogKind;
+  repository: string | null;
+  digest: string;
+  tag: string | null;
+  bytes: number;
+}
+
+/** What a sweep batch deleted, for the run's log; the repository by id, named from its row at insert. */
+export interface DeletedItem {
+  kind: GcLogKind;
+  repositoryId?: number | null;
+  digest: string;
+  tag?: string | null;
+  bytes?: number;
+}
+
+/** Appends a batch's deletions to the run's log, within the batch's transaction (see addToRun). */
+export async function logDeleted(q: Query, id: number, items: readonly DeletedItem[]): Promise<void> {
+  if (!items.length) return;
+  await q(
+    `INSERT INTO gc_run_log (run_id, kind, repository, digest, tag, bytes)
+     SELECT $1, x.kind, r.name, x.digest, x.tag, x.bytes
+     FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int8[]) WITH ORDINALITY AS x(kind, repository_id, digest, tag, bytes, n)
+     LEFT JOIN repository r ON r.id = x.repository_id
+     ORDER BY x.n`,
+    [
+      id,
+      items.map((i) => i.kind),
+      items.map((i) => i.repositoryId ?? null),
+      items.map((i) => i.digest),
+      items.map((i) => i.tag ?? null),
+      items.map((i) => i.bytes ?? 0),
+    ],
+  );
 }
 
 /**

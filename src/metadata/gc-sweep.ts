@@ -4,7 +4,7 @@
 import type { Digest } from "../kernel/digest";
 import type { WriterState } from "../storage/driver";
 import { keptCte } from "./gc-mark";
-import { addToRun } from "./gc-runs";
+import { addToRun, logDeleted } from "./gc-runs";
 import { num, type GcDatabase, type Query } from "./gc-sql";
 
 export interface GcClock {
@@ -71,7 +71,10 @@ export function sweepManifestBatch(
        RETURNING m.id, m.digest, m.size`,
       [repositoryId, cutoff, batch],
     );
-    if (deleted.length) await addToRun(q, runId, { manifests: deleted.length });
+    if (deleted.length) {
+      await addToRun(q, runId, { manifests: deleted.length });
+      await logDeleted(q, runId, deleted.map((m) => ({ kind: "manifest", repositoryId, digest: m.digest, bytes: m.size })));
+    }
     return deleted;
   });
 }
@@ -97,8 +100,12 @@ export function sweepLinkBatch(
        RETURNING rb.digest, b.size`,
       [repositoryId, cutoff, batch],
     );
-    if (deleted.length) await addToRun(q, runId, { links: deleted.length });
-    return deleted.map((r) => ({ digest: r.digest, size: num(r.size) }));
+    const links = deleted.map((r) => ({ digest: r.digest, size: num(r.size) }));
+    if (links.length) {
+      await addToRun(q, runId, { links: links.length });
+      await logDeleted(q, runId, links.map((l) => ({ kind: "link", repositoryId, digest: l.digest, bytes: l.size })));
+    }
+    return links;
   });
 }
 
@@ -135,6 +142,7 @@ export function sweepBlobBatch(
     const deleted = rows.map((r) => ({ digest: r.digest, size: num(r.size) }));
     if (deleted.length) {
       await addToRun(q, runId, { blobs: deleted.length, bytes: deleted.reduce((n, d) => n + d.size, 0) });
+      await logDeleted(q, runId, deleted.map((b) => ({ kind: "blob", digest: b.digest, bytes: b.size })));
     }
     return { deleted, last: locked[locked.length - 1].digest, seen: locked.length };
   });
@@ -162,6 +170,7 @@ export function sweepUploadBatch(
     await discard(stale);
     await q(`DELETE FROM upload WHERE id = ANY($1::uuid[])`, [stale.map((u) => u.id)]);
     await addToRun(q, runId, { uploads: stale.length, bytes: stale.reduce((n, u) => n + u.bytes, 0) });
+    await logDeleted(q, runId, stale.map((u) => ({ kind: "upload", repositoryId: u.repositoryId, digest: u.id, bytes: u.bytes })));
     return stale;
   });
 }

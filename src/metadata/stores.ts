@@ -11,6 +11,7 @@ import { SqlWebQueries, type WebQueries } from "./web-queries";
 import { SqlOpsQueries, type OpsQueries } from "./ops-queries";
 import { gcDatabase } from "./gc-sql";
 import { SqlGcStore, type GcStore } from "./gc-store";
+import { SqlSettingStore, type SettingStore } from "./settings-store";
 
 export interface Stores {
   accounts: AccountStore;
@@ -22,6 +23,7 @@ export interface Stores {
   web: WebQueries;
   ops: OpsQueries;
   gc: GcStore;
+  settings: SettingStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -35,5 +37,6 @@ export function createStores(database: Database): Stores {
     web: new SqlWebQueries(database),
     ops: new SqlOpsQueries(database),
     gc: new SqlGcStore(gcDatabase(database)),
+    settings: new SqlSettingStore(database),
   };
 }

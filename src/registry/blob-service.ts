@@ -10,8 +10,9 @@ export interface BlobServiceOptions {
   /**
    * HEAD/GET mark a blob as just used when it was last touched longer ago than this, so that garbage
    * collection spares a layer a pusher has just checked for (see src/gc/collector.ts). Undefined: never.
+   * A function is asked each time: the grace period it follows can change at run time.
    */
-  touchIfIdleMs?: number;
+  touchIfIdleMs?: number | (() => number);
 }
 
 /** Reading, mounting and unlinking blobs. Readability is per repository; bytes are stored once. */
@@ -23,7 +24,8 @@ export class BlobService {
   ) {}
 
   async stat(repository: RepositoryName, digest: Digest): Promise<BlobRecord> {
-    const blob = await this.store.findLinkedBlob(repository, digest, { touchIfIdleMs: this.options.touchIfIdleMs });
+    const touch = this.options.touchIfIdleMs;
+    const blob = await this.store.findLinkedBlob(repository, digest, { touchIfIdleMs: typeof touch === "function" ? touch() : touch });
     if (!blob) throw new DomainError("BlobUnknown", { digest });
     return blob;
   }

@@ -283,8 +283,9 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
     requireAdmin: async (ctx) => {
       const caller = await access.caller(ctx.req);
       access.requireAdmin(caller);
-      return eventOrigin(ctx.req, caller).actor;
+      return eventOrigin(ctx.req, caller);
     },
+    events: deps.events,
   });
 }
 

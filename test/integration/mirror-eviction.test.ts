@@ -116,6 +116,11 @@ describe("mirror cache eviction", () => {
       const report = await mirror.deps.gc.collect({ trigger: "api" });
       expect(report.status).toBe("succeeded");
       expect(report.totals).toMatchObject({ evictedImages: 2, tags: 2, manifests: 4, blobs: 6 });
+      // The run's log lists what eviction deleted, as it does the sweep's deletions.
+      const log = (await mirror.deps.gc.logPage(report.runId, 0, 1000)).entries;
+      expect(log.filter((e) => e.kind === "tag")).toHaveLength(2);
+      expect(log.filter((e) => e.kind === "manifest").map((e) => e.digest).sort()).toEqual([i2, c1, c2, i3].map((x) => x.digest).sort());
+      expect(log.filter((e) => e.kind === "blob")).toHaveLength(6);
       const gone = blobsOf(c1, c2, i3);
       const kept = blobsOf(local, i1, i4);
       const after = await snapshot(mirror.deps);

@@ -1,8 +1,8 @@
 // The admin/web JSON API, with the session's CSRF token on every request (the header also tells the server
 // not to answer 401 with a Basic challenge, which would make the browser show its own login dialog).
-import type { GcReport, GcRun, StorageUsage } from "../../src/admin/gc-types";
+import type { GcHeldBack, GcReport, GcRun, GcSettings, GcSettingsUpdate, StorageUsage } from "../../src/admin/gc-types";
 
-export type { GcReport, GcRun, StorageUsage };
+export type { GcHeldBack, GcReport, GcRun, GcSettings, GcSettingsUpdate, StorageUsage };
 
 export class ApiError extends Error {
   constructor(

@@ -1,8 +1,10 @@
 import { useState } from "preact/hooks";
 import { ApiError, get, post, type GcReport, type GcRun, type StorageUsage } from "../api";
 import { Badge, Card, Confirm, Empty, ErrorBox, PageHeader, Spinner, Stat, useLoad } from "../components";
+import { GcSettingsCard, HeldBackNote } from "./gc-settings";
 import { bytes, count, dateTime, shortDigest } from "../format";
 import { t } from "../i18n";
+import { heldBackVars } from "./gc-settings";
 
 export function StoragePage() {
   const usage = useLoad(() => get<StorageUsage>("/api/v1/storage"), []);
@@ -69,6 +71,7 @@ function GcPanel(props: { onChanged: () => void }) {
   };
   return (
     <>
+      <GcSettingsCard />
       <Card
         title={t("gc.title")}
         actions={
@@ -91,9 +94,10 @@ function GcPanel(props: { onChanged: () => void }) {
               <Stat label={t("gc.manifests")} value={count(report.manifestsDeleted)} />
               <Stat label={t("gc.blobs")} value={count(report.blobsDeleted)} />
             </div>
+            <HeldBackNote held={report.heldBack ?? null} />
             {report.items && report.items.length > 0 && (
               <details>
-                <summary>{t("gc.items")} ({report.items.length})</summary>
+                <summary data-testid="gc-items-title">{report.dryRun ? t("gc.items") : t("gc.itemsDeleted")} ({report.items.length})</summary>
                 <table class="table">
                   <tbody>
                     {report.items.map((i) => (
@@ -122,12 +126,15 @@ function GcPanel(props: { onChanged: () => void }) {
                 <th class="num">{t("gc.manifests")}</th>
                 <th class="num">{t("gc.blobs")}</th>
                 <th class="num">{t("gc.freed")}</th>
+                <th class="num">{t("gc.grace")}</th>
+                <th class="num">{t("gc.heldBackColumn")}</th>
                 <th class="num">{t("gc.duration")}</th>
+                <th>{t("gc.log")}</th>
               </tr>
             </thead>
             <tbody>
               {history.data.map((r) => (
-                <tr key={r.id}>
+                <tr key={r.id} data-testid={`gc-run-${r.id}`}>
                   <td>
                     {dateTime(r.startedAt)} {r.dryRun && <Badge>{t("gc.kind.dry")}</Badge>}
                   </td>
@@ -139,7 +146,18 @@ function GcPanel(props: { onChanged: () => void }) {
                   <td class="num">{count(r.manifestsDeleted)}</td>
                   <td class="num">{count(r.blobsDeleted)}</td>
                   <td class="num">{bytes(r.bytesFreed)}</td>
+                  <td class="num">{r.heldBack?.graceText ?? "—"}</td>
+                  <td class="num" title={r.heldBack ? t("gc.heldBack", heldBackVars(r.heldBack)) : undefined}>
+                    {r.heldBack ? `${count(r.heldBack.manifests + r.heldBack.blobs)} (${bytes(r.heldBack.manifestBytes + r.heldBack.blobBytes)})` : "—"}
+                  </td>
                   <td class="num">{r.finishedAt ? `${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s` : "—"}</td>
+                  <td>
+                    {!r.dryRun && r.status !== "running" && (
+                      <a href={`/api/v1/gc/runs/${r.id}/log?format=csv`} download data-testid="gc-log" title={t("gc.downloadLog")}>
+                        CSV
+                      </a>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
