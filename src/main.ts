@@ -3,6 +3,7 @@ import { COMMANDS } from "./cli/commands";
 import { UsageError } from "./cli/command";
 import { ConfigError, loadConfig } from "./config";
 import { DomainError } from "./kernel/errors";
+import { unknownOption, VALUE_OPTIONS } from "./cli/global-options";
 
 const USAGE = `Berth — a private container registry
 
@@ -15,6 +16,7 @@ ${Object.entries(COMMANDS)
 
 Global options:
   --listen HOST:PORT   address to listen on        (env BERTH_LISTEN, default 127.0.0.1:5000)
+  --port PORT          shorthand for --listen 127.0.0.1:PORT
   --data-dir DIR       data directory              (env BERTH_DATA_DIR, default ./data)
   --config FILE        YAML configuration file     (env BERTH_CONFIG)
   --no-auth            an open registry, no login  (env BERTH_AUTH=off)
@@ -24,24 +26,30 @@ Global options:
 The database is DATABASE_URL (postgres://…) when set, else an embedded Postgres under the data directory.
 See docs/configuration.md for every setting.`;
 
-const VALUE_FLAGS: Record<string, string> = { "--listen": "BERTH_LISTEN", "--data-dir": "BERTH_DATA_DIR", "--config": "BERTH_CONFIG", "--log-format": "BERTH_LOG_FORMAT" };
-
 async function main(argv: string[]): Promise<number | null> {
   const env = { ...process.env };
   const rest: string[] = [];
   let help = false;
+  let port: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.split(/=(.*)/s, 2);
     if (arg === "-h" || arg === "--help") help = true;
     else if (arg === "--no-auth") env.BERTH_AUTH = "off";
-    else if (flag in VALUE_FLAGS) {
+    else if (flag in VALUE_OPTIONS || flag === "--port") {
       const value = inline ?? argv[++i];
       if (value === undefined) return usageError(`${flag} needs a value`);
-      env[VALUE_FLAGS[flag]] = value;
+      if (flag === "--port") port = value;
+      else env[VALUE_OPTIONS[flag]] = value;
     } else rest.push(arg);
   }
+  if (port !== undefined) {
+    // Only a shorthand: with --listen too, which host was meant is a guess.
+    if (argv.some((a) => a === "--listen" || a.startsWith("--listen="))) return usageError("give --listen HOST:PORT or --port PORT, not both");
+    env.BERTH_LISTEN = `127.0.0.1:${port}`;
+  }
   const [name, ...args] = rest;
+  if (name?.startsWith("-")) return usageError(unknownOption(name));
   if (help && !name) {
     console.log(USAGE);
     return 0;

@@ -1,3 +1,4 @@
+import { calendarDate, DATE_FORMAT_HINT, parseCalendarDate } from "../kernel/calendar-date";
 import { z } from "zod";
 import { byteSize } from "../config/gc";
 import type { AuditLog } from "../audit/audit-log";
@@ -70,7 +71,7 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
     .on("GET", /^\/api\/v1\/robots$/, admin(async (ctx) => ok(ctx, await accounts.listRobots())))
     .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx, caller) => {
       const body = await readBody(ctx, NewRobot);
-      const created = await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
+      const created = await accounts.addRobot({ ...body, expiresAt: body.expiresAt ?? null });
       deps.events.record({ ...origin(ctx, caller), ...robotCreatedEvent(created.robot) });
       ok(ctx, created, 201);
     }), JSON_BODY)
@@ -154,7 +155,7 @@ const NewRobot = z
     name: z.string(),
     description: z.string().max(1000).optional(),
     permissions: z.array(z.object({ project: z.string(), actions: z.array(z.enum(["pull", "push", "delete"])) }).strict()),
-    expiresAt: z.string().datetime({ offset: true }).optional(),
+    expiresAt: calendarDate.optional(),
   })
   .strict();
 const NewProject = z.object({ name: z.string(), public: z.boolean().optional(), owner: z.string().optional() }).strict();
@@ -172,8 +173,8 @@ function parseAuditQuery(query: URLSearchParams) {
   const date = (name: string) => {
     const value = query.get(name);
     if (value === null) return undefined;
-    const d = new Date(value);
-    if (Number.isNaN(d.getTime())) throw new OciError("INVALID_REQUEST", `${name} must be a date`);
+    const d = parseCalendarDate(value);
+    if (d === null) throw new OciError("INVALID_REQUEST", `${name} must be ${DATE_FORMAT_HINT}`);
     return d;
   };
   const limit = Number(query.get("limit") ?? 100);

@@ -11,6 +11,7 @@ import { auditedEvents, createLogger } from "../deps";
 import { robotCreatedEvent, userChangeEvent } from "../events/admin-events";
 import { CLI_ACTOR, type UnattributedEvent } from "../events/vocabulary";
 import { UsageError, type Command } from "./command";
+import { DATE_FORMAT_HINT, parseCalendarDate } from "../kernel/calendar-date";
 
 /** Records what a command did, as the operator's `berth` command (the audit log is written before exit). */
 type RecordEvent = (event: UnattributedEvent) => void;
@@ -46,14 +47,15 @@ function positionals(args: string[], count: number, usage: string): string[] {
 const passwordOptions = { password: { type: "string" }, "password-stdin": { type: "boolean" } } as const;
 
 export const userCommand: Command = {
-  summary: "manage users: add | passwd | rm | list",
+  summary: "manage users: add | passwd | admin | rm | list",
   usage: `berth user add <name> [--admin] [--password P | --password-stdin]   (a password is generated and printed if none is given)
 berth user passwd <name> [--password P | --password-stdin]
+berth user admin <name> [--revoke]   (grant, or with --revoke take away, admin rights; the last enabled admin keeps them)
 berth user rm <name>
 berth user list`,
   async run(config, args) {
     const [sub, ...rest] = args;
-    const { values, positionals: names } = parseArgs({ args: rest, allowPositionals: true, options: { ...passwordOptions, admin: { type: "boolean" } } });
+    const { values, positionals: names } = parseArgs({ args: rest, allowPositionals: true, options: { ...passwordOptions, admin: { type: "boolean" }, revoke: { type: "boolean" } } });
     return withAccounts(config, async (accounts, record) => {
       switch (sub) {
         case "add": {
@@ -70,6 +72,14 @@ berth user list`,
           await accounts.updateUser(name, { password: pw.value });
           record(userChangeEvent(name, { password: pw.value }));
           console.log(pw.generated ? `new password for ${name}: ${pw.value}` : `password of ${name} changed`);
+          return 0;
+        }
+        case "admin": {
+          const [name] = positionals(names, 1, "berth user admin <name> [--revoke]");
+          const isAdmin = !values.revoke;
+          await accounts.updateUser(name, { isAdmin });
+          record(userChangeEvent(name, { isAdmin }));
+          console.log(isAdmin ? `${name} is now an admin` : `${name} is no longer an admin`);
           return 0;
         }
         case "rm": {
@@ -107,8 +117,8 @@ berth robot list`,
           const [name] = positionals(names, 1, "berth robot add <name> --project p:pull,push");
           if (!values.project?.length) throw new UsageError("berth robot add <name> --project p:pull,push (at least one --project)");
           const permissions = values.project.map(parsePermission);
-          const expiresAt = values.expires ? new Date(values.expires) : null;
-          if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new UsageError("--expires must be a date, e.g. 2027-01-31");
+          const expiresAt = values.expires ? parseCalendarDate(values.expires) : null;
+          if (values.expires && !expiresAt) throw new UsageError(`--expires must be ${DATE_FORMAT_HINT}`);
           const { robot, secret } = await accounts.addRobot({ name, permissions, description: values.description, expiresAt });
           record(robotCreatedEvent(robot));
           console.log(`created ${robot.name}; its secret (shown only now): ${secret}`);

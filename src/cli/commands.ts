@@ -3,6 +3,7 @@ import { openDatabase } from "../metadata/database";
 import { startServer } from "../server";
 import { keyCommand, projectCommand, robotCommand, userCommand } from "./account-commands";
 import { UsageError, type Command } from "./command";
+import { unexpectedArgument } from "./global-options";
 import { Warmer } from "../proxy/warmer";
 import { gcCommand } from "./gc-command";
 import { doctorCommand } from "./doctor";
@@ -12,7 +13,7 @@ import { CLI_ACTOR } from "../events/vocabulary";
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
   async run(config, args) {
-    if (args.length) throw new UsageError(`unexpected argument ${args[0]}`);
+    if (args.length) throw new UsageError(unexpectedArgument(args[0]));
     const logger = createLogger(config);
     const deps = await createDeps(config, logger);
     const running = await startServer(deps);
@@ -42,7 +43,7 @@ const serve: Command = {
 const migrate: Command = {
   summary: "apply pending database migrations and exit",
   async run(config, args) {
-    if (args.length) throw new UsageError(`unexpected argument ${args[0]}`);
+    if (args.length) throw new UsageError(unexpectedArgument(args[0]));
     const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
     await database.close();
     console.log(`database (${database.kind}) is up to date`);

@@ -1,4 +1,5 @@
-import type { PrismaClient } from "../generated/prisma/client";
+import type { Prisma, PrismaClient } from "../generated/prisma/client";
+import { DomainError } from "../kernel/errors";
 import type { RobotPermission, Role } from "../kernel/accounts";
 
 export interface UserRow {
@@ -171,12 +172,32 @@ export class PrismaAccountStore implements AccountStore {
   }
 
   async updateUser(username: string, data: Partial<Pick<UserRow, "passwordHash" | "isAdmin" | "disabled">>): Promise<UserRow | null> {
-    const result = await this.prisma.user.updateMany({ where: { username }, data: { ...data, updatedAt: new Date() } });
-    return result.count ? this.findUser(username) : null;
+    const demotes = data.isAdmin === false || data.disabled === true;
+    const count = await this.keepingAnAdmin(demotes ? username : null, "demote", (tx) =>
+      tx.user.updateMany({ where: { username }, data: { ...data, updatedAt: new Date() } }).then((r) => r.count),
+    );
+    return count ? this.findUser(username) : null;
   }
 
   async deleteUser(username: string): Promise<boolean> {
-    return (await this.prisma.user.deleteMany({ where: { username } })).count > 0;
+    return (await this.keepingAnAdmin(username, "delete", (tx) => tx.user.deleteMany({ where: { username } }).then((r) => r.count))) > 0;
+  }
+
+  /**
+   * Runs `change` unless it takes away `losing`'s standing as the last enabled admin (nobody could then
+   * administer the registry). The enabled admins' rows stay locked until the change commits, so two admins
+   * demoting each other at once cannot both succeed.
+   */
+  private async keepingAnAdmin<T>(losing: string | null, verb: string, change: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    if (losing === null) return change(this.prisma);
+    return this.prisma.$transaction(async (tx) => {
+      const admins = await tx.$queryRaw<Array<{ username: string }>>`
+        SELECT username FROM user_account WHERE is_admin AND NOT disabled ORDER BY id FOR UPDATE`;
+      if (admins.length === 1 && admins[0].username === losing) {
+        throw new DomainError("Conflict", `${losing} is the last enabled admin; make another user admin before you ${verb === "delete" ? "delete" : "demote or disable"} ${losing}`);
+      }
+      return change(tx);
+    });
   }
 
   async listRobots(): Promise<RobotRow[]> {

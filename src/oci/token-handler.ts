@@ -15,6 +15,18 @@ import { formatScope, parseScopes } from "../auth/scope";
 import { InvalidTokenError, type TokenAccount, type TokenService } from "../auth/tokens";
 
 const MAX_FORM_BYTES = 64 * 1024;
+/**
+ * Scopes one token request may name. Docker asks for one to three; each costs a policy look-up, so a few
+ * hundred in one cheap request cost seconds of server time.
+ */
+export const MAX_TOKEN_SCOPES = 50;
+
+/** The requested scopes (a parameter may carry several, space-separated), refused past the cap. */
+function requestedScopes(values: string[]): string[] {
+  const scopes = values.flatMap((v) => v.split(" ")).filter(Boolean);
+  if (scopes.length > MAX_TOKEN_SCOPES) throw new OciError("INVALID_REQUEST", `at most ${MAX_TOKEN_SCOPES} scopes per token request (${scopes.length} asked)`);
+  return scopes;
+}
 
 /** GET and POST /token (a trailing slash allowed). */
 export function registerTokenRoutes(router: RouteTable, deps: Parameters<typeof tokenHandlers>[0]): void {
@@ -48,6 +60,8 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
 
   return {
     async get(ctx: RequestContext): Promise<void> {
+      // Counted before the password check: a refused request costs no hashing either.
+      const scopes = requestedScopes(ctx.query.getAll("scope"));
       const basic = parseBasic(ctx.req.headers.authorization);
       let principal = ANONYMOUS;
       if (basic) {
@@ -60,12 +74,12 @@ export function tokenHandlers(deps: { tokens: TokenService; authenticator: Authe
           throw err;
         }
       }
-      await respond(ctx, principal, ctx.query.getAll("scope"), ctx.query.get("offline_token") === "true", false);
+      await respond(ctx, principal, scopes, ctx.query.get("offline_token") === "true", false);
     },
 
     async post(ctx: RequestContext): Promise<void> {
       const form = readForm(await readSmallBody(ctx.req, MAX_FORM_BYTES));
-      const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
+      const scopes = requestedScopes(form.getAll("scope"));
       const grantType = form.get("grant_type");
       if (grantType === "password") {
         const username = form.get("username");

@@ -173,7 +173,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/manifests\/([^/]+)$/, onRepository("pull", async (ctx, _caller, repository) => {
-      json(ctx, await imageDetails(deps, queries, repository, ctx.params[1]));
+      json(ctx, await imageDetails(deps, queries, repository, ctx.params[1], childPageOf(ctx.query)));
     }))
     .on("DELETE", /^\/api\/v1\/repositories\/(.+)\/-\/manifests\/([^/]+)$/, onRepository("delete", async (ctx, caller, repository) => {
       const reference = parseManifestReference(ctx.params[1]);
@@ -289,7 +289,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
   });
 }
 
-async function imageDetails(deps: WebDeps, queries: WebQueries, repository: RepositoryName, ref: string) {
+async function imageDetails(deps: WebDeps, queries: WebQueries, repository: RepositoryName, ref: string, childPage: { page: number; pageSize: number }) {
   const reference = parseManifestReference(ref);
   const manifest = await deps.store.findManifest(repository, reference);
   if (!manifest) throw new DomainError("ManifestUnknown", "tag" in reference ? { tag: reference.tag } : { digest: reference.digest });
@@ -311,8 +311,10 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
       configError = known ? `${known.code}: ${typeof known.detail === "string" ? known.detail : known.message}` : "the image config could not be read";
     }
   }
+  // One page of an index's children: each is a look-up, and an index may list tens of thousands.
+  const first = (childPage.page - 1) * childPage.pageSize;
   const children = [];
-  for (const child of summary.children) {
+  for (const child of summary.children.slice(first, first + childPage.pageSize)) {
     const stored = await deps.store.findManifest(repository, { digest: child.digest as Digest });
     children.push({ ...child, stored: !!stored, size: stored ? summarizeManifest(stored.mediaType, stored.content).size : child.size });
   }
@@ -327,7 +329,9 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
     digest: manifest.digest,
     mediaType: manifest.mediaType,
     kind: summary.kind,
-    size: summary.kind === "index" ? manifest.content.length + children.reduce((s, c) => s + (c.size ?? 0), 0) : summary.size,
+    // An index's size sums its children's; unknown (null) when they are not all on this page.
+    size:
+      summary.kind !== "index" ? summary.size : children.length === summary.children.length ? manifest.content.length + children.reduce((s, c) => s + (c.size ?? 0), 0) : null,
     manifestSize: manifest.content.length,
     tags,
     createdAt: dates?.createdAt ?? null,
@@ -341,6 +345,9 @@ async function imageDetails(deps: WebDeps, queries: WebQueries, repository: Repo
     configError,
     layers: summary.kind === "image" ? layerHistory(summary.layers, config?.history ?? []) : [],
     children,
+    childrenTotal: summary.children.length,
+    childrenPage: childPage.page,
+    childrenPageSize: childPage.pageSize,
     referrers,
     manifest: json,
   };
@@ -395,10 +402,13 @@ function intParam(query: URLSearchParams, name: string, fallback: number): numbe
   return n;
 }
 
-function pageOf(query: URLSearchParams): { page: number; pageSize: number } {
-  const page = intParam(query, "page", 1);
-  const pageSize = intParam(query, "pageSize", 25);
-  if (page < 1 || page > 1_000_000) throw new OciError("INVALID_REQUEST", "page must be 1 or more");
-  if (pageSize < 1 || pageSize > 100) throw new OciError("INVALID_REQUEST", "pageSize must be 1..100");
+/** Which of an index's children the image page lists: `childrenPage` (from 1) of `childrenPageSize` (≤ 500). */
+const childPageOf = (query: URLSearchParams) => pageOf(query, { page: "childrenPage", pageSize: "childrenPageSize", defaultSize: 100, maxSize: 500 });
+
+function pageOf(query: URLSearchParams, names = { page: "page", pageSize: "pageSize", defaultSize: 25, maxSize: 100 }): { page: number; pageSize: number } {
+  const page = intParam(query, names.page, 1);
+  const pageSize = intParam(query, names.pageSize, names.defaultSize);
+  if (page < 1 || page > 1_000_000) throw new OciError("INVALID_REQUEST", `${names.page} must be 1 or more`);
+  if (pageSize < 1 || pageSize > names.maxSize) throw new OciError("INVALID_REQUEST", `${names.pageSize} must be 1..${names.maxSize}`);
   return { page, pageSize };
 }

@@ -367,3 +367,36 @@ describe("audit log", () => {
     expect(pushes.map((e) => e.actor)).toEqual(["admin"]);
   });
 });
+
+describe("the last enabled admin", () => {
+  let own: TestRegistry;
+  const call = (method: string, path: string, authorization: string, body?: unknown) =>
+    fetch(`${own.url}/api/v1${path}`, { method, headers: { Authorization: authorization, ...(body === undefined ? {} : { "Content-Type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  beforeAll(async () => {
+    own = await startAuthRegistry();
+  }, 60_000);
+  afterAll(() => own?.stop(), 30_000);
+
+  it("cannot demote, disable or delete itself (409 saying why) until another admin exists; then it can step down", async () => {
+    for (const [method, body] of [["PATCH", { isAdmin: false }], ["PATCH", { disabled: true }], ["DELETE", undefined]] as const) {
+      const res = await call(method, "/users/admin", ADMIN, body);
+      expect([method, body, res.status]).toEqual([method, body, 409]);
+      expect(((await res.json()) as { errors: Array<{ detail: string }> }).errors[0].detail).toMatch(/admin is the last enabled admin/);
+    }
+    expect((await call("GET", "/users", ADMIN)).status).toBe(200);
+    // A disabled admin does not count: it cannot administer anything.
+    const password = "second-admin-pw-1";
+    const second = uniqueName("second");
+    expect((await call("POST", "/users", ADMIN, { username: second, password, isAdmin: true })).status).toBe(201);
+    expect((await call("PATCH", `/users/${second}`, ADMIN, { disabled: true })).status).toBe(200);
+    expect((await call("PATCH", "/users/admin", ADMIN, { isAdmin: false })).status).toBe(409);
+    expect((await call("PATCH", `/users/${second}`, ADMIN, { disabled: false })).status).toBe(200);
+    // Two admins demoting each other at once: exactly one succeeds (the other is 409, or 403 when its
+    // caller was already demoted as it was authorized).
+    const results = await Promise.all([call("PATCH", `/users/${second}`, ADMIN, { isAdmin: false }), call("PATCH", "/users/admin", basic(second, password), { isAdmin: false })]);
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409 || r.status === 403)).toHaveLength(1);
+    const admins = ((await (await call("GET", "/users", results[0].status === 200 ? ADMIN : basic(second, password))).json()) as Array<{ isAdmin: boolean; disabled: boolean }>).filter((u) => u.isAdmin && !u.disabled);
+    expect(admins).toHaveLength(1);
+  });
+});

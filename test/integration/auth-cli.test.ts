@@ -108,6 +108,33 @@ describe("berth user", () => {
     expect(again.stderr).toMatch(/does not exist/);
   });
 
+  it("user admin grants and revokes admin rights; the last enabled admin keeps them, and cannot be removed", async () => {
+    const name = uniqueName("promoted");
+    await ok(["user", "add", name, "--password", "Promote-Me-Please"]);
+    expect(await ok(["user", "admin", name])).toMatch(new RegExp(`${name} is now an admin`));
+    expect((await fetch(`${url()}/api/v1/users`, { headers: { Authorization: basic(name, "Promote-Me-Please") } })).status).toBe(200);
+    expect(await ok(["user", "admin", name, "--revoke"])).toMatch(new RegExp(`${name} is no longer an admin`));
+    expect((await fetch(`${url()}/api/v1/users`, { headers: { Authorization: basic(name, "Promote-Me-Please") } })).status).toBe(403);
+    const missing = await berth(["user", "admin", "nobody-at-all"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+
+  it("refuses to revoke or remove the last enabled admin, saying why", async () => {
+    const own = await startAuthRegistry();
+    try {
+      const env = { ...cliEnv(), DATABASE_URL: own.deps.config.databaseUrl };
+      for (const args of [["user", "admin", "admin", "--revoke"], ["user", "rm", "admin"]]) {
+        const refused = await runBerth(args, { env });
+        expect({ args, code: refused.code }).toEqual({ args, code: 1 });
+        expect(refused.stderr).toMatch(/admin is the last enabled admin/);
+      }
+      expect((await fetch(`${own.url}/api/v1/users`, { headers: { Authorization: admin } })).status).toBe(200);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it("refuses invalid values with a message and no account", async () => {
     const short = await berth(["user", "add", uniqueName("short"), "--password-stdin"], "short\n");
     expect(short.code).not.toBe(0);

@@ -160,6 +160,21 @@ describe("GET /token", () => {
     expect(unknown.status).toBe(401);
   });
 
+  it("refuses more than 50 scopes in one request with 400 INVALID_REQUEST, before checking the password", async () => {
+    const scopes = (n: number) => Array.from({ length: n }, (_, i) => `repository:${priv}/app${i}:pull`);
+    const creds = { username: users.developer.username, password: users.developer.password };
+    expect((await getToken(url(), { creds, scopes: scopes(50) })).status).toBe(200);
+    const many = await getToken(url(), { creds, scopes: scopes(330) });
+    expect(many.status).toBe(400);
+    expect(await errorCodes(many)).toEqual(["INVALID_REQUEST"]);
+    // Packed into one parameter, space-separated, they count the same; a wrong password changes nothing.
+    const packed = await getToken(url(), { creds: { ...creds, password: "wrong-password" }, scopes: [scopes(51).join(" ")] });
+    expect(packed.status).toBe(400);
+    const posted = await postToken(url(), { grant_type: "password", ...creds, service: "berth", scope: scopes(51).join(" ") });
+    expect(posted.status).toBe(400);
+    expect(await errorCodes(posted)).toEqual(["INVALID_REQUEST"]);
+  });
+
   it("grants requested ∩ rights, never more: anonymous asking push on a public project gets pull only", async () => {
     expect(accessOf(await tokenFor(url(), null, `repository:${pub}/app:pull,push,delete`))).toEqual([
       { type: "repository", name: `${pub}/app`, actions: ["pull"] },

@@ -49,6 +49,26 @@ describe("berth CLI", () => {
     });
   });
 
+  it("names the closest valid option for an unknown one, before or after the command", async () => {
+    await expect(run("node", [MAIN, "serve", "--prot", "5900"])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown option --prot \(did you mean --port\?\)/) });
+    await expect(run("node", [MAIN, "--data-dri", dataDir, "serve"])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown option --data-dri \(did you mean --data-dir\?\)/) });
+    await expect(run("node", [MAIN, "serve", "--port", "5900", "--listen", "0.0.0.0:5900"])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/--listen HOST:PORT or --port PORT, not both/) });
+  });
+
+  it("accepts --port N as shorthand for --listen 127.0.0.1:N (npm start -- --port N)", async () => {
+    const port = await freePort();
+    const child = spawn("node", [MAIN, "serve", "--port", String(port), "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const output = serverOutput(child);
+      await output.line(new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      const exited = new Promise((resolve) => (child.exitCode === null ? child.once("exit", resolve) : resolve(null)));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+
   it("migrates the embedded database and says so", async () => {
     const { stdout } = await run("node", [MAIN, "migrate", "--data-dir", dataDir]);
     expect(stdout).toMatch(/database \(embedded\) is up to date/);

@@ -25,6 +25,9 @@ const BAD_TEXT: Record<string, string> = {
   "encoded surrogate": "%ED%A0%80",
 };
 
+/** Dates JavaScript parses but Postgres (or the calendar) refuses; sent as every query parameter's value. */
+const EDGE_DATES = ["0000-01-01", "-000001-01-01", "+275760-09-13", "2026-02-30", "9999-12-31T23:59:59-23:59", "1969-12-31", "1", "Dec 5"];
+
 const DEEP = "[".repeat(10_000) + "]".repeat(10_000);
 const DEEP_OBJECT = '{"a":'.repeat(10_000) + "1" + "}".repeat(10_000);
 /** Every field name a body schema uses gets each of these. */
@@ -43,6 +46,7 @@ const BODIES: Record<string, string | Buffer> = {
   "wrong types": JSON.stringify(Object.fromEntries(FIELDS.map((f, i) => [f, [[], {}, 1, true, null][i % 5]]))),
   "nested strings": JSON.stringify(Object.fromEntries(FIELDS.map((f) => [f, { x: [1] }]))),
   "overlong strings": JSON.stringify(Object.fromEntries(FIELDS.map((f) => [f, "a".repeat(10 * 1024)]))),
+  ...Object.fromEntries(EDGE_DATES.map((d) => [`date ${d}`, JSON.stringify(Object.fromEntries(FIELDS.map((f) => [f, d])))])),
 };
 
 /** The query parameters handlers read, found in the source so a new one is attacked as soon as it exists. */
@@ -130,6 +134,9 @@ function attacks(): Array<() => Promise<Failure | null>> {
           list.push(() => attack(method, pathOf(pattern, samples.map((v, i) => (i === slot ? bad : v)))));
         });
         for (const name of names) list.push(() => attack(method, `${pathOf(pattern, samples)}?${name}=${bad}`));
+      }
+      for (const date of EDGE_DATES) {
+        for (const name of names) list.push(() => attack(method, `${pathOf(pattern, samples)}?${name}=${encodeURIComponent(date)}`));
       }
       if (method !== "GET" && method !== "HEAD") {
         for (const body of Object.values(BODIES)) list.push(() => attack(method, pathOf(pattern, samples), body));
@@ -225,4 +232,23 @@ test("a hostile session cookie is no session: 401, never a 5xx", async () => {
       expect([url, cookie.slice(0, 10), res.status]).toEqual([url, cookie.slice(0, 10), 401]);
     }
   }
+});
+
+test("an impossible or out-of-range date is a 400 naming the field, never a Postgres error", async () => {
+  for (const date of EDGE_DATES) {
+    for (const field of ["since", "until"]) {
+      const res = await fetch(`${registry.url}/api/v1/audit?${field}=${encodeURIComponent(date)}`, { headers: { Authorization: ADMIN } });
+      expect([date, field, res.status]).toEqual([date, field, 400]);
+      expect(((await res.json()) as { errors: Array<{ detail?: string }> }).errors[0].detail).toMatch(new RegExp(`^${field} must be an ISO 8601 date`));
+    }
+  }
+  const robot = await fetch(`${registry.url}/api/v1/robots`, {
+    method: "POST",
+    headers: { Authorization: ADMIN, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "dated", permissions: [], expiresAt: "10000-01-01T00:00:00Z" }),
+  });
+  expect(robot.status).toBe(400);
+  expect(await robot.text()).toMatch(/expiresAt/);
+  const fine = await fetch(`${registry.url}/api/v1/audit?since=2024-02-29&until=${encodeURIComponent("2099-12-31T23:59:59+01:00")}`, { headers: { Authorization: ADMIN } });
+  expect(fine.status).toBe(200);
 });

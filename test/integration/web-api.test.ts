@@ -367,6 +367,24 @@ describe("images", () => {
     await expectOciError(await api(base, "GET", "/api/v1/repositories/team-a/app/-/manifests/nope", as.bob), 404, "MANIFEST_UNKNOWN");
   });
 
+  test("an index with many children lists them a page at a time, with the total", async () => {
+    await seedImage(registry.deps, "team-a/wide", amd);
+    await seedManifest(registry.deps, "team-a/wide", buildIndex(Array.from({ length: 1200 }, () => amd)), "many");
+    const first = await json<Record<string, any>>(await api(base, "GET", "/api/v1/repositories/team-a/wide/-/manifests/many", as.bob));
+    expect([first.children.length, first.childrenTotal, first.childrenPage, first.childrenPageSize, first.size]).toEqual([100, 1200, 1, 100, null]);
+    expect(first.children[0]).toMatchObject({ digest: amd.digest, stored: true });
+    const last = await json<Record<string, any>>(await api(base, "GET", "/api/v1/repositories/team-a/wide/-/manifests/many?childrenPage=3&childrenPageSize=500", as.bob));
+    expect([last.children.length, last.childrenTotal]).toEqual([200, 1200]);
+    const beyond = await json<Record<string, any>>(await api(base, "GET", "/api/v1/repositories/team-a/wide/-/manifests/many?childrenPage=4&childrenPageSize=500", as.bob));
+    expect(beyond.children).toEqual([]);
+    for (const query of ["childrenPageSize=501", "childrenPageSize=0", "childrenPage=0", "childrenPage=x"]) {
+      await expectOciError(await api(base, "GET", `/api/v1/repositories/team-a/wide/-/manifests/many?${query}`, as.bob), 400, "INVALID_REQUEST");
+    }
+    // All on one page: the index's size is known as before.
+    const small = await json<Record<string, any>>(await api(base, "GET", "/api/v1/repositories/team-a/app/-/manifests/2.0", as.bob));
+    expect([small.childrenTotal, typeof small.size]).toEqual([2, "number"]);
+  });
+
   test("retag and copy to another repository without copying bytes", async () => {
     const same = await api(base, "POST", "/api/v1/repositories/team-a/app/-/copy", as.alice, { reference: "2.0", tag: "stable" });
     expect(await json(same, 201)).toMatchObject({ repository: "team-a/app", tag: "stable" });
