@@ -100,7 +100,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       }
     },
   });
-  const blobs = new BlobService(store, storage, { touchIfIdleMs: () => touchIntervalFor(gc.settings.grace) });
+  const blobs = new BlobService(store, storage, { touchIfIdleMs: () => touchIntervalFor(gc.settings.grace), immutability: gc.rules });
   const manifests = new ManifestService(store, gc.rules);
   const accountStore = stores.accounts;
   const mirror = createMirror(config, {

@@ -52,6 +52,13 @@ const HttpSchema = z
     requestTimeoutSeconds: z.number().int().min(1).default(120),
     /** A connection that transfers nothing for this long is cut (a stalled upload body, a stuck reader). */
     idleTimeoutSeconds: z.number().int().min(1).default(120),
+    /**
+     * A streamed body (blob upload, image import) must average at least this many bytes per second over
+     * each window of minBodyRateWindowSeconds (the first window is its grace), or it gets 408 and its
+     * connection is closed: a trickle cannot hold an import slot or an upload for hours. 0 = no minimum.
+     */
+    minBodyBytesPerSecond: z.number().int().min(0).default(2048),
+    minBodyRateWindowSeconds: z.number().int().min(1).default(30),
     /** How long an idle keep-alive connection is kept open. */
     keepAliveTimeoutSeconds: z.number().int().min(1).default(65),
     /** Open connections at most, in total; beyond it new ones get 503 (HTTPS: are closed). 0: no cap. */
@@ -146,6 +153,7 @@ export const OPS_ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_HEADERS_TIMEOUT: { path: ["http", "headersTimeoutSeconds"], type: "number" },
   BERTH_REQUEST_TIMEOUT: { path: ["http", "requestTimeoutSeconds"], type: "number" },
   BERTH_IDLE_TIMEOUT: { path: ["http", "idleTimeoutSeconds"], type: "number" },
+  BERTH_MIN_BODY_RATE: { path: ["http", "minBodyBytesPerSecond"], type: "number" },
   BERTH_MAX_CONNECTIONS: { path: ["http", "maxConnections"], type: "number" },
   BERTH_MAX_CONNECTIONS_PER_ADDRESS: { path: ["http", "maxConnectionsPerAddress"], type: "number" },
   BERTH_RATE_LIMIT: { path: ["rateLimit", "enabled"], type: "boolean" },

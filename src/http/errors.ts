@@ -44,6 +44,9 @@ export const DOMAIN_ERRORS = {
   // tag. Clients treat 403 as final (no retry) and show its message, so the message says what happened;
   // MANIFEST_INVALID would send users looking for a problem in their image.
   TagImmutable: { code: "DENIED" },
+  // DENIED, the spec's code for an operation refused by policy (it has no "referenced" code, and clients
+  // print unknown codes poorly), but 409: the caller's rights are fine, the repository's state is not.
+  ManifestReferenced: { code: "DENIED", status: 409 },
   DigestInvalid: { code: "DIGEST_INVALID" },
   BlobUnknown: { code: "BLOB_UNKNOWN" },
   BlobUploadUnknown: { code: "BLOB_UPLOAD_UNKNOWN" },

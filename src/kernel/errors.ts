@@ -10,6 +10,8 @@ export const DOMAIN_ERROR_CODES = [
   "TagInvalid",
   /** A policy (an immutability rule) refuses to move or delete the tag; the manifest itself is fine. */
   "TagImmutable",
+  /** A manifest an index in the same repository lists as a child: it goes after the index. */
+  "ManifestReferenced",
   "DigestInvalid",
   "BlobUnknown",
   "BlobUploadUnknown",

@@ -248,15 +248,37 @@ export class SqlMetadataStore implements MetadataStore {
     });
   }
 
-  async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
-    const rows = await this.changing(repository, () =>
-      this.run(
-        `DELETE FROM repository_blob rb USING repository r
-         WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2 RETURNING 1`,
-        [repository, digest],
-      ),
+  async unlinkBlob(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean> {
+    return this.changing(repository, () =>
+      this.transaction(async (q) => {
+        // FOR UPDATE waits for a push that references the blob (it holds the link FOR SHARE) to finish.
+        const [link] = await q<{ repository_id: number }>(
+          `SELECT rb.repository_id FROM repository_blob rb JOIN repository r ON r.id = rb.repository_id
+           WHERE r.name = $1 AND rb.digest = $2 FOR UPDATE OF rb`,
+          [repository, digest],
+        );
+        if (!link) return false;
+        if (guard) {
+          // Every tag from which the blob is reachable: on a manifest that references it, or on an index
+          // above such a manifest (any depth; UNION stops on cycles).
+          const tags = await q<{ name: string }>(
+            `WITH RECURSIVE up(id) AS (
+               SELECT m.id FROM manifest m JOIN manifest_reference mr ON mr.manifest_id = m.id
+                WHERE m.repository_id = $1 AND mr.digest = $2 AND mr.kind = 'blob'
+               UNION
+               SELECT p.id FROM up JOIN manifest c ON c.id = up.id
+                 JOIN manifest_reference mr ON mr.digest = c.digest AND mr.kind = 'manifest'
+                 JOIN manifest p ON p.id = mr.manifest_id AND p.repository_id = $1
+             )
+             SELECT DISTINCT t.name FROM tag t JOIN up ON t.manifest_id = up.id ORDER BY t.name`,
+            [link.repository_id, digest],
+          );
+          guard(tags.map((t) => t.name));
+        }
+        await q(`DELETE FROM repository_blob WHERE repository_id = $1 AND digest = $2`, [link.repository_id, digest]);
+        return true;
+      }),
     );
-    return rows.length > 0;
   }
 
   async createUpload(repository: RepositoryName, id: string): Promise<UploadRecord> {
@@ -403,25 +425,30 @@ export class SqlMetadataStore implements MetadataStore {
 
   private async deleteManifestOnce(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean> {
     // Tags and references go with it through ON DELETE CASCADE.
-    if (!guard) {
-      const rows = await this.run(
-        `DELETE FROM manifest m USING repository r
-         WHERE r.id = m.repository_id AND r.name = $1 AND m.digest = $2 RETURNING 1`,
-        [repository, digest],
-      );
-      return rows.length > 0;
-    }
     return this.transaction(async (q) => {
-      // FOR UPDATE keeps new tags off the manifest (their foreign key check would need a share lock) until
-      // we are done, so the guard judges the final set of tags.
-      const [row] = await q<{ id: number }>(
-        `SELECT m.id FROM manifest m JOIN repository r ON r.id = m.repository_id
+      // FOR UPDATE keeps new tags off the manifest (their foreign key check would need a share lock) and
+      // waits for an index push naming it as a child (which holds it FOR SHARE) until we are done, so the
+      // checks below judge the final tags and parents.
+      const [row] = await q<{ id: number; repository_id: number }>(
+        `SELECT m.id, m.repository_id FROM manifest m JOIN repository r ON r.id = m.repository_id
          WHERE r.name = $1 AND m.digest = $2 FOR UPDATE OF m`,
         [repository, digest],
       );
       if (!row) return false;
-      const tags = await q<{ name: string }>(`SELECT name FROM tag WHERE manifest_id = $1 ORDER BY name`, [row.id]);
-      guard(tags.map((t) => t.name));
+      // An index in the repository still lists it: deleting it would leave the index's tag pointing at an
+      // image that answers 404. A referrer's subject is not such a reference (kind 'manifest' is a child).
+      const [parent] = await q<{ digest: string }>(
+        `SELECT p.digest FROM manifest_reference mr JOIN manifest p ON p.id = mr.manifest_id
+         WHERE p.repository_id = $1 AND mr.digest = $2 AND mr.kind = 'manifest' AND p.id <> $3 ORDER BY p.id LIMIT 1`,
+        [row.repository_id, digest, row.id],
+      );
+      if (parent) {
+        throw new DomainError("ManifestReferenced", { digest, index: parent.digest }, { summary: `manifest ${digest} is listed by index ${parent.digest}; delete the index first` });
+      }
+      if (guard) {
+        const tags = await q<{ name: string }>(`SELECT name FROM tag WHERE manifest_id = $1 ORDER BY name`, [row.id]);
+        guard(tags.map((t) => t.name));
+      }
       await q(`DELETE FROM manifest WHERE id = $1`, [row.id]);
       return true;
     });

@@ -30,7 +30,8 @@ export interface MetadataStore {
   publishUpload(repository: RepositoryName, upload: { id: string; offset: number }, blob: BlobRecord, place: () => Promise<void>): Promise<boolean>;
   /** Links a blob readable in `from` into `to`; null when `from` cannot read it. */
   mountBlob(from: RepositoryName, to: RepositoryName, digest: Digest): Promise<BlobRecord | null>;
-  unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  /** `guard` sees every tag the blob is reachable from (through indexes too) and may throw to keep it. */
+  unlinkBlob(repository: RepositoryName, digest: Digest, guard?: (tags: string[]) => void): Promise<boolean>;
 
   createUpload(repository: RepositoryName, id: string): Promise<UploadRecord>;
   findUpload(repository: RepositoryName, id: string): Promise<UploadRecord | null>;

@@ -101,6 +101,7 @@ export class RequestOps {
         if (refused) return next(refused);
       }
       if (!upload) this.requestTimeout(req, res);
+      else this.minimumRate(req, res);
       if (policy.kind === "none" && hasBody(req)) {
         // A body nobody asked for, still arriving after the answer: close rather than read it to its end.
         res.once("finish", () => {
@@ -179,10 +180,8 @@ export class RequestOps {
       this.metrics.http.refused.inc({ reason: "request_timeout" });
       this.logger.info({ url: req.url, requestId: res.getHeader("X-Request-Id") }, "request not received in time; closing the connection");
       if (!res.headersSent) {
-        const body = JSON.stringify(new OciError("INVALID_REQUEST", "request not received in time").toBody());
         lingeringClose(req, res);
-        res.writeHead(408, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
-        res.end(body);
+        answer408(res, "request not received in time");
       } else {
         req.socket?.destroy();
       }
@@ -190,6 +189,42 @@ export class RequestOps {
     timer.unref();
     res.once("close", () => clearTimeout(timer));
   }
+
+  /**
+   * Streamed bodies have no whole-request timeout, and the idle timeout is reset by every byte: one byte
+   * now and then would hold an import slot or an upload for ever. Each window must bring its share.
+   */
+  private minimumRate(req: IncomingMessage, res: ServerResponse): void {
+    const { minBodyBytesPerSecond: rate, minBodyRateWindowSeconds: window } = this.config.http;
+    if (rate === 0) return;
+    let received = 0;
+    countPushed(req, (n) => (received += n));
+    const timer = setInterval(() => {
+      if (req.complete) return void clearInterval(timer);
+      if (received >= rate * window) {
+        received = 0;
+        return;
+      }
+      clearInterval(timer);
+      this.metrics.http.refused.inc({ reason: "body_too_slow" });
+      this.logger.info({ url: req.url, requestId: res.getHeader("X-Request-Id"), bytes: received, window }, "request body slower than http.minBodyBytesPerSecond; closing the connection");
+      const message = `request body slower than ${rate} bytes/s over ${window} s (http.minBodyBytesPerSecond)`;
+      // The answer first, then the body is cut: the handler's read fails, and whatever it holds (an import
+      // slot, an upload) is released by its own error path.
+      const cut = () => req.destroy(new OciError("INVALID_REQUEST", message, { status: 408 }));
+      if (res.headersSent) return cut();
+      res.setHeader("Connection", "close");
+      answer408(res, message, cut);
+    }, window * 1000);
+    timer.unref();
+    res.once("close", () => clearInterval(timer));
+  }
+}
+
+function answer408(res: ServerResponse, message: string, then?: () => void): void {
+  const body = JSON.stringify(new OciError("INVALID_REQUEST", message).toBody());
+  res.writeHead(408, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.end(body, then);
 }
 
 function countWritten(res: ServerResponse, onBytes: (n: number) => void): void {

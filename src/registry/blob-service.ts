@@ -5,6 +5,7 @@ import type { BlobRecord, MetadataStore } from "../metadata/store";
 import { PathNotFoundError, type ByteRange, type StorageDriver } from "../storage/driver";
 import type { Digest } from "../kernel/digest";
 import { blobPath } from "./paths";
+import type { TagImmutability } from "./manifest-service";
 
 export interface BlobServiceOptions {
   /**
@@ -13,6 +14,8 @@ export interface BlobServiceOptions {
    * A function is asked each time: the grace period it follows can change at run time.
    */
   touchIfIdleMs?: number | (() => number);
+  /** The tag immutability rules: a blob an immutable tag's image needs is not unlinked. */
+  immutability?: TagImmutability | null;
 }
 
 /** Reading, mounting and unlinking blobs. Readability is per repository; bytes are stored once. */
@@ -53,7 +56,22 @@ export class BlobService {
 
   /** Makes the blob unreadable in this repository; the bytes go when garbage collection finds them unused. */
   async delete(repository: RepositoryName, digest: Digest): Promise<void> {
-    if (!(await this.store.unlinkBlob(repository, digest))) throw new DomainError("BlobUnknown", { digest });
+    const immutability = this.options.immutability;
+    const guard =
+      immutability && !immutability.empty
+        ? (tags: string[]) => {
+            for (const tag of tags) {
+              const rule = immutability.ruleFor(repository, tag);
+              if (rule === null) continue;
+              throw new DomainError(
+                "TagImmutable",
+                { digest, tag, reason: "immutable tag", rule },
+                { summary: `blob ${digest} is part of immutable tag ${tag} (${rule}) and cannot be deleted` },
+              );
+            }
+          }
+        : undefined;
+    if (!(await this.store.unlinkBlob(repository, digest, guard))) throw new DomainError("BlobUnknown", { digest });
   }
 }
 

@@ -170,3 +170,48 @@ describe("one error format", () => {
     });
   });
 });
+
+describe("a minimum rate for streamed bodies", () => {
+  let slow: TestRegistry;
+  beforeAll(async () => {
+    slow = await startTestRegistry({
+      config: {
+        auth: { enabled: true, adminPassword: "admin-password-1" },
+        // A short window keeps the test short; the idle timeout is far away, so only the rate can cut.
+        http: { minBodyBytesPerSecond: 1000, minBodyRateWindowSeconds: 1, idleTimeoutSeconds: 120 },
+        web: { importConcurrency: 1, importConcurrencyPerUser: 1 },
+      },
+    });
+  });
+  afterAll(() => slow?.stop());
+  const admin = `Basic ${Buffer.from("admin:admin-password-1").toString("base64")}`;
+
+  /** Sends `head`, then one byte every 100 ms (well under 1000 B/s, and never idle) until the server closes. */
+  const trickle = (head: string) =>
+    rawExchange(slow.host, (s) => {
+      s.write(head);
+      const drip = setInterval(() => s.write("x"), 100);
+      s.once("close", () => clearInterval(drip));
+    });
+
+  test("a trickling blob upload is answered 408 and closed; a trickling import is too, and frees its import slot", async () => {
+    const repo = `policy/trickle-${uniqueSuffix()}`;
+    const started = await fetch(`${slow.url}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: { Authorization: admin } });
+    expect(started.status).toBe(202);
+    const location = new URL(started.headers.get("location")!, slow.url);
+    const blob = await trickle(
+      `PATCH ${location.pathname}${location.search} HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n`,
+    );
+    expect(blob.response).toMatch(/^HTTP\/1\.1 408 [\s\S]*http\.minBodyBytesPerSecond/);
+
+    const imported = await trickle(
+      `POST /api/v1/repositories/${repo}/-/import HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin}\r\nContent-Type: application/x-tar\r\nContent-Length: 100000\r\n\r\n`,
+    );
+    expect(imported.response).toMatch(/^HTTP\/1\.1 408 [\s\S]*http\.minBodyBytesPerSecond/);
+    // The only import slot is free again: the next import is read (and refused for its content, not 429/503).
+    await waitFor("the import slot to be released", async () => {
+      const next = await fetch(`${slow.url}/api/v1/repositories/${repo}/-/import`, { method: "POST", headers: { Authorization: admin, "Content-Type": "application/x-tar" }, body: Buffer.alloc(1024) });
+      return next.status === 400 || undefined;
+    });
+  });
+});

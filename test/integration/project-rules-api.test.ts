@@ -7,7 +7,7 @@ import { RefusedRulesError } from "../../src/gc/live-rules";
 import { createStorageDriver } from "../../src/storage/factory";
 import type { TestRegistry } from "../support/registry";
 import { ADMIN_PASSWORD, addUser, basic, outcome, pushImageAs, putManifestAs, startAuthRegistry, uniqueName, v2, type Creds } from "../support/auth-helpers";
-import { buildImage } from "../support/oci-client";
+import { buildImage, buildIndex, type BuiltImage } from "../support/oci-client";
 import { waitFor } from "../support/wait-for";
 
 jest.setTimeout(60_000);
@@ -167,6 +167,41 @@ describe("stored rules act at once", () => {
 
     expect((await api("DELETE", `/projects/${project}/rules/${rule.id}`, as.projectAdmin)).status).toBe(204);
     expect((await putManifestAs(registry.url, repo, "v1.0", other, as.projectAdmin)).status).toBe(201);
+  });
+
+  test("an immutable index keeps its children and every layer under it: deletes by digest and of blobs are refused", async () => {
+    const repo = `${project}/imm2`;
+    const rule = await json<{ id: number }>(await api("POST", `/projects/${project}/rules`, as.projectAdmin, { kind: "immutable", tags: ["prod.*"] }), 201);
+    try {
+      const [one, two] = [buildImage({ layers: 1, layerSize: 300 }), buildImage({ layers: 1, layerSize: 400 })];
+      await pushImageAs(registry.url, repo, one.digest, as.projectAdmin, one);
+      await pushImageAs(registry.url, repo, two.digest, as.projectAdmin, two);
+      const index = buildIndex([one, two]);
+      expect((await putManifestAs(registry.url, repo, "prod-1", index as BuiltImage, as.projectAdmin)).status).toBe(201);
+
+      // The web API and /v2 alike: a child of a (any) index goes after the index, named in the error.
+      const web = await api("DELETE", `/repositories/${repo}/-/manifests/${one.digest}`, as.projectAdmin);
+      expect(web.status).toBe(409);
+      expect(await web.text()).toMatch(new RegExp(`DENIED.*listed by index ${index.digest}`));
+      const viaV2 = await v2(registry.url, `/v2/${repo}/manifests/${two.digest}`, as.projectAdmin, { method: "DELETE" });
+      expect(await outcome(viaV2)).toEqual({ status: 409, codes: ["DENIED"] });
+      // Every layer and config under the immutable tag, through the index: 403 naming the rule.
+      for (const blob of [one.layers[0], two.config]) {
+        const res = await v2(registry.url, `/v2/${repo}/blobs/${blob.descriptor.digest}`, as.projectAdmin, { method: "DELETE" });
+        expect(res.status).toBe(403);
+        expect(await res.text()).toMatch(/DENIED.*immutable tag prod-1 \(/);
+      }
+      for (const ref of ["prod-1", one.digest, two.digest]) expect((await v2(registry.url, `/v2/${repo}/manifests/${ref}`, ADMIN, { method: "HEAD", headers: { Accept: index.mediaType + "," + one.mediaType } })).status).toBe(200);
+      expect((await v2(registry.url, `/v2/${repo}/blobs/${one.layers[0].descriptor.digest}`, ADMIN, { method: "HEAD" })).status).toBe(200);
+
+      // A blob of a mutable image is still unlinked as before.
+      const loose = await pushImageAs(registry.url, repo, "scratch", as.projectAdmin, buildImage({ layers: 1, layerSize: 200 }));
+      expect((await v2(registry.url, `/v2/${repo}/blobs/${loose.layers[0].descriptor.digest}`, as.projectAdmin, { method: "DELETE" })).status).toBe(202);
+    } finally {
+      expect((await api("DELETE", `/projects/${project}/rules/${rule.id}`, as.projectAdmin)).status).toBe(204);
+    }
+    // Without the rule the index still holds its children (any index does), but its blobs may go.
+    expect((await v2(registry.url, `/v2/${repo}/manifests/prod-1`, as.projectAdmin, { method: "DELETE" })).status).toBe(202);
   });
 
   test("a retention rule: the preview lists what a GC run then deletes", async () => {

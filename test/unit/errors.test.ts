@@ -69,6 +69,7 @@ describe("domain errors at the edge", () => {
     NameUnknown: ["NAME_UNKNOWN", 404],
     TagInvalid: ["TAG_INVALID", 400],
     TagImmutable: ["DENIED", 403],
+    ManifestReferenced: ["DENIED", 409],
     DigestInvalid: ["DIGEST_INVALID", 400],
     BlobUnknown: ["BLOB_UNKNOWN", 404],
     BlobUploadUnknown: ["BLOB_UPLOAD_UNKNOWN", 404],
