@@ -1,13 +1,15 @@
 // Export of a multi-platform image with real clients: the all-platforms archive (an OCI layout of the index
 // as pushed) read by skopeo — inspected, copied to a dir: and pushed back with every digest unchanged — and
 // loaded by the real Docker engine (a private dockerd 20.10, which reads docker's manifest.json beside the
-// layout: the linux/amd64 image); in Chromium, the image page's Export dialog lists the index's platforms
+// layout: the linux/amd64 image) and by containerd's importer (what Docker 25+ runs with the containerd image
+// store: the index, every platform); in Chromium, the image page's Export dialog lists the index's platforms
 // and "All platforms (OCI layout)", and the download starts under the server's file name.
 import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
 import { launchBrowser, type Browser } from "./support/browser";
+import { parseCtrImages, startContainerd, type Containerd } from "./support/containerd";
 import { startDockerd, type Dockerd } from "./support/dockerd";
 import { twoPlatformIndex, writeOciLayout, type OciLayout } from "./support/oci-layout";
 import { makeTempDir, removeTree } from "./support/process";
@@ -21,6 +23,7 @@ let work: string;
 let layout: OciLayout;
 let browser: Browser;
 let dockerd: Dockerd;
+let containerd: Containerd;
 
 const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
@@ -31,12 +34,14 @@ beforeAll(async () => {
   layout = await writeOciLayout(path.join(work, "multi"), "v1", twoPlatformIndex());
   await skopeoCopy(layout.ref, dockerRef(registry.host, "team/multi", "v1"), { all: true, preserveDigests: true });
   dockerd = await startDockerd();
+  containerd = await startContainerd();
   browser = await launchBrowser({ width: 1440, height: 900 });
 }, 180_000);
 
 afterAll(async () => {
   await browser?.close();
   await dockerd?.stop().catch((e) => console.error("dockerd stop failed", e));
+  await containerd?.stop().catch((e) => console.error("containerd stop failed", e));
   await registry?.stop();
   if (work) await removeTree(work);
 });
@@ -89,6 +94,17 @@ test("docker load of the all-platforms archive loads the linux/amd64 image under
   const amd = layout.images.find((i) => i.platform.architecture === "amd64")!;
   const [info] = JSON.parse((await dockerd.docker(["image", "inspect", `${registry.host}/team/multi:v1`])).out) as Array<{ Id: string; Architecture: string; RootFS: { Layers: string[] } }>;
   expect(info).toMatchObject({ Id: amd.config.digest, Architecture: "amd64", RootFS: { Layers: amd.layers.map((l) => l.diffId) } });
+});
+
+// containerd's importer is what Docker 25+ runs for docker load with the containerd image store: it must
+// take the index itself (every platform, its digest unchanged) from either format, tagged as exported.
+test.each([["docker"], ["oci"]])("ctr images import --all-platforms of the all-platforms archive (format=%s) keeps the index", async (format) => {
+  const file = await exportTo(path.join(work, `all-${format}.tar`), `?platform=all&format=${format}`);
+  const ref = `${registry.host}/team/multi:v1`;
+  await containerd.ctr(["images", "import", "--all-platforms", file]);
+  const listed = parseCtrImages((await containerd.ctr(["images", "ls"])).out).find((i) => i.ref === ref);
+  expect(listed).toMatchObject({ digest: layout.top.digest, platforms: ["linux/amd64", "linux/arm64/v8"] });
+  await containerd.ctr(["images", "rm", "--sync", ref]);
 });
 
 test("Chromium: the Export dialog lists the index's platforms and All platforms, and the download has the server's file name", async () => {
