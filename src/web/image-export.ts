@@ -83,6 +83,8 @@ async function planAll(store: Store, blobs: Blobs, repository: RepositoryName, i
     for (const blob of content.blobs) byDigest.set(blob.digest, blob);
     if (child.digest === preferred?.digest) docker = content.docker;
   }
+  // A manifest's digest named as another's layer is written once, as the manifest.
+  for (const m of manifests) byDigest.delete(m.digest);
   return { top: index, platform: "all", manifests, blobs: [...byDigest.values()], docker: request.format === "docker" ? docker : null };
 }
 

@@ -131,3 +131,20 @@ test("Chromium: the Export dialog lists the index's platforms and All platforms,
   expect(one.suggestedFilename()).toBe("team_multi_v1_linux-arm64-v8.oci.tar");
   await one.cancel();
 });
+
+test("Chromium in Chinese: the same dialog in the user's language", async () => {
+  const zh = await launchBrowser({ locale: "zh-CN", width: 1440, height: 900 });
+  try {
+    await zh.page.goto(`${registry.url}/repositories/team/multi/-/manifests/v1`);
+    await zh.page.getByTestId("export-open").click();
+    await zh.page.getByRole("dialog").getByText("导出 team/multi:v1").waitFor();
+    const picker = zh.page.getByTestId("export-platform");
+    expect(await picker.locator("option").allTextContents()).toEqual(["linux/amd64", "linux/arm64/v8", "所有平台（OCI 布局）"]);
+    expect(await zh.page.getByTestId("export-format").locator("option").allTextContents()).toEqual(["Docker 归档（docker load）", "OCI 镜像布局"]);
+    const [download] = await Promise.all([zh.page.waitForEvent("download"), zh.page.getByTestId("export-download").click()]);
+    expect(download.suggestedFilename()).toBe("team_multi_v1_linux-amd64.tar");
+    await download.cancel();
+  } finally {
+    await zh.close();
+  }
+});
