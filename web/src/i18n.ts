@@ -351,6 +351,17 @@ const en = {
   "gc.save": "Save settings",
   "gc.saved": "GC settings saved",
   "gc.nextRun": "Next scheduled run: {time}",
+  // export of an image archive, one platform or all (issue 15 item 9)
+  "export.open": "Export",
+  "export.title": "Export {ref}",
+  "export.help": "Download the image as a tar archive. A Docker archive loads with docker load; an OCI layout is read by skopeo, podman and containerd.",
+  "export.platform": "Platform",
+  "export.allPlatforms": "All platforms (OCI layout)",
+  "export.allHelp": "The whole index as pushed, every platform with its digest unchanged. docker load of an older engine loads the linux/amd64 image from it.",
+  "export.format": "Format",
+  "export.format.docker": "Docker archive (docker load)",
+  "export.format.oci": "OCI image layout",
+  "export.download": "Download",
 } as const;
 
 export type Key = keyof typeof en;
@@ -699,6 +710,17 @@ const zh: Record<Key, string> = {
   "gc.save": "保存设置",
   "gc.saved": "垃圾回收设置已保存",
   "gc.nextRun": "下次计划运行：{time}",
+  // export of an image archive, one platform or all (issue 15 item 9)
+  "export.open": "导出",
+  "export.title": "导出 {ref}",
+  "export.help": "将镜像下载为 tar 归档。Docker 归档可用 docker load 载入；OCI 布局可由 skopeo、podman 和 containerd 读取。",
+  "export.platform": "平台",
+  "export.allPlatforms": "所有平台（OCI 布局）",
+  "export.allHelp": "与推送时完全相同的整个索引，每个平台的摘要保持不变。较旧版本的 docker load 会从中载入 linux/amd64 镜像。",
+  "export.format": "格式",
+  "export.format.docker": "Docker 归档（docker load）",
+  "export.format.oci": "OCI 镜像布局",
+  "export.download": "下载",
 };
 
 const dictionaries: Record<Lang, Record<Key, string>> = { en, "zh-CN": zh };
