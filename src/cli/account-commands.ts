@@ -8,7 +8,7 @@ import { KeyRing } from "../auth/signing-keys";
 import { openDatabase } from "../metadata/database";
 import { createStores, type Stores } from "../metadata/stores";
 import { auditedEvents, createLogger } from "../deps";
-import { robotCreatedEvent, userChangeEvent } from "../events/admin-events";
+import { robotCreatedEvent, robotEvent, userChangeEvent } from "../events/admin-events";
 import { CLI_ACTOR, type UnattributedEvent } from "../events/vocabulary";
 import { UsageError, type Command } from "./command";
 
@@ -116,8 +116,7 @@ berth robot list`,
         }
         case "rm": {
           const [name] = positionals(names, 1, "berth robot rm <robot$name>");
-          await accounts.removeRobot(name);
-          record({ action: "robot.deleted", reference: `robot ${name}`, detail: {} });
+          record(robotEvent("robot.deleted", await accounts.removeRobot(name)));
           console.log(`removed ${name}`);
           return 0;
         }
