@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { ApiError, del, get, patch, post, type Robot } from "../api";
 import { Badge, Card, Command, Confirm, CopyButton, Empty, ErrorBox, Field, Modal, PageHeader, Spinner, toast, useLoad } from "../components";
@@ -45,6 +46,7 @@ function RobotList(props: { base: string; project?: string; creating: boolean; o
   const [deleting, setDeleting] = useState<Robot | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const path = (r: Robot) => `${props.base}/${encodeURIComponent(r.name)}`;
+  const Frame = props.project ? TableWrap : FlushCard;
   const toggle = async (r: Robot) => {
     try {
       await patch(path(r), { disabled: !r.disabled });
@@ -60,7 +62,8 @@ function RobotList(props: { base: string; project?: string; creating: boolean; o
       <ErrorBox error={robots.error ?? error} onRetry={robots.error ? robots.reload : undefined} />
       {!robots.data && robots.loading && <Spinner />}
       {robots.data && (
-        <Card flush>
+        // On a project's page the list sits in that page's card already.
+        <Frame>
           <table class="table" data-testid="robot-table">
             <thead>
               <tr>
@@ -101,7 +104,7 @@ function RobotList(props: { base: string; project?: string; creating: boolean; o
             </tbody>
           </table>
           {!robots.data.length && <Empty />}
-        </Card>
+        </Frame>
       )}
       {props.creating && (
         <RobotEditor
@@ -157,6 +160,9 @@ function RobotList(props: { base: string; project?: string; creating: boolean; o
     </>
   );
 }
+
+const TableWrap = (p: { children: ComponentChildren }) => <div class="table-wrap">{p.children}</div>;
+const FlushCard = (p: { children: ComponentChildren }) => <Card flush>{p.children}</Card>;
 
 function RobotStatus(props: { robot: Robot }) {
   if (props.robot.disabled) return <Badge kind="danger">{t("robotLife.disabled")}</Badge>;
