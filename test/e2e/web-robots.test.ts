@@ -99,6 +99,8 @@ test("a project admin creates a project robot, copies its secret shown once, and
   await waitFor("the robot shown disabled", async () => (await row.getByTestId("robot-status").textContent()) === "disabled");
   expect(await loginStatus("robot$team+ci", secret)).toBe(401);
   await browser.screenshot("robots-03-disabled", true);
+  // The toast goes by itself; the Chinese screenshot below shows the table, not it.
+  await page.getByText("robot$team+ci is disabled: its secret and tokens no longer work.").waitFor({ state: "detached" });
 
   await page.getByLabel("Language").selectOption("zh-CN");
   await row.getByRole("button", { name: "启用" }).waitFor();
