@@ -111,14 +111,20 @@ export class AccountService {
     const name = `${prefix}${bare}`;
     if (await this.accounts.findRobot(name)) throw new DomainError("Conflict", `robot ${name} exists`);
     const secret = generateSecret();
-    const row = await this.accounts.createRobot({
-      name,
-      secretHash: await hashSecret(secret),
-      description: input.description ?? "",
-      permissions,
-      expiresAt: input.expiresAt ?? null,
-      projectId: project?.id ?? null,
-    });
+    const row = await this.accounts
+      .createRobot({
+        name,
+        secretHash: await hashSecret(secret),
+        description: input.description ?? "",
+        permissions,
+        expiresAt: input.expiresAt ?? null,
+        projectId: project?.id ?? null,
+      })
+      .catch((err: unknown) => {
+        // Created under the same name at the same moment (another request or replica): the look-up above missed it.
+        if (isUniqueViolation(err)) throw new DomainError("Conflict", `robot ${name} exists`);
+        throw err;
+      });
     return { robot: robotView(row), secret };
   }
 

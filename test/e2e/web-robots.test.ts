@@ -110,3 +110,51 @@ test("a project admin creates a project robot, copies its secret shown once, and
   await page.getByLabel("语言").selectOption("en");
   await row.getByRole("button", { name: "Enable" }).waitFor();
 });
+
+test("an admin sees every robot with its project, refreshes one's secret (shown once) and edits its expiry", async () => {
+  const admin = await login(registry.url, "admin", PASSWORD);
+  const res = await api(registry.url, "POST", "/api/v1/projects/team/robots", admin, { name: "deploy", permissions: [{ project: "team", actions: ["pull"] }] });
+  const created = (await res.json()) as { robot: { name: string }; secret: string };
+  expect(res.status).toBe(201);
+  const second = await launchBrowser();
+  try {
+    const { page } = second;
+    await page.goto(`${registry.url}/login`);
+    await page.getByLabel("Username").fill("admin");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByTestId("repositories").waitFor();
+    await page.locator(".sidebar").getByRole("link", { name: "Robot accounts" }).click();
+    const row = page.locator('tr[data-robot="robot$team+deploy"]');
+    await row.waitFor();
+    expect(await row.locator("td").nth(1).textContent()).toBe("team");
+
+    await row.getByRole("button", { name: "Refresh secret" }).click();
+    await page.getByRole("dialog").getByText("The current secret stops working at once").waitFor();
+    await page.getByRole("dialog").getByRole("button", { name: "Refresh secret" }).click();
+    const shown = page.getByTestId("robot-secret");
+    await shown.waitFor();
+    const secret = ((await shown.locator("code").textContent()) ?? "").trim();
+    expect(secret).not.toBe(created.secret);
+    await page.getByRole("heading", { name: "New secret for robot$team+deploy" }).waitFor();
+    await second.screenshot("robots-05-refreshed-secret");
+    expect(await loginStatus(created.robot.name, created.secret)).toBe(401);
+    expect(await loginStatus(created.robot.name, secret)).toBe(200);
+    await page.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).last().click();
+
+    // An expiry in the past is refused with the server's words; a future one is kept.
+    await row.getByRole("button", { name: "Edit" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.locator("input[name=robot-expires]").fill("2001-02-03");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.getByRole("alert").getByText(/expiresAt: must be in the future/).waitFor();
+    await dialog.locator("input[name=robot-expires]").fill("2999-02-03");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await waitFor("the new expiry shown", async () => ((await row.textContent()) ?? "").includes("2999"));
+    expect(await loginStatus(created.robot.name, secret)).toBe(200);
+    await second.screenshot("robots-06-all-robots", true);
+  } finally {
+    await second.close();
+  }
+});

@@ -308,6 +308,13 @@ describe("refreshing a secret", () => {
     await expectStatus(api(a, "DELETE", `/robots/${old.username}`, ADMIN), 204);
   });
 
+  it("two creations of one name at once: one robot, the other answer 409", async () => {
+    const name = uniqueName("twin");
+    const statuses = await Promise.all([a, b, a, b].map(async (r) => (await api(r, "POST", "/robots", ADMIN, { name, permissions: pull(project) })).status));
+    expect(statuses.sort()).toEqual([201, 409, 409, 409]);
+    await expectStatus(api(a, "DELETE", `/robots/robot$${name}`, ADMIN), 204);
+  });
+
   it("two refreshes at once: exactly one secret is left working", async () => {
     const name = uniqueName("race");
     await expectStatus(api(a, "POST", "/robots", ADMIN, { name, permissions: pull(project) }), 201);
