@@ -8,6 +8,7 @@ import { registerOciRoutes } from "./oci/routes";
 import { registerTokenRoutes } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
+import { registerRobotRoutes } from "./admin/robot-routes";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -84,6 +85,7 @@ export function buildApp(deps: AppDeps): Express {
   area((table) => {
     registerAdminRoutes(table, deps);
     registerRuleRoutes(table, deps);
+    registerRobotRoutes(table, deps);
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);

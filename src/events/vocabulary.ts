@@ -9,7 +9,8 @@ export interface EventDetails {
   pull: { digest?: string; mediaType?: string; size?: number; via?: "web"; export?: true };
   delete: { target?: "blob"; via?: "web" };
   // Authentication.
-  login: Record<string, never>;
+  /** A refused login says why (never which part of a password was wrong). */
+  login: { reason?: LoginRefusal };
   /** The end of a web UI session. */
   logout: Record<string, never>;
   token: { scope: string[] };
@@ -20,8 +21,15 @@ export interface EventDetails {
   "user.enabled": Record<string, never>;
   "user.password_changed": Record<string, never>;
   "user.deleted": Record<string, never>;
-  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null };
-  "robot.deleted": Record<string, never>;
+  /** `project`: a project robot's project (absent for a system robot). */
+  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null; project?: string };
+  /** What changed: the new permissions, expiry (null: never) or description. */
+  "robot.updated": { permissions?: Array<{ project: string; actions: string[] }>; expiresAt?: string | null; description?: string; disabled?: boolean; project?: string };
+  "robot.disabled": { project?: string };
+  "robot.enabled": { project?: string };
+  /** A new secret was issued; the old one stopped working. */
+  "robot.secret_refreshed": { project?: string };
+  "robot.deleted": { project?: string };
   // Projects, their members and roles, their visibility and their rules.
   "project.created": { public: boolean; owner: string | null };
   "project.visibility_changed": { public: boolean };
@@ -56,6 +64,13 @@ export interface EventDetails {
   "setting.changed": { key: string; value: unknown; reset?: true };
   "mirror.warmed": { manifests: number; blobs: number; bytes: number };
 }
+
+/**
+ * Why a login was refused: a wrong password or robot secret, an account that is disabled or (a robot) past
+ * its expiry, or a name that is no account. Disabled, expired and unknown accounts answer the client alike
+ * (401 after the same slow hash); only the audit log tells them apart.
+ */
+export type LoginRefusal = "wrong_password" | "wrong_secret" | "disabled" | "expired" | "unknown_account";
 
 export interface RuleDetail {
   /** "<kind> rule <created|updated|deleted>", as the audit log has always shown rule changes. */
@@ -98,6 +113,10 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.password_changed": true,
   "user.deleted": true,
   "robot.created": true,
+  "robot.updated": true,
+  "robot.disabled": true,
+  "robot.enabled": true,
+  "robot.secret_refreshed": true,
   "robot.deleted": true,
   "project.created": true,
   "project.visibility_changed": true,

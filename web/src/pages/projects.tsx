@@ -5,6 +5,7 @@ import { dateTime } from "../format";
 import { t, type Key } from "../i18n";
 import { isAdmin } from "../session";
 import { ProjectStorageCard, QuotaEditor, StorageUsage } from "./project-quota";
+import { ProjectRobots } from "./robots";
 
 /** Site admins see and manage every project; others see the projects they hold a role in, project admins manage theirs. */
 export function ProjectsPage() {
@@ -265,6 +266,7 @@ export function MembersPage(props: { project: string }) {
           {!members.data.length && <Empty />}
         </Card>
       )}
+      <ProjectRobots project={props.project} />
     </>
   );
 }
