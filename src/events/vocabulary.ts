@@ -33,6 +33,10 @@ export interface EventDetails {
   "project.quota_changed": { quotaBytes: number | null };
   /** A push the project's storage quota had no room for, refused with 403 DENIED. */
   "quota.exceeded": QuotaRefusal;
+  /** A project webhook endpoint created, changed or deleted in the UI/API (the secret never recorded). */
+  "webhook.created": WebhookDetail;
+  "webhook.updated": WebhookDetail;
+  "webhook.deleted": WebhookDetail;
   "rule.created": RuleDetail;
   "rule.updated": RuleDetail;
   "rule.deleted": RuleDetail;
@@ -55,6 +59,14 @@ export interface EventDetails {
   /** A run-time setting set in the UI/API (value) or reset to the configured default (reset: true, value: the default). */
   "setting.changed": { key: string; value: unknown; reset?: true };
   "mirror.warmed": { manifests: number; blobs: number; bytes: number };
+}
+
+export interface WebhookDetail {
+  project: string;
+  url: string;
+  actions: string[];
+  enabled: boolean;
+  hasSecret: boolean;
 }
 
 export interface RuleDetail {
@@ -105,6 +117,9 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "project.quota_changed": true,
   "member.set": true,
   "member.removed": true,
+  "webhook.created": true,
+  "webhook.updated": true,
+  "webhook.deleted": true,
   "rule.created": true,
   "rule.updated": true,
   "rule.deleted": true,
