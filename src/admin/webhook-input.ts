@@ -9,7 +9,7 @@ const MAX_URL_LENGTH = 2048;
 /**
  * A receiver URL a project admin may give: http or https, a host, no credentials (they would show in the
  * UI and the audit log; the secret signs instead), no fragment, and no control characters or spaces.
- * Where it may lead is checked at delivery, on the addresses DNS gives (src/events/project-webhooks.ts).
+ * Where it may lead is checked at delivery, on the addresses DNS gives (src/ops/project-webhooks.ts).
  */
 const UrlSchema = z
   .string()

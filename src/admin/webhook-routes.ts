@@ -2,7 +2,7 @@ import type { AuthComponents } from "../auth";
 import type { NotificationEndpointConfig } from "../config/ops";
 import { NOTIFICATION_ACTIONS } from "../config/ops";
 import type { EventBus } from "../events/event-bus";
-import { DELIVERY_HISTORY, type ProjectWebhooks } from "../events/project-webhooks";
+import { DELIVERY_HISTORY, type ProjectWebhooks } from "../ops/project-webhooks";
 import { DomainError } from "../kernel/errors";
 import { glob } from "../kernel/patterns";
 import type { WebhookRow, WebhookStore } from "../metadata/webhook-store";

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { EventBus } from "../events/event-bus";
 import { WebhookNotifier } from "../events/webhooks";
-import { ProjectWebhooks } from "../events/project-webhooks";
+import { ProjectWebhooks } from "./project-webhooks";
 import type { WebhookStore } from "../metadata/webhook-store";
 import type { OpsQueries } from "../metadata/ops-queries";
 import type { Mirror } from "../proxy";

@@ -6,9 +6,9 @@ import { projectOf } from "../kernel/names";
 import type { WebhookRow, WebhookStore } from "../metadata/webhook-store";
 import type { Metrics } from "../metrics/metrics";
 import { NetworkGuard } from "../proxy/network-guard";
-import type { BerthEvent } from "./event-bus";
-import { toNotificationEvent, type EnvelopeSource, type NotificationEvent } from "./notification-envelope";
-import { EndpointQueue, type DeliveryAttempt } from "./webhooks";
+import type { BerthEvent } from "../events/event-bus";
+import { toNotificationEvent, type EnvelopeSource, type NotificationEvent } from "../events/notification-envelope";
+import { EndpointQueue, type DeliveryAttempt } from "../events/webhooks";
 
 /** Delivery attempts kept per endpoint for the UI; older ones are deleted as new ones are recorded. */
 export const DELIVERY_HISTORY = 50;
