@@ -46,7 +46,7 @@ export function registerWebhookRoutes(router: RouteTable, deps: WebhookRouteDeps
     return row;
   };
   const recordChange = (ctx: RequestContext, caller: Caller, change: "created" | "updated" | "deleted", row: WebhookRow) => {
-    deps.delivery.changed(row.project);
+    deps.delivery.changed(row.project, change === "deleted" ? row.id : undefined);
     deps.events.record({
       ...eventOrigin(ctx.req, caller),
       action: `webhook.${change}`,

@@ -208,10 +208,16 @@ export class EndpointQueue {
   }
 }
 
-/** fetch's own message is "fetch failed": the cause (a refused destination, ECONNREFUSED) says what happened. */
+/**
+ * fetch's own message is "fetch failed": the cause (a refused destination, ECONNREFUSED, ENOTFOUND) says
+ * what happened. Duck-typed: a cause made by node's own modules is not an Error of a test runner's realm.
+ */
 function failureOf(err: unknown): string {
-  const cause = (err as { cause?: unknown })?.cause;
-  if (cause instanceof Error) return cause.message || (cause as NodeJS.ErrnoException).code || String(cause);
+  const cause = (err as { cause?: { message?: unknown; code?: unknown } } | null)?.cause;
+  if (cause && typeof cause === "object") {
+    if (typeof cause.message === "string" && cause.message) return cause.message;
+    if (typeof cause.code === "string") return cause.code;
+  }
   return (err as Error)?.message ?? String(err);
 }
 

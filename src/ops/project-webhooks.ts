@@ -74,9 +74,13 @@ export class ProjectWebhooks {
     this.chains.set(project, next);
   }
 
-  /** Forgets this replica's copy of the project's endpoints (after a change made here). */
-  changed(project: string): void {
+  /** Forgets this replica's copy of the project's endpoints after a change made here; a deleted one's queue drains and goes. */
+  changed(project: string, deletedId?: number): void {
     this.cache.delete(project);
+    const deleted = deletedId === undefined ? undefined : this.queues.get(deletedId);
+    if (!deleted) return;
+    this.queues.delete(deletedId!);
+    void deleted.queue.close(DELIVERY_POLICY.timeoutSeconds * 1000);
   }
 
   /** Sends a "test" event to the endpoint now, once, and returns the attempt (also kept in its history). */

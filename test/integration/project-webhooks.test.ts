@@ -149,6 +149,31 @@ describe("project webhooks", () => {
     expect(history.map((d) => d.httpStatus)).toEqual([503, 200]);
   });
 
+  test("the delivery history keeps the newest 50 attempts", async () => {
+    const hook = await create({ url: `${receiver.base}/many`, actions: ["push"] });
+    for (let i = 0; i < 53; i++) await json(await api(registry.url, "POST", `${hooks(project)}/${hook.id}/test`, aliceSession), 200);
+    expect(receiver.at("/many")).toHaveLength(53);
+    const history = (await view()).endpoints.find((e) => e.id === hook.id)!.deliveries;
+    expect(history).toHaveLength(50);
+    const times = history.map((d) => Date.parse(d.at));
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    await json(await api(registry.url, "DELETE", `${hooks(project)}/${hook.id}`, aliceSession), 204);
+  });
+
+  test("a project admin demoted to developer loses access at once", async () => {
+    const carol = await addUser(registry, "carol");
+    await json(await api(registry.url, "PUT", `/api/v1/projects/${project}/members/${carol.username}`, ADMIN, { role: "admin" }), 204);
+    const session = await login(registry.url, carol.username, carol.password);
+    expect((await api(registry.url, "GET", hooks(project), session)).status).toBe(200);
+    await json(await api(registry.url, "PUT", `/api/v1/projects/${project}/members/${carol.username}`, ADMIN, { role: "developer" }), 204);
+    // Rights that shrink end the account's sessions; a new one is refused.
+    expect((await api(registry.url, "GET", hooks(project), session)).status).toBe(401);
+    const again = await login(registry.url, carol.username, carol.password);
+    expect((await api(registry.url, "GET", hooks(project), again)).status).toBe(403);
+    expect((await api(registry.url, "POST", hooks(project), again, { url: `${receiver.base}/demoted`, actions: ["push"] })).status).toBe(403);
+    expect(receiver.at("/demoted")).toEqual([]);
+  });
+
   test("changes are admin events on the bus; the secret is write-only and kept when a change leaves it out", async () => {
     const hook = await create({ url: `${receiver.base}/changing`, actions: ["push"], secret: SECRET });
     const updated = await json<Endpoint>(await api(registry.url, "PUT", `${hooks(project)}/${hook.id}`, aliceSession, { url: `${receiver.base}/changed`, actions: ["push", "delete"], enabled: false }), 200);
@@ -220,6 +245,16 @@ describe("project webhooks", () => {
     expect((await api(registry.url, "PUT", `${hooks(project)}/99999999`, aliceSession, { url: "http://example.com/", actions: ["push"], enabled: true })).status).toBe(404);
   });
 
+  test("a receiver that is not listening: the failure says why", async () => {
+    const dead = await startWebhookReceiver();
+    const url = `${dead.base}/gone`;
+    await dead.close();
+    const hook = await create({ url, actions: ["push"] });
+    const result = await json<Delivery>(await api(registry.url, "POST", `${hooks(project)}/${hook.id}/test`, aliceSession), 200);
+    expect(result).toMatchObject({ success: false, httpStatus: null });
+    expect(result.error).toMatch(/ECONNREFUSED/);
+  });
+
   test("link-local (cloud metadata) addresses are refused even with allowPrivateNetworks", async () => {
     const hook = await create({ url: "http://169.254.169.254/latest/meta-data/", actions: ["push"] });
     const result = await json<Delivery>(await api(registry.url, "POST", `${hooks(project)}/${hook.id}/test`, aliceSession), 200);
@@ -243,6 +278,21 @@ describe("project webhooks without allowPrivateNetworks", () => {
   afterAll(async () => {
     await registry?.stop();
     await receiver?.close();
+  });
+
+  test.each([
+    ["IPv6 loopback", (port: string) => `http://[::1]:${port}/refused`, /refused to connect to ::1 .*loopback/],
+    ["IPv4-mapped IPv6 loopback", (port: string) => `http://[::ffff:127.0.0.1]:${port}/refused`, /loopback/],
+    ["a hexadecimal IPv4 address", (port: string) => `http://0x7f000001:${port}/refused`, /refused to connect to 127\.0\.0\.1 .*loopback/],
+    ["a private address", (port: string) => `http://10.0.0.1:${port}/refused`, /refused to connect to 10\.0\.0\.1 .*private/],
+  ])("the send-test button refuses %s", async (_label, urlOf, message) => {
+    const port = new URL(receiver.base).port;
+    const hook = await json<Endpoint>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks`, ADMIN, { url: urlOf(port), actions: ["push"] }), 201);
+    const result = await json<Delivery>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks/${hook.id}/test`, ADMIN), 200);
+    expect(result).toMatchObject({ success: false, httpStatus: null });
+    expect(result.error).toMatch(message);
+    expect(receiver.received).toEqual([]);
+    await json(await api(registry.url, "DELETE", `/api/v1/projects/${project}/webhooks/${hook.id}`, ADMIN), 204);
   });
 
   test.each([

@@ -95,8 +95,10 @@ export function WebhooksPage(props: { project: string }) {
               <p class="webhook-summary">
                 {hook.enabled ? <Badge kind="ok">{t("webhooks.enabled")}</Badge> : <Badge kind="warn">{t("webhooks.disabled")}</Badge>}{" "}
                 <span>{t("webhooks.events")}: {hook.actions.map((a) => actionName(a)).join(", ")}</span>{" "}
-                <span class="muted small">{hook.hasSecret ? t("webhooks.signed") : t("webhooks.unsigned")}</span>{" "}
-                <span class="muted small" title={dateTime(hook.updatedAt)}>{t("rules.changedBy", { user: hook.updatedBy, when: ago(hook.updatedAt) })}</span>
+                <span class="muted small">
+                  {" · "}{hook.hasSecret ? t("webhooks.signed") : t("webhooks.unsigned")}
+                  {" · "}<span title={dateTime(hook.updatedAt)}>{t("rules.changedBy", { user: hook.updatedBy, when: ago(hook.updatedAt) })}</span>
+                </span>
               </p>
               <Deliveries deliveries={hook.deliveries.slice(0, SHOWN_DELIVERIES)} />
             </Card>
