@@ -280,40 +280,41 @@ describe("project webhooks without allowPrivateNetworks", () => {
     await receiver?.close();
   });
 
+  /** Creates an endpoint at `url`, presses send test, and checks the refusal and that nothing arrived. */
+  const refusedTest = async (url: string, message: RegExp): Promise<number> => {
+    const hook = await json<Endpoint>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks`, ADMIN, { url, actions: ["push"] }), 201);
+    const result = await json<Delivery>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks/${hook.id}/test`, ADMIN), 200);
+    expect(result).toMatchObject({ success: false, httpStatus: null });
+    expect(result.error).toMatch(message);
+    expect(receiver.received).toEqual([]);
+    return hook.id;
+  };
+  const remove = async (id: number) => json(await api(registry.url, "DELETE", `/api/v1/projects/${project}/webhooks/${id}`, ADMIN), 204);
+
   test.each([
     ["IPv6 loopback", (port: string) => `http://[::1]:${port}/refused`, /refused to connect to ::1 .*loopback/],
     ["IPv4-mapped IPv6 loopback", (port: string) => `http://[::ffff:127.0.0.1]:${port}/refused`, /loopback/],
     ["a hexadecimal IPv4 address", (port: string) => `http://0x7f000001:${port}/refused`, /refused to connect to 127\.0\.0\.1 .*loopback/],
     ["a private address", (port: string) => `http://10.0.0.1:${port}/refused`, /refused to connect to 10\.0\.0\.1 .*private/],
   ])("the send-test button refuses %s", async (_label, urlOf, message) => {
-    const port = new URL(receiver.base).port;
-    const hook = await json<Endpoint>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks`, ADMIN, { url: urlOf(port), actions: ["push"] }), 201);
-    const result = await json<Delivery>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks/${hook.id}/test`, ADMIN), 200);
-    expect(result).toMatchObject({ success: false, httpStatus: null });
-    expect(result.error).toMatch(message);
-    expect(receiver.received).toEqual([]);
-    await json(await api(registry.url, "DELETE", `/api/v1/projects/${project}/webhooks/${hook.id}`, ADMIN), 204);
+    await remove(await refusedTest(urlOf(new URL(receiver.base).port), message));
   });
 
   test.each([
     ["an IP literal", (port: string) => `http://127.0.0.1:${port}/refused`, /refused to connect to 127\.0\.0\.1 .*loopback.*allowPrivateNetworks/],
     ["a name that resolves to loopback", (port: string) => `http://localhost:${port}/refused`, /refused to connect to localhost \(.+\) .*loopback/],
   ])("deliveries to loopback are refused (%s), in the test answer, the history and for registry events", async (_label, urlOf, message) => {
-    const port = new URL(receiver.base).port;
-    const hook = await json<Endpoint>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks`, ADMIN, { url: urlOf(port), actions: ["push"] }), 201);
-    const result = await json<Delivery>(await api(registry.url, "POST", `/api/v1/projects/${project}/webhooks/${hook.id}/test`, ADMIN), 200);
-    expect(result).toMatchObject({ success: false, httpStatus: null });
-    expect(result.error).toMatch(message);
+    const id = await refusedTest(urlOf(new URL(receiver.base).port), message);
 
     const token = await tokenFor(registry.url, { username: "admin", password: ADMIN_PASSWORD }, repositoryScope(`${project}/app`, "pull,push"));
-    await pushImageAs(registry.url, `${project}/app`, `t${hook.id}`, `Bearer ${token}`);
+    await pushImageAs(registry.url, `${project}/app`, `t${id}`, `Bearer ${token}`);
     const history = await waitFor("the refused push delivery in the history", async () => {
       const v = await json<View>(await api(registry.url, "GET", `/api/v1/projects/${project}/webhooks`, ADMIN), 200);
-      const deliveries = v.endpoints.find((e) => e.id === hook.id)!.deliveries;
+      const deliveries = v.endpoints.find((e) => e.id === id)!.deliveries;
       return deliveries.some((d) => d.event === "push") ? deliveries : null;
     });
     expect(history.find((d) => d.event === "push")).toMatchObject({ success: false, httpStatus: null });
     expect(receiver.received).toEqual([]);
-    await json(await api(registry.url, "DELETE", `/api/v1/projects/${project}/webhooks/${hook.id}`, ADMIN), 204);
+    await remove(id);
   });
 });
