@@ -20,7 +20,6 @@ const UrlSchema = z
   });
 
 function urlProblem(value: string): string | null {
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f]/.test(value)) return "must not contain spaces or control characters";
   let url: URL;
   try {
