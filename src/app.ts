@@ -9,6 +9,7 @@ import { registerTokenRoutes } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerRobotRoutes } from "./admin/robot-routes";
+import { registerWebhookRoutes } from "./admin/webhook-routes";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -86,6 +87,11 @@ export function buildApp(deps: AppDeps): Express {
     registerAdminRoutes(table, deps);
     registerRuleRoutes(table, deps);
     registerRobotRoutes(table, deps);
+    const ops = deps.ops;
+    if (ops) {
+      const { endpoints } = deps.config.notifications;
+      registerWebhookRoutes(table, { ...deps, webhooks: deps.stores.webhooks, delivery: ops.projectWebhooks, configured: endpoints });
+    }
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);

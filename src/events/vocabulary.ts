@@ -41,6 +41,10 @@ export interface EventDetails {
   "project.quota_changed": { quotaBytes: number | null };
   /** A push the project's storage quota had no room for, refused with 403 DENIED. */
   "quota.exceeded": QuotaRefusal;
+  /** A project webhook endpoint created, changed or deleted in the UI/API (the secret never recorded). */
+  "webhook.created": WebhookDetail;
+  "webhook.updated": WebhookDetail;
+  "webhook.deleted": WebhookDetail;
   "rule.created": RuleDetail;
   "rule.updated": RuleDetail;
   "rule.deleted": RuleDetail;
@@ -71,6 +75,13 @@ export interface EventDetails {
  * (401 after the same slow hash); only the audit log tells them apart.
  */
 export type LoginRefusal = "wrong_password" | "wrong_secret" | "disabled" | "expired" | "unknown_account";
+export interface WebhookDetail {
+  project: string;
+  url: string;
+  actions: string[];
+  enabled: boolean;
+  hasSecret: boolean;
+}
 
 export interface RuleDetail {
   /** "<kind> rule <created|updated|deleted>", as the audit log has always shown rule changes. */
@@ -124,6 +135,9 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "project.quota_changed": true,
   "member.set": true,
   "member.removed": true,
+  "webhook.created": true,
+  "webhook.updated": true,
+  "webhook.deleted": true,
   "rule.created": true,
   "rule.updated": true,
   "rule.deleted": true,

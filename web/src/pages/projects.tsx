@@ -201,7 +201,12 @@ export function MembersPage(props: { project: string }) {
       <PageHeader
         crumbs={<><a href="/projects">{t("projects.title")}</a><span>/</span><span>{props.project}</span></>}
         title={t("members.title", { project: props.project })}
-        actions={<a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>}
+        actions={
+          <>
+            <a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>
+            <a class="btn" href={`/projects/${props.project}/webhooks`} data-testid="project-webhooks">{t("webhooks.nav")}</a>
+          </>
+        }
       />
       <ErrorBox error={members.error ?? error} />
       {project && <ProjectStorageCard project={project} canEdit={isAdmin()} onChanged={projects.reload} />}
