@@ -119,7 +119,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const ops = createOps(config, { metrics, logger, database: stores.ops, storage, events, mirror });
+  const ops = createOps(config, { metrics, logger, database: stores.ops, webhookStore: stores.webhooks, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
     await ops.close();

@@ -1,4 +1,4 @@
-import { calendarDate, DATE_FORMAT_HINT, parseCalendarDate } from "../kernel/calendar-date";
+import { DATE_FORMAT_HINT, parseCalendarDate } from "../kernel/calendar-date";
 import { z } from "zod";
 import { byteSize } from "../config/gc";
 import type { AuditLog } from "../audit/audit-log";
@@ -13,7 +13,7 @@ import { readJson } from "../http/json-body";
 import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
 import { actionsInCategory } from "../events/vocabulary";
-import { mirrorWarmedEvent, robotCreatedEvent, userChangeEvent } from "../events/admin-events";
+import { mirrorWarmedEvent, userChangeEvent } from "../events/admin-events";
 import { OciError } from "../http/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
@@ -21,7 +21,8 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
 
 /**
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
- * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
+ * format. Users and the audit log are for administrators; a project's admins manage its members (robots:
+ * robot-routes.ts).
  * Every change is recorded as an event (src/events/vocabulary.ts) with the caller and client address.
  */
 export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; audit: AuditLog; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
@@ -66,20 +67,6 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
     .on("DELETE", /^\/api\/v1\/users\/([^/]+)$/, admin(async (ctx, caller) => {
       await accounts.removeUser(ctx.params[0]);
       deps.events.record({ ...origin(ctx, caller), action: "user.deleted", reference: `user ${ctx.params[0]}`, detail: {} });
-      send(ctx.res, 204, {});
-    }))
-    .on("GET", /^\/api\/v1\/robots$/, admin(async (ctx) => ok(ctx, await accounts.listRobots())))
-    .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx, caller) => {
-      const body = await readBody(ctx, NewRobot);
-      const created = await accounts.addRobot({ ...body, expiresAt: body.expiresAt ?? null });
-      deps.events.record({ ...origin(ctx, caller), ...robotCreatedEvent(created.robot) });
-      ok(ctx, created, 201);
-    }), JSON_BODY)
-    .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx, caller) => {
-      // Clients may escape the `$` of robot$…; a malformed escape names no robot.
-      const name = robotNameParam(ctx.params[0]);
-      await accounts.removeRobot(name);
-      deps.events.record({ ...origin(ctx, caller), action: "robot.deleted", reference: `robot ${name}`, detail: {} });
       send(ctx.res, 204, {});
     }))
     .on("GET", /^\/api\/v1\/projects$/, admin(async (ctx) => ok(ctx, await accounts.listProjects())))
@@ -150,14 +137,6 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
 
 const NewUser = z.object({ username: z.string(), password: z.string(), isAdmin: z.boolean().default(false) }).strict();
 const UserChanges = z.object({ password: z.string().optional(), isAdmin: z.boolean().optional(), disabled: z.boolean().optional() }).strict();
-const NewRobot = z
-  .object({
-    name: z.string(),
-    description: z.string().max(1000).optional(),
-    permissions: z.array(z.object({ project: z.string(), actions: z.array(z.enum(["pull", "push", "delete"])) }).strict()),
-    expiresAt: calendarDate.optional(),
-  })
-  .strict();
 const NewProject = z.object({ name: z.string(), public: z.boolean().optional(), owner: z.string().optional() }).strict();
 /** A storage quota: bytes, a size such as "10GiB" or "500MB", or null for unlimited. */
 const Quota = byteSize.pipe(z.number().max(Number.MAX_SAFE_INTEGER, "at most 8 PiB")).nullable();
@@ -200,12 +179,4 @@ function forceFlag(value: string | null): boolean {
   if (value === null || value === "false") return false;
   if (value === "true") return true;
   throw new OciError("INVALID_REQUEST", "force must be true or false");
-}
-
-function robotNameParam(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new OciError("INVALID_REQUEST", `malformed escape in robot name: ${raw.slice(0, 100)}`);
-  }
 }

@@ -8,7 +8,7 @@ import { KeyRing } from "../auth/signing-keys";
 import { openDatabase } from "../metadata/database";
 import { createStores, type Stores } from "../metadata/stores";
 import { auditedEvents, createLogger } from "../deps";
-import { robotCreatedEvent, userChangeEvent } from "../events/admin-events";
+import { robotChangeEvent, robotCreatedEvent, robotEvent, userChangeEvent } from "../events/admin-events";
 import { CLI_ACTOR, type UnattributedEvent } from "../events/vocabulary";
 import { UsageError, type Command } from "./command";
 import { DATE_FORMAT_HINT, parseCalendarDate } from "../kernel/calendar-date";
@@ -100,9 +100,11 @@ berth user list`,
 };
 
 export const robotCommand: Command = {
-  summary: "manage robot accounts for CI: add | rm | list",
+  summary: "manage robot accounts for CI: add | rm | refresh | disable | enable | list",
   usage: `berth robot add <name> --project <project>:<pull,push,delete> [--project …] [--expires <ISO date>] [--description text]
 berth robot rm <robot$name>
+berth robot refresh <robot$name>      (a new secret, printed once; the old one stops working)
+berth robot disable|enable <robot$name>
 berth robot list`,
   async run(config, args) {
     const [sub, ...rest] = args;
@@ -126,14 +128,28 @@ berth robot list`,
         }
         case "rm": {
           const [name] = positionals(names, 1, "berth robot rm <robot$name>");
-          await accounts.removeRobot(name);
-          record({ action: "robot.deleted", reference: `robot ${name}`, detail: {} });
+          record(robotEvent("robot.deleted", await accounts.removeRobot(name)));
           console.log(`removed ${name}`);
+          return 0;
+        }
+        case "refresh": {
+          const [name] = positionals(names, 1, "berth robot refresh <robot$name>");
+          const { robot, secret } = await accounts.refreshRobotSecret("all", name);
+          record(robotEvent("robot.secret_refreshed", robot));
+          console.log(`new secret for ${robot.name} (shown only now; the old one no longer works): ${secret}`);
+          return 0;
+        }
+        case "disable":
+        case "enable": {
+          const [name] = positionals(names, 1, `berth robot ${sub} <robot$name>`);
+          const change = { disabled: sub === "disable" };
+          record(robotChangeEvent(await accounts.updateRobot("all", name, change), change));
+          console.log(`${sub}d ${name}`);
           return 0;
         }
         case "list":
           for (const r of await accounts.listRobots()) {
-            console.log(`${r.name} ${r.permissions.map((p) => `${p.project}:${p.actions.join(",")}`).join(" ")}${r.expiresAt ? ` expires ${r.expiresAt.toISOString()}` : ""}`);
+            console.log(`${r.name} ${r.permissions.map((p) => `${p.project}:${p.actions.join(",")}`).join(" ")}${r.expiresAt ? ` expires ${r.expiresAt.toISOString()}` : ""}${r.disabled ? " (disabled)" : ""}`);
           }
           return 0;
         default:

@@ -112,6 +112,11 @@ const NotificationsSchema = z
     endpoints: z.array(EndpointSchema).default([]),
     /** Events waiting per endpoint; when full, new events for it are dropped (and counted). */
     queueSize: z.number().int().min(1).default(1000),
+    /**
+     * Let webhooks that project admins configure in the UI reach loopback and private addresses (link-local
+     * and metadata addresses stay refused). The endpoints above are the operator's own and never checked.
+     */
+    allowPrivateNetworks: z.boolean().default(false),
   })
   .strict()
   .superRefine((n, ctx) => {

@@ -9,7 +9,8 @@ export interface EventDetails {
   pull: { digest?: string; mediaType?: string; size?: number; via?: "web"; export?: true };
   delete: { target?: "blob"; via?: "web" };
   // Authentication.
-  login: Record<string, never>;
+  /** A refused login says why (never which part of a password was wrong). */
+  login: { reason?: LoginRefusal };
   /** The end of a web UI session. */
   logout: Record<string, never>;
   token: { scope: string[] };
@@ -20,8 +21,15 @@ export interface EventDetails {
   "user.enabled": Record<string, never>;
   "user.password_changed": Record<string, never>;
   "user.deleted": Record<string, never>;
-  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null };
-  "robot.deleted": Record<string, never>;
+  /** `project`: a project robot's project (absent for a system robot). */
+  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null; project?: string };
+  /** What changed: the new permissions, expiry (null: never) or description. */
+  "robot.updated": { permissions?: Array<{ project: string; actions: string[] }>; expiresAt?: string | null; description?: string; disabled?: boolean; project?: string };
+  "robot.disabled": { project?: string };
+  "robot.enabled": { project?: string };
+  /** A new secret was issued; the old one stopped working. */
+  "robot.secret_refreshed": { project?: string };
+  "robot.deleted": { project?: string };
   // Projects, their members and roles, their visibility and their rules.
   "project.created": { public: boolean; owner: string | null };
   "project.visibility_changed": { public: boolean };
@@ -33,6 +41,10 @@ export interface EventDetails {
   "project.quota_changed": { quotaBytes: number | null };
   /** A push the project's storage quota had no room for, refused with 403 DENIED. */
   "quota.exceeded": QuotaRefusal;
+  /** A project webhook endpoint created, changed or deleted in the UI/API (the secret never recorded). */
+  "webhook.created": WebhookDetail;
+  "webhook.updated": WebhookDetail;
+  "webhook.deleted": WebhookDetail;
   "rule.created": RuleDetail;
   "rule.updated": RuleDetail;
   "rule.deleted": RuleDetail;
@@ -55,6 +67,20 @@ export interface EventDetails {
   /** A run-time setting set in the UI/API (value) or reset to the configured default (reset: true, value: the default). */
   "setting.changed": { key: string; value: unknown; reset?: true };
   "mirror.warmed": { manifests: number; blobs: number; bytes: number };
+}
+
+/**
+ * Why a login was refused: a wrong password or robot secret, an account that is disabled or (a robot) past
+ * its expiry, or a name that is no account. Disabled, expired and unknown accounts answer the client alike
+ * (401 after the same slow hash); only the audit log tells them apart.
+ */
+export type LoginRefusal = "wrong_password" | "wrong_secret" | "disabled" | "expired" | "unknown_account";
+export interface WebhookDetail {
+  project: string;
+  url: string;
+  actions: string[];
+  enabled: boolean;
+  hasSecret: boolean;
 }
 
 export interface RuleDetail {
@@ -98,6 +124,10 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.password_changed": true,
   "user.deleted": true,
   "robot.created": true,
+  "robot.updated": true,
+  "robot.disabled": true,
+  "robot.enabled": true,
+  "robot.secret_refreshed": true,
   "robot.deleted": true,
   "project.created": true,
   "project.visibility_changed": true,
@@ -105,6 +135,9 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "project.quota_changed": true,
   "member.set": true,
   "member.removed": true,
+  "webhook.created": true,
+  "webhook.updated": true,
+  "webhook.deleted": true,
   "rule.created": true,
   "rule.updated": true,
   "rule.deleted": true,

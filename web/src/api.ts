@@ -230,6 +230,8 @@ export interface User {
 
 export interface Robot {
   name: string;
+  /** A project robot's project; null for a system robot. */
+  project: string | null;
   description: string;
   permissions: Array<{ project: string; actions: string[] }>;
   expiresAt: string | null;

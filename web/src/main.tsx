@@ -12,6 +12,7 @@ import { RepositoryPage } from "./pages/repository";
 import { ImagePage } from "./pages/image";
 import { ProjectsPage, MembersPage } from "./pages/projects";
 import { RulesPage } from "./pages/rules";
+import { WebhooksPage } from "./pages/webhooks";
 import { UsersPage } from "./pages/users";
 import { RobotsPage } from "./pages/robots";
 import { AuditPage } from "./pages/audit";
@@ -144,6 +145,7 @@ function Route(props: { path: string; admin: boolean }) {
   if (p === "/projects") return <ProjectsPage />;
   if ((m = /^\/projects\/([^/]+)$/.exec(p))) return <MembersPage project={m[1]} />;
   if ((m = /^\/projects\/([^/]+)\/rules$/.exec(p))) return <RulesPage project={m[1]} />;
+  if ((m = /^\/projects\/([^/]+)\/webhooks$/.exec(p))) return <WebhooksPage project={m[1]} />;
   if (props.admin) {
     if (p === "/users") return <UsersPage />;
     if (p === "/robots") return <RobotsPage />;

@@ -5,6 +5,7 @@ import { dateTime } from "../format";
 import { t, type Key } from "../i18n";
 import { isAdmin } from "../session";
 import { ProjectStorageCard, QuotaEditor, StorageUsage } from "./project-quota";
+import { ProjectRobots } from "./robots";
 
 /** Site admins see and manage every project; others see the projects they hold a role in, project admins manage theirs. */
 export function ProjectsPage() {
@@ -200,7 +201,12 @@ export function MembersPage(props: { project: string }) {
       <PageHeader
         crumbs={<><a href="/projects">{t("projects.title")}</a><span>/</span><span>{props.project}</span></>}
         title={t("members.title", { project: props.project })}
-        actions={<a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>}
+        actions={
+          <>
+            <a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>
+            <a class="btn" href={`/projects/${props.project}/webhooks`} data-testid="project-webhooks">{t("webhooks.nav")}</a>
+          </>
+        }
       />
       <ErrorBox error={members.error ?? error} />
       {project && <ProjectStorageCard project={project} canEdit={isAdmin()} onChanged={projects.reload} />}
@@ -265,6 +271,7 @@ export function MembersPage(props: { project: string }) {
           {!members.data.length && <Empty />}
         </Card>
       )}
+      <ProjectRobots project={props.project} />
     </>
   );
 }
