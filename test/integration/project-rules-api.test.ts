@@ -172,11 +172,11 @@ describe("stored rules act at once", () => {
   test("an immutable index keeps its children and every layer under it: deletes by digest and of blobs are refused", async () => {
     const repo = `${project}/imm2`;
     const rule = await json<{ id: number }>(await api("POST", `/projects/${project}/rules`, as.projectAdmin, { kind: "immutable", tags: ["prod.*"] }), 201);
+    const [one, two] = [buildImage({ layers: 1, layerSize: 300 }), buildImage({ layers: 1, layerSize: 400 })];
+    const index = buildIndex([one, two]);
     try {
-      const [one, two] = [buildImage({ layers: 1, layerSize: 300 }), buildImage({ layers: 1, layerSize: 400 })];
       await pushImageAs(registry.url, repo, one.digest, as.projectAdmin, one);
       await pushImageAs(registry.url, repo, two.digest, as.projectAdmin, two);
-      const index = buildIndex([one, two]);
       expect((await putManifestAs(registry.url, repo, "prod-1", index as BuiltImage, as.projectAdmin)).status).toBe(201);
 
       // The web API and /v2 alike: a child of a (any) index goes after the index, named in the error.
@@ -200,8 +200,10 @@ describe("stored rules act at once", () => {
     } finally {
       expect((await api("DELETE", `/projects/${project}/rules/${rule.id}`, as.projectAdmin)).status).toBe(204);
     }
-    // Without the rule the index still holds its children (any index does), but its blobs may go.
-    expect((await v2(registry.url, `/v2/${repo}/manifests/prod-1`, as.projectAdmin, { method: "DELETE" })).status).toBe(202);
+    // Without the rule the index still holds its children (any index does); once it is gone they may go.
+    expect(await outcome(await v2(registry.url, `/v2/${repo}/manifests/${two.digest}`, as.projectAdmin, { method: "DELETE" }))).toEqual({ status: 409, codes: ["DENIED"] });
+    expect((await v2(registry.url, `/v2/${repo}/manifests/${index.digest}`, as.projectAdmin, { method: "DELETE" })).status).toBe(202);
+    expect((await v2(registry.url, `/v2/${repo}/manifests/${two.digest}`, as.projectAdmin, { method: "DELETE" })).status).toBe(202);
   });
 
   test("a retention rule: the preview lists what a GC run then deletes", async () => {
