@@ -235,7 +235,8 @@ test("a hostile session cookie is no session: 401, never a 5xx", async () => {
 });
 
 test("an impossible or out-of-range date is a 400 naming the field, never a Postgres error", async () => {
-  for (const date of EDGE_DATES) {
+  // The offset one is a real instant of 9999 as written (Postgres takes it): only the walk sends it.
+  for (const date of EDGE_DATES.filter((d) => !d.startsWith("9999"))) {
     for (const field of ["since", "until"]) {
       const res = await fetch(`${registry.url}/api/v1/audit?${field}=${encodeURIComponent(date)}`, { headers: { Authorization: ADMIN } });
       expect([date, field, res.status]).toEqual([date, field, 400]);
