@@ -8,6 +8,7 @@ import { registerOciRoutes } from "./oci/routes";
 import { registerTokenRoutes } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
+import { registerSettingsRoutes } from "./admin/settings-api";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -16,7 +17,7 @@ import { clientInfo } from "./http/client-info";
 import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc" | "access"> &
   Partial<Pick<Deps, "ops">>;
 
 /**
@@ -71,6 +72,7 @@ export function buildApp(deps: AppDeps): Express {
   area((table) => {
     registerAdminRoutes(table, deps);
     registerRuleRoutes(table, deps);
+    registerSettingsRoutes(table, { ...deps, gcSettings: deps.gc.settings });
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);
