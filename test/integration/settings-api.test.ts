@@ -6,7 +6,7 @@ import jwt from "jsonwebtoken";
 import { waitFor } from "../support/wait-for";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import type { TestRegistry } from "../support/registry";
-import { ADMIN_PASSWORD, addUser, basic, getToken, pushImageAs, startAuthRegistry, uniqueName, v2, type Creds, type TokenBody } from "../support/auth-helpers";
+import { ADMIN_PASSWORD, addUser, basic, getToken, pushImageAs, runBerth, startAuthRegistry, uniqueName, v2, type Creds, type TokenBody } from "../support/auth-helpers";
 
 jest.setTimeout(120_000);
 
@@ -166,6 +166,11 @@ describe("each setting's effect, set on one replica and in force on the other", 
     // Asked for explicitly, a private project stays private.
     const asked = await settingsApi(b.url, "POST", "/projects", ADMIN, { name: uniqueName("priv-api"), public: false });
     expect(((await asked.json()) as { public: boolean }).public).toBe(false);
+
+    // The CLI follows it too: `berth project add` without --public.
+    const cliProject = uniqueName("pub-cli");
+    const cli = await runBerth(["project", "add", cliProject], { env: { ...process.env, DATABASE_URL: database.url, BERTH_DATA_DIR: a.dataDir } });
+    expect(cli).toMatchObject({ code: 0, stdout: expect.stringContaining(`created public project ${cliProject}`) });
 
     await put(a.url, { defaultVisibility: null });
     await waitFor("default visibility private again on replica b", async () => (await settingsOn(b.url)).defaultVisibility.source === "config", { timeoutMs: 15_000 });
