@@ -57,7 +57,7 @@ const S3Schema = z
   .object({
     bucket: z.string().min(1).optional(),
     region: z.string().min(1).optional(),
-    endpoint: z.string().url().optional(),
+    endpoint: secret(z.string().url(), "url").optional(),
     forcePathStyle: z.boolean().default(false),
     prefix: z.string().default(""),
     storageClass: z.string().min(1).optional(),

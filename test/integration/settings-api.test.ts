@@ -3,6 +3,7 @@
 // force on the other within seconds, the effective configuration with every secret masked, bad values
 // refused with the field named, and the API closed to everyone but administrators.
 import jwt from "jsonwebtoken";
+import pg from "pg";
 import { waitFor } from "../support/wait-for";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import type { TestRegistry } from "../support/registry";
@@ -209,6 +210,27 @@ describe("each setting's effect, set on one replica and in force on the other", 
     expect(details).toContainEqual({ key: "auth.tokenTtlSeconds", value: 300, reset: true });
     expect(events.filter((e) => e.reference === "setting auth.projectCreation").length).toBeGreaterThanOrEqual(2);
   });
+});
+
+test("values written by hand in SQL that are not valid are ignored, not trusted", async () => {
+  const sql = new pg.Client({ connectionString: database.url });
+  await sql.connect();
+  try {
+    // One statement: the valid value showing up on b proves b has read the invalid ones too.
+    await sql.query(
+      `INSERT INTO setting (key, value, updated_at, updated_by) VALUES
+         ('auth.tokenTtlSeconds', '5', now(), 'sql'), ('auth.projectCreation', '"nobody"', now(), 'sql'), ('auth.defaultVisibility', '"public"', now(), 'sql')`,
+    );
+    await waitFor("replica b reads the stored settings", async () => (await settingsOn(b.url)).defaultVisibility.source === "ui", { timeoutMs: 15_000 });
+    const now = await settingsOn(b.url);
+    expect(now.tokenTtlSeconds).toMatchObject({ value: 300, source: "config" });
+    expect(now.projectCreation).toMatchObject({ value: "everyone", source: "config" });
+    const body = (await (await getToken(b.url, { creds: user, scopes: [`repository:${uniqueName("sqlttl")}/app:pull`] })).json()) as TokenBody;
+    expect(body.expires_in).toBe(300);
+  } finally {
+    await sql.query(`DELETE FROM setting WHERE key LIKE 'auth.%'`);
+    await sql.end();
+  }
 });
 
 describe("the effective configuration", () => {
