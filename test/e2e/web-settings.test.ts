@@ -80,10 +80,18 @@ test("change the default visibility and the token lifetime on the Settings page;
   const mine = (await (await api(registry.url, "GET", "/api/v1/projects", admin)).json()) as Array<{ name: string; public: boolean }>;
   expect(mine.find((p) => p.name === "alicefresh")?.public).toBe(true);
 
+  // The New project dialog starts at the default visibility.
+  await page.goto(`${registry.url}/projects`);
+  await page.getByRole("button", { name: "New project" }).click();
+  const newProject = page.getByRole("dialog", { name: "New project" });
+  await waitFor("the Public box ticked by default", () => newProject.getByRole("checkbox").isChecked());
+  await page.keyboard.press("Escape");
+  await newProject.waitFor({ state: "detached" });
+
   // The effective configuration: the UI value shown as such, the metrics token masked.
+  await page.goto(`${registry.url}/settings`);
   const effective = page.getByTestId("effective-config");
   await effective.waitFor();
-  await page.reload();
   await effective.locator('tr[data-key="auth.tokenTtlSeconds"]').getByText("set in UI").waitFor();
   expect(await effective.locator('tr[data-key="auth.tokenTtlSeconds"] td[data-column="value"]').textContent()).toBe("900");
   expect(await effective.locator('tr[data-key="metrics.token"] td[data-column="value"]').textContent()).toContain("********");

@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, del, get, patch, post, put, type MyProject } from "../api";
 import { Badge, Card, Confirm, Empty, ErrorBox, Field, Modal, PageHeader, Spinner, toast, useLoad } from "../components";
 import { dateTime } from "../format";
@@ -162,6 +162,10 @@ function VisibilityConfirm(props: { project: MyProject; onClose: () => void; onD
 function NewProject(props: { onClose: () => void; onDone: () => void }) {
   const [name, setName] = useState("");
   const [isPublic, setPublic] = useState(false);
+  // Starts at the default visibility in force (the Settings page's), which the admin may still change here.
+  useEffect(() => {
+    get<{ defaultVisibility: { value: string } }>("/api/v1/settings").then((s) => setPublic(s.defaultVisibility.value === "public"), () => undefined);
+  }, []);
   const [error, setError] = useState<ApiError | null>(null);
   return (
     <Modal
