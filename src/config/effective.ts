@@ -70,8 +70,11 @@ function mask(value: unknown, kind: SecretKind): string {
   if (kind === "whole" || typeof value !== "string" || !URL.canParse(value)) return MASK;
   const url = new URL(value);
   if (kind === "origin") return `${url.protocol}//${url.host}${url.pathname === "/" && !url.search ? "" : `/${MASK}`}`;
+  // A user name alone is often itself the credential (https://TOKEN@host); with a password it names the account.
   if (url.password) url.password = MASK;
+  else if (url.username) url.username = MASK;
   for (const name of [...url.searchParams.keys()]) url.searchParams.set(name, MASK);
+  if (url.hash) url.hash = MASK;
   return url.href.replace(/%2A/g, "*");
 }
 

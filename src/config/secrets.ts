@@ -2,7 +2,8 @@ import { z } from "zod";
 
 /**
  * How a configuration value that may hold a secret is shown (the Settings page's effective configuration):
- * `whole`: not at all; `url`: with its password and query values hidden (postgres://berth:…@db/berth);
+ * `whole`: not at all; `url`: with its password, query values and fragment hidden (postgres://berth:…@db/berth),
+ * and its user name when it comes without a password (https://TOKEN@host);
  * `origin`: scheme, host and port only (a webhook URL's path may itself be the credential).
  */
 export type SecretKind = "whole" | "url" | "origin";

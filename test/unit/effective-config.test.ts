@@ -51,8 +51,11 @@ test("sources: the YAML file, an environment variable over it, the schema defaul
 
 test.each([
   ["postgres://berth:p%40ss@db:5432/berth", `postgres://berth:${MASK}@db:5432/berth`],
-  ["postgres://berth@db/berth?password=hunter2&sslmode=require", `postgres://berth@db/berth?password=${MASK}&sslmode=${MASK}`],
+  ["postgres://berth@db/berth?password=hunter2&sslmode=require", `postgres://${MASK}@db/berth?password=${MASK}&sslmode=${MASK}`],
   ["postgres://db/berth", "postgres://db/berth"],
+  ["postgres://user:p@ss:word@db/berth", `postgres://user:${MASK}@db/berth`],
+  ["postgres://token-as-user@db/berth", `postgres://${MASK}@db/berth`],
+  ["postgresql://u:secret@[::1]:5432/db#frag-secret", `postgresql://u:${MASK}@[::1]:5432/db#${MASK}`],
 ])("a database URL %s is shown as %s", (databaseUrl, shown) => {
   const entries = byKey(effectiveConfig(parseConfig({ databaseUrl })));
   expect(entries.get("databaseUrl")).toMatchObject({ value: shown, secret: true, source: "yaml" });
