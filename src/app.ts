@@ -10,6 +10,7 @@ import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerRobotRoutes } from "./admin/robot-routes";
 import { registerWebhookRoutes } from "./admin/webhook-routes";
+import { registerSettingsRoutes } from "./admin/settings-api";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -19,7 +20,7 @@ import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
 import { laneUnder, mountLane } from "./http/fast-lane";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc" | "access"> &
   Partial<Pick<Deps, "ops">>;
 
 /**
@@ -92,6 +93,7 @@ export function buildApp(deps: AppDeps): Express {
       const { endpoints } = deps.config.notifications;
       registerWebhookRoutes(table, { ...deps, webhooks: deps.stores.webhooks, delivery: ops.projectWebhooks, configured: endpoints });
     }
+    registerSettingsRoutes(table, { ...deps, gcSettings: deps.gc.settings });
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);
