@@ -8,6 +8,7 @@ import { registerOciRoutes } from "./oci/routes";
 import { registerTokenRoutes } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
+import { registerAuditRoutes } from "./admin/audit-routes";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -15,6 +16,7 @@ import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
 import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
+import { refusalAudit } from "./http/refusal-audit";
 
 export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
   Partial<Pick<Deps, "ops">>;
@@ -71,11 +73,13 @@ export function buildApp(deps: AppDeps): Express {
   area((table) => {
     registerAdminRoutes(table, deps);
     registerRuleRoutes(table, deps);
+    registerAuditRoutes(table, deps);
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);
   if (unmatched) app.use(unmatched);
   app.use(notFound);
+  app.use(refusalAudit(deps.events));
   app.use(errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined));
   return app;
 }

@@ -65,7 +65,7 @@ export class Authenticator {
     if (checked === NO_ACCOUNT) this.throttle.unknownAccount(username, clientIp);
     const principal = checked === NO_ACCOUNT ? null : checked;
     const kind = username.startsWith(ROBOT_PREFIX) ? "robot" : "user";
-    this.events.record({ action: "login", actor: { kind, name: username, address: clientIp }, success: principal !== null, detail: {} });
+    this.events.record({ action: "login", actor: { kind, name: username, address: clientIp }, success: principal !== null, outcome: principal ? "success" : "refused", detail: {} });
     if (!principal) throw new DomainError("Unauthorized", "invalid username or password");
     this.throttle.succeed(username, clientIp);
     const current = await this.current(username);
