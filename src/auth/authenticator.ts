@@ -31,7 +31,11 @@ export class Authenticator {
     private readonly cacheMs = 30_000,
   ) {}
 
-  async login(username: string, password: string, clientIp: string): Promise<Principal> {
+  /**
+   * `fresh`: check the password even when the same credentials passed moments ago, so the login is
+   * recorded (a web UI sign-in is an event every time; Basic auth on each request is not).
+   */
+  async login(username: string, password: string, clientIp: string, options: { fresh?: boolean } = {}): Promise<Principal> {
     // The lockout comes first, before the cache of recent logins: a locked account answers 429 to every
     // password alike, so a guesser learns nothing from it, right password included.
     const wait = this.throttle.retryAfter(username, clientIp);
@@ -40,7 +44,7 @@ export class Authenticator {
     }
     const cacheKey = createHash("sha256").update(`${username}\u0000${password}`).digest("hex");
     const hit = this.recent.get(cacheKey);
-    if (hit && hit.until > Date.now()) {
+    if (hit && hit.until > Date.now() && !options.fresh) {
       // Re-read the account (no KDF): a disabled, deleted, demoted or re-keyed account takes effect at once.
       const current = await this.current(username);
       if (current && current.hash === hit.hash) return current.principal;

@@ -58,7 +58,7 @@ function refusalOf(err: unknown, req: Request) {
     detail: {
       status: error.status,
       code: error.code,
-      message: typeof error.detail === "string" ? error.detail.slice(0, 500) : error.message.slice(0, 500),
+      message: (typeof error.detail === "string" ? error.detail : error.toBody().errors[0].message).slice(0, 500),
       method: req.method,
       route: String(req.res?.locals.route ?? req.path.slice(0, 200)),
       ...(claimed !== undefined ? { claimedSubject: claimed } : {}),
