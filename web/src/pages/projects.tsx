@@ -200,7 +200,17 @@ export function MembersPage(props: { project: string }) {
       <PageHeader
         crumbs={<><a href="/projects">{t("projects.title")}</a><span>/</span><span>{props.project}</span></>}
         title={t("members.title", { project: props.project })}
-        actions={<a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>}
+        actions={
+          <>
+            {/* The project's audit log is for its admins (the server enforces it). */}
+            {(isAdmin() || project?.role === "admin") && (
+              <a class="btn" data-testid="project-audit" href={`/projects/${props.project}/audit`}>
+                {t("audit.projectTab")}
+              </a>
+            )}
+            <a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>
+          </>
+        }
       />
       <ErrorBox error={members.error ?? error} />
       {project && <ProjectStorageCard project={project} canEdit={isAdmin()} onChanged={projects.reload} />}
