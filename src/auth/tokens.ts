@@ -169,3 +169,12 @@ function parseAccessClaim(claim: unknown): Access[] {
       Array.isArray(a.actions) && a.actions.every((x: unknown) => typeof x === "string"),
   );
 }
+
+/**
+ * The subject a token says it was issued to, without checking it: only to describe a refused token
+ * (it may be forged, so it is never taken as who acted). Null when it is no JWT.
+ */
+export function claimedSubject(token: string): string | null {
+  const payload = jwt.decode(token);
+  return payload && typeof payload === "object" && typeof payload.sub === "string" ? payload.sub : null;
+}

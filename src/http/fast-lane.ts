@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
  * lane vs 245–292 µs without). Nothing in the /v2 chain uses express's request or response helpers
  * beyond `path`, `originalUrl` and `res.locals`, which are provided here.
  */
-export function laneUnder(prefix: string, stack: RequestHandler[], onError: ErrorRequestHandler) {
+export function laneUnder(prefix: string, stack: RequestHandler[], onError: ErrorRequestHandler[]) {
   const run = (rawReq: IncomingMessage, rawRes: ServerResponse): void => {
     const req = rawReq as Request;
     const res = rawRes as Response;
@@ -25,13 +25,18 @@ export function laneUnder(prefix: string, stack: RequestHandler[], onError: Erro
     res.locals = Object.create(null) as Response["locals"];
     let index = 0;
     let failed = false;
-    const fail = (err: unknown): void => {
-      if (failed) return;
-      failed = true;
+    // The error handlers in order, as express runs them: each passes the error on with next(err).
+    const fail = (err: unknown, at = 0): void => {
+      if (at === 0) {
+        if (failed) return;
+        failed = true;
+      }
+      const handler = onError[at];
+      if (!handler) return void res.destroy();
       try {
-        onError(err, req, res, () => res.destroy());
-      } catch {
-        res.destroy();
+        handler(err, req, res, (passed?: unknown) => fail(passed ?? err, at + 1));
+      } catch (thrown) {
+        fail(thrown, at + 1);
       }
     };
     const next = (err?: unknown): void => {

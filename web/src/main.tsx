@@ -148,6 +148,7 @@ function Route(props: { path: string; admin: boolean }) {
   if ((m = /^\/projects\/([^/]+)$/.exec(p))) return <MembersPage project={m[1]} />;
   if ((m = /^\/projects\/([^/]+)\/rules$/.exec(p))) return <RulesPage project={m[1]} />;
   if ((m = /^\/projects\/([^/]+)\/webhooks$/.exec(p))) return <WebhooksPage project={m[1]} />;
+  if ((m = /^\/projects\/([^/]+)\/audit$/.exec(p))) return <AuditPage project={m[1]} />;
   if (props.admin) {
     if (p === "/users") return <UsersPage />;
     if (p === "/robots") return <RobotsPage />;

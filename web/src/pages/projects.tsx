@@ -238,6 +238,12 @@ export function MembersPage(props: { project: string }) {
         title={t("members.title", { project: props.project })}
         actions={
           <>
+            {/* The project's audit log is for its admins (the server enforces it). */}
+            {(isAdmin() || project?.role === "admin") && (
+              <a class="btn" data-testid="project-audit" href={`/projects/${props.project}/audit`}>
+                {t("audit.projectTab")}
+              </a>
+            )}
             <a class="btn" href={`/projects/${props.project}/rules`}>{t("projects.rules")}</a>
             <a class="btn" href={`/projects/${props.project}/webhooks`} data-testid="project-webhooks">{t("webhooks.nav")}</a>
           </>
