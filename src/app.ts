@@ -10,6 +10,8 @@ import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
 import { registerRobotRoutes } from "./admin/robot-routes";
 import { registerWebhookRoutes } from "./admin/webhook-routes";
+import { registerSettingsRoutes } from "./admin/settings-api";
+import { registerAuditRoutes } from "./admin/audit-routes";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -18,8 +20,9 @@ import { clientInfo } from "./http/client-info";
 import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
 import { laneUnder, mountLane } from "./http/fast-lane";
+import { refusalAudit } from "./http/refusal-audit";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc" | "access"> &
   Partial<Pick<Deps, "ops">>;
 
 /**
@@ -92,14 +95,16 @@ export function buildApp(deps: AppDeps): Express {
       const { endpoints } = deps.config.notifications;
       registerWebhookRoutes(table, { ...deps, webhooks: deps.stores.webhooks, delivery: ops.projectWebhooks, configured: endpoints });
     }
+    registerSettingsRoutes(table, { ...deps, gcSettings: deps.gc.settings });
+    registerAuditRoutes(table, deps);
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);
   if (unmatched) everywhere(unmatched);
   everywhere(notFound);
-  const renderError = errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined);
-  app.use(renderError);
-  mountLane(app, laneUnder("/v2", registryStack, renderError));
+  const onError = [refusalAudit(deps.events), errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined)];
+  for (const handler of onError) app.use(handler);
+  mountLane(app, laneUnder("/v2", registryStack, onError));
   return app;
 }
 

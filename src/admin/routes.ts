@@ -1,7 +1,5 @@
-import { DATE_FORMAT_HINT, parseCalendarDate } from "../kernel/calendar-date";
 import { z } from "zod";
 import { byteSize } from "../config/gc";
-import type { AuditLog } from "../audit/audit-log";
 import type { AuthComponents } from "../auth";
 import type { EventBus } from "../events/event-bus";
 import type { RegistryServices } from "../oci/routes";
@@ -12,7 +10,6 @@ import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
-import { actionsInCategory } from "../events/vocabulary";
 import { mirrorWarmedEvent, userChangeEvent } from "../events/admin-events";
 import { OciError } from "../http/errors";
 import { ROLES } from "../auth/principal";
@@ -21,11 +18,11 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
 
 /**
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
- * format. Users and the audit log are for administrators; a project's admins manage its members (robots:
- * robot-routes.ts).
+ * format. Users are for administrators (robots: robot-routes.ts; the audit log: audit-routes.ts); a
+ * project's admins manage its members.
  * Every change is recorded as an event (src/events/vocabulary.ts) with the caller and client address.
  */
-export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; audit: AuditLog; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
+export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));
@@ -110,7 +107,6 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
       deps.events.record({ ...origin(ctx, caller), action: "member.removed", reference: `user ${username}`, detail: { project } });
       send(ctx.res, 204, {});
     }))
-    .on("GET", /^\/api\/v1\/audit$/, admin(async (ctx) => ok(ctx, await deps.audit.query(parseAuditQuery(ctx.query)))))
     .on("GET", /^\/api\/v1\/mirror$/, admin(async (ctx) => {
       const mirror = deps.mirror;
       if (!mirror) return ok(ctx, { enabled: false });
@@ -147,32 +143,6 @@ const Membership = z.object({ role: z.enum(ROLES) }).strict();
 const MAX_JSON_BYTES = 1024 * 1024;
 const JSON_BODY = smallBody(MAX_JSON_BYTES);
 const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
-
-function parseAuditQuery(query: URLSearchParams) {
-  const date = (name: string) => {
-    const value = query.get(name);
-    if (value === null) return undefined;
-    const d = parseCalendarDate(value);
-    if (d === null) throw new OciError("INVALID_REQUEST", `${name} must be ${DATE_FORMAT_HINT}`);
-    return d;
-  };
-  const limit = Number(query.get("limit") ?? 100);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new OciError("INVALID_REQUEST", "limit must be 1..1000");
-  const before = query.get("before") ?? undefined;
-  if (before !== undefined && !/^\d{1,19}$/.test(before)) throw new OciError("INVALID_REQUEST", "before must be an event id");
-  const action = query.get("action") ?? undefined;
-  // A category ("admin") stands for its actions, and for itself: rows written before the vocabulary say "admin".
-  const category = action === undefined ? null : actionsInCategory(action);
-  return {
-    actor: query.get("actor") ?? undefined,
-    action: category ? [action!, ...category] : action,
-    repository: query.get("repository") ?? undefined,
-    since: date("since"),
-    until: date("until"),
-    before,
-    limit,
-  };
-}
 
 /** `?force=true` (or `false`, or absent); anything else is refused rather than read as "no". */
 function forceFlag(value: string | null): boolean {

@@ -45,7 +45,11 @@ export interface ProjectView extends ProjectFigures {
 
 /** Users, robot accounts, projects and memberships: the rules, for the CLI and the admin API alike. */
 export class AccountService {
-  constructor(private readonly accounts: AccountStore) {}
+  constructor(
+    private readonly accounts: AccountStore,
+    /** Whether a project created without a visibility is public (the Settings page's default visibility). */
+    private readonly defaultPublic: () => boolean = () => false,
+  ) {}
 
   async listUsers(): Promise<UserView[]> {
     return (await this.accounts.listUsers()).map(userView);
@@ -188,7 +192,7 @@ export class AccountService {
     checkProjectName(name);
     const owner = options.owner ? await this.requireUser(options.owner) : null;
     // An implicit project (made by a write under the name) is adopted: an administrator asked for this one.
-    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false, true);
+    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? this.defaultPublic(), true);
     if (!created) throw new DomainError("Conflict", `project ${name} exists`);
     return this.viewOf(project);
   }

@@ -33,7 +33,11 @@ export class Authenticator {
     private readonly cacheMs = 30_000,
   ) {}
 
-  async login(username: string, password: string, clientIp: string): Promise<Principal> {
+  /**
+   * `fresh`: check the password even when the same credentials passed moments ago, so the login is
+   * recorded (a web UI sign-in is an event every time; Basic auth on each request is not).
+   */
+  async login(username: string, password: string, clientIp: string, options: { fresh?: boolean } = {}): Promise<Principal> {
     // The lockout comes first, before the cache of recent logins: a locked account answers 429 to every
     // password alike, so a guesser learns nothing from it, right password included.
     const wait = this.throttle.retryAfter(username, clientIp);
@@ -42,7 +46,7 @@ export class Authenticator {
     }
     const cacheKey = createHash("sha256").update(`${username}\u0000${password}`).digest("hex");
     const hit = this.recent.get(cacheKey);
-    if (hit && hit.until > Date.now()) {
+    if (hit && hit.until > Date.now() && !options.fresh) {
       // Re-read the account (no KDF): a disabled, deleted, demoted or re-keyed account takes effect at once.
       const current = await this.current(username);
       if (current && current.hash === hit.hash) return current.principal;
@@ -69,7 +73,7 @@ export class Authenticator {
     const robot = username.startsWith(ROBOT_PREFIX);
     const reason: LoginRefusal | null = principal ? null : checked === null ? (robot ? "wrong_secret" : "wrong_password") : (checked as Unusable).unusable;
     const actor = { kind: robot ? ("robot" as const) : ("user" as const), name: username, address: clientIp };
-    this.events.record({ action: "login", actor, success: principal !== null, detail: reason ? { reason } : {} });
+    this.events.record({ action: "login", actor, success: principal !== null, outcome: principal ? "success" : "refused", detail: reason ? { reason } : {} });
     if (!principal) throw new DomainError("Unauthorized", "invalid username or password");
     this.throttle.succeed(username, clientIp);
     const current = await this.current(username);

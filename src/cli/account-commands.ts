@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Config } from "../config";
 import { AccountService } from "../auth/account-service";
+import { AccessSettings } from "../auth/auth-settings";
+import { LiveSettings } from "../metadata/live-settings";
 import { generateSecret } from "../auth/passwords";
 import type { RobotPermission } from "../auth/principal";
 import { KeyRing } from "../auth/signing-keys";
@@ -30,7 +32,13 @@ async function withEvents<T>(config: Config, work: (stores: Stores, record: Reco
 }
 
 function withAccounts<T>(config: Config, work: (accounts: AccountService, record: RecordEvent) => Promise<T>): Promise<T> {
-  return withEvents(config, (stores, record) => work(new AccountService(stores.accounts), record));
+  return withEvents(config, async (stores, record) => {
+    // A project made here without --public gets the default visibility in force (Settings page, else config).
+    const live = new LiveSettings(stores.settings);
+    await live.refresh();
+    const access = new AccessSettings(config.auth, live);
+    return work(new AccountService(stores.accounts, () => access.defaultPublic), record);
+  });
 }
 
 function password(values: { password?: string; "password-stdin"?: boolean }): { value: string; generated: boolean } {
@@ -183,9 +191,9 @@ berth project member <project> <user> --remove`,
       switch (sub) {
         case "add": {
           const [name] = positionals(names, 1, "berth project add <name>");
-          await accounts.addProject(name, { public: values.public ?? false, owner: values.owner });
-          record({ action: "project.created", reference: `project ${name}`, detail: { public: values.public ?? false, owner: values.owner ?? null } });
-          console.log(`created ${values.public ? "public" : "private"} project ${name}`);
+          const project = await accounts.addProject(name, { public: values.public, owner: values.owner });
+          record({ action: "project.created", reference: `project ${name}`, detail: { public: project.public, owner: values.owner ?? null } });
+          console.log(`created ${project.public ? "public" : "private"} project ${name}`);
           return 0;
         }
         case "rm": {

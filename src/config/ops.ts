@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { compilesWith, glob } from "../kernel/patterns";
+import { secret } from "./secrets";
 
 /**
  * The operations part of the configuration (TLS, reverse proxies, HTTP limits and timeouts, rate limits,
@@ -81,7 +82,7 @@ const MetricsSchema = z
   .object({
     enabled: z.boolean().default(true),
     /** When set, /metrics requires `Authorization: Bearer <token>`. */
-    token: z.string().min(16, "must be at least 16 characters").optional(),
+    token: secret(z.string().min(16, "must be at least 16 characters")).optional(),
   })
   .strict();
 
@@ -90,11 +91,11 @@ export const NOTIFICATION_ACTIONS = ["push", "pull", "delete"] as const;
 const EndpointSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, dots, dashes and underscores"),
-    url: z.string().regex(/^https?:\/\/[^/\s]+/, "must be an http:// or https:// URL"),
+    url: secret(z.string().regex(/^https?:\/\/[^/\s]+/, "must be an http:// or https:// URL"), "origin"),
     /** Key for the X-Berth-Signature-256 header (HMAC-SHA256 of the body); unset sends no signature. */
-    secret: z.string().min(16, "must be at least 16 characters").optional(),
+    secret: secret(z.string().min(16, "must be at least 16 characters")).optional(),
     /** Extra request headers, e.g. Authorization for the receiver. */
-    headers: z.record(z.string(), z.string()).default({}),
+    headers: z.record(z.string(), secret(z.string())).default({}),
     actions: z.array(z.enum(NOTIFICATION_ACTIONS)).min(1).default([...NOTIFICATION_ACTIONS]),
     /** Glob patterns over repository names ("team-a/*", "**"); empty means every repository. */
     repositories: z.array(z.string().min(1).superRefine(compilesWith(glob))).default([]),

@@ -45,6 +45,12 @@ export interface EventDetails {
   "webhook.created": WebhookDetail;
   "webhook.updated": WebhookDetail;
   "webhook.deleted": WebhookDetail;
+  /**
+   * A request refused with 401 or 403 that is worth an entry (src/http/refusal-audit.ts draws the line):
+   * an identified caller denied (403: no right, an immutable tag, a wrong CSRF token), or a token that
+   * is no longer valid. `claimedSubject` is what an unverifiable token says, never taken as the actor.
+   */
+  "access.denied": { status: number; code: string; message: string; method: string; route: string; claimedSubject?: string };
   "rule.created": RuleDetail;
   "rule.updated": RuleDetail;
   "rule.deleted": RuleDetail;
@@ -101,6 +107,10 @@ export interface QuotaRefusal {
 
 export type EventAction = keyof EventDetails;
 
+/** How an action ended: done, refused (401/403, a quota, an immutable tag, a wrong password), or failed. */
+export const OUTCOMES = ["success", "refused", "failed"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
 /** The actions delivered to webhooks (in the CNCF envelope) as well as to the audit log. */
 export const REGISTRY_ACTIONS = ["push", "pull", "delete"] as const;
 export type RegistryAction = (typeof REGISTRY_ACTIONS)[number];
@@ -114,7 +124,7 @@ export function actionsInCategory(category: string): EventAction[] | null {
   return Object.keys(ADMIN_ACTIONS) as AdminAction[];
 }
 
-type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token" | "quota.exceeded">;
+type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token" | "quota.exceeded" | "access.denied">;
 // A record over every admin action, so adding an action to EventDetails without deciding here fails to compile.
 const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.created": true,
@@ -189,6 +199,10 @@ interface EventFields<A extends EventAction> {
   reference?: string | null;
   /** False for refused attempts (a wrong password) and failed runs; true when absent. */
   success?: boolean;
+  /** How it ended; when absent, "success", or "failed" where success is false. */
+  outcome?: Outcome;
+  /** The project acted on, where neither the repository nor the detail names it. */
+  project?: string | null;
   detail: EventDetails[A];
   /** The HTTP request the action came in, when it came in one. */
   request?: RequestSummary;

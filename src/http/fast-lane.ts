@@ -11,27 +11,33 @@ import type { IncomingMessage, ServerResponse } from "node:http";
  * app.use layer with a `next` closure each, and its async bookkeeping. The lane runs the same list of
  * middleware directly (A/B on GET by tag, c8, 2–3 alternations on a loaded machine: 175–253 µs with the
  * lane vs 245–292 µs without). Nothing in the /v2 chain uses express's request or response helpers
- * beyond `path`, `originalUrl` and `res.locals`, which are provided here.
+ * beyond `path`, `originalUrl`, `req.res` and `res.locals`, which are provided here.
  */
-export function laneUnder(prefix: string, stack: RequestHandler[], onError: ErrorRequestHandler) {
+export function laneUnder(prefix: string, stack: RequestHandler[], onError: ErrorRequestHandler[]) {
   const run = (rawReq: IncomingMessage, rawRes: ServerResponse): void => {
     const req = rawReq as Request;
     const res = rawRes as Response;
     const url = req.url ?? "/";
     const query = url.indexOf("?");
     req.originalUrl = url;
+    req.res = res;
     // express's request prototype (http/server-classes.ts) answers `path`; a plain IncomingMessage has none.
     if (!("path" in req)) Object.defineProperty(req, "path", { value: query === -1 ? url : url.slice(0, query) });
     res.locals = Object.create(null) as Response["locals"];
     let index = 0;
     let failed = false;
-    const fail = (err: unknown): void => {
-      if (failed) return;
-      failed = true;
+    // The error handlers in order, as express runs them: each passes the error on with next(err).
+    const fail = (err: unknown, at = 0): void => {
+      if (at === 0) {
+        if (failed) return;
+        failed = true;
+      }
+      const handler = onError[at];
+      if (!handler) return void res.destroy();
       try {
-        onError(err, req, res, () => res.destroy());
-      } catch {
-        res.destroy();
+        handler(err, req, res, (passed?: unknown) => fail(passed ?? err, at + 1));
+      } catch (thrown) {
+        fail(thrown, at + 1);
       }
     };
     const next = (err?: unknown): void => {

@@ -16,7 +16,7 @@ import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { smallBody, streamedBody } from "../http/body-policy";
 import { clientIp } from "../http/client-info";
-import { eventOrigin } from "../http/event-origin";
+import { eventOrigin, noteCaller } from "../http/event-origin";
 import { DomainError } from "../kernel/errors";
 import { OciError, toOciError } from "../http/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
@@ -114,7 +114,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const body = await readBody(ctx, z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict());
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
       const { authenticator, sessions } = deps.auth.token!;
-      const principal = await authenticator.login(body.username, body.password, clientIp(ctx.req));
+      const principal = noteCaller(ctx.req, await authenticator.login(body.username, body.password, clientIp(ctx.req), { fresh: true }));
       if (principal.kind !== "user") throw new OciError("DENIED", "robot accounts cannot sign in to the web UI");
       const { token, session } = await sessions!.create(principal);
       const secure = isHttps(ctx.req, deps.config.externalUrl);

@@ -237,10 +237,10 @@ test("a hostile session cookie is no session: 401, never a 5xx", async () => {
 test("an impossible or out-of-range date is a 400 naming the field, never a Postgres error", async () => {
   // The offset one is a real instant of 9999 as written (Postgres takes it): only the walk sends it.
   for (const date of EDGE_DATES.filter((d) => !d.startsWith("9999"))) {
-    for (const field of ["since", "until"]) {
+    for (const field of ["since", "until", "from", "to"]) {
       const res = await fetch(`${registry.url}/api/v1/audit?${field}=${encodeURIComponent(date)}`, { headers: { Authorization: ADMIN } });
       expect([date, field, res.status]).toEqual([date, field, 400]);
-      expect(((await res.json()) as { errors: Array<{ detail?: string }> }).errors[0].detail).toMatch(new RegExp(`^${field} must be an ISO 8601 date`));
+      expect(((await res.json()) as { errors: Array<{ detail?: string }> }).errors[0].detail).toMatch(new RegExp(`^${field}: must be an ISO 8601 date`));
     }
   }
   const robot = await fetch(`${registry.url}/api/v1/robots`, {

@@ -289,6 +289,9 @@ export interface AuditEvent {
   repository: string | null;
   reference: string | null;
   success: boolean;
+  /** success | refused | failed */
+  outcome: string;
+  project: string | null;
   clientIp: string | null;
   detail: Record<string, unknown> | null;
 }

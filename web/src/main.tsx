@@ -19,6 +19,7 @@ import { AuditPage } from "./pages/audit";
 import { MirrorPage } from "./pages/mirror";
 import { StoragePage } from "./pages/storage";
 import { ImportPage } from "./pages/import";
+import { SettingsPage } from "./pages/settings";
 
 function App() {
   useLang();
@@ -57,6 +58,7 @@ function Shell(props: { path: string }) {
     { href: "/audit", icon: "audit", label: "nav.audit", admin: true },
     { href: "/mirror", icon: "mirror", label: "nav.mirror", admin: true },
     { href: "/storage", icon: "storage", label: "nav.storage", admin: true },
+    { href: "/settings", icon: "settings", label: "nav.settings", admin: true },
   ];
   const link = (item: (typeof items)[number]) => (
     <a key={item.href} href={item.href} class={`nav-link ${props.path.startsWith(item.href) ? "active" : ""}`}>
@@ -146,12 +148,14 @@ function Route(props: { path: string; admin: boolean }) {
   if ((m = /^\/projects\/([^/]+)$/.exec(p))) return <MembersPage project={m[1]} />;
   if ((m = /^\/projects\/([^/]+)\/rules$/.exec(p))) return <RulesPage project={m[1]} />;
   if ((m = /^\/projects\/([^/]+)\/webhooks$/.exec(p))) return <WebhooksPage project={m[1]} />;
+  if ((m = /^\/projects\/([^/]+)\/audit$/.exec(p))) return <AuditPage project={m[1]} />;
   if (props.admin) {
     if (p === "/users") return <UsersPage />;
     if (p === "/robots") return <RobotsPage />;
     if (p === "/audit") return <AuditPage />;
     if (p === "/mirror") return <MirrorPage />;
     if (p === "/storage") return <StoragePage />;
+    if (p === "/settings") return <SettingsPage />;
   }
   return (
     <div class="empty empty-page">
