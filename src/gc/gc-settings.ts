@@ -21,8 +21,8 @@ export interface SettingView<T> {
 }
 
 export interface GcSettingsView {
-  /** Null: no scheduled collection. */
-  schedule: SettingView<string | null>;
+  /** Null: no scheduled collection. `error`: the stored schedule cannot be armed, so none runs. */
+  schedule: SettingView<string | null> & { error?: string };
   /** Milliseconds, with `text` as people write it. */
   grace: SettingView<number> & { text: string; defaultText: string };
   untagged: SettingView<boolean>;
@@ -49,9 +49,21 @@ export class GcSettings {
     return this.field("untagged", this.configured.untagged);
   }
 
-  /** Undefined: no schedule. */
+  /** Undefined: no schedule (also when the stored one cannot be armed, see scheduleError). */
   get schedule(): string | undefined {
+    if (this.scheduleError) return undefined;
     return this.field("schedule", this.configured.schedule ?? "") || undefined;
+  }
+
+  /**
+   * Why the stored schedule cannot be armed (stored before the API refused it, or written by hand), else
+   * undefined. Such a value turns scheduled collection off rather than stop the server from starting.
+   */
+  get scheduleError(): string | undefined {
+    const stored = this.live?.get(GC_SETTING_KEYS.schedule);
+    if (!stored || typeof stored.value !== "string") return undefined;
+    const problem = scheduleProblem(stored.value);
+    return problem && `${problem}; scheduled garbage collection is off until the schedule is changed or reset`;
   }
 
   /** Called when a stored value changes, from this replica or another. */
@@ -61,8 +73,9 @@ export class GcSettings {
 
   view(): GcSettingsView {
     const grace = this.describe("grace", this.grace, this.configured.grace);
+    const scheduleError = this.scheduleError;
     return {
-      schedule: this.describe("schedule", this.schedule ?? null, this.configured.schedule ?? null),
+      schedule: { ...this.describe("schedule", this.schedule ?? null, this.configured.schedule ?? null), ...(scheduleError && { source: "ui" as const, error: scheduleError }) },
       grace: { ...grace, text: formatDuration(grace.value), defaultText: formatDuration(grace.default) },
       untagged: this.describe("untagged", this.untagged, this.configured.untagged),
     };
@@ -111,14 +124,34 @@ export class GcSettings {
   }
 }
 
-function isScheduleText(v: unknown): boolean {
-  if (typeof v !== "string") return false;
+/** Why a schedule text cannot be armed; undefined when it can ("" is no schedule). */
+function scheduleProblem(text: string): string | undefined {
   try {
-    if (v !== "") parseSchedule(v);
-    return true;
-  } catch {
-    return false;
+    if (text !== "") parseSchedule(text);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
+}
+
+function isScheduleText(v: unknown): boolean {
+  return typeof v === "string" && !scheduleProblem(v);
+}
+
+/** What is wrong with the stored GC settings (for `berth doctor`), one sentence each. */
+export function storedGcSettingProblems(stored: ReadonlyMap<string, StoredSetting>): string[] {
+  const problems: string[] = [];
+  for (const field of Object.keys(GC_SETTING_KEYS) as Field[]) {
+    const setting = stored.get(GC_SETTING_KEYS[field]);
+    if (!setting) continue;
+    if (field === "schedule" && typeof setting.value === "string") {
+      const problem = scheduleProblem(setting.value);
+      if (problem) problems.push(`stored setting ${GC_SETTING_KEYS[field]}: ${problem}; scheduled garbage collection is off until it is changed or reset`);
+    } else if (!VALID[field](setting.value)) {
+      problems.push(`stored setting ${GC_SETTING_KEYS[field]} has an invalid value ${JSON.stringify(setting.value)}; the configured value is used`);
+    }
+  }
+  return problems;
 }
 
 function isDuration(v: unknown): boolean {

@@ -5,6 +5,8 @@ import path from "node:path";
 import { Agent, fetch, ProxyAgent } from "undici";
 import type { Config, UpstreamConfig } from "../config";
 import { probeDatabase } from "../metadata/database-check";
+import { SqlSettingStore } from "../metadata/settings-store";
+import { storedGcSettingProblems } from "../gc/gc-settings";
 import { NetworkGuard } from "../proxy/network-guard";
 import { createStorageDriver } from "../storage/factory";
 import { unbracketHost } from "../kernel/addresses";
@@ -130,6 +132,12 @@ async function checkDatabase(config: Config, timeoutMs: number, add: Add): Promi
   await probeDatabase(
     { url: config.databaseUrl, where: config.databaseUrl ? redactUrl(config.databaseUrl) : "", dataDir: config.dataDir, timeoutMs, describe },
     (severity, message) => add("database", severity, message),
+    async (session) => {
+      // A stored setting the server cannot use is ignored or switched off there (with a logged error): said here too.
+      const problems = storedGcSettingProblems(await new SqlSettingStore(session).all());
+      for (const problem of problems) add("settings", "fail", problem);
+      if (!problems.length) add("settings", "ok", "stored settings are valid");
+    },
   );
 }
 

@@ -7,6 +7,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import pg from "pg";
 import { makeTestCertificates, type TestCertificates } from "../support/certificates";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
@@ -83,6 +84,23 @@ describe("berth doctor", () => {
     expect(stdout).toMatch(/^ok {4}upstream default .*answers 200/m);
     expect(stdout).toMatch(/^ok {4}webhook default .*accepts connections$/m);
     expect(stdout).not.toMatch(/^(warn|FAIL)/m);
+  });
+
+  it("fails on a stored GC schedule the server cannot arm (saved before the API refused it)", async () => {
+    const env = { BERTH_DATA_DIR: path.join(work, "data-settings"), DATABASE_URL: database.url };
+    expect((await berth(["migrate"], env)).code).toBe(0);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO setting (key, value) VALUES ('gc.schedule', '"0 0 31 2 *"')`);
+      const { code, stdout } = await berth(["doctor"], env);
+      expect(code).toBe(1);
+      expect(stdout).toMatch(/^FAIL {2}settings .*gc\.schedule: schedule "0 0 31 2 \*" never comes due.*scheduled garbage collection is off/m);
+    } finally {
+      await client.query(`DELETE FROM setting WHERE key = 'gc.schedule'`);
+      await client.end();
+    }
+    expect((await berth(["doctor"], env)).stdout).toMatch(/^ok {4}settings .*stored settings are valid$/m);
   });
 
   it("prints one FAIL line per broken dependency and exits 1", async () => {
