@@ -218,6 +218,9 @@ export class PrismaAccountStore implements AccountStore {
   }
 
   async updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null> {
+    // With nothing to change Prisma sends a SELECT, whose count the PGlite adapter reports as 0 rows: the
+    // project would seem not to exist. Nothing to change is answered by looking the project up.
+    if (Object.values(data).every((v) => v === undefined)) return this.findProject(name);
     const result = await this.prisma.project.updateMany({ where: { name }, data });
     return result.count ? this.findProject(name) : null;
   }
@@ -261,6 +264,15 @@ export class PrismaAccountStore implements AccountStore {
       // its repository FOR KEY SHARE and then writes those rows, so taking them first would deadlock with it.
       await tx.$queryRaw`SELECT id FROM repository WHERE project_id = ${locked.id} FOR UPDATE`;
       await tx.project.delete({ where: { id: locked.id } });
+      // Robot permissions name projects (members and rules go by the cascade): the project's go with it, and a
+      // robot left with none is disabled, its tokens with it, as Harbor deletes a project's robots.
+      await tx.$executeRaw`
+        UPDATE robot SET permissions = COALESCE(
+          (SELECT jsonb_agg(p) FROM jsonb_array_elements(permissions) p WHERE p->>'project' <> ${name}), '[]'::jsonb)
+        WHERE permissions @> jsonb_build_array(jsonb_build_object('project', ${name}::text))`;
+      await tx.$executeRaw`
+        UPDATE robot SET disabled = true, credential_generation = credential_generation + 1
+        WHERE permissions = '[]'::jsonb AND NOT disabled`;
       return { deleted: true, repositories };
     }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while
   }
