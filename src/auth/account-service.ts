@@ -85,7 +85,7 @@ export class AccountService {
   async addRobot(input: { name: string; permissions: RobotPermission[]; description?: string; expiresAt?: Date | null }): Promise<{ robot: RobotView; secret: string }> {
     const bare = input.name.startsWith(ROBOT_PREFIX) ? input.name.slice(ROBOT_PREFIX.length) : input.name;
     if (!ACCOUNT_NAME.test(bare)) throw invalid(`robot name must match ${ACCOUNT_NAME.source}`);
-    const permissions = input.permissions.map(checkPermission);
+    const permissions = await this.bindToProjects(input.permissions.map(checkPermission));
     if (!permissions.length) throw invalid("a robot needs at least one permission");
     // A robot born expired would be a credential nobody can use, and hides a typo in the date.
     if (input.expiresAt && !(input.expiresAt.getTime() > Date.now())) throw invalid("expiresAt: must be in the future");
@@ -100,6 +100,16 @@ export class AccountService {
       expiresAt: input.expiresAt ?? null,
     });
     return { robot: robotView(row), secret };
+  }
+
+  /** Ties each permission naming an existing project to that project's id (see RobotPermission.projectId). */
+  private async bindToProjects(permissions: RobotPermission[]): Promise<RobotPermission[]> {
+    return Promise.all(
+      permissions.map(async (p) => {
+        const project = p.project === "*" ? null : await this.accounts.findProject(p.project);
+        return project ? { ...p, projectId: project.id } : p;
+      }),
+    );
   }
 
   async removeRobot(name: string): Promise<void> {
@@ -242,7 +252,7 @@ const userView = (u: UserRow): UserView => ({ username: u.username, isAdmin: u.i
 const robotView = (r: RobotRow): RobotView => ({
   name: r.name,
   description: r.description,
-  permissions: r.permissions,
+  permissions: r.permissions.map(({ project, actions }) => ({ project, actions })),
   expiresAt: r.expiresAt,
   disabled: r.disabled,
   createdAt: r.createdAt,
