@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { Agent, fetch, ProxyAgent } from "undici";
-import type { Config, UpstreamConfig } from "../config";
+import { anonymousMirrorPullWarning, type Config, type UpstreamConfig } from "../config";
 import { probeDatabase } from "../metadata/database-check";
 import { SqlSettingStore } from "../metadata/settings-store";
 import { storedGcSettingProblems } from "../gc/gc-settings";
@@ -67,6 +67,8 @@ function checkConfig(config: Config, add: Add): void {
   if (!loopback && !config.auth.enabled) add("config", "warn", `auth is off on the non-loopback address ${config.listen}: anyone who can reach it may push and delete`);
   if (config.tls && config.externalUrl?.startsWith("http://")) add("config", "warn", `externalUrl ${config.externalUrl} is http:// while Berth serves HTTPS`);
   if (!loopback && config.metrics.enabled && !config.metrics.token) add("config", "warn", "/metrics is open to anyone who can reach Berth; set metrics.token or filter it at the proxy");
+  const anonymousPull = anonymousMirrorPullWarning(config);
+  if (anonymousPull) add("config", "warn", anonymousPull);
   if (config.trustedProxies.includes("any")) add("config", "warn", "trustedProxies includes `any`: every client can set its own address with X-Forwarded-For");
   for (const e of config.notifications.endpoints) {
     if (!e.secret) add("config", "warn", `webhook ${e.name} has no secret: receivers cannot verify that notifications come from Berth`);

@@ -145,6 +145,13 @@ describe("berth doctor", () => {
     expect(fresh.stdout).toMatch(/^warn {2}config .*auth is off/m);
     expect(fresh.stdout).toMatch(/^warn {2}config .*\/metrics is open/m);
 
+    // A mirror that logs in upstream: anonymous pull is off unless asked for, and then a warning.
+    const mirrorEnv = { BERTH_DATA_DIR: path.join(work, "data-fresh"), BERTH_MIRROR_UPSTREAM: upstream.url, BERTH_MIRROR_USERNAME: "bot", BERTH_MIRROR_PASSWORD: "bot-secret", BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS: "true" };
+    expect((await berth(["doctor"], mirrorEnv)).stdout).not.toMatch(/anonymousPull/);
+    const yaml = path.join(work, "anonymous-pull.yaml");
+    await writeFile(yaml, "mirror:\n  anonymousPull: true\n");
+    expect((await berth(["doctor"], { ...mirrorEnv, BERTH_CONFIG: yaml })).stdout).toMatch(/^warn {2}config .*mirror\.anonymousPull is on while upstream default has credentials/m);
+
     // An existing embedded database that no Berth holds open is opened (not migrated) and compared.
     const embedded = { BERTH_DATA_DIR: path.join(work, "data-embedded") };
     expect((await berth(["migrate"], embedded)).code).toBe(0);
