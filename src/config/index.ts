@@ -100,6 +100,13 @@ export const ConfigSchema = z
     shutdownTimeoutSeconds: z.number().int().min(0).default(30),
     /** How clients reach Berth (behind a reverse proxy): used for the token realm. Default: the request's Host. */
     externalUrl: z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry.example.com (no path)").optional(),
+    projects: z
+      .object({
+        /** The storage quota a new project starts with (created by a push or the API); null: unlimited. */
+        defaultQuota: byteSize.nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     auth: z
       .object({
         enabled: z.boolean().default(true),

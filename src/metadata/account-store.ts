@@ -111,7 +111,11 @@ export interface AccountStore {
 
 /** AccountStore on Prisma: admin-side CRUD (see docs/data-access.md). */
 export class PrismaAccountStore implements AccountStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** The quota a project created here starts with (projects.defaultQuota); null: unlimited. */
+    private readonly options: { defaultQuotaBytes: number | null } = { defaultQuotaBytes: null },
+  ) {}
 
   findUser(username: string): Promise<UserRow | null> {
     return this.prisma.user.findUnique({ where: { username } });
@@ -205,6 +209,11 @@ export class PrismaAccountStore implements AccountStore {
           WHERE project.implicit AND ${adopt}
         RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt", implicit`;
       if (inserted.length) {
+        const quota = this.options.defaultQuotaBytes;
+        if (quota !== null) {
+          // The usage row comes with the project (a trigger); an adopted implicit project keeps a quota it was given.
+          await tx.$executeRaw`UPDATE project_usage SET quota_bytes = ${BigInt(quota)}::bigint WHERE project_id = ${inserted[0].id} AND quota_bytes IS NULL`;
+        }
         if (ownerId !== null) {
           // Upsert: an adopted implicit project may already count the owner among its members.
           const key = { projectId: inserted[0].id, userId: ownerId };

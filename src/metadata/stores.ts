@@ -26,9 +26,9 @@ export interface Stores {
   settings: SettingStore;
 }
 
-export function createStores(database: Database): Stores {
+export function createStores(database: Database, options: { defaultProjectQuotaBytes?: number | null } = {}): Stores {
   return {
-    accounts: new PrismaAccountStore(database.prisma),
+    accounts: new PrismaAccountStore(database.prisma, { defaultQuotaBytes: options.defaultProjectQuotaBytes ?? null }),
     signingKeys: new PrismaSigningKeyStore(database.prisma),
     webSessions: new PrismaWebSessionStore(database.prisma),
     projectRules: new PrismaProjectRuleStore(database.prisma),

@@ -344,3 +344,26 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("a quota-only PATCH (%s)",
     expect((await patch(uniqueName("nosuch"), { quota: "10MiB" })).status).toBe(404);
   });
 });
+
+describe("projects.defaultQuota", () => {
+  test("caps every project created from then on, by the API or by a push; an existing quota is kept", async () => {
+    const capped = await startAuthRegistry({ config: { databaseUrl: database.url, projects: { defaultQuota: "64KiB" } } });
+    try {
+      const viaApi = uniqueName("qdefapi");
+      const created = await fetch(`${capped.url}/api/v1/projects`, { method: "POST", headers: { Authorization: ADMIN, "Content-Type": "application/json" }, body: JSON.stringify({ name: viaApi }) });
+      expect(created.status).toBe(201);
+      expect(((await created.json()) as ProjectBody).quotaBytes).toBe(64 * 1024);
+
+      const viaPush = uniqueName("qdefpush");
+      await pushImageAs(capped.url, `${viaPush}/app`, "v1", ADMIN, buildImage({ layers: 1, layerSize: 1024 }));
+      expect((await figures(viaPush)).quotaBytes).toBe(64 * 1024);
+      const refused = await refusal(await pushBlobAs(capped.url, `${viaPush}/app`, randomBytes(80 * 1024), ADMIN));
+      expect(refused).toMatchObject({ status: 403, code: "DENIED" });
+
+      // Projects from before keep what they had: none here (replica a runs without the default).
+      expect((await figures(await newProject("qdefold"))).quotaBytes).toBeNull();
+    } finally {
+      await capped.stop();
+    }
+  });
+});
