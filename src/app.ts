@@ -8,6 +8,10 @@ import { registerOciRoutes } from "./oci/routes";
 import { registerTokenRoutes } from "./oci/token-handler";
 import { registerAdminRoutes } from "./admin/routes";
 import { registerRuleRoutes } from "./admin/rule-routes";
+import { registerRobotRoutes } from "./admin/robot-routes";
+import { registerWebhookRoutes } from "./admin/webhook-routes";
+import { registerSettingsRoutes } from "./admin/settings-api";
+import { registerAuditRoutes } from "./admin/audit-routes";
 import { registerWebRoutes } from "./web/routes";
 import { webUi } from "./web/static";
 import type { Deps } from "./deps";
@@ -15,15 +19,18 @@ import { registerOpsRoutes } from "./ops/routes";
 import { clientInfo } from "./http/client-info";
 import { urlTextGuard } from "./http/input-text";
 import { gcApiOf } from "./admin/gc-adapter";
+import { laneUnder, mountLane } from "./http/fast-lane";
+import { refusalAudit } from "./http/refusal-audit";
 
-export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc"> &
+export type AppDeps = Pick<Deps, "services" | "logger" | "auth" | "audit" | "events" | "mirror" | "config" | "stores" | "store" | "gc" | "access"> &
   Partial<Pick<Deps, "ops">>;
 
 /**
  * The whole HTTP surface as an express application; it never listens itself (server.ts and
  * ops/listeners.ts create the server), so tests mount it on port 0. Order matters: the cross-cutting
  * middleware first, the ops endpoints and the UI before the rate limiter, each area's router, then 404 and
- * the one error renderer.
+ * the one error renderer. Requests under /v2 take the registry lane (http/fast-lane.ts): the same
+ * middleware, routes and renderer in the same order, without express's per-request set-up.
  */
 export function buildApp(deps: AppDeps): Express {
   const app = express();
@@ -34,19 +41,30 @@ export function buildApp(deps: AppDeps): Express {
   const routes: RouteDescription[] = [];
   // The registered routes, readable from outside as app.locals.routes.
   app.locals.routes = routes;
+  // What a /v2 request passes through, in the same order as in `app`: the registry lane runs exactly
+  // this list (see http/fast-lane.ts); `everywhere` registers a middleware on both.
+  const registryStack: RequestHandler[] = [];
+  const everywhere = (handler: RequestHandler) => {
+    app.use(handler);
+    registryStack.push(handler);
+  };
   const area = (register: (table: RouteTable) => void, oneLayerUnder?: string) => {
     const table = new RouteTable();
     register(table);
-    if (oneLayerUnder) app.use(table.dispatcher(oneLayerUnder, enforce));
+    if (oneLayerUnder) everywhere(table.dispatcher(oneLayerUnder, enforce));
     else table.mount(app, enforce);
-    routes.push(...table.describe());
+    const described = table.describe();
+    // The registry lane never reaches these areas; none of them may claim a /v2 path.
+    const strays = oneLayerUnder ? [] : described.filter((r) => /^\^\\\/v2(?![a-z0-9])/i.test(r.pattern.source));
+    if (strays.length) throw new Error(`routes under /v2 outside the registry area: ${strays.map((r) => r.pattern.source).join(", ")}`);
+    routes.push(...described);
   };
 
-  app.use(noSniff);
-  app.use(requestLog(deps.logger));
-  if (requests) app.use(requests.track);
-  app.use(registryHeaders(deps));
-  app.use(urlTextGuard);
+  everywhere(noSniff);
+  everywhere(requestLog(deps.logger));
+  if (requests) everywhere(requests.track);
+  everywhere(registryHeaders(deps));
+  everywhere(urlTextGuard);
   if (deps.ops) {
     const ops = deps.ops;
     area((table) => registerOpsRoutes(table, { ...ops, logger: deps.logger, config: deps.config }));
@@ -55,7 +73,7 @@ export function buildApp(deps: AppDeps): Express {
   // its public static files must not spend a browser's anonymous tokens, nor ask who the caller is.
   if (deps.config.web.enabled) app.use(webUi(enforce(NO_BODY)));
   const rateLimit = requests?.rateLimit(deps.auth);
-  if (rateLimit) app.use(rateLimit);
+  if (rateLimit) everywhere(rateLimit);
   area((table) =>
     registerOciRoutes(table, {
       services: deps.services,
@@ -71,12 +89,22 @@ export function buildApp(deps: AppDeps): Express {
   area((table) => {
     registerAdminRoutes(table, deps);
     registerRuleRoutes(table, deps);
+    registerRobotRoutes(table, deps);
+    const ops = deps.ops;
+    if (ops) {
+      const { endpoints } = deps.config.notifications;
+      registerWebhookRoutes(table, { ...deps, webhooks: deps.stores.webhooks, delivery: ops.projectWebhooks, configured: endpoints });
+    }
+    registerSettingsRoutes(table, { ...deps, gcSettings: deps.gc.settings });
+    registerAuditRoutes(table, deps);
   });
   area((table) => registerWebRoutes(table, { ...deps, gc: gcApiOf(deps.gc), immutability: deps.gc.rules }));
   const unmatched = enforce(NO_BODY);
-  if (unmatched) app.use(unmatched);
-  app.use(notFound);
-  app.use(errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined));
+  if (unmatched) everywhere(unmatched);
+  everywhere(notFound);
+  const onError = [refusalAudit(deps.events), errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined)];
+  for (const handler of onError) app.use(handler);
+  mountLane(app, laneUnder("/v2", registryStack, onError));
   return app;
 }
 

@@ -3,6 +3,7 @@ import type { Config } from "./config";
 import type { Clock } from "./kernel/clock";
 import { touchIntervalFor } from "./gc/collector";
 import { GcService } from "./gc/gc-service";
+import { AccessSettings } from "./auth/auth-settings";
 import { LiveSettings } from "./metadata/live-settings";
 import { openDatabase, type Database } from "./metadata/database";
 import { SqlMetadataStore } from "./metadata/sql-store";
@@ -43,6 +44,8 @@ export interface Deps {
   audit: AuditLog;
   /** Null unless mirror upstreams are configured. */
   mirror: Mirror | null;
+  /** Project creation, default visibility and token lifetime: the Settings page's, live on every replica. */
+  access: AccessSettings;
   /** Garbage collection, retention and storage usage (CLI, schedule, admin API). */
   gc: GcService;
   /** Where every action is recorded (src/events/vocabulary.ts): the audit log and webhooks subscribe. */
@@ -100,6 +103,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
       }
     },
   });
+  const access = new AccessSettings(config.auth, settings);
   const blobs = new BlobService(store, storage, { touchIfIdleMs: () => touchIntervalFor(gc.settings.grace) });
   const manifests = new ManifestService(store, gc.rules);
   const accountStore = stores.accounts;
@@ -119,7 +123,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     blobs: mirror?.blobs ?? blobs,
     manifests: mirror?.manifests ?? manifests,
   };
-  const ops = createOps(config, { metrics, logger, database: stores.ops, storage, events, mirror });
+  const ops = createOps(config, { metrics, logger, database: stores.ops, webhookStore: stores.webhooks, storage, events, mirror });
   const release = async () => {
     await gc.close(); // interrupts a collection in progress at its next batch, before the database goes
     await ops.close();
@@ -134,11 +138,11 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   };
   try {
     await gc.rules.watch(RULES_RELOAD_MS);
-    const auth = await createAuth(config, stores, credentialStates.states, events, logger, {
+    const auth = await createAuth(config, stores, credentialStates.states, events, logger, access, {
       isMirrored: mirror ? (repository) => mirror.routing.isMirrored(repository) : undefined,
       anonymousMirrorPull: config.mirror.anonymousPull,
     });
-    return { config, logger, database, storage, store, stores, services, auth, audit, mirror, gc, events, metrics, ops, contentCache: contentCache.cache, close: release };
+    return { config, logger, database, storage, store, stores, services, auth, audit, mirror, gc, access, events, metrics, ops, contentCache: contentCache.cache, close: release };
   } catch (err) {
     await release();
     throw err;

@@ -6,6 +6,7 @@ import { InvalidTokenError } from "../auth/tokens";
 import { ADMIN_API, coversAll, formatScope } from "../auth/scope";
 import { OciError } from "../http/errors";
 import { clientIp } from "../http/client-info";
+import { noteCaller } from "../http/event-origin";
 import { CSRF_HEADER, csrfMatches, isUnsafeMethod, requestSession } from "../http/session-cookie";
 
 /** Who calls the admin API. With auth off everyone is treated as an admin (a local, open registry). */
@@ -47,18 +48,19 @@ export async function identifyCaller(auth: AuthComponents, req: IncomingMessage,
     // The database, not the token checks' cache: a demotion or password change applies to the next call.
     const principal = account ? await authenticator.byAccount(account, account.generation) : null;
     if (!principal) throw new OciError("UNAUTHORIZED", "the token's account was deleted or disabled, or its credentials changed");
-    return principal;
+    return noteCaller(req, principal);
   }
   const basic = parseBasic(req.headers.authorization);
-  if (basic) return authenticator.login(basic.username, basic.password, clientIp(req));
+  if (basic) return noteCaller(req, await authenticator.login(basic.username, basic.password, clientIp(req)));
   const session = await requestSession(req, auth.token.sessions);
   if (session) {
+    noteCaller(req, session.principal);
     if (isUnsafeMethod(req.method) && !csrfMatches(req, session.csrfToken)) {
       throw new OciError("DENIED", "missing or wrong CSRF token (X-Berth-CSRF header)");
     }
     return session.principal;
   }
-  if (options.allowAnonymous) return ANONYMOUS;
+  if (options.allowAnonymous) return noteCaller(req, ANONYMOUS);
   // The web UI marks its requests: a Basic challenge would make the browser pop up its own login dialog.
   const fromUi = req.headers[CSRF_HEADER] !== undefined;
   throw new OciError("UNAUTHORIZED", "authentication required", fromUi ? {} : { headers: { "WWW-Authenticate": 'Basic realm="berth"' } });

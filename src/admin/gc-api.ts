@@ -4,6 +4,7 @@ import { sendJson } from "../http/respond";
 import { OciError } from "../http/errors";
 import { readJson } from "../http/json-body";
 import { smallBody } from "../http/body-policy";
+import { csvRecord, writeAttachment } from "../http/attachment";
 import { GcSettingsInputSchema, type GcSettingsInput } from "../config/gc";
 import type { Actor, EventSink, RequestSummary } from "../events/event-bus";
 import type { GcHeldBack, GcLogEntry, GcReport, GcRun, GcSettings, StorageUsage } from "./gc-types";
@@ -87,7 +88,7 @@ const LOG_FORMATS = {
   ndjson: { type: "application/x-ndjson", line: (e: GcLogEntry) => `${JSON.stringify(e)}\n`, header: "" },
   csv: {
     type: "text/csv; charset=utf-8",
-    line: (e: GcLogEntry) => `${[e.kind, e.repository ?? "", e.digest, e.tag ?? "", String(e.bytes)].map(csvField).join(",")}\r\n`,
+    line: (e: GcLogEntry) => csvRecord([e.kind, e.repository ?? "", e.digest, e.tag ?? "", String(e.bytes)]),
     header: "kind,repository,digest,tag,bytes\r\n",
   },
 } as const;
@@ -101,26 +102,10 @@ async function sendLog(ctx: RequestContext, gc: GcService): Promise<void> {
   const format = LOG_FORMATS[formatName];
   const pages = await gc.log(id);
   if (!pages) throw new OciError("NOT_FOUND", `no garbage collection run ${id}`);
-  const res = ctx.res;
-  res.statusCode = 200;
-  res.setHeader("Content-Type", format.type);
-  res.setHeader("Content-Disposition", `attachment; filename="berth-gc-run-${id}.${formatName}"`);
-  res.setHeader("Cache-Control", "no-store");
-  if (format.header) res.write(format.header);
-  for await (const page of pages) {
-    if (res.destroyed) return; // the client went away: stop reading pages
-    if (!res.write(page.map(format.line).join(""))) {
-      await new Promise((resolve) => {
-        res.once("drain", resolve);
-        res.once("close", resolve);
-      });
-    }
-  }
-  res.end();
+  await writeAttachment(ctx.res, { type: format.type, filename: `berth-gc-run-${id}.${formatName}`, first: format.header }, lines(pages, format.line));
 }
 
-/** RFC 4180, and a leading =, +, - or @ made inert so a spreadsheet does not run it as a formula. */
-function csvField(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+async function* lines(pages: AsyncIterable<GcLogEntry[]>, line: (e: GcLogEntry) => string): AsyncIterable<string> {
+  for await (const page of pages) yield page.map(line).join("");
 }
+

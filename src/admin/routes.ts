@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { byteSize } from "../config/gc";
-import type { AuditLog } from "../audit/audit-log";
 import type { AuthComponents } from "../auth";
 import type { EventBus } from "../events/event-bus";
 import type { RegistryServices } from "../oci/routes";
@@ -11,8 +10,7 @@ import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { smallBody } from "../http/body-policy";
 import { eventOrigin } from "../http/event-origin";
-import { actionsInCategory } from "../events/vocabulary";
-import { mirrorWarmedEvent, robotCreatedEvent, userChangeEvent } from "../events/admin-events";
+import { mirrorWarmedEvent, userChangeEvent } from "../events/admin-events";
 import { OciError } from "../http/errors";
 import { ROLES } from "../auth/principal";
 import { Warmer } from "../proxy/warmer";
@@ -20,10 +18,11 @@ import { identifyCaller, isAdminCaller, requireAdmin, requireProjectAdmin, type 
 
 /**
  * The admin JSON API under /api/v1 (it backs the web UI and scripts). Errors use the registry's one error
- * format. Users, robots and the audit log are for administrators; a project's admins manage its members.
+ * format. Users are for administrators (robots: robot-routes.ts; the audit log: audit-routes.ts); a
+ * project's admins manage its members.
  * Every change is recorded as an event (src/events/vocabulary.ts) with the caller and client address.
  */
-export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; audit: AuditLog; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
+export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthComponents; events: EventBus; mirror: Mirror | null; services: RegistryServices }): void {
   const { accounts } = deps.auth;
   const api = (handler: (ctx: RequestContext, caller: Caller) => Promise<void>): Handler => async (ctx) =>
     handler(ctx, await identifyCaller(deps.auth, ctx.req));
@@ -67,20 +66,6 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
       deps.events.record({ ...origin(ctx, caller), action: "user.deleted", reference: `user ${ctx.params[0]}`, detail: {} });
       send(ctx.res, 204, {});
     }))
-    .on("GET", /^\/api\/v1\/robots$/, admin(async (ctx) => ok(ctx, await accounts.listRobots())))
-    .on("POST", /^\/api\/v1\/robots$/, admin(async (ctx, caller) => {
-      const body = await readBody(ctx, NewRobot);
-      const created = await accounts.addRobot({ ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
-      deps.events.record({ ...origin(ctx, caller), ...robotCreatedEvent(created.robot) });
-      ok(ctx, created, 201);
-    }), JSON_BODY)
-    .on("DELETE", /^\/api\/v1\/robots\/([^/]+)$/, admin(async (ctx, caller) => {
-      // Clients may escape the `$` of robot$…; a malformed escape names no robot.
-      const name = robotNameParam(ctx.params[0]);
-      await accounts.removeRobot(name);
-      deps.events.record({ ...origin(ctx, caller), action: "robot.deleted", reference: `robot ${name}`, detail: {} });
-      send(ctx.res, 204, {});
-    }))
     .on("GET", /^\/api\/v1\/projects$/, admin(async (ctx) => ok(ctx, await accounts.listProjects())))
     .on("POST", /^\/api\/v1\/projects$/, admin(async (ctx, caller) => {
       const body = await readBody(ctx, NewProject);
@@ -122,7 +107,6 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
       deps.events.record({ ...origin(ctx, caller), action: "member.removed", reference: `user ${username}`, detail: { project } });
       send(ctx.res, 204, {});
     }))
-    .on("GET", /^\/api\/v1\/audit$/, admin(async (ctx) => ok(ctx, await deps.audit.query(parseAuditQuery(ctx.query)))))
     .on("GET", /^\/api\/v1\/mirror$/, admin(async (ctx) => {
       const mirror = deps.mirror;
       if (!mirror) return ok(ctx, { enabled: false });
@@ -149,14 +133,6 @@ export function registerAdminRoutes(router: RouteTable, deps: { auth: AuthCompon
 
 const NewUser = z.object({ username: z.string(), password: z.string(), isAdmin: z.boolean().default(false) }).strict();
 const UserChanges = z.object({ password: z.string().optional(), isAdmin: z.boolean().optional(), disabled: z.boolean().optional() }).strict();
-const NewRobot = z
-  .object({
-    name: z.string(),
-    description: z.string().max(1000).optional(),
-    permissions: z.array(z.object({ project: z.string(), actions: z.array(z.enum(["pull", "push", "delete"])) }).strict()),
-    expiresAt: z.string().datetime({ offset: true }).optional(),
-  })
-  .strict();
 const NewProject = z.object({ name: z.string(), public: z.boolean().optional(), owner: z.string().optional() }).strict();
 /** A storage quota: bytes, a size such as "10GiB" or "500MB", or null for unlimited. */
 const Quota = byteSize.pipe(z.number().max(Number.MAX_SAFE_INTEGER, "at most 8 PiB")).nullable();
@@ -168,43 +144,9 @@ const MAX_JSON_BYTES = 1024 * 1024;
 const JSON_BODY = smallBody(MAX_JSON_BYTES);
 const readBody = <T>(ctx: RequestContext, schema: z.ZodType<T>) => readJson(ctx, schema, MAX_JSON_BYTES);
 
-function parseAuditQuery(query: URLSearchParams) {
-  const date = (name: string) => {
-    const value = query.get(name);
-    if (value === null) return undefined;
-    const d = new Date(value);
-    if (Number.isNaN(d.getTime())) throw new OciError("INVALID_REQUEST", `${name} must be a date`);
-    return d;
-  };
-  const limit = Number(query.get("limit") ?? 100);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new OciError("INVALID_REQUEST", "limit must be 1..1000");
-  const before = query.get("before") ?? undefined;
-  if (before !== undefined && !/^\d{1,19}$/.test(before)) throw new OciError("INVALID_REQUEST", "before must be an event id");
-  const action = query.get("action") ?? undefined;
-  // A category ("admin") stands for its actions, and for itself: rows written before the vocabulary say "admin".
-  const category = action === undefined ? null : actionsInCategory(action);
-  return {
-    actor: query.get("actor") ?? undefined,
-    action: category ? [action!, ...category] : action,
-    repository: query.get("repository") ?? undefined,
-    since: date("since"),
-    until: date("until"),
-    before,
-    limit,
-  };
-}
-
 /** `?force=true` (or `false`, or absent); anything else is refused rather than read as "no". */
 function forceFlag(value: string | null): boolean {
   if (value === null || value === "false") return false;
   if (value === "true") return true;
   throw new OciError("INVALID_REQUEST", "force must be true or false");
-}
-
-function robotNameParam(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new OciError("INVALID_REQUEST", `malformed escape in robot name: ${raw.slice(0, 100)}`);
-  }
 }

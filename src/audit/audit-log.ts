@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { AuditStore, NewAuditRow } from "../metadata/audit-store";
 import { isDataError } from "../metadata/sql-errors";
 import type { BerthEvent, EventAction } from "../events/event-bus";
+import type { Outcome } from "../events/vocabulary";
+import { projectOf } from "../kernel/names";
 
 /** One row of the audit log. */
 export interface AuditEventInput {
@@ -10,14 +12,17 @@ export interface AuditEventInput {
   repository?: string | null;
   reference?: string | null;
   success?: boolean;
+  outcome?: Outcome;
+  project?: string | null;
   clientIp?: string | null;
   detail?: Record<string, unknown> | null;
 }
 
-export interface AuditEvent extends Required<Omit<AuditEventInput, "detail" | "action">> {
+export interface AuditEvent extends Required<Omit<AuditEventInput, "detail" | "action" | "outcome">> {
   id: string;
   /** An EventAction; rows written before the vocabulary existed may say "admin". */
   action: string;
+  outcome: string;
   at: Date;
   detail: Record<string, unknown> | null;
 }
@@ -27,6 +32,9 @@ export interface AuditQuery {
   /** One action, or any of several (a category such as "admin", see actionsInCategory). */
   action?: string | string[];
   repository?: string;
+  /** Events in this project only (a project admin's view is held to their project). */
+  project?: string;
+  outcome?: Outcome;
   since?: Date;
   until?: Date;
   /** Events older than this id (the previous page's last id). */
@@ -95,6 +103,8 @@ export class AuditLog {
       repository: event.repository,
       reference: event.reference,
       success: event.success,
+      outcome: event.outcome,
+      project: projectOfEvent(event),
       clientIp: event.actor.address,
       detail: Object.keys(detail).length ? detail : null,
     });
@@ -197,9 +207,22 @@ export class AuditLog {
       repository: r.repository,
       reference: r.reference,
       success: r.success,
+      outcome: r.outcome,
+      project: r.project,
       clientIp: r.clientIp,
       detail: r.detail as Record<string, unknown> | null,
     }));
+  }
+
+  /** Every event the query matches, newest first, a page (at most q.limit events) at a time: for exports. */
+  async *pages(q: Omit<AuditQuery, "before"> & { before?: string }): AsyncIterable<AuditEvent[]> {
+    let before = q.before;
+    for (;;) {
+      const page = await this.query({ ...q, before });
+      if (page.length) yield page;
+      if (page.length < q.limit) return;
+      before = page[page.length - 1].id;
+    }
   }
 
   async close(): Promise<void> {
@@ -214,14 +237,29 @@ export class AuditLog {
   }
 }
 
+/**
+ * The project an event touched: the one it names, else its repository's, else the one its detail names
+ * (member and rule changes), else the one a project change is about ("project <name>").
+ */
+function projectOfEvent(event: BerthEvent): string | null {
+  if (event.project) return event.project;
+  if (event.repository) return projectOf(event.repository);
+  const named = (event.detail as { project?: unknown }).project;
+  if (typeof named === "string") return named;
+  return event.reference?.startsWith("project ") ? event.reference.slice("project ".length) : null;
+}
+
 function toRow(e: PendingEvent): NewAuditRow {
+  const outcome = e.outcome ?? (e.success === false ? "failed" : "success");
   return {
     at: e.at,
     actor: e.actor,
     action: e.action,
     repository: e.repository ?? null,
     reference: e.reference ?? null,
-    success: e.success ?? true,
+    success: outcome === "success",
+    outcome,
+    project: e.project ?? null,
     clientIp: e.clientIp ?? null,
     detail: e.detail ?? null,
   };

@@ -1,6 +1,7 @@
 import { DomainError } from "../kernel/errors";
 import { parseRepositoryName } from "../kernel/names";
-import type { AccountStore, ProjectFigures, ProjectRow, RobotRow, UserRow } from "../metadata/account-store";
+import type { AccountStore, ProjectFigures, ProjectRow, RobotChanges, RobotRow, UserRow } from "../metadata/account-store";
+import { textProblem } from "../kernel/text";
 import { generateSecret, hashSecret } from "./passwords";
 import { ROBOT_PREFIX, ROLES, type RobotPermission, type Role } from "./principal";
 
@@ -16,11 +17,24 @@ export interface UserView {
 
 export interface RobotView {
   name: string;
+  /** A project robot's project (its admins manage it); null for a system robot (site admins only). */
+  project: string | null;
   description: string;
   permissions: RobotPermission[];
   expiresAt: Date | null;
   disabled: boolean;
   createdAt: Date;
+}
+
+/** Whose robots a caller manages: every robot (site admins), or one project's (its admins). */
+export type RobotScope = { project: string } | "all";
+
+/** What an admin may change on a robot; a null expiry means it never expires. */
+export interface RobotEdit {
+  description?: string;
+  permissions?: RobotPermission[];
+  expiresAt?: Date | null;
+  disabled?: boolean;
 }
 
 export interface ProjectView extends ProjectFigures {
@@ -31,7 +45,11 @@ export interface ProjectView extends ProjectFigures {
 
 /** Users, robot accounts, projects and memberships: the rules, for the CLI and the admin API alike. */
 export class AccountService {
-  constructor(private readonly accounts: AccountStore) {}
+  constructor(
+    private readonly accounts: AccountStore,
+    /** Whether a project created without a visibility is public (the Settings page's default visibility). */
+    private readonly defaultPublic: () => boolean = () => false,
+  ) {}
 
   async listUsers(): Promise<UserView[]> {
     return (await this.accounts.listUsers()).map(userView);
@@ -77,29 +95,55 @@ export class AccountService {
     return password === undefined ? chosen : null;
   }
 
-  async listRobots(): Promise<RobotView[]> {
-    return (await this.accounts.listRobots()).map(robotView);
+  /** Every robot (scope "all"), or the robots of one project. */
+  async listRobots(scope: RobotScope = "all"): Promise<RobotView[]> {
+    const rows = scope === "all" ? await this.accounts.listRobots() : await this.accounts.listRobots((await this.requireProject(scope.project)).id);
+    return rows.map(robotView);
   }
 
-  /** Creates a robot; the secret is returned here once and only its hash is kept. */
-  async addRobot(input: { name: string; permissions: RobotPermission[]; description?: string; expiresAt?: Date | null }): Promise<{ robot: RobotView; secret: string }> {
-    const bare = input.name.startsWith(ROBOT_PREFIX) ? input.name.slice(ROBOT_PREFIX.length) : input.name;
+  /**
+   * Creates a robot; the secret is returned here once and only its hash is kept. With `project`, a project
+   * robot named robot$<project>+<name> whose permissions stay within that project; else a system robot.
+   */
+  async addRobot(input: { name: string; permissions: RobotPermission[]; description?: string; expiresAt?: Date | null; project?: string }): Promise<{ robot: RobotView; secret: string }> {
+    const project = input.project === undefined ? null : await this.requireProject(input.project);
+    const prefix = project ? projectRobotPrefix(project.name) : ROBOT_PREFIX;
+    const bare = input.name.startsWith(prefix) ? input.name.slice(prefix.length) : input.name;
     if (!ACCOUNT_NAME.test(bare)) throw invalid(`robot name must match ${ACCOUNT_NAME.source}`);
-    const permissions = await this.bindToProjects(input.permissions.map(checkPermission));
-    if (!permissions.length) throw invalid("a robot needs at least one permission");
-    // A robot born expired would be a credential nobody can use, and hides a typo in the date.
-    if (input.expiresAt && !(input.expiresAt.getTime() > Date.now())) throw invalid("expiresAt: must be in the future");
-    const name = `${ROBOT_PREFIX}${bare}`;
+    const permissions = await this.bindToProjects(checkPermissions(input.permissions, project?.name ?? null));
+    checkExpiry(input.expiresAt);
+    const name = `${prefix}${bare}`;
     if (await this.accounts.findRobot(name)) throw new DomainError("Conflict", `robot ${name} exists`);
     const secret = generateSecret();
-    const row = await this.accounts.createRobot({
-      name,
-      secretHash: await hashSecret(secret),
-      description: input.description ?? "",
-      permissions,
-      expiresAt: input.expiresAt ?? null,
-    });
+    const row = await this.accounts
+      .createRobot({
+        name,
+        secretHash: await hashSecret(secret),
+        description: input.description ?? "",
+        permissions,
+        expiresAt: input.expiresAt ?? null,
+        projectId: project?.id ?? null,
+      })
+      .catch((err: unknown) => {
+        // Created under the same name at the same moment (another request or replica): the look-up above missed it.
+        if (isUniqueViolation(err)) throw new DomainError("Conflict", `robot ${name} exists`);
+        throw err;
+      });
     return { robot: robotView(row), secret };
+  }
+
+  /**
+   * Changes a robot's description, permissions, expiry or (dis)abling. Disabling, and any change of
+   * permissions or expiry, ends its tokens on every replica (the database moves its credential generation on).
+   */
+  async updateRobot(scope: RobotScope, name: string, edit: RobotEdit): Promise<RobotView> {
+    const robot = await this.robotIn(scope, name);
+    const changes: RobotChanges = {};
+    if (edit.description !== undefined) changes.description = edit.description;
+    if (edit.permissions !== undefined) changes.permissions = await this.bindToProjects(checkPermissions(edit.permissions, robot.project));
+    if (edit.expiresAt !== undefined) changes.expiresAt = checkExpiry(edit.expiresAt);
+    if (edit.disabled !== undefined) changes.disabled = edit.disabled;
+    return robotView(this.found(await this.accounts.updateRobot(robot.id, changes), robot.name));
   }
 
   /** Ties each permission naming an existing project to that project's id (see RobotPermission.projectId). */
@@ -112,8 +156,36 @@ export class AccountService {
     );
   }
 
-  async removeRobot(name: string): Promise<void> {
-    if (!(await this.accounts.deleteRobot(name))) throw notFound("robot", name);
+  /** A new secret, returned once; the old one stops working at once, here and on every replica. */
+  async refreshRobotSecret(scope: RobotScope, name: string): Promise<{ robot: RobotView; secret: string }> {
+    const robot = await this.robotIn(scope, name);
+    const secret = generateSecret();
+    const row = this.found(await this.accounts.updateRobot(robot.id, { secretHash: await hashSecret(secret) }), robot.name);
+    return { robot: robotView(row), secret };
+  }
+
+  /** Deletes a robot; returns it as it was. */
+  async removeRobot(name: string, scope: RobotScope = "all"): Promise<RobotView> {
+    const robot = await this.robotIn(scope, name);
+    return robotView(this.found((await this.accounts.deleteRobot(robot.id)) ? robot : null, robot.name));
+  }
+
+  /**
+   * The robot a caller in `scope` may manage. A project's admins name their robots by the full name or the
+   * part after robot$<project>+; a robot of another project, or a system robot, is "not found" to them, so
+   * they learn nothing about robots that are not theirs.
+   */
+  private async robotIn(scope: RobotScope, name: string): Promise<RobotRow> {
+    const full = scope !== "all" && !name.startsWith(ROBOT_PREFIX) ? `${projectRobotPrefix(scope.project)}${name}` : name;
+    const robot = textProblem(full) ? null : await this.accounts.findRobot(full);
+    if (!robot || (scope !== "all" && robot.project !== scope.project)) throw notFound("robot", full.slice(0, 200));
+    return robot;
+  }
+
+  private found(row: RobotRow | null, name: string): RobotRow {
+    // Deleted between the look-up and the change, by another admin or replica.
+    if (!row) throw notFound("robot", name);
+    return row;
   }
 
   async listProjects(): Promise<ProjectView[]> {
@@ -130,7 +202,7 @@ export class AccountService {
     checkProjectName(name);
     const owner = options.owner ? await this.requireUser(options.owner) : null;
     // An implicit project (made by a write under the name) is adopted: an administrator asked for this one.
-    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? false, true);
+    const { project, created } = await this.accounts.ensureProject(name, owner?.id ?? null, options.public ?? this.defaultPublic(), true);
     if (!created) throw new DomainError("Conflict", `project ${name} exists`);
     return this.viewOf(project);
   }
@@ -226,6 +298,26 @@ function checkProjectName(name: string): void {
   }
 }
 
+/** A project robot's name starts with this; "+" is in no account or project name, so it is unambiguous. */
+export function projectRobotPrefix(project: string): string {
+  return `${ROBOT_PREFIX}${project}+`;
+}
+
+/** A robot's permissions, checked; a project robot's must all name its own project. */
+function checkPermissions(requested: RobotPermission[], project: string | null): RobotPermission[] {
+  const permissions = requested.map(checkPermission);
+  if (!permissions.length) throw invalid("a robot needs at least one permission");
+  const outside = project === null ? undefined : permissions.find((p) => p.project !== project);
+  if (outside) throw invalid(`a robot of project ${project} may only be given rights on ${project}, not on ${outside.project.slice(0, 100)}`);
+  return permissions;
+}
+
+/** A robot born (or set) expired would be a credential nobody can use, and hides a typo in the date. */
+function checkExpiry(expiresAt: Date | null | undefined): Date | null {
+  if (expiresAt && !(expiresAt.getTime() > Date.now())) throw invalid("expiresAt: must be in the future");
+  return expiresAt ?? null;
+}
+
 function checkPermission(p: RobotPermission): RobotPermission {
   if (typeof p?.project !== "string") throw invalid("permission needs a project");
   if (p.project !== "*") checkProjectName(p.project);
@@ -251,6 +343,7 @@ function isUniqueViolation(err: unknown): boolean {
 const userView = (u: UserRow): UserView => ({ username: u.username, isAdmin: u.isAdmin, disabled: u.disabled, createdAt: u.createdAt });
 const robotView = (r: RobotRow): RobotView => ({
   name: r.name,
+  project: r.project,
   description: r.description,
   permissions: r.permissions.map(({ project, actions }) => ({ project, actions })),
   expiresAt: r.expiresAt,

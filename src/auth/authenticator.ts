@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { DomainError } from "../kernel/errors";
 import type { EventSink } from "../events/event-bus";
+import type { LoginRefusal } from "../events/vocabulary";
 import type { AccountRef, AccountStore, RobotRow, UserRow } from "../metadata/account-store";
 import type { LoginThrottle } from "./login-throttle";
 import { hashSecret, verifySecret } from "./passwords";
@@ -8,10 +9,11 @@ import { textProblem } from "../kernel/text";
 
 // Checked against when the account does not exist, so unknown names cost as much as wrong passwords.
 let dummyHash: Promise<string> | undefined;
-const NO_ACCOUNT = "no-account";
-async function burn(password: string): Promise<typeof NO_ACCOUNT> {
+/** A name that is no usable account, and why: each answers the client as an unknown name does. */
+type Unusable = { unusable: Exclude<LoginRefusal, "wrong_password" | "wrong_secret"> };
+async function burn(password: string, unusable: Unusable["unusable"]): Promise<Unusable> {
   await verifySecret(password, await (dummyHash ??= hashSecret("berth-dummy-password")));
-  return NO_ACCOUNT;
+  return { unusable };
 }
 import { ROBOT_PREFIX, type AccountPrincipal, type Principal } from "./principal";
 
@@ -31,7 +33,11 @@ export class Authenticator {
     private readonly cacheMs = 30_000,
   ) {}
 
-  async login(username: string, password: string, clientIp: string): Promise<Principal> {
+  /**
+   * `fresh`: check the password even when the same credentials passed moments ago, so the login is
+   * recorded (a web UI sign-in is an event every time; Basic auth on each request is not).
+   */
+  async login(username: string, password: string, clientIp: string, options: { fresh?: boolean } = {}): Promise<Principal> {
     // The lockout comes first, before the cache of recent logins: a locked account answers 429 to every
     // password alike, so a guesser learns nothing from it, right password included.
     const wait = this.throttle.retryAfter(username, clientIp);
@@ -40,7 +46,7 @@ export class Authenticator {
     }
     const cacheKey = createHash("sha256").update(`${username}\u0000${password}`).digest("hex");
     const hit = this.recent.get(cacheKey);
-    if (hit && hit.until > Date.now()) {
+    if (hit && hit.until > Date.now() && !options.fresh) {
       // Re-read the account (no KDF): a disabled, deleted, demoted or re-keyed account takes effect at once.
       const current = await this.current(username);
       if (current && current.hash === hit.hash) return current.principal;
@@ -62,10 +68,12 @@ export class Authenticator {
     this.throttle.fail(username, clientIp);
     const checked = await this.check(username, password);
     // Kept apart so that a flood of failures under made-up names cannot evict a lockout on a real account.
-    if (checked === NO_ACCOUNT) this.throttle.unknownAccount(username, clientIp);
-    const principal = checked === NO_ACCOUNT ? null : checked;
-    const kind = username.startsWith(ROBOT_PREFIX) ? "robot" : "user";
-    this.events.record({ action: "login", actor: { kind, name: username, address: clientIp }, success: principal !== null, detail: {} });
+    if (checked !== null && "unusable" in checked) this.throttle.unknownAccount(username, clientIp);
+    const principal = checked !== null && "kind" in checked ? checked : null;
+    const robot = username.startsWith(ROBOT_PREFIX);
+    const reason: LoginRefusal | null = principal ? null : checked === null ? (robot ? "wrong_secret" : "wrong_password") : (checked as Unusable).unusable;
+    const actor = { kind: robot ? ("robot" as const) : ("user" as const), name: username, address: clientIp };
+    this.events.record({ action: "login", actor, success: principal !== null, outcome: principal ? "success" : "refused", detail: reason ? { reason } : {} });
     if (!principal) throw new DomainError("Unauthorized", "invalid username or password");
     this.throttle.succeed(username, clientIp);
     const current = await this.current(username);
@@ -102,18 +110,21 @@ export class Authenticator {
     return robot && usableRobot(robot) ? robotPrincipal(robot) : null;
   }
 
-  /** The principal, null for a wrong password, or NO_ACCOUNT when the name is no usable account. */
-  private async check(username: string, password: string): Promise<Principal | null | typeof NO_ACCOUNT> {
+  /** The principal, null for a wrong password, or why the name is no usable account. */
+  private async check(username: string, password: string): Promise<Principal | null | Unusable> {
     // Postgres refuses NUL in text: such a name is a failed login, never a query.
-    if (textProblem(username)) return burn(password);
+    if (textProblem(username)) return burn(password, "unknown_account");
     if (username.startsWith(ROBOT_PREFIX)) {
       const robot = await this.accounts.findRobot(username);
-      if (!robot || !usableRobot(robot)) return burn(password);
+      if (!robot) return burn(password, "unknown_account");
+      if (robot.disabled) return burn(password, "disabled");
+      if (!usableRobot(robot)) return burn(password, "expired");
       if (!(await verifySecret(password, robot.secretHash))) return null;
       return robotPrincipal(robot);
     }
     const user = await this.accounts.findUser(username);
-    if (!user || user.disabled) return burn(password);
+    if (!user) return burn(password, "unknown_account");
+    if (user.disabled) return burn(password, "disabled");
     if (!(await verifySecret(password, user.passwordHash))) return null;
     return userPrincipal(user);
   }

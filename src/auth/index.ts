@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { EventSink } from "../events/event-bus";
 import { AccountService } from "./account-service";
+import type { AccessSettings } from "./auth-settings";
 import type { AccountStore } from "../metadata/account-store";
 import type { WebSessionStore } from "../metadata/session-store";
 import type { SigningKeyStore } from "../metadata/signing-key-store";
@@ -29,10 +30,12 @@ export async function createAuth(
   credentialStates: CredentialStateSource,
   events: EventSink,
   logger: Logger,
+  /** Project creation, default visibility and token lifetime as set now (configured, or changed in the UI). */
+  access: AccessSettings,
   options: { isMirrored?: (repository: string) => Promise<boolean>; anonymousMirrorPull?: boolean } = {},
 ): Promise<AuthComponents> {
   const store = stores.accounts;
-  const accounts = new AccountService(store);
+  const accounts = new AccountService(store, () => access.defaultPublic);
   if (!config.auth.enabled) return { authorizer: OPEN_AUTHORIZER, accounts, token: null };
 
   const generated = await accounts.bootstrapAdmin(config.auth.adminPassword);
@@ -44,14 +47,15 @@ export async function createAuth(
   const tokens = new TokenService(keys, {
     issuer: config.auth.issuer,
     service: config.auth.service,
-    ttlSeconds: config.auth.tokenTtlSeconds,
+    ttlSeconds: () => access.tokenTtlSeconds,
     refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
     clockSkewSeconds: config.auth.clockSkewSeconds,
   }, credentialStates);
   const throttle = new LoginThrottle(config.auth.loginFailures, config.auth.loginWindowSeconds * 1000);
   const authenticator = new Authenticator(store, throttle, events);
   const policy = new AccessPolicy(store, {
-    projectCreation: config.auth.projectCreation,
+    projectCreation: () => access.projectCreation,
+    defaultPublic: () => access.defaultPublic,
     isMirrored: options.isMirrored,
     anonymousMirrorPull: options.anonymousMirrorPull,
   });

@@ -4,8 +4,10 @@ import { projectOf, ROLE_ACTIONS, type Principal } from "./principal";
 import { intersect, type Access } from "./scope";
 
 export interface PolicyOptions {
-  /** Who may create a project by pushing to it: every user, or admins only. Robots never may. */
-  projectCreation: "everyone" | "admins";
+  /** Who may create a project by pushing to it: every user, or admins only. Robots never may. Asked each time. */
+  projectCreation: () => "everyone" | "admins";
+  /** Whether a project created by a push is public. Asked each time. */
+  defaultPublic: () => boolean;
   /** Mirror mode: names served from an upstream, which nobody may push to. */
   isMirrored?: (repository: string) => Promise<boolean>;
   /** Whether anonymous clients may pull mirrored names. */
@@ -17,7 +19,7 @@ export interface PolicyOptions {
  * admins may do everything; members by role (guest pull; developer +push; maintainer and admin +delete);
  * robots by their per-project permissions; everybody, anonymous included, may pull from a public project.
  * A push to a project that does not exist is allowed to whoever may create projects; the project is
- * created (private, owned by the pusher) on that principal's first authorised write — see ensureProject.
+ * created (with the default visibility, owned by the pusher) on that principal's first authorised write — see ensureProject.
  */
 export class AccessPolicy {
   private readonly knownProjects = new Map<string, number>();
@@ -45,8 +47,8 @@ export class AccessPolicy {
 
   /**
    * Rights on one repository. Rights are never granted on a project that does not exist: when `create`
-   * (a push was asked for) and the principal may create projects, the project is created first, private and
-   * owned by it — so a token obtained early cannot open a project someone else creates later.
+   * (a push was asked for) and the principal may create projects, the project is created first (default
+   * visibility) and owned by it — so a token obtained early cannot open a project someone else creates later.
    */
   async repositoryActions(principal: Principal, repository: string, create = false): Promise<readonly string[]> {
     if (this.options.isMirrored && (await this.options.isMirrored(repository))) {
@@ -58,7 +60,7 @@ export class AccessPolicy {
     let project = await this.accounts.findProject(projectOf(repository));
     if (!project) {
       if (!create || principal.kind !== "user" || !this.mayCreateProjects(principal)) return [];
-      project = (await this.accounts.ensureProject(projectOf(repository), principal.id)).project;
+      project = (await this.accounts.ensureProject(projectOf(repository), principal.id, this.options.defaultPublic())).project;
     }
     const actions = new Set<string>(project.public ? ["pull"] : []);
     for (const action of await this.memberActions(principal, project)) actions.add(action);
@@ -95,7 +97,7 @@ export class AccessPolicy {
     if (seen && seen > Date.now()) return;
     const writer = await principal();
     if (writer.kind !== "user") return;
-    await this.accounts.ensureProject(name, writer.id);
+    await this.accounts.ensureProject(name, writer.id, this.options.defaultPublic());
     if (this.knownProjects.size > 10_000) this.knownProjects.clear();
     this.knownProjects.set(name, Date.now() + 60_000);
   }
@@ -138,7 +140,7 @@ export class AccessPolicy {
   }
 
   private mayCreateProjects(principal: Principal): boolean {
-    return principal.kind === "user" && (principal.isAdmin || this.options.projectCreation === "everyone");
+    return principal.kind === "user" && (principal.isAdmin || this.options.projectCreation() === "everyone");
   }
 }
 

@@ -10,7 +10,8 @@ export interface TokenOptions {
   issuer: string;
   /** The registry's service name: the tokens' audience. */
   service: string;
-  ttlSeconds: number;
+  /** Access token lifetime; a function when it may change while running (the Settings page). */
+  ttlSeconds: number | (() => number);
   refreshTtlSeconds: number;
   /** Accepted clock difference between this process and whoever issued a token. */
   clockSkewSeconds: number;
@@ -66,9 +67,10 @@ export class TokenService {
 
   issueAccess(principal: Principal, access: Access[]): IssuedToken {
     const now = Math.floor(Date.now() / 1000);
+    const ttl = typeof this.options.ttlSeconds === "function" ? this.options.ttlSeconds() : this.options.ttlSeconds;
     return {
-      token: this.sign({ sub: principal.name, ...accountClaims(principal), access, iat: now, nbf: now - 1 }, this.options.ttlSeconds),
-      expiresIn: this.options.ttlSeconds,
+      token: this.sign({ sub: principal.name, ...accountClaims(principal), access, iat: now, nbf: now - 1 }, ttl),
+      expiresIn: ttl,
       issuedAt: new Date(now * 1000).toISOString(),
     };
   }
@@ -166,4 +168,13 @@ function parseAccessClaim(claim: unknown): Access[] {
       typeof a === "object" && a !== null && (a.type === "repository" || a.type === "registry" || a.type === "api") && typeof a.name === "string" &&
       Array.isArray(a.actions) && a.actions.every((x: unknown) => typeof x === "string"),
   );
+}
+
+/**
+ * The subject a token says it was issued to, without checking it: only to describe a refused token
+ * (it may be forged, so it is never taken as who acted). Null when it is no JWT.
+ */
+export function claimedSubject(token: string): string | null {
+  const payload = jwt.decode(token);
+  return payload && typeof payload === "object" && typeof payload.sub === "string" ? payload.sub : null;
 }

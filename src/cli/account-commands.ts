@@ -2,13 +2,15 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Config } from "../config";
 import { AccountService } from "../auth/account-service";
+import { AccessSettings } from "../auth/auth-settings";
+import { LiveSettings } from "../metadata/live-settings";
 import { generateSecret } from "../auth/passwords";
 import type { RobotPermission } from "../auth/principal";
 import { KeyRing } from "../auth/signing-keys";
 import { openDatabase } from "../metadata/database";
 import { createStores, type Stores } from "../metadata/stores";
 import { auditedEvents, createLogger } from "../deps";
-import { robotCreatedEvent, userChangeEvent } from "../events/admin-events";
+import { robotChangeEvent, robotCreatedEvent, robotEvent, userChangeEvent } from "../events/admin-events";
 import { CLI_ACTOR, type UnattributedEvent } from "../events/vocabulary";
 import { UsageError, type Command } from "./command";
 
@@ -29,7 +31,13 @@ async function withEvents<T>(config: Config, work: (stores: Stores, record: Reco
 }
 
 function withAccounts<T>(config: Config, work: (accounts: AccountService, record: RecordEvent) => Promise<T>): Promise<T> {
-  return withEvents(config, (stores, record) => work(new AccountService(stores.accounts), record));
+  return withEvents(config, async (stores, record) => {
+    // A project made here without --public gets the default visibility in force (Settings page, else config).
+    const live = new LiveSettings(stores.settings);
+    await live.refresh();
+    const access = new AccessSettings(config.auth, live);
+    return work(new AccountService(stores.accounts, () => access.defaultPublic), record);
+  });
 }
 
 function password(values: { password?: string; "password-stdin"?: boolean }): { value: string; generated: boolean } {
@@ -90,9 +98,11 @@ berth user list`,
 };
 
 export const robotCommand: Command = {
-  summary: "manage robot accounts for CI: add | rm | list",
+  summary: "manage robot accounts for CI: add | rm | refresh | disable | enable | list",
   usage: `berth robot add <name> --project <project>:<pull,push,delete> [--project …] [--expires <ISO date>] [--description text]
 berth robot rm <robot$name>
+berth robot refresh <robot$name>      (a new secret, printed once; the old one stops working)
+berth robot disable|enable <robot$name>
 berth robot list`,
   async run(config, args) {
     const [sub, ...rest] = args;
@@ -116,14 +126,28 @@ berth robot list`,
         }
         case "rm": {
           const [name] = positionals(names, 1, "berth robot rm <robot$name>");
-          await accounts.removeRobot(name);
-          record({ action: "robot.deleted", reference: `robot ${name}`, detail: {} });
+          record(robotEvent("robot.deleted", await accounts.removeRobot(name)));
           console.log(`removed ${name}`);
+          return 0;
+        }
+        case "refresh": {
+          const [name] = positionals(names, 1, "berth robot refresh <robot$name>");
+          const { robot, secret } = await accounts.refreshRobotSecret("all", name);
+          record(robotEvent("robot.secret_refreshed", robot));
+          console.log(`new secret for ${robot.name} (shown only now; the old one no longer works): ${secret}`);
+          return 0;
+        }
+        case "disable":
+        case "enable": {
+          const [name] = positionals(names, 1, `berth robot ${sub} <robot$name>`);
+          const change = { disabled: sub === "disable" };
+          record(robotChangeEvent(await accounts.updateRobot("all", name, change), change));
+          console.log(`${sub}d ${name}`);
           return 0;
         }
         case "list":
           for (const r of await accounts.listRobots()) {
-            console.log(`${r.name} ${r.permissions.map((p) => `${p.project}:${p.actions.join(",")}`).join(" ")}${r.expiresAt ? ` expires ${r.expiresAt.toISOString()}` : ""}`);
+            console.log(`${r.name} ${r.permissions.map((p) => `${p.project}:${p.actions.join(",")}`).join(" ")}${r.expiresAt ? ` expires ${r.expiresAt.toISOString()}` : ""}${r.disabled ? " (disabled)" : ""}`);
           }
           return 0;
         default:
@@ -157,9 +181,9 @@ berth project member <project> <user> --remove`,
       switch (sub) {
         case "add": {
           const [name] = positionals(names, 1, "berth project add <name>");
-          await accounts.addProject(name, { public: values.public ?? false, owner: values.owner });
-          record({ action: "project.created", reference: `project ${name}`, detail: { public: values.public ?? false, owner: values.owner ?? null } });
-          console.log(`created ${values.public ? "public" : "private"} project ${name}`);
+          const project = await accounts.addProject(name, { public: values.public, owner: values.owner });
+          record({ action: "project.created", reference: `project ${name}`, detail: { public: project.public, owner: values.owner ?? null } });
+          console.log(`created ${project.public ? "public" : "private"} project ${name}`);
           return 0;
         }
         case "rm": {

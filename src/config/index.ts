@@ -5,6 +5,8 @@ import { z } from "zod";
 import { literalHostScope } from "../kernel/addresses";
 import { byteSize, duration, GcConfigSchema, ImmutableTagRuleSchema, RetentionRuleSchema } from "./gc";
 import { compilesWith, glob } from "../kernel/patterns";
+import { recordProvenance } from "./provenance";
+import { secret } from "./secrets";
 import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } from "./ops";
 
 /**
@@ -14,7 +16,7 @@ import { applyOpsEnv, OPS_CONFIG_SHAPE, OPS_ENV_KEYS, splitList, type EnvType } 
 const UpstreamSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be lower-case letters, digits and dashes"),
-    url: z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry-1.docker.io (no path)"),
+    url: secret(z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry-1.docker.io (no path)"), "url"),
     /**
      * Names under this prefix are mirrored from this upstream ("ghcr.io" serves /v2/ghcr.io/owner/img).
      * The empty prefix makes it the default, docker.io-style upstream for names no local project owns.
@@ -23,7 +25,7 @@ const UpstreamSchema = z
     /** The registry host clients call this upstream by (containerd's ?ns=), e.g. docker.io. */
     registry: z.string().optional(),
     username: z.string().optional(),
-    password: z.string().optional(),
+    password: secret(z.string()).optional(),
     /**
      * Hosts besides the upstream's own that may receive its credentials: a token service on another host
      * (Docker Hub's auth.docker.io and GitLab's gitlab.com are known without being listed).
@@ -55,15 +57,15 @@ const S3Schema = z
   .object({
     bucket: z.string().min(1).optional(),
     region: z.string().min(1).optional(),
-    endpoint: z.string().url().optional(),
+    endpoint: secret(z.string().url(), "url").optional(),
     forcePathStyle: z.boolean().default(false),
     prefix: z.string().default(""),
     storageClass: z.string().min(1).optional(),
     redirect: z.boolean().default(false),
     redirectExpiresSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(1200),
-    accessKeyId: z.string().min(1).optional(),
-    secretAccessKey: z.string().min(1).optional(),
-    sessionToken: z.string().min(1).optional(),
+    accessKeyId: secret(z.string().min(1)).optional(),
+    secretAccessKey: secret(z.string().min(1)).optional(),
+    sessionToken: secret(z.string().min(1)).optional(),
     partSizeMiB: z.number().int().min(5).max(5120).default(8),
   })
   .strict()
@@ -79,7 +81,7 @@ export const ConfigSchema = z
       .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:5000")
       .default("127.0.0.1:5000"),
     dataDir: z.string().min(1).default("./data"),
-    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL").optional(),
+    databaseUrl: secret(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL"), "url").optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     /** `auto`: readable lines on a terminal, JSON lines otherwise (files, pipes, log collectors). */
     logFormat: z.enum(["auto", "json", "pretty"]).default("auto"),
@@ -117,8 +119,10 @@ export const ConfigSchema = z
         clockSkewSeconds: z.number().int().min(0).default(30),
         /** Who may create a project by pushing into it. */
         projectCreation: z.enum(["everyone", "admins"]).default("everyone"),
+        /** Visibility of a project created without one being asked for (by a push, or the API without `public`). */
+        defaultVisibility: z.enum(["private", "public"]).default("private"),
         /** Password of the admin created on first start; generated and printed once when unset. */
-        adminPassword: z.string().min(8, "must be at least 8 characters").optional(),
+        adminPassword: secret(z.string().min(8, "must be at least 8 characters")).optional(),
         /** PEM private key (EC P-256 or RSA) to sign tokens with; default: generated and kept in the database. */
         signingKeyFile: z.string().min(1).optional(),
         loginFailures: z.number().int().min(1).default(5),
@@ -130,7 +134,7 @@ export const ConfigSchema = z
       .object({
         upstreams: z.array(UpstreamSchema).default([]),
         /** Outbound HTTP(S) proxy for upstream traffic, e.g. http://proxy.internal:3128. */
-        httpProxy: z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL").optional(),
+        httpProxy: secret(z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL"), "url").optional(),
         /**
          * Let anonymous clients pull mirrored content even when local projects are private. Unset: true,
          * unless an upstream has credentials (its private images would be anyone's); see parseConfig.
@@ -222,6 +226,7 @@ export const ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
   BERTH_AUTH_SERVICE: { path: ["auth", "service"], type: "string" },
   BERTH_TOKEN_TTL: { path: ["auth", "tokenTtlSeconds"], type: "number" },
   BERTH_PROJECT_CREATION: { path: ["auth", "projectCreation"], type: "string" },
+  BERTH_DEFAULT_VISIBILITY: { path: ["auth", "defaultVisibility"], type: "string" },
   BERTH_ADMIN_PASSWORD: { path: ["auth", "adminPassword"], type: "string" },
   BERTH_SIGNING_KEY_FILE: { path: ["auth", "signingKeyFile"], type: "string" },
   BERTH_MIRROR_HTTP_PROXY: { path: ["mirror", "httpProxy"], type: "string" },
@@ -235,6 +240,7 @@ export const ENV_KEYS: Record<string, { path: string[]; type: EnvType }> = {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
   const raw: Record<string, unknown> = env.BERTH_CONFIG ? readYaml(env.BERTH_CONFIG) : {};
+  const fromFile = structuredClone(raw);
   for (const [name, spec] of Object.entries(ENV_KEYS)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
@@ -242,7 +248,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   }
   if (env.BERTH_MIRROR_UPSTREAM) applyMirrorEnv(raw, env);
   applyOpsEnv(raw, env);
-  return parseConfig(deepMerge(raw, overrides));
+  const merged = deepMerge(raw, overrides);
+  const config = parseConfig(merged);
+  // Command-line flags (overrides) count with the environment: both are set where Berth is started.
+  recordProvenance(config, { file: fromFile, environment: merged });
+  return config;
 }
 
 /** BERTH_MIRROR_UPSTREAM=<url>: the common case in one variable, a docker.io-style default upstream. */

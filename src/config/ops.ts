@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { compilesWith, glob } from "../kernel/patterns";
+import { secret } from "./secrets";
 
 /**
  * The operations part of the configuration (TLS, reverse proxies, HTTP limits and timeouts, rate limits,
@@ -74,7 +75,7 @@ const MetricsSchema = z
   .object({
     enabled: z.boolean().default(true),
     /** When set, /metrics requires `Authorization: Bearer <token>`. */
-    token: z.string().min(16, "must be at least 16 characters").optional(),
+    token: secret(z.string().min(16, "must be at least 16 characters")).optional(),
   })
   .strict();
 
@@ -83,11 +84,11 @@ export const NOTIFICATION_ACTIONS = ["push", "pull", "delete"] as const;
 const EndpointSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, dots, dashes and underscores"),
-    url: z.string().regex(/^https?:\/\/[^/\s]+/, "must be an http:// or https:// URL"),
+    url: secret(z.string().regex(/^https?:\/\/[^/\s]+/, "must be an http:// or https:// URL"), "origin"),
     /** Key for the X-Berth-Signature-256 header (HMAC-SHA256 of the body); unset sends no signature. */
-    secret: z.string().min(16, "must be at least 16 characters").optional(),
+    secret: secret(z.string().min(16, "must be at least 16 characters")).optional(),
     /** Extra request headers, e.g. Authorization for the receiver. */
-    headers: z.record(z.string(), z.string()).default({}),
+    headers: z.record(z.string(), secret(z.string())).default({}),
     actions: z.array(z.enum(NOTIFICATION_ACTIONS)).min(1).default([...NOTIFICATION_ACTIONS]),
     /** Glob patterns over repository names ("team-a/*", "**"); empty means every repository. */
     repositories: z.array(z.string().min(1).superRefine(compilesWith(glob))).default([]),
@@ -105,6 +106,11 @@ const NotificationsSchema = z
     endpoints: z.array(EndpointSchema).default([]),
     /** Events waiting per endpoint; when full, new events for it are dropped (and counted). */
     queueSize: z.number().int().min(1).default(1000),
+    /**
+     * Let webhooks that project admins configure in the UI reach loopback and private addresses (link-local
+     * and metadata addresses stay refused). The endpoints above are the operator's own and never checked.
+     */
+    allowPrivateNetworks: z.boolean().default(false),
   })
   .strict()
   .superRefine((n, ctx) => {

@@ -12,7 +12,8 @@ export const SIGNATURE_HEADER = "X-Berth-Signature-256";
 export interface NotificationEvent {
   id: string;
   timestamp: string;
-  action: RegistryAction;
+  /** "test": what the send-test button of a project webhook delivers. */
+  action: RegistryAction | "test";
   target: {
     mediaType?: string;
     size?: number;

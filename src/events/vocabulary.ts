@@ -9,7 +9,8 @@ export interface EventDetails {
   pull: { digest?: string; mediaType?: string; size?: number; via?: "web"; export?: true };
   delete: { target?: "blob"; via?: "web" };
   // Authentication.
-  login: Record<string, never>;
+  /** A refused login says why (never which part of a password was wrong). */
+  login: { reason?: LoginRefusal };
   /** The end of a web UI session. */
   logout: Record<string, never>;
   token: { scope: string[] };
@@ -20,8 +21,15 @@ export interface EventDetails {
   "user.enabled": Record<string, never>;
   "user.password_changed": Record<string, never>;
   "user.deleted": Record<string, never>;
-  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null };
-  "robot.deleted": Record<string, never>;
+  /** `project`: a project robot's project (absent for a system robot). */
+  "robot.created": { permissions: Array<{ project: string; actions: string[] }>; expiresAt: string | null; project?: string };
+  /** What changed: the new permissions, expiry (null: never) or description. */
+  "robot.updated": { permissions?: Array<{ project: string; actions: string[] }>; expiresAt?: string | null; description?: string; disabled?: boolean; project?: string };
+  "robot.disabled": { project?: string };
+  "robot.enabled": { project?: string };
+  /** A new secret was issued; the old one stopped working. */
+  "robot.secret_refreshed": { project?: string };
+  "robot.deleted": { project?: string };
   // Projects, their members and roles, their visibility and their rules.
   "project.created": { public: boolean; owner: string | null };
   "project.visibility_changed": { public: boolean };
@@ -33,6 +41,16 @@ export interface EventDetails {
   "project.quota_changed": { quotaBytes: number | null };
   /** A push the project's storage quota had no room for, refused with 403 DENIED. */
   "quota.exceeded": QuotaRefusal;
+  /** A project webhook endpoint created, changed or deleted in the UI/API (the secret never recorded). */
+  "webhook.created": WebhookDetail;
+  "webhook.updated": WebhookDetail;
+  "webhook.deleted": WebhookDetail;
+  /**
+   * A request refused with 401 or 403 that is worth an entry (src/http/refusal-audit.ts draws the line):
+   * an identified caller denied (403: no right, an immutable tag, a wrong CSRF token), or a token that
+   * is no longer valid. `claimedSubject` is what an unverifiable token says, never taken as the actor.
+   */
+  "access.denied": { status: number; code: string; message: string; method: string; route: string; claimedSubject?: string };
   "rule.created": RuleDetail;
   "rule.updated": RuleDetail;
   "rule.deleted": RuleDetail;
@@ -57,6 +75,20 @@ export interface EventDetails {
   "mirror.warmed": { manifests: number; blobs: number; bytes: number };
 }
 
+/**
+ * Why a login was refused: a wrong password or robot secret, an account that is disabled or (a robot) past
+ * its expiry, or a name that is no account. Disabled, expired and unknown accounts answer the client alike
+ * (401 after the same slow hash); only the audit log tells them apart.
+ */
+export type LoginRefusal = "wrong_password" | "wrong_secret" | "disabled" | "expired" | "unknown_account";
+export interface WebhookDetail {
+  project: string;
+  url: string;
+  actions: string[];
+  enabled: boolean;
+  hasSecret: boolean;
+}
+
 export interface RuleDetail {
   /** "<kind> rule <created|updated|deleted>", as the audit log has always shown rule changes. */
   change: string;
@@ -75,6 +107,10 @@ export interface QuotaRefusal {
 
 export type EventAction = keyof EventDetails;
 
+/** How an action ended: done, refused (401/403, a quota, an immutable tag, a wrong password), or failed. */
+export const OUTCOMES = ["success", "refused", "failed"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
 /** The actions delivered to webhooks (in the CNCF envelope) as well as to the audit log. */
 export const REGISTRY_ACTIONS = ["push", "pull", "delete"] as const;
 export type RegistryAction = (typeof REGISTRY_ACTIONS)[number];
@@ -88,7 +124,7 @@ export function actionsInCategory(category: string): EventAction[] | null {
   return Object.keys(ADMIN_ACTIONS) as AdminAction[];
 }
 
-type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token" | "quota.exceeded">;
+type AdminAction = Exclude<EventAction, RegistryAction | "login" | "logout" | "token" | "quota.exceeded" | "access.denied">;
 // A record over every admin action, so adding an action to EventDetails without deciding here fails to compile.
 const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.created": true,
@@ -98,6 +134,10 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "user.password_changed": true,
   "user.deleted": true,
   "robot.created": true,
+  "robot.updated": true,
+  "robot.disabled": true,
+  "robot.enabled": true,
+  "robot.secret_refreshed": true,
   "robot.deleted": true,
   "project.created": true,
   "project.visibility_changed": true,
@@ -105,6 +145,9 @@ const ADMIN_ACTIONS: Record<AdminAction, true> = {
   "project.quota_changed": true,
   "member.set": true,
   "member.removed": true,
+  "webhook.created": true,
+  "webhook.updated": true,
+  "webhook.deleted": true,
   "rule.created": true,
   "rule.updated": true,
   "rule.deleted": true,
@@ -156,6 +199,10 @@ interface EventFields<A extends EventAction> {
   reference?: string | null;
   /** False for refused attempts (a wrong password) and failed runs; true when absent. */
   success?: boolean;
+  /** How it ended; when absent, "success", or "failed" where success is false. */
+  outcome?: Outcome;
+  /** The project acted on, where neither the repository nor the detail names it. */
+  project?: string | null;
   detail: EventDetails[A];
   /** The HTTP request the action came in, when it came in one. */
   request?: RequestSummary;

@@ -21,8 +21,22 @@ export interface WebhookOptions {
   logger: Logger;
   metrics?: Metrics;
   source: EnvelopeSource;
-  /** For tests. */
+  /** For tests; project endpoints' deliveries go through their network guard. */
   fetch?: typeof fetch;
+  /** Told of every delivery attempt (project endpoints keep their last ones for the UI). */
+  onAttempt?: (attempt: DeliveryAttempt) => Promise<void> | void;
+}
+
+/** One POST to a receiver and how it went. */
+export interface DeliveryAttempt {
+  at: Date;
+  /** The actions in the batch, comma-separated ("push", "push,delete"; "test" for a test delivery). */
+  event: string;
+  success: boolean;
+  /** The receiver's HTTP status; null when it did not answer (refused, unreachable, timed out). */
+  httpStatus: number | null;
+  durationMs: number;
+  error: string | null;
 }
 
 /**
@@ -58,7 +72,7 @@ export class WebhookNotifier {
   }
 }
 
-class EndpointQueue {
+export class EndpointQueue {
   readonly source: EnvelopeSource;
   private readonly queue: NotificationEvent[] = [];
   private running: Promise<void> | null = null;
@@ -138,7 +152,14 @@ class EndpointQueue {
     }
   }
 
-  private async deliver(events: NotificationEvent[]): Promise<boolean> {
+  /** One delivery of `events` now, outside the queue, in at most `maxAttempts` attempts (the send-test button). */
+  async sendNow(events: NotificationEvent[], maxAttempts: number): Promise<DeliveryAttempt> {
+    let outcome: DeliveryAttempt | undefined;
+    await this.deliver(events, maxAttempts, (attempt) => (outcome = attempt));
+    return outcome!;
+  }
+
+  private async deliver(events: NotificationEvent[], maxAttempts = this.config.maxAttempts, observe?: (attempt: DeliveryAttempt) => void): Promise<boolean> {
     const body = JSON.stringify({ events });
     const delivery = randomUUID();
     const headers: Record<string, string> = {
@@ -148,13 +169,21 @@ class EndpointQueue {
       "X-Berth-Delivery": delivery,
       ...(this.config.secret ? { [SIGNATURE_HEADER]: signBody(this.config.secret, body) } : {}),
     };
+    const event = [...new Set(events.map((e) => e.action))].join(",");
+    const report = async (at: Date, httpStatus: number | null, error: string | null) => {
+      const attempt = { at, event, success: error === null, httpStatus, durationMs: Date.now() - at.getTime(), error };
+      observe?.(attempt);
+      await this.options.onAttempt?.(attempt);
+    };
     let wait = this.config.backoffSeconds * 1000;
     for (let attempt = 1; ; attempt++) {
       let problem: string;
+      const at = new Date();
       try {
         const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.config.timeoutSeconds * 1000)]);
         const res = await this.fetch(this.config.url, { method: "POST", headers, body, signal, redirect: "error" });
         await res.body?.cancel().catch(() => undefined);
+        await report(at, res.status, res.ok ? null : `HTTP ${res.status}`);
         if (res.ok) {
           this.metrics?.deliveries.inc({ endpoint: this.config.name, outcome: "success" });
           this.logger.debug({ delivery, events: events.length, attempt }, "webhook delivered");
@@ -162,10 +191,11 @@ class EndpointQueue {
         }
         problem = `HTTP ${res.status}`;
       } catch (err) {
-        problem = (err as Error)?.message ?? String(err);
+        problem = failureOf(err);
+        await report(at, null, problem);
       }
       if (this.abort.signal.aborted) return false;
-      const last = attempt >= this.config.maxAttempts;
+      const last = attempt >= maxAttempts;
       this.metrics?.deliveries.inc({ endpoint: this.config.name, outcome: last ? "failure" : "retry" });
       if (last) {
         this.logger.error({ delivery, events: events.length, attempts: attempt, problem }, "webhook delivery failed; events dropped");
@@ -176,6 +206,19 @@ class EndpointQueue {
       wait = Math.min(wait * 2, this.config.maxBackoffSeconds * 1000);
     }
   }
+}
+
+/**
+ * fetch's own message is "fetch failed": the cause (a refused destination, ECONNREFUSED, ENOTFOUND) says
+ * what happened. Duck-typed: a cause made by node's own modules is not an Error of a test runner's realm.
+ */
+function failureOf(err: unknown): string {
+  const cause = (err as { cause?: { message?: unknown; code?: unknown } } | null)?.cause;
+  if (cause && typeof cause === "object") {
+    if (typeof cause.message === "string" && cause.message) return cause.message;
+    if (typeof cause.code === "string") return cause.code;
+  }
+  return (err as Error)?.message ?? String(err);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

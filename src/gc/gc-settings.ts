@@ -5,20 +5,13 @@ import { formatDuration } from "../config/duration";
 import type { GcConfig, GcSettingsInput } from "../config/gc";
 import { parseSchedule } from "../config/schedule";
 import type { LiveSettings } from "../metadata/live-settings";
+import { SettingGroup, type SettingChange, type SettingView } from "../metadata/setting-group";
 import type { StoredSetting } from "../metadata/settings-store";
 
-/** The keys in the setting table; a later Settings page adds its own next to these. */
+/** The keys in the setting table; the Settings page's own (src/auth/auth-settings.ts) sit next to these. */
 export const GC_SETTING_KEYS = { schedule: "gc.schedule", grace: "gc.grace", untagged: "gc.untagged" } as const;
-type Field = keyof typeof GC_SETTING_KEYS;
 
-export interface SettingView<T> {
-  value: T;
-  /** The configured value, which "reset" returns to. */
-  default: T;
-  source: "config" | "ui";
-  updatedAt: string | null;
-  updatedBy: string | null;
-}
+export type { SettingChange, SettingView };
 
 export interface GcSettingsView {
   /** Null: no scheduled collection. `error`: the stored schedule cannot be armed, so none runs. */
@@ -28,31 +21,42 @@ export interface GcSettingsView {
   untagged: SettingView<boolean>;
 }
 
-/** One change to record as a "setting.changed" event. */
-export interface SettingChange {
-  key: string;
-  value: unknown;
-  reset?: true;
+interface GcValues {
+  /** "" or null: no schedule. */
+  schedule: string | null;
+  grace: number;
+  untagged: boolean;
 }
 
 export class GcSettings {
+  private readonly group: SettingGroup<GcValues>;
+
   constructor(
-    private readonly configured: Pick<GcConfig, "schedule" | "grace" | "untagged">,
+    configured: Pick<GcConfig, "schedule" | "grace" | "untagged">,
     private readonly live: LiveSettings | null,
-  ) {}
+  ) {
+    this.group = new SettingGroup<GcValues>(
+      {
+        schedule: { key: GC_SETTING_KEYS.schedule, configured: configured.schedule ?? null, valid: VALID.schedule },
+        grace: { key: GC_SETTING_KEYS.grace, configured: configured.grace, valid: VALID.grace },
+        untagged: { key: GC_SETTING_KEYS.untagged, configured: configured.untagged, valid: VALID.untagged },
+      },
+      live,
+    );
+  }
 
   get grace(): number {
-    return this.field("grace", this.configured.grace);
+    return this.group.value("grace");
   }
 
   get untagged(): boolean {
-    return this.field("untagged", this.configured.untagged);
+    return this.group.value("untagged");
   }
 
   /** Undefined: no schedule (also when the stored one cannot be armed, see scheduleError). */
   get schedule(): string | undefined {
     if (this.scheduleError) return undefined;
-    return this.field("schedule", this.configured.schedule ?? "") || undefined;
+    return this.group.value("schedule") || undefined;
   }
 
   /**
@@ -68,59 +72,28 @@ export class GcSettings {
 
   /** Called when a stored value changes, from this replica or another. */
   onChange(fn: () => void): () => void {
-    return this.live?.subscribe(fn) ?? (() => {});
+    return this.group.onChange(fn);
   }
 
   view(): GcSettingsView {
-    const grace = this.describe("grace", this.grace, this.configured.grace);
+    const grace = this.group.view("grace");
+    const schedule = this.group.view("schedule");
     const scheduleError = this.scheduleError;
     return {
-      schedule: { ...this.describe("schedule", this.schedule ?? null, this.configured.schedule ?? null), ...(scheduleError && { source: "ui" as const, error: scheduleError }) },
+      schedule: scheduleError ? { ...schedule, value: null, source: "ui", error: scheduleError } : { ...schedule, value: schedule.value || null },
       grace: { ...grace, text: formatDuration(grace.value), defaultText: formatDuration(grace.default) },
-      untagged: this.describe("untagged", this.untagged, this.configured.untagged),
+      untagged: this.group.view("untagged"),
     };
+  }
+
+  /** The values set in the UI, by setting key (= configuration key), for the effective configuration. */
+  overrides(): Map<string, unknown> {
+    return this.group.overrides();
   }
 
   /** Stores the given fields (null: back to the configured value) and returns what changed. */
-  async update(input: GcSettingsInput, by: string): Promise<SettingChange[]> {
-    if (!this.live) throw new Error("GC settings cannot be changed without the settings store");
-    const changes: SettingChange[] = [];
-    for (const field of Object.keys(GC_SETTING_KEYS) as Field[]) {
-      const value = input[field];
-      if (value === undefined) continue;
-      const key = GC_SETTING_KEYS[field];
-      if (value === null) {
-        if (await this.live.store.reset(key)) changes.push({ key, value: this.configured[field] ?? null, reset: true });
-      } else {
-        await this.live.store.set(key, value, by);
-        changes.push({ key, value });
-      }
-    }
-    // This replica sees its own change at once; the others hear the database's announcement.
-    await this.live.refresh();
-    return changes;
-  }
-
-  private field<T>(field: Field, configured: T): T {
-    const stored = this.stored(field);
-    return stored ? (stored.value as T) : configured;
-  }
-
-  /** The stored value, if any and of the right type: one written by hand in SQL that is not is ignored, not trusted. */
-  private stored(field: Field): StoredSetting | undefined {
-    const stored = this.live?.get(GC_SETTING_KEYS[field]);
-    return stored && VALID[field](stored.value) ? stored : undefined;
-  }
-
-  private describe<T>(field: Field, value: T, configured: T): SettingView<T> {
-    const stored = this.stored(field);
-    return {
-      value,
-      default: configured,
-      source: stored ? "ui" : "config",
-      updatedAt: stored?.updatedAt.toISOString() ?? null,
-      updatedBy: stored?.updatedBy ?? null,
-    };
+  update(input: GcSettingsInput, by: string): Promise<SettingChange[]> {
+    return this.group.update(input, by);
   }
 }
 
@@ -138,17 +111,23 @@ function isScheduleText(v: unknown): boolean {
   return typeof v === "string" && !scheduleProblem(v);
 }
 
+const VALID: Record<keyof typeof GC_SETTING_KEYS, (v: unknown) => boolean> = {
+  schedule: isScheduleText,
+  grace: isDuration,
+  untagged: (v) => typeof v === "boolean",
+};
+
 /** What is wrong with the stored GC settings (for `berth doctor`), one sentence each. */
 export function storedGcSettingProblems(stored: ReadonlyMap<string, StoredSetting>): string[] {
   const problems: string[] = [];
-  for (const field of Object.keys(GC_SETTING_KEYS) as Field[]) {
-    const setting = stored.get(GC_SETTING_KEYS[field]);
+  for (const [field, key] of Object.entries(GC_SETTING_KEYS) as Array<[keyof typeof GC_SETTING_KEYS, string]>) {
+    const setting = stored.get(key);
     if (!setting) continue;
     if (field === "schedule" && typeof setting.value === "string") {
       const problem = scheduleProblem(setting.value);
-      if (problem) problems.push(`stored setting ${GC_SETTING_KEYS[field]}: ${problem}; scheduled garbage collection is off until it is changed or reset`);
+      if (problem) problems.push(`stored setting ${key}: ${problem}; scheduled garbage collection is off until it is changed or reset`);
     } else if (!VALID[field](setting.value)) {
-      problems.push(`stored setting ${GC_SETTING_KEYS[field]} has an invalid value ${JSON.stringify(setting.value)}; the configured value is used`);
+      problems.push(`stored setting ${key} has an invalid value ${JSON.stringify(setting.value)}; the configured value is used`);
     }
   }
   return problems;
@@ -157,9 +136,3 @@ export function storedGcSettingProblems(stored: ReadonlyMap<string, StoredSettin
 function isDuration(v: unknown): boolean {
   return typeof v === "number" && Number.isFinite(v) && v >= 0;
 }
-
-const VALID: Record<Field, (v: unknown) => boolean> = {
-  schedule: isScheduleText,
-  grace: isDuration,
-  untagged: (v) => typeof v === "boolean",
-};

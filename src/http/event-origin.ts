@@ -9,6 +9,21 @@ export interface CallerLike {
   name: string;
 }
 
+const identified = new WeakMap<IncomingMessage, CallerLike>();
+
+/**
+ * Remembers who a request turned out to be, as soon as it is known, so a refusal later in the request (403)
+ * is recorded under the caller's name (src/http/refusal-audit.ts).
+ */
+export function noteCaller<C extends CallerLike>(req: IncomingMessage, caller: C): C {
+  identified.set(req, caller);
+  return caller;
+}
+
+export function notedCaller(req: IncomingMessage): CallerLike | undefined {
+  return identified.get(req);
+}
+
 /** The principal behind a token's subject ("" is anonymous). */
 export function callerNamed(subject: string): CallerLike {
   if (!subject) return { kind: "anonymous", name: "" };

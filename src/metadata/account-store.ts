@@ -21,7 +21,14 @@ export interface RobotRow {
   disabled: boolean;
   createdAt: Date;
   credentialGeneration: number;
+  /** A project robot's project; null for a system robot. */
+  projectId: number | null;
+  /** That project's name. */
+  project: string | null;
 }
+
+/** What may change on a robot after it is made (its name and project never do). */
+export type RobotChanges = Partial<Pick<RobotRow, "secretHash" | "description" | "permissions" | "expiresAt" | "disabled">>;
 
 /** An account by id: ids are never handed out twice, names are (delete dave, create dave). */
 export interface AccountRef {
@@ -83,9 +90,12 @@ export interface AccountStore {
   createUser(data: { username: string; passwordHash: string; isAdmin: boolean }): Promise<UserRow>;
   updateUser(username: string, data: Partial<Pick<UserRow, "passwordHash" | "isAdmin" | "disabled">>): Promise<UserRow | null>;
   deleteUser(username: string): Promise<boolean>;
-  listRobots(): Promise<RobotRow[]>;
-  createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow>;
-  deleteRobot(name: string): Promise<boolean>;
+  /** Every robot, or a project's robots (by project id), or the system robots (null). */
+  listRobots(projectId?: number | null): Promise<RobotRow[]>;
+  createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null; projectId: number | null }): Promise<RobotRow>;
+  /** Null when the robot is gone. By id: a robot deleted and made again under its name is another robot. */
+  updateRobot(id: number, data: RobotChanges): Promise<RobotRow | null>;
+  deleteRobot(id: number): Promise<boolean>;
   listProjects(): Promise<ProjectRow[]>;
   /**
    * Creates the project (owner becomes its admin member) unless it exists; returns it either way. With
@@ -122,7 +132,7 @@ export class PrismaAccountStore implements AccountStore {
   }
 
   async findRobot(name: string): Promise<RobotRow | null> {
-    return robotRow(await this.prisma.robot.findUnique({ where: { name } }));
+    return robotRow(await this.prisma.robot.findUnique({ where: { name }, include: WITH_PROJECT }));
   }
 
   findUserById(id: number): Promise<UserRow | null> {
@@ -130,7 +140,7 @@ export class PrismaAccountStore implements AccountStore {
   }
 
   async findRobotById(id: number): Promise<RobotRow | null> {
-    return robotRow(await this.prisma.robot.findUnique({ where: { id } }));
+    return robotRow(await this.prisma.robot.findUnique({ where: { id }, include: WITH_PROJECT }));
   }
 
   async credentialState(account: AccountRef): Promise<CredentialState | null> {
@@ -183,18 +193,23 @@ export class PrismaAccountStore implements AccountStore {
     return (await this.prisma.user.deleteMany({ where: { username } })).count > 0;
   }
 
-  async listRobots(): Promise<RobotRow[]> {
-    const rows = await this.prisma.robot.findMany({ orderBy: { name: "asc" } });
+  async listRobots(projectId?: number | null): Promise<RobotRow[]> {
+    const rows = await this.prisma.robot.findMany({ where: projectId === undefined ? {} : { projectId }, include: WITH_PROJECT, orderBy: { name: "asc" } });
     return rows.map((row) => robotRow(row)!);
   }
 
-  async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }): Promise<RobotRow> {
-    const row = await this.prisma.robot.create({ data: { ...data, permissions: data.permissions as never } });
-    return { ...row, permissions: data.permissions };
+  async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null; projectId: number | null }): Promise<RobotRow> {
+    return robotRow(await this.prisma.robot.create({ data: { ...data, permissions: data.permissions as never }, include: WITH_PROJECT }))!;
   }
 
-  async deleteRobot(name: string): Promise<boolean> {
-    return (await this.prisma.robot.deleteMany({ where: { name } })).count > 0;
+  async updateRobot(id: number, data: RobotChanges): Promise<RobotRow | null> {
+    const { permissions, ...rest } = data;
+    const result = await this.prisma.robot.updateMany({ where: { id }, data: { ...rest, ...(permissions ? { permissions: permissions as never } : {}) } });
+    return result.count ? this.findRobotById(id) : null;
+  }
+
+  async deleteRobot(id: number): Promise<boolean> {
+    return (await this.prisma.robot.deleteMany({ where: { id } })).count > 0;
   }
 
   listProjects(): Promise<ProjectRow[]> {
@@ -313,6 +328,10 @@ export class PrismaAccountStore implements AccountStore {
   }
 }
 
-function robotRow<T extends { permissions: unknown }>(row: T | null): (T & { permissions: RobotPermission[] }) | null {
-  return row ? { ...row, permissions: row.permissions as RobotPermission[] } : null;
+const WITH_PROJECT = { project: { select: { name: true } } } as const;
+
+function robotRow<T extends { permissions: unknown; project: { name: string } | null }>(row: T | null): RobotRow | null {
+  if (!row) return null;
+  const { project, permissions, ...rest } = row;
+  return { ...(rest as unknown as Omit<RobotRow, "permissions" | "project">), permissions: permissions as RobotPermission[], project: project?.name ?? null };
 }

@@ -9,6 +9,8 @@ export interface AuditRow {
   repository: string | null;
   reference: string | null;
   success: boolean;
+  outcome: string;
+  project: string | null;
   clientIp: string | null;
   detail: unknown;
 }
@@ -20,6 +22,8 @@ export interface AuditFilter {
   /** One action, or any of several. */
   action?: string | string[];
   repository?: string;
+  project?: string;
+  outcome?: string;
   since?: Date;
   until?: Date;
   /** Events with a smaller id. */
@@ -61,10 +65,10 @@ export class SqlAuditStore implements AuditStore {
   async insert(batch: NewAuditRow[]): Promise<void> {
     // One statement per batch, in plain SQL: every pull enqueues an event, so this runs all the time.
     await this.db.query(
-      `INSERT INTO audit_event (at, actor, action, repository, reference, success, client_ip, detail)
-       SELECT e.at, e.actor, e.action, e.repository, e.reference, e.success, e.client_ip, e.detail::jsonb
-         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
-              AS e(at, actor, action, repository, reference, success, client_ip, detail)`,
+      `INSERT INTO audit_event (at, actor, action, repository, reference, success, client_ip, detail, project, outcome)
+       SELECT e.at, e.actor, e.action, e.repository, e.reference, e.success, e.client_ip, e.detail::jsonb, e.project, e.outcome
+         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::text[], $10::text[])
+              AS e(at, actor, action, repository, reference, success, client_ip, detail, project, outcome)`,
       [
         batch.map((e) => e.at),
         batch.map((e) => indexable(e.actor)),
@@ -74,6 +78,8 @@ export class SqlAuditStore implements AuditStore {
         batch.map((e) => e.success),
         batch.map((e) => e.clientIp && indexable(e.clientIp)),
         batch.map((e) => (e.detail ? JSON.stringify(e.detail, storableJson) : null)),
+        batch.map((e) => e.project && indexable(e.project)),
+        batch.map((e) => e.outcome),
       ],
     );
   }
@@ -84,6 +90,8 @@ export class SqlAuditStore implements AuditStore {
         actor: q.actor,
         action: Array.isArray(q.action) ? { in: q.action } : q.action,
         repository: q.repository,
+        project: q.project,
+        outcome: q.outcome,
         at: { gte: q.since, lte: q.until },
         id: q.before !== undefined ? { lt: q.before } : undefined,
       },

@@ -12,6 +12,7 @@ import { SqlOpsQueries, type OpsQueries } from "./ops-queries";
 import { gcDatabase } from "./gc-sql";
 import { SqlGcStore, type GcStore } from "./gc-store";
 import { SqlSettingStore, type SettingStore } from "./settings-store";
+import { PrismaWebhookStore, type WebhookStore } from "./webhook-store";
 
 export interface Stores {
   accounts: AccountStore;
@@ -24,6 +25,7 @@ export interface Stores {
   ops: OpsQueries;
   gc: GcStore;
   settings: SettingStore;
+  webhooks: WebhookStore;
 }
 
 export function createStores(database: Database, options: { defaultProjectQuotaBytes?: number | null } = {}): Stores {
@@ -38,5 +40,6 @@ export function createStores(database: Database, options: { defaultProjectQuotaB
     ops: new SqlOpsQueries(database),
     gc: new SqlGcStore(gcDatabase(database)),
     settings: new SqlSettingStore(database),
+    webhooks: new PrismaWebhookStore(database.prisma),
   };
 }

@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { EventBus } from "../events/event-bus";
 import { WebhookNotifier } from "../events/webhooks";
+import { ProjectWebhooks } from "./project-webhooks";
+import type { WebhookStore } from "../metadata/webhook-store";
 import type { OpsQueries } from "../metadata/ops-queries";
 import type { Mirror } from "../proxy";
 import type { StorageDriver } from "../storage/driver";
@@ -21,24 +23,35 @@ export interface Ops {
   health: Health;
   requests: RequestOps;
   webhooks: WebhookNotifier;
+  /** The endpoints project admins configure in the UI/API. */
+  projectWebhooks: ProjectWebhooks;
   /** Lets queued webhook deliveries finish (bounded), then stops them. */
   close(): Promise<void>;
 }
 
 export function createOps(
   config: Config,
-  deps: { metrics: Metrics; logger: Logger; database: OpsQueries; storage: StorageDriver; events: EventBus; mirror: Mirror | null },
+  deps: {
+    metrics: Metrics;
+    logger: Logger;
+    database: OpsQueries;
+    webhookStore: WebhookStore;
+    storage: StorageDriver;
+    events: EventBus;
+    mirror: Mirror | null;
+  },
 ): Ops {
   const { metrics, logger, database } = deps;
   const health = Health.forRegistry(deps);
   const requests = new RequestOps(config, metrics, logger);
-  const webhooks = new WebhookNotifier(config.notifications.endpoints, {
-    queueSize: config.notifications.queueSize,
-    logger,
-    metrics,
-    source: { addr: `${hostname()}:${config.listen.slice(config.listen.lastIndexOf(":") + 1)}`, instanceID: randomUUID() },
-  });
-  const unsubscribe = webhooks.enabled ? deps.events.subscribe((e) => webhooks.handle(e)) : () => undefined;
+  const source = { addr: `${hostname()}:${config.listen.slice(config.listen.lastIndexOf(":") + 1)}`, instanceID: randomUUID() };
+  const { queueSize, allowPrivateNetworks } = config.notifications;
+  const webhooks = new WebhookNotifier(config.notifications.endpoints, { queueSize, logger, metrics, source });
+  const projectWebhooks = new ProjectWebhooks(deps.webhookStore, { queueSize, logger, metrics, source, allowPrivateNetworks });
+  const unsubscribe = [
+    webhooks.enabled ? deps.events.subscribe((e) => webhooks.handle(e)) : () => undefined,
+    deps.events.subscribe((e) => projectWebhooks.handle(e)),
+  ];
   if (deps.mirror) registerMirrorMetrics(metrics, deps.mirror);
 
   const sessions = metrics.gauge("upload_sessions", "Upload sessions open in the database (all replicas), as of the last scrape");
@@ -56,9 +69,10 @@ export function createOps(
     health,
     requests,
     webhooks,
+    projectWebhooks,
     close: async () => {
-      unsubscribe();
-      await webhooks.close();
+      for (const stop of unsubscribe) stop();
+      await Promise.all([webhooks.close(), projectWebhooks.close()]);
     },
   };
 }

@@ -6,20 +6,27 @@ import { addressScope, literalHostScope, unbracketHost, type AddressScope } from
 /** Scopes `allowPrivateNetworks` opens; the others stay closed whatever the configuration says. */
 const PRIVATE_SCOPES: ReadonlySet<AddressScope> = new Set(["loopback", "private"]);
 
-/** A connection Berth would not make for an upstream: the host, the address it resolved to and why not. */
+/** A connection Berth would not make for an upstream or a webhook: the host, the address it resolved to and why not. */
 export class RefusedDestination extends Error {
   constructor(
     readonly host: string,
     readonly address: string,
     readonly scope: AddressScope,
-    upstream: string,
+    purpose: GuardPurpose,
     allowPrivate: boolean,
   ) {
     const where = address === host ? address : `${host} (${address})`;
-    const hint = PRIVATE_SCOPES.has(scope) && !allowPrivate ? "; set allowPrivateNetworks: true on the upstream if it may send Berth there" : "";
-    super(`refused to connect to ${where} for upstream ${upstream}: it is a ${scope} address${hint}`);
+    const hint = PRIVATE_SCOPES.has(scope) && !allowPrivate ? `; ${purpose.privateHint}` : "";
+    super(`refused to connect to ${where} for ${purpose.label}: it is a ${scope} address${hint}`);
     this.name = "RefusedDestination";
   }
+}
+
+/** Whose traffic a guard checks, as its refusals name it, and the setting that would open private networks. */
+export interface GuardPurpose {
+  /** "upstream docker", "webhook 3 of project team-a". */
+  label: string;
+  privateHint: string;
 }
 
 /**
@@ -32,15 +39,24 @@ export class RefusedDestination extends Error {
  * rebinding) gets nowhere.
  */
 export class NetworkGuard {
-  private readonly name: string;
+  private readonly purpose: GuardPurpose;
   private readonly allowPrivate: boolean;
   /** `protocol//host:port` of the upstream's literal address; null when its URL names a host. */
   private readonly trusted: string | null;
 
-  constructor(upstream: { name: string; url: string; allowPrivateNetworks: boolean }) {
-    this.name = upstream.name;
-    this.allowPrivate = upstream.allowPrivateNetworks;
-    const own = new URL(upstream.url);
+  /**
+   * An upstream's guard, or one for URLs no operator wrote (`purpose`: a webhook a project admin configured
+   * in the UI), where no address is trusted for being the URL's own.
+   */
+  constructor(target: { name: string; url: string; allowPrivateNetworks: boolean } | { purpose: GuardPurpose; allowPrivateNetworks: boolean }) {
+    this.allowPrivate = target.allowPrivateNetworks;
+    if ("purpose" in target) {
+      this.purpose = target.purpose;
+      this.trusted = null;
+      return;
+    }
+    this.purpose = { label: `upstream ${target.name}`, privateHint: "set allowPrivateNetworks: true on the upstream if it may send Berth there" };
+    const own = new URL(target.url);
     this.trusted = literalHostScope(own.hostname) === null ? null : endpoint(own.protocol, own.hostname, own.port);
   }
 
@@ -74,7 +90,7 @@ export class NetworkGuard {
 
   private refusal(host: string, address: string, scope: AddressScope): RefusedDestination | null {
     if (scope === "public" || (this.allowPrivate && PRIVATE_SCOPES.has(scope))) return null;
-    return new RefusedDestination(host, address, scope, this.name, this.allowPrivate);
+    return new RefusedDestination(host, address, scope, this.purpose, this.allowPrivate);
   }
 
   private readonly lookup: LookupFunction = (hostname, options: LookupOptions, callback) => {

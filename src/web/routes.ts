@@ -16,7 +16,7 @@ import { send, sendJson } from "../http/respond";
 import { readJson } from "../http/json-body";
 import { smallBody, streamedBody } from "../http/body-policy";
 import { clientIp } from "../http/client-info";
-import { eventOrigin } from "../http/event-origin";
+import { eventOrigin, noteCaller } from "../http/event-origin";
 import { DomainError } from "../kernel/errors";
 import { OciError, toOciError } from "../http/errors";
 import { parseRepositoryName, parseTag, type RepositoryName } from "../kernel/names";
@@ -27,7 +27,7 @@ import type { Digest } from "../kernel/digest";
 import type { TagImmutability } from "../registry/manifest-service";
 import { WebAccess } from "./access";
 import { copyImage } from "./image-copy";
-import { planExport, writeImageArchive } from "./image-export";
+import { archiveLength, planExport, writeImageArchive, type ExportRequest } from "./image-export";
 import { archiveError, extractArchive, fileStream, importArchive, type ImportSink } from "./image-import";
 import { isMultipart, MULTIPART_OVERHEAD_BYTES, receiveArchive } from "./archive-upload";
 import { ImportSlots } from "./import-guard";
@@ -114,7 +114,7 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       const body = await readBody(ctx, z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict());
       if (!access.authEnabled) return json(ctx, await sessionInfo(ctx.req, { kind: "open", name: "" }, null));
       const { authenticator, sessions } = deps.auth.token!;
-      const principal = await authenticator.login(body.username, body.password, clientIp(ctx.req));
+      const principal = noteCaller(ctx.req, await authenticator.login(body.username, body.password, clientIp(ctx.req), { fresh: true }));
       if (principal.kind !== "user") throw new OciError("DENIED", "robot accounts cannot sign in to the web UI");
       const { token, session } = await sessions!.create(principal);
       const secure = isHttps(ctx.req, deps.config.externalUrl);
@@ -200,19 +200,25 @@ export function registerWebRoutes(router: RouteTable, deps: WebDeps): void {
       json(ctx, { repository: target, tag, digest: copied.digest, mediaType: copied.mediaType }, 201);
     }), JSON_BODY)
     .on("GET", /^\/api\/v1\/repositories\/(.+)\/-\/export\/([^/]+)$/, onRepository("pull", async (ctx, caller, repository) => {
+      const request = exportRequest(ctx.query);
       const reference = parseManifestReference(ctx.params[1]);
       const top = await deps.store.findManifest(repository, reference);
       if (!top) throw new DomainError("ManifestUnknown", ctx.params[1]);
-      const plan = await planExport(deps.store, deps.services.blobs, repository, top, ctx.query.get("platform"));
+      const plan = await planExport(deps.store, deps.services.blobs, repository, top, request);
       const tag = "tag" in reference ? reference.tag : null;
       const repoTag = tag ? `${registryHost(ctx.req)}/${repository}:${tag}` : null;
-      const file = `${repository.replace(/\//g, "_")}_${tag ?? top.digest.slice(7, 19)}${plan.platform ? `_${plan.platform.replace(/\//g, "-")}` : ""}.tar`;
+      const length = archiveLength(plan, repoTag, tag);
+      const file = `${repository.replace(/\//g, "_")}_${tag ?? top.digest.slice(7, 19)}${plan.platform ? `_${plan.platform.replace(/\//g, "-")}` : ""}${request.format === "oci" ? ".oci" : ""}.tar`;
       ctx.res.statusCode = 200;
       ctx.res.setHeader("Content-Type", "application/x-tar");
       ctx.res.setHeader("Content-Disposition", `attachment; filename="${file}"`);
       ctx.res.setHeader("Cache-Control", "no-store");
-      ctx.res.setHeader("Docker-Content-Digest", plan.image.digest);
-      deps.events.record({ ...origin(ctx, caller), action: "pull", repository, reference: ctx.params[1], detail: { digest: plan.image.digest, via: "web", export: true } });
+      ctx.res.setHeader("Docker-Content-Digest", plan.top.digest);
+      if (length !== null) ctx.res.setHeader("Content-Length", String(length));
+      // HEAD answers from metadata alone: streaming blobs from storage only for node to drop them, and
+      // counting a pull nobody made, would let a HEAD flood cost what a download flood costs.
+      if (ctx.req.method === "HEAD") return void ctx.res.end();
+      deps.events.record({ ...origin(ctx, caller), action: "pull", repository, reference: ctx.params[1], detail: { digest: plan.top.digest, via: "web", export: true } });
       await writeImageArchive(ctx.res, plan, repository, deps.services.blobs, repoTag, tag);
     }))
     .on("POST", /^\/api\/v1\/repositories\/(.+)\/-\/import$/, onRepository("push", async (ctx, caller, repository) => {
@@ -385,6 +391,15 @@ function oneOf<T extends string>(query: URLSearchParams, name: string, allowed: 
   if (value === null || value === "") return fallback;
   if (!(allowed as readonly string[]).includes(value)) throw new OciError("INVALID_REQUEST", `${name} must be one of ${allowed.join(", ")}`);
   return value as T;
+}
+
+/** Export's query: `platform` (os/arch[/variant] or "all") and `format` (docker, the default, or oci). */
+function exportRequest(query: URLSearchParams): ExportRequest {
+  const platform = query.get("platform") || null;
+  if (platform !== null && platform !== "all" && !/^[a-z0-9][a-z0-9._-]{0,31}\/[a-z0-9][a-z0-9._-]{0,31}(\/[a-z0-9][a-z0-9._-]{0,31})?$/.test(platform)) {
+    throw new OciError("INVALID_REQUEST", "platform must be os/arch[/variant] (e.g. linux/arm64/v8) or all");
+  }
+  return { platform, format: oneOf(query, "format", ["docker", "oci"] as const, "docker") };
 }
 
 function intParam(query: URLSearchParams, name: string, fallback: number): number {

@@ -23,7 +23,7 @@ const TYPES: Record<string, string> = {
  * The paths the UI owns: its files and the single-page app's own routes (served index.html). Everything
  * else — the registry, token and JSON APIs, and unknown paths — keeps the registry's JSON 404.
  */
-const UI_PATHS = /^\/(?:$|index\.html$|favicon\.svg$|assets\/|(?:login|repositories|projects|users|robots|audit|mirror|storage|import)(?:\/|$))/;
+const UI_PATHS = /^\/(?:$|index\.html$|favicon\.svg$|assets\/|(?:login|repositories|projects|users|robots|audit|mirror|storage|import|settings)(?:\/|$))/;
 
 /**
  * helmet's headers with the UI's strict policy: nothing but its own scripts, styles and API, never framed.

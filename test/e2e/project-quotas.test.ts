@@ -63,10 +63,10 @@ test("an admin sets a quota in the UI, the list shows usage against it, and skop
 
   // A size the server cannot read is shown as the server worded it, naming the field; nothing changes.
   await row.getByRole("button", { name: "Quota" }).click();
-  await page.getByLabel("Quota").fill("lots");
+  await page.getByRole("textbox", { name: /^Quota/ }).fill("lots");
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByRole("dialog").getByText(/quota: invalid size "lots"/).waitFor();
-  await page.getByLabel("Quota").fill("100KiB");
+  await page.getByRole("textbox", { name: /^Quota/ }).fill("100KiB");
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByRole("dialog").waitFor({ state: "detached" });
   await waitFor("the list showing the quota", async () => /of 102 KB$/.test((await row.locator('[data-column="storage"]').textContent()) ?? ""));
@@ -89,7 +89,7 @@ test("an admin sets a quota in the UI, the list shows usage against it, and skop
 
   // Lifted from the project page, the same push goes through.
   await page.getByRole("button", { name: "Quota" }).click();
-  await page.getByLabel("Quota").fill("");
+  await page.getByRole("textbox", { name: /^Quota/ }).fill("");
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByText(/, no quota$/).waitFor();
   await push(bigImage(), "quota-team/big", "1.0");

@@ -153,6 +153,28 @@ describe("berth robot", () => {
     expect(await ok(["robot", "rm", `robot$${name}`])).toMatch(/removed/);
     expect(await canLogin(`robot$${name}`, secret)).toBe(false);
   });
+
+  it("refresh prints a new secret once and ends the old one; disable and enable", async () => {
+    const name = uniqueName("life");
+    const first = /shown only now\): (\S+)/.exec(await ok(["robot", "add", name, "--project", `${uniqueName("pl")}:pull`]))![1];
+    const refreshed = /shown only now; the old one no longer works\): (\S+)/.exec(await ok(["robot", "refresh", `robot$${name}`]))![1];
+    expect(await canLogin(`robot$${name}`, first)).toBe(false);
+    expect(await canLogin(`robot$${name}`, refreshed)).toBe(true);
+    expect(await ok(["robot", "disable", `robot$${name}`])).toMatch(/disabled/);
+    expect(await ok(["robot", "list"])).toContain(`robot$${name}`);
+    expect(await ok(["robot", "list"])).toMatch(new RegExp(`robot\\$${name} .*\\(disabled\\)`));
+    expect(await canLogin(`robot$${name}`, refreshed)).toBe(false);
+    await ok(["robot", "enable", `robot$${name}`]);
+    expect(await canLogin(`robot$${name}`, refreshed)).toBe(true);
+    const missing = await berth(["robot", "refresh", "robot$nobody-here"]);
+    expect({ code: missing.code, stderr: missing.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/does not exist/) });
+    const events = await registry.deps.audit.query({ action: ["robot.secret_refreshed", "robot.disabled", "robot.enabled"], limit: 100 });
+    expect(events.filter((e) => e.reference === `robot robot$${name}`).map((e) => [e.action, e.actor, e.clientIp])).toEqual([
+      ["robot.enabled", "system:cli", "cli"],
+      ["robot.disabled", "system:cli", "cli"],
+      ["robot.secret_refreshed", "system:cli", "cli"],
+    ]);
+  });
 });
 
 describe("berth project", () => {

@@ -401,7 +401,7 @@ describe("images", () => {
       if (name.startsWith("blobs/sha256/")) expect(createHash("sha256").update(data).digest("hex")).toBe(name.slice(13));
     }
     expect(files.get("oci-layout")!.toString()).toBe('{"imageLayoutVersion":"1.0.0"}');
-    await expectOciError(await api(base, "GET", "/api/v1/repositories/team-a/app/-/export/2.0?platform=windows/amd64", as.bob), 400, "INVALID_REQUEST");
+    await expectOciError(await api(base, "GET", "/api/v1/repositories/team-a/app/-/export/2.0?platform=windows/amd64", as.bob), 404, "MANIFEST_UNKNOWN");
   });
 
   test("delete a tag, then a manifest with every tag on it", async () => {

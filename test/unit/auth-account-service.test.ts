@@ -44,16 +44,24 @@ class MemoryStore {
   async deleteUser(username: string) {
     return this.users.delete(username);
   }
-  async listRobots() {
-    return [...this.robots.values()];
+  async listRobots(projectId?: number | null) {
+    return [...this.robots.values()].filter((r) => projectId === undefined || r.projectId === projectId);
   }
-  async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null }) {
-    const row: RobotRow = { id: ++this.id, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...data };
+  async createRobot(data: { name: string; secretHash: string; description: string; permissions: RobotPermission[]; expiresAt: Date | null; projectId: number | null }) {
+    const project = [...this.projects.values()].find((p) => p.id === data.projectId)?.name ?? null;
+    const row: RobotRow = { id: ++this.id, disabled: false, createdAt: new Date(), credentialGeneration: 1, project, ...data };
     this.robots.set(data.name, row);
     return row;
   }
-  async deleteRobot(name: string) {
-    return this.robots.delete(name);
+  async updateRobot(id: number, data: Partial<RobotRow>) {
+    const row = [...this.robots.values()].find((r) => r.id === id);
+    if (!row) return null;
+    Object.assign(row, data);
+    return { ...row };
+  }
+  async deleteRobot(id: number) {
+    const row = [...this.robots.values()].find((r) => r.id === id);
+    return row ? this.robots.delete(row.name) : false;
   }
   async listProjects() {
     return [...this.projects.values()];
@@ -208,6 +216,61 @@ describe("AccountService", () => {
         { project: "team-b", actions: ["push", "delete"] },
       ]);
       expect(robot.expiresAt).toEqual(expiresAt);
+    });
+  });
+
+  describe("robot lifecycle and project robots", () => {
+    const pull = (project: string): RobotPermission[] => [{ project, actions: ["pull"] }];
+
+    it("names a project robot robot$<project>+<name> and keeps its rights within the project", async () => {
+      await accounts.addProject("team-a");
+      const { robot } = await accounts.addRobot({ name: "ci", permissions: pull("team-a"), project: "team-a" });
+      expect(robot).toMatchObject({ name: "robot$team-a+ci", project: "team-a" });
+      // The full name may be given too; another project's prefix is no name.
+      expect(await codeOf(accounts.addRobot({ name: "robot$team-a+ci", permissions: pull("team-a"), project: "team-a" }))).toBe("Conflict");
+      expect(await codeOf(accounts.addRobot({ name: "robot$team-b+x", permissions: pull("team-a"), project: "team-a" }))).toBe("InvalidRequest");
+      for (const permissions of [pull("*"), pull("team-b"), [...pull("team-a"), ...pull("team-b")]]) {
+        expect({ permissions, code: await codeOf(accounts.addRobot({ name: "wide", permissions, project: "team-a" })) }).toEqual({ permissions, code: "InvalidRequest" });
+      }
+      expect(await codeOf(accounts.updateRobot("all", "robot$team-a+ci", { permissions: pull("*") }))).toBe("InvalidRequest");
+      expect(await codeOf(accounts.addRobot({ name: "x", permissions: pull("nowhere"), project: "nowhere" }))).toBe("NotFound");
+      // A system robot's name cannot take the project form.
+      expect(await codeOf(accounts.addRobot({ name: "team-a+ci", permissions: pull("team-a") }))).toBe("InvalidRequest");
+    });
+
+    it("a project's scope reaches only its own robots, by short or full name", async () => {
+      await accounts.addProject("team-a");
+      await accounts.addProject("team-b");
+      await accounts.addRobot({ name: "ci", permissions: pull("team-a"), project: "team-a" });
+      await accounts.addRobot({ name: "ci", permissions: pull("team-b"), project: "team-b" });
+      await accounts.addRobot({ name: "sys", permissions: pull("team-a") });
+      const scopeA = { project: "team-a" };
+      expect((await accounts.listRobots(scopeA)).map((r) => r.name)).toEqual(["robot$team-a+ci"]);
+      expect(await accounts.updateRobot(scopeA, "ci", { description: "d" })).toMatchObject({ name: "robot$team-a+ci", description: "d" });
+      expect(await accounts.updateRobot(scopeA, "robot$team-a+ci", { disabled: true })).toMatchObject({ disabled: true });
+      for (const name of ["robot$team-b+ci", "robot$sys", "sys", "robot$team-a+nope", "a\u0000b"]) {
+        expect({ name, code: await codeOf(accounts.updateRobot(scopeA, name, { disabled: true })) }).toEqual({ name, code: "NotFound" });
+        expect({ name, code: await codeOf(accounts.refreshRobotSecret(scopeA, name)) }).toEqual({ name, code: "NotFound" });
+        expect({ name, code: await codeOf(accounts.removeRobot(name, scopeA)) }).toEqual({ name, code: "NotFound" });
+      }
+      expect(store.robots.get("robot$team-b+ci")!.disabled).toBe(false);
+      expect(await accounts.removeRobot("ci", scopeA)).toMatchObject({ name: "robot$team-a+ci", project: "team-a" });
+      expect(store.robots.has("robot$team-a+ci")).toBe(false);
+    });
+
+    it("refreshes the secret (returned once, old hash replaced), edits expiry and refuses one in the past", async () => {
+      const { secret } = await accounts.addRobot({ name: "ci", permissions: pull("a") });
+      const refreshed = await accounts.refreshRobotSecret("all", "robot$ci");
+      expect(refreshed.secret).not.toBe(secret);
+      const row = store.robots.get("robot$ci")!;
+      expect(await verifySecret(refreshed.secret, row.secretHash)).toBe(true);
+      expect(await verifySecret(secret, row.secretHash)).toBe(false);
+      const later = new Date(Date.now() + 3_600_000);
+      expect(await accounts.updateRobot("all", "robot$ci", { expiresAt: later })).toMatchObject({ expiresAt: later });
+      expect(await accounts.updateRobot("all", "robot$ci", { expiresAt: null })).toMatchObject({ expiresAt: null });
+      const past = await accounts.updateRobot("all", "robot$ci", { expiresAt: new Date(Date.now() - 1000) }).catch((err: DomainError) => err);
+      expect(past).toMatchObject({ code: "InvalidRequest", detail: "expiresAt: must be in the future" });
+      expect(store.robots.get("robot$ci")!.expiresAt).toBeNull();
     });
   });
 

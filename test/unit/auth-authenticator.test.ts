@@ -68,7 +68,7 @@ describe("Authenticator.login", () => {
   it("reads robot$… names as robots; an expired or disabled robot is refused", async () => {
     const secretHash = await hashSecret("robot-secret");
     const robot = (name: string, extra: Partial<RobotRow> = {}): RobotRow => ({
-      id: ++nextId, name, secretHash, description: "", permissions: [{ project: "p", actions: ["pull"] }], expiresAt: null, disabled: false, createdAt: new Date(), credentialGeneration: 1, ...extra,
+      id: ++nextId, name, secretHash, description: "", permissions: [{ project: "p", actions: ["pull"] }], expiresAt: null, disabled: false, createdAt: new Date(), credentialGeneration: 1, projectId: null, project: null, ...extra,
     });
     store.robots.set("robot$ci", robot("robot$ci"));
     store.robots.set("robot$old", robot("robot$old", { expiresAt: new Date(Date.now() - 1000) }));
@@ -78,14 +78,27 @@ describe("Authenticator.login", () => {
     expect(await failure(auth.login("robot$off", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
     // A user of the same bare name is not a robot and vice versa.
     expect(await failure(auth.login("ci", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
+    // Each refusal is one login event saying why; the client hears the same 401 for all of them.
+    expect(await failure(auth.login("robot$ci", "wrong-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
+    expect(await failure(auth.login("robot$ghost", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
+    expect(await failure(auth.login("robot$a\u0000b", "robot-secret", "ip"))).toMatchObject({ code: "Unauthorized" });
+    const refusals = events.filter((e) => e.action === "login" && e.success === false).map((e) => [e.actor.name, e.detail]);
+    expect(refusals).toEqual([
+      ["robot$old", { reason: "expired" }],
+      ["robot$off", { reason: "disabled" }],
+      ["ci", { reason: "unknown_account" }],
+      ["robot$ci", { reason: "wrong_secret" }],
+      ["robot$ghost", { reason: "unknown_account" }],
+      ["robot$a\u0000b", { reason: "unknown_account" }],
+    ]);
   });
 
   it("audits logins with success or failure, and never the password", async () => {
     await auth.login("alice", "alice-password", "10.1.1.1");
     await failure(auth.login("alice", "Sentinel-Wrong-Pw", "10.1.1.1"));
     expect(events).toEqual([
-      expect.objectContaining({ actor: { kind: "user", name: "alice", address: "10.1.1.1" }, action: "login", success: true }),
-      expect.objectContaining({ actor: { kind: "user", name: "alice", address: "10.1.1.1" }, action: "login", success: false }),
+      expect.objectContaining({ actor: { kind: "user", name: "alice", address: "10.1.1.1" }, action: "login", success: true, detail: {} }),
+      expect.objectContaining({ actor: { kind: "user", name: "alice", address: "10.1.1.1" }, action: "login", success: false, detail: { reason: "wrong_password" } }),
     ]);
     expect(JSON.stringify(events)).not.toMatch(/alice-password|Sentinel-Wrong-Pw/);
   });
@@ -174,7 +187,7 @@ describe("byAccount (tokens and sessions)", () => {
     expect(await auth.byAccount(ref, 1)).toBeNull();
     expect(await auth.byAccount({ kind: "robot", id: alice.id }, 1)).toBeNull();
     const hash = await hashSecret("robot-secret");
-    store.robots.set("robot$old", { id: ++nextId, name: "robot$old", secretHash: hash, description: "", permissions: [], expiresAt: new Date(Date.now() - 1000), disabled: false, createdAt: new Date(), credentialGeneration: 1 });
+    store.robots.set("robot$old", { id: ++nextId, name: "robot$old", secretHash: hash, description: "", permissions: [], expiresAt: new Date(Date.now() - 1000), disabled: false, createdAt: new Date(), credentialGeneration: 1, projectId: null, project: null });
     expect(await auth.byAccount({ kind: "robot", id: nextId }, 1)).toBeNull();
   });
 });

@@ -230,6 +230,8 @@ export interface User {
 
 export interface Robot {
   name: string;
+  /** A project robot's project; null for a system robot. */
+  project: string | null;
   description: string;
   permissions: Array<{ project: string; actions: string[] }>;
   expiresAt: string | null;
@@ -287,6 +289,9 @@ export interface AuditEvent {
   repository: string | null;
   reference: string | null;
   success: boolean;
+  /** success | refused | failed */
+  outcome: string;
+  project: string | null;
   clientIp: string | null;
   detail: Record<string, unknown> | null;
 }

@@ -210,46 +210,98 @@ export function Command(props: { text: string }) {
   );
 }
 
-export function Modal(props: { title: ComponentChildren; onClose: () => void; children: ComponentChildren; footer?: ComponentChildren; wide?: boolean }) {
+let dialogIds = 0;
+
+/**
+ * A modal dialog: focus moves into it (the element marked data-autofocus, else the first field or main
+ * button) and stays there (Tab wraps), Escape or the backdrop closes it, and focus goes back to where it was.
+ */
+export function Modal(props: { title: ComponentChildren; onClose: () => void; children: ComponentChildren; footer?: ComponentChildren; wide?: boolean; describe?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
+  const [id] = useState(() => `dialog-${++dialogIds}`);
+  const close = useRef(props.onClose);
+  close.current = props.onClose;
   useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && props.onClose();
+    const opener = document.activeElement as HTMLElement | null;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        e.stopPropagation();
+        close.current();
+      } else if (e.key === "Tab" && ref.current) trapTab(ref.current, e);
+    };
     document.addEventListener("keydown", onKey);
-    ref.current?.querySelector<HTMLElement>("input, select, textarea, button.btn-primary, button.btn-danger")?.focus();
-    return () => document.removeEventListener("keydown", onKey);
+    (
+      ref.current?.querySelector<HTMLElement>("[data-autofocus]") ??
+      ref.current?.querySelector<HTMLElement>("input, select, textarea, button.btn-primary, button.btn-danger")
+    )?.focus();
+    return () => {
+      document.removeEventListener("keydown", onKey);
+      // Back to the button that opened the dialog, if it is still on the page.
+      if (opener?.isConnected) opener.focus();
+    };
   }, []);
   return (
     <div class="modal-backdrop" onMouseDown={(e) => e.target === e.currentTarget && props.onClose()}>
-      <div class={`modal ${props.wide ? "modal-wide" : ""}`} role="dialog" aria-modal="true" ref={ref}>
+      <div class={`modal ${props.wide ? "modal-wide" : ""}`} role="dialog" aria-modal="true" aria-labelledby={`${id}-title`} aria-describedby={props.describe ? `${id}-body` : undefined} ref={ref}>
         <div class="modal-header">
-          <h2>{props.title}</h2>
+          <h2 id={`${id}-title`}>{props.title}</h2>
           <button class="icon-btn" aria-label={t("common.close")} onClick={props.onClose}>
             ×
           </button>
         </div>
-        <div class="modal-body">{props.children}</div>
+        <div class="modal-body" id={`${id}-body`}>{props.children}</div>
         {props.footer && <div class="modal-footer">{props.footer}</div>}
       </div>
     </div>
   );
 }
 
-/** A confirmation dialog for destructive actions: the danger button runs `onConfirm` and shows its error. */
-export function Confirm(props: { title: ComponentChildren; message: ComponentChildren; confirmLabel: string; onConfirm: () => Promise<void>; onClose: () => void }) {
+/** Keeps Tab and Shift+Tab among the dialog's own controls. */
+function trapTab(dialog: HTMLElement, e: KeyboardEvent): void {
+  const focusable = [...dialog.querySelectorAll<HTMLElement>("a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])")];
+  if (!focusable.length) return;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  const inside = dialog.contains(document.activeElement);
+  if (e.shiftKey && (document.activeElement === first || !inside)) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && (document.activeElement === last || !inside)) {
+    e.preventDefault();
+    first.focus();
+  }
+}
+
+/**
+ * The one confirmation dialog: says what the action means, runs `onConfirm` on the confirming button and
+ * shows the server's error in the dialog. Focus starts on Cancel, so Enter alone never confirms; `danger`
+ * (the default) styles the button as destructive.
+ */
+export function Confirm(props: {
+  title: ComponentChildren;
+  message: ComponentChildren;
+  confirmLabel: string;
+  onConfirm: () => Promise<void>;
+  onClose: () => void;
+  kind?: "danger" | "primary";
+  testId?: string;
+}) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   return (
     <Modal
       title={props.title}
       onClose={props.onClose}
+      describe
       footer={
         <>
-          <button class="btn" onClick={props.onClose}>
+          <button class="btn" onClick={props.onClose} data-autofocus>
             {t("common.cancel")}
           </button>
           <button
-            class="btn btn-danger"
+            class={`btn ${props.kind === "primary" ? "btn-primary" : "btn-danger"}`}
             disabled={busy}
+            data-testid={props.testId}
             onClick={async () => {
               setBusy(true);
               try {
@@ -266,7 +318,7 @@ export function Confirm(props: { title: ComponentChildren; message: ComponentChi
         </>
       }
     >
-      <p class="confirm-text">{props.message}</p>
+      <div class="confirm-text">{props.message}</div>
       <ErrorBox error={error} />
     </Modal>
   );
@@ -304,7 +356,7 @@ export function CopyIcon() {
   );
 }
 
-export function Icon(props: { name: "repo" | "project" | "user" | "robot" | "audit" | "mirror" | "storage" | "import" | "logout" | "download" | "trash" | "tag" }): JSX.Element {
+export function Icon(props: { name: "repo" | "project" | "user" | "robot" | "audit" | "mirror" | "storage" | "import" | "logout" | "download" | "trash" | "tag" | "settings" }): JSX.Element {
   const paths: Record<string, string> = {
     repo: "M2 4.5 8 1.5l6 3v7l-6 3-6-3zM2 4.5l6 3 6-3M8 7.5v7",
     project: "M1.5 3.5h5l1.5 1.5h6.5v8.5h-13z",
@@ -318,6 +370,7 @@ export function Icon(props: { name: "repo" | "project" | "user" | "robot" | "aud
     logout: "M6 14.5H2.5v-13H6M10.5 11.5 14 8l-3.5-3.5M14 8H5.5",
     trash: "M2.5 4h11M6 4V2h4v2M3.5 4l1 10.5h7l1-10.5",
     tag: "M1.5 1.5h6l7 7-6 6-7-7zM5 5h.01",
+    settings: "M8 10a2 2 0 1 0 0-4 2 2 0 0 0 0 4zM8 1.5v2M8 12.5v2M1.5 8h2M12.5 8h2M3.4 3.4l1.4 1.4M11.2 11.2l1.4 1.4M3.4 12.6l1.4-1.4M11.2 4.8l1.4-1.4",
   };
   return (
     <svg class="icon" viewBox="0 0 16 16" aria-hidden="true">

@@ -12,12 +12,14 @@ import { RepositoryPage } from "./pages/repository";
 import { ImagePage } from "./pages/image";
 import { ProjectsPage, MembersPage } from "./pages/projects";
 import { RulesPage } from "./pages/rules";
+import { WebhooksPage } from "./pages/webhooks";
 import { UsersPage } from "./pages/users";
 import { RobotsPage } from "./pages/robots";
 import { AuditPage } from "./pages/audit";
 import { MirrorPage } from "./pages/mirror";
 import { StoragePage } from "./pages/storage";
 import { ImportPage } from "./pages/import";
+import { SettingsPage } from "./pages/settings";
 
 function App() {
   useLang();
@@ -56,6 +58,7 @@ function Shell(props: { path: string }) {
     { href: "/audit", icon: "audit", label: "nav.audit", admin: true },
     { href: "/mirror", icon: "mirror", label: "nav.mirror", admin: true },
     { href: "/storage", icon: "storage", label: "nav.storage", admin: true },
+    { href: "/settings", icon: "settings", label: "nav.settings", admin: true },
   ];
   const link = (item: (typeof items)[number]) => (
     <a key={item.href} href={item.href} class={`nav-link ${props.path.startsWith(item.href) ? "active" : ""}`}>
@@ -144,12 +147,15 @@ function Route(props: { path: string; admin: boolean }) {
   if (p === "/projects") return <ProjectsPage />;
   if ((m = /^\/projects\/([^/]+)$/.exec(p))) return <MembersPage project={m[1]} />;
   if ((m = /^\/projects\/([^/]+)\/rules$/.exec(p))) return <RulesPage project={m[1]} />;
+  if ((m = /^\/projects\/([^/]+)\/webhooks$/.exec(p))) return <WebhooksPage project={m[1]} />;
+  if ((m = /^\/projects\/([^/]+)\/audit$/.exec(p))) return <AuditPage project={m[1]} />;
   if (props.admin) {
     if (p === "/users") return <UsersPage />;
     if (p === "/robots") return <RobotsPage />;
     if (p === "/audit") return <AuditPage />;
     if (p === "/mirror") return <MirrorPage />;
     if (p === "/storage") return <StoragePage />;
+    if (p === "/settings") return <SettingsPage />;
   }
   return (
     <div class="empty empty-page">

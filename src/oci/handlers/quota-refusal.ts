@@ -17,6 +17,8 @@ export function recordingQuotaRefusals(events: EventSink, handler: Handler): Han
         events.record({
           ...actorOf(ctx),
           action: "quota.exceeded",
+          success: false,
+          outcome: "refused",
           repository: ctx.params[0] ?? null,
           reference: ctx.query.get("digest") ?? ctx.query.get("mount") ?? ctx.params[1] ?? null,
           detail: err.detail as QuotaRefusal,

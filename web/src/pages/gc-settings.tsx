@@ -32,7 +32,8 @@ export function HeldBackNote(props: { held: GcHeldBack | null }) {
   );
 }
 
-function Source(props: { source: "config" | "ui"; defaultText: string; onReset: () => void; busy: boolean; testId: string }) {
+/** Where a run-time setting's value comes from, its configured default, and a reset when set in the UI. */
+export function Source(props: { source: "config" | "ui"; defaultText: string; onReset: () => void; busy: boolean; testId: string }) {
   return (
     <p class="muted small" data-testid={`${props.testId}-source`}>
       <Badge kind={props.source === "ui" ? "info" : "neutral"}>{props.source === "ui" ? t("gc.setInUi") : t("gc.fromConfig")}</Badge>{" "}

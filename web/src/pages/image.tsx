@@ -7,6 +7,7 @@ import { session } from "../session";
 import { Retag } from "./repository";
 import { DeleteManifestDialog, leaveIfEmpty } from "./artifacts";
 import { navigate } from "../router";
+import { ExportDialog } from "./image-export";
 
 export function ImagePage(props: { repository: string; reference: string }) {
   const { repository, reference } = props;
@@ -14,6 +15,7 @@ export function ImagePage(props: { repository: string; reference: string }) {
   const repo = useLoad(() => get<RepositoryDetail>(apiRepo(repository)), [repository]);
   const [retag, setRetag] = useState(false);
   const [deleting, setDeleting] = useState(false);
+  const [exporting, setExporting] = useState(false);
   const host = session()?.registry ?? "";
   const d = image.data;
   const project = repository.split("/")[0];
@@ -36,9 +38,9 @@ export function ImagePage(props: { repository: string; reference: string }) {
           d && (
             <>
               {d.kind !== "other" && (
-                <a class="btn" href={`${apiRepo(repository)}/-/export/${d.tags[0] ?? d.digest}`} download>
-                  <Icon name="download" /> {t("repo.download")}
-                </a>
+                <button class="btn" data-testid="export-open" onClick={() => setExporting(true)}>
+                  <Icon name="download" /> {t("export.open")}
+                </button>
               )}
               <button class="btn" onClick={() => setRetag(true)}>
                 <Icon name="tag" /> {t("repo.retag")}
@@ -184,6 +186,7 @@ export function ImagePage(props: { repository: string; reference: string }) {
           </details>
         </>
       )}
+      {exporting && d && <ExportDialog repository={repository} image={d} onClose={() => setExporting(false)} />}
       {retag && d && <Retag name={repository} reference={d.digest} onClose={() => setRetag(false)} onDone={() => image.reload()} />}
       {deleting && d && (
         <DeleteManifestDialog
