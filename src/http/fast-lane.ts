@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
  * app.use layer with a `next` closure each, and its async bookkeeping. The lane runs the same list of
  * middleware directly (A/B on GET by tag, c8, 2–3 alternations on a loaded machine: 175–253 µs with the
  * lane vs 245–292 µs without). Nothing in the /v2 chain uses express's request or response helpers
- * beyond `path`, `originalUrl` and `res.locals`, which are provided here.
+ * beyond `path`, `originalUrl`, `req.res` and `res.locals`, which are provided here.
  */
 export function laneUnder(prefix: string, stack: RequestHandler[], onError: ErrorRequestHandler[]) {
   const run = (rawReq: IncomingMessage, rawRes: ServerResponse): void => {
@@ -20,6 +20,7 @@ export function laneUnder(prefix: string, stack: RequestHandler[], onError: Erro
     const url = req.url ?? "/";
     const query = url.indexOf("?");
     req.originalUrl = url;
+    req.res = res;
     // express's request prototype (http/server-classes.ts) answers `path`; a plain IncomingMessage has none.
     if (!("path" in req)) Object.defineProperty(req, "path", { value: query === -1 ? url : url.slice(0, query) });
     res.locals = Object.create(null) as Response["locals"];

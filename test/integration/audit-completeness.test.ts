@@ -12,6 +12,7 @@ import type { AuditEvent } from "../../src/audit/audit-log";
 import { ADMIN_PASSWORD, bearer, getToken, startAuthRegistry, tokenFor, uniqueName, type TokenBody } from "../support/auth-helpers";
 import { buildImage, sha256, uniqueSuffix, type BuiltImage } from "../support/oci-client";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
+import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver";
 import { headersFor, login, seedImage, tarOf, type As, type Session } from "../support/web-client";
 import { parseCsv } from "../support/csv";
 
@@ -28,12 +29,19 @@ const project = uniqueName("audited");
 const repo = `${project}/app`;
 const users = { dev: uniqueName("dev"), guest: uniqueName("guest"), padmin: uniqueName("padmin") };
 let seeded: BuiltImage;
+/** Where the project's webhooks point (loopback: the registry's configuration allows private networks). */
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
+  receiver = await startWebhookReceiver();
   upstream = await startTestRegistry();
   await seedImage(upstream.deps, "library/base", buildImage({ layers: 1 }), "1");
   registry = await startAuthRegistry({
-    config: { trustedProxies: ["loopback"], mirror: { upstreams: [{ name: "hub", url: upstream.url, prefix: "hub", timeoutSeconds: 10 }] } },
+    config: {
+      trustedProxies: ["loopback"],
+      notifications: { allowPrivateNetworks: true },
+      mirror: { upstreams: [{ name: "hub", url: upstream.url, prefix: "hub", timeoutSeconds: 10 }] },
+    },
   });
   routes = buildApp(registry.deps).locals.routes as RouteDescription[];
   admin = await login(registry.url, "admin", ADMIN_PASSWORD);
@@ -50,6 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await registry?.stop();
   await upstream?.stop();
+  await receiver?.close();
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -112,6 +121,22 @@ async function adminApi(method: string, path: string, body?: unknown): Promise<R
   const res = await fetch(`${registry.url}${path}`, { method, headers: headersFor(admin, body === undefined ? {} : { "Content-Type": "application/json" }), body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res;
+}
+
+/** A robot of the shared project, made by the site admin; its short name (the part after robot$<project>+). */
+async function projectRobot(): Promise<string> {
+  const name = uniqueName("proj-bot");
+  await adminApi("POST", `/api/v1/projects/${project}/robots`, { name, permissions: [{ project, actions: ["pull"] }] });
+  return name;
+}
+
+/**
+ * A webhook of the shared project pointing at the local receiver, disabled so the other cases' pushes and
+ * pulls are not delivered to it (a test delivery goes whatever the endpoint's state).
+ */
+const webhookBody = () => ({ url: `${receiver.base}/hook-${uniqueSuffix()}`, actions: ["push"], enabled: false });
+async function projectWebhook(): Promise<number> {
+  return ((await (await adminApi("POST", `/api/v1/projects/${project}/webhooks`, webhookBody())).json()) as { id: number }).id;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -292,6 +317,57 @@ const CASES: Case[] = [
     status: 204,
     expect: byAdmin({ action: "robot.deleted", project: null, repository: null }),
   },
+  {
+    method: "PATCH",
+    route: String.raw`^\/api\/v1\/robots\/([^/]+)$`,
+    request: async () => {
+      const name = uniqueName("edited-bot");
+      await adminApi("POST", "/api/v1/robots", { name, permissions: [{ project, actions: ["pull"] }] });
+      return { method: "PATCH", path: `/api/v1/robots/${encodeURIComponent(`robot$${name}`)}`, as: admin, body: { description: "rebuilt nightly" } };
+    },
+    status: 200,
+    expect: byAdmin({ action: "robot.updated", project: null, repository: null }),
+  },
+  {
+    method: "POST",
+    route: String.raw`^\/api\/v1\/robots\/([^/]+)\/secret$`,
+    request: async () => {
+      const name = uniqueName("rekeyed-bot");
+      await adminApi("POST", "/api/v1/robots", { name, permissions: [{ project, actions: ["pull"] }] });
+      return { method: "POST", path: `/api/v1/robots/${encodeURIComponent(`robot$${name}`)}/secret`, as: admin };
+    },
+    status: 200,
+    expect: byAdmin({ action: "robot.secret_refreshed", project: null, repository: null }),
+  },
+  // A project's robots, managed by its own project admin: the change is theirs and in their project.
+  {
+    method: "POST",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/robots$`,
+    request: async () => ({ method: "POST", path: `/api/v1/projects/${project}/robots`, as: await login(registry.url, users.padmin, PASSWORD), body: { name: uniqueName("ci"), permissions: [{ project, actions: ["pull"] }] } }),
+    status: 201,
+    expect: { action: "robot.created", actor: users.padmin, project, repository: null },
+  },
+  {
+    method: "PATCH",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/robots\/([^/]+)$`,
+    request: async () => ({ method: "PATCH", path: `/api/v1/projects/${project}/robots/${await projectRobot()}`, as: await login(registry.url, users.padmin, PASSWORD), body: { disabled: true } }),
+    status: 200,
+    expect: { action: "robot.disabled", actor: users.padmin, project, repository: null },
+  },
+  {
+    method: "DELETE",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/robots\/([^/]+)$`,
+    request: async () => ({ method: "DELETE", path: `/api/v1/projects/${project}/robots/${await projectRobot()}`, as: await login(registry.url, users.padmin, PASSWORD) }),
+    status: 204,
+    expect: { action: "robot.deleted", actor: users.padmin, project, repository: null },
+  },
+  {
+    method: "POST",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/robots\/([^/]+)\/secret$`,
+    request: async () => ({ method: "POST", path: `/api/v1/projects/${project}/robots/${await projectRobot()}/secret`, as: await login(registry.url, users.padmin, PASSWORD) }),
+    status: 200,
+    expect: { action: "robot.secret_refreshed", actor: users.padmin, project, repository: null },
+  },
   // ---- projects, members, rules ----
   {
     method: "POST",
@@ -368,6 +444,36 @@ const CASES: Case[] = [
     status: 204,
     expect: byAdmin({ action: "rule.deleted", project, repository: null }),
   },
+  // ---- project webhooks, by the project's own admin ----
+  {
+    method: "POST",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/webhooks$`,
+    request: async () => ({ method: "POST", path: `/api/v1/projects/${project}/webhooks`, as: await login(registry.url, users.padmin, PASSWORD), body: webhookBody() }),
+    status: 201,
+    expect: { action: "webhook.created", actor: users.padmin, project, repository: null },
+  },
+  {
+    method: "PUT",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/webhooks\/(\d{1,9})$`,
+    request: async () => ({ method: "PUT", path: `/api/v1/projects/${project}/webhooks/${await projectWebhook()}`, as: await login(registry.url, users.padmin, PASSWORD), body: { ...webhookBody(), actions: ["push", "delete"] } }),
+    status: 200,
+    expect: { action: "webhook.updated", actor: users.padmin, project, repository: null },
+  },
+  {
+    method: "DELETE",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/webhooks\/(\d{1,9})$`,
+    request: async () => ({ method: "DELETE", path: `/api/v1/projects/${project}/webhooks/${await projectWebhook()}`, as: await login(registry.url, users.padmin, PASSWORD) }),
+    status: 204,
+    expect: { action: "webhook.deleted", actor: users.padmin, project, repository: null },
+  },
+  {
+    method: "POST",
+    route: String.raw`^\/api\/v1\/projects\/([^/]+)\/webhooks\/(\d{1,9})\/test$`,
+    request: async () => ({ method: "POST", path: `/api/v1/projects/${project}/webhooks/${await projectWebhook()}/test`, as: await login(registry.url, users.padmin, PASSWORD) }),
+    status: 200,
+    expect: null,
+    why: "a test delivery changes nothing: it goes to the receiver and into the endpoint's own delivery history",
+  },
   // ---- operations ----
   {
     method: "POST",
@@ -389,6 +495,14 @@ const CASES: Case[] = [
     request: async () => ({ method: "PUT", path: "/api/v1/gc/settings", as: admin, body: { untagged: true } }),
     status: 200,
     expect: byAdmin({ action: "setting.changed", project: null, repository: null }),
+  },
+  {
+    method: "PUT",
+    route: String.raw`^\/api\/v1\/settings$`,
+    // The configured default, set in the UI: one change recorded, and no other case's behaviour changed.
+    request: async () => ({ method: "PUT", path: "/api/v1/settings", as: admin, body: { tokenTtlSeconds: 300 } }),
+    status: 200,
+    expect: byAdmin({ action: "setting.changed", project: null, repository: null, reference: "setting auth.tokenTtlSeconds" }),
   },
   {
     method: "POST",
