@@ -102,7 +102,7 @@ export function buildApp(deps: AppDeps): Express {
   const unmatched = enforce(NO_BODY);
   if (unmatched) everywhere(unmatched);
   everywhere(notFound);
-  const onError = [refusalAudit(deps.events), errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined)];
+  const onError = [refusalAudit(deps.events, deps.auth.token?.tokens), errorHandler(deps.logger, requests ? (err) => requests.observeError(err) : undefined)];
   for (const handler of onError) app.use(handler);
   mountLane(app, laneUnder("/v2", registryStack, onError));
   return app;

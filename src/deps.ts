@@ -74,7 +74,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const store = new SqlMetadataStore(database, contentCache.cache);
   const figures = foldRepositoryFiguresEvery(database, 10_000, logger);
   const maintenance = database.kind === "embedded" ? maintainEmbeddedDatabase(database, logger) : null;
-  const stores = createStores(database);
+  const stores = createStores(database, { defaultProjectQuotaBytes: config.projects.defaultQuota });
   const credentialStates = await CredentialStates.listening(database, stores.accounts);
   const { events, audit } = auditedEvents(stores, logger, metrics);
   const settings = await LiveSettings.start(database, stores.settings, {

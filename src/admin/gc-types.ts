@@ -52,8 +52,8 @@ export interface GcSetting<T> {
 }
 
 export interface GcSettings {
-  /** Null: no scheduled collection. */
-  schedule: GcSetting<string | null>;
+  /** Null: no scheduled collection. `error`: the stored schedule cannot be armed, so none runs. */
+  schedule: GcSetting<string | null> & { error?: string };
   grace: GcSetting<number> & { text: string; defaultText: string };
   untagged: GcSetting<boolean>;
   /** When the schedule runs next on the replica that answered; null when none is armed. */

@@ -110,7 +110,7 @@ export class AccountService {
     const prefix = project ? projectRobotPrefix(project.name) : ROBOT_PREFIX;
     const bare = input.name.startsWith(prefix) ? input.name.slice(prefix.length) : input.name;
     if (!ACCOUNT_NAME.test(bare)) throw invalid(`robot name must match ${ACCOUNT_NAME.source}`);
-    const permissions = checkPermissions(input.permissions, project?.name ?? null);
+    const permissions = await this.bindToProjects(checkPermissions(input.permissions, project?.name ?? null));
     checkExpiry(input.expiresAt);
     const name = `${prefix}${bare}`;
     if (await this.accounts.findRobot(name)) throw new DomainError("Conflict", `robot ${name} exists`);
@@ -140,10 +140,20 @@ export class AccountService {
     const robot = await this.robotIn(scope, name);
     const changes: RobotChanges = {};
     if (edit.description !== undefined) changes.description = edit.description;
-    if (edit.permissions !== undefined) changes.permissions = checkPermissions(edit.permissions, robot.project);
+    if (edit.permissions !== undefined) changes.permissions = await this.bindToProjects(checkPermissions(edit.permissions, robot.project));
     if (edit.expiresAt !== undefined) changes.expiresAt = checkExpiry(edit.expiresAt);
     if (edit.disabled !== undefined) changes.disabled = edit.disabled;
     return robotView(this.found(await this.accounts.updateRobot(robot.id, changes), robot.name));
+  }
+
+  /** Ties each permission naming an existing project to that project's id (see RobotPermission.projectId). */
+  private async bindToProjects(permissions: RobotPermission[]): Promise<RobotPermission[]> {
+    return Promise.all(
+      permissions.map(async (p) => {
+        const project = p.project === "*" ? null : await this.accounts.findProject(p.project);
+        return project ? { ...p, projectId: project.id } : p;
+      }),
+    );
   }
 
   /** A new secret, returned once; the old one stops working at once, here and on every replica. */
@@ -335,7 +345,7 @@ const robotView = (r: RobotRow): RobotView => ({
   name: r.name,
   project: r.project,
   description: r.description,
-  permissions: r.permissions,
+  permissions: r.permissions.map(({ project, actions }) => ({ project, actions })),
   expiresAt: r.expiresAt,
   disabled: r.disabled,
   createdAt: r.createdAt,

@@ -80,7 +80,9 @@ export class AccessPolicy {
     if (principal.kind === "user") projectIds = await this.accounts.memberProjectIds(principal.id);
     if (principal.kind === "robot") {
       const pulls = principal.permissions.filter((p) => p.actions.includes("pull"));
-      projectIds = pulls.some((p) => p.project === "*") ? "all" : await this.accounts.projectIdsByName(pulls.map((p) => p.project));
+      const bound = pulls.flatMap((p) => (p.projectId === undefined ? [] : [p.projectId]));
+      const byName = pulls.filter((p) => p.projectId === undefined).map((p) => p.project);
+      projectIds = pulls.some((p) => p.project === "*") ? "all" : [...bound, ...(await this.accounts.projectIdsByName(byName))];
     }
     return { all: false, projectIds };
   }
@@ -132,7 +134,7 @@ export class AccessPolicy {
       return role ? ROLE_ACTIONS[role] : [];
     }
     if (principal.kind === "robot") {
-      return principal.permissions.filter((p) => p.project === project.name || p.project === "*").flatMap((p) => p.actions);
+      return principal.permissions.filter((p) => p.project === "*" || (p.project === project.name && (p.projectId ?? project.id) === project.id)).flatMap((p) => p.actions);
     }
     return [];
   }

@@ -124,7 +124,18 @@ export class TokenService {
     });
   }
 
-  private async verify(token: string): Promise<jwt.JwtPayload> {
+  /**
+   * True when the token bears a valid signature of ours, whatever its expiry or its account's state: a
+   * credential Berth issued (the refusal audit records those, not every forged string a client sends).
+   */
+  async signedHere(token: string): Promise<boolean> {
+    return this.verify(token, { ignoreExpiration: true, ignoreNotBefore: true }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private async verify(token: string, relax: Pick<jwt.VerifyOptions, "ignoreExpiration" | "ignoreNotBefore"> = {}): Promise<jwt.JwtPayload> {
     const decoded = jwt.decode(token, { complete: true });
     if (!decoded || typeof decoded.payload === "string") throw new InvalidTokenError("malformed token");
     const kid = decoded.header.kid;
@@ -139,6 +150,7 @@ export class TokenService {
         issuer: this.options.issuer,
         audience: this.options.service,
         clockTolerance: this.options.clockSkewSeconds,
+        ...relax,
       }) as jwt.JwtPayload;
       if (typeof claims.exp !== "number") throw new Error("token has no exp");
       return claims;

@@ -21,7 +21,7 @@ type RecordEvent = (event: UnattributedEvent) => void;
 /** Opens the database and the event path (the audit log subscribed) for one command, and closes both after. */
 async function withEvents<T>(config: Config, work: (stores: Stores, record: RecordEvent) => Promise<T>): Promise<T> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const stores = createStores(database);
+  const stores = createStores(database, { defaultProjectQuotaBytes: config.projects.defaultQuota });
   const { events, audit } = auditedEvents(stores, createLogger({ logLevel: "warn", logFormat: config.logFormat }));
   try {
     return await work(stores, (event) => events.record({ ...event, actor: CLI_ACTOR }));

@@ -9,6 +9,7 @@ import { gcCommand } from "./gc-command";
 import { doctorCommand } from "./doctor";
 import { mirrorWarmedEvent } from "../events/admin-events";
 import { CLI_ACTOR } from "../events/vocabulary";
+import { anonymousMirrorPullWarning } from "../config";
 
 const serve: Command = {
   summary: "run the registry (migrates the database first)",
@@ -21,6 +22,8 @@ const serve: Command = {
       { address: running.address, database: deps.database.kind, storage: deps.storage.name, dataDir: config.dataDir, auth: config.auth.enabled, redirect: running.redirectAddress },
       `Berth listening on ${running.protocol}://${running.address}`,
     );
+    const anonymousPull = anonymousMirrorPullWarning(config);
+    if (anonymousPull) logger.warn(anonymousPull);
     // Logs each schedule it arms (the configured one, or one set in the UI later).
     deps.gc.startSchedule();
     if (config.tls) process.on("SIGHUP", () => running.reloadTls());

@@ -102,6 +102,13 @@ export const ConfigSchema = z
     shutdownTimeoutSeconds: z.number().int().min(0).default(30),
     /** How clients reach Berth (behind a reverse proxy): used for the token realm. Default: the request's Host. */
     externalUrl: z.string().regex(/^https?:\/\/[^/]+$/, "must be like https://registry.example.com (no path)").optional(),
+    projects: z
+      .object({
+        /** The storage quota a new project starts with (created by a push or the API); null: unlimited. */
+        defaultQuota: byteSize.nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     auth: z
       .object({
         enabled: z.boolean().default(true),
@@ -128,8 +135,11 @@ export const ConfigSchema = z
         upstreams: z.array(UpstreamSchema).default([]),
         /** Outbound HTTP(S) proxy for upstream traffic, e.g. http://proxy.internal:3128. */
         httpProxy: secret(z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL"), "url").optional(),
-        /** Let anonymous clients pull mirrored content even when local projects are private. */
-        anonymousPull: z.boolean().default(true),
+        /**
+         * Let anonymous clients pull mirrored content even when local projects are private. Unset: true,
+         * unless an upstream has credentials (its private images would be anyone's); see parseConfig.
+         */
+        anonymousPull: z.boolean().optional(),
         /**
          * Storage the mirrored blobs may take (those no local repository holds); unset: no limit. Over it,
          * collections evict the least recently pulled mirrored images (src/gc/eviction.ts).
@@ -179,7 +189,11 @@ export const ConfigSchema = z
     }
   });
 
-export type Config = Readonly<z.infer<typeof ConfigSchema>> & { readonly storage: Readonly<z.infer<typeof ConfigSchema>["storage"]> };
+export type Config = Readonly<z.infer<typeof ConfigSchema>> & {
+  readonly storage: Readonly<z.infer<typeof ConfigSchema>["storage"]>;
+  /** anonymousPull is always decided (parseConfig). */
+  readonly mirror: Readonly<z.infer<typeof ConfigSchema>["mirror"]> & { readonly anonymousPull: boolean };
+};
 export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
 
 export class ConfigError extends Error {
@@ -271,7 +285,20 @@ export function parseConfig(raw: unknown): Config {
     ...config,
     dataDir: resolve(config.dataDir),
     storage: { ...config.storage, root: resolve(config.storage.root ?? `${config.dataDir}/storage`) },
+    mirror: { ...config.mirror, anonymousPull: config.mirror.anonymousPull ?? !config.mirror.upstreams.some(hasCredentials) },
   });
+}
+
+/** Set when anonymous clients may pull through an upstream Berth logs in to: said at start-up and by `berth doctor`. */
+export function anonymousMirrorPullWarning(config: Config): string | undefined {
+  const logged = config.mirror.upstreams.filter(hasCredentials).map((u) => u.name);
+  if (!config.auth.enabled || !config.mirror.anonymousPull || !logged.length) return undefined;
+  return `mirror.anonymousPull is on while upstream ${logged.join(", ")} has credentials: anyone may pull what that account can read upstream, private images included`;
+}
+
+/** An upstream Berth logs in to: what it serves may be private to that account. */
+export function hasCredentials(upstream: UpstreamConfig): boolean {
+  return upstream.username !== undefined || upstream.password !== undefined;
 }
 
 function readYaml(path: string): Record<string, unknown> {

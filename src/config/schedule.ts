@@ -62,6 +62,9 @@ function cron(text: string): Schedule {
     });
     pattern = new Cron(text, { mode: "5-part" });
   }
+  // Each field may be valid while their combination never occurs ("0 0 31 2 *"): such a schedule would be
+  // stored or configured and then fail when armed, so it is refused here, where every path parses it.
+  if (!pattern.nextRun()) throw new ScheduleError(`schedule ${JSON.stringify(text)} never comes due (no date matches its day and month fields)`);
   return {
     text,
     next(after) {

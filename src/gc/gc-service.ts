@@ -235,6 +235,8 @@ export class GcService {
   }
 
   private armSchedule(): void {
+    const problem = this.settings.scheduleError;
+    if (problem && !this.closed) this.deps.logger?.error(problem);
     const text = this.closed ? undefined : this.settings.schedule;
     if (text === this.scheduler?.text) return;
     // The old schedule stops arming; a run it started goes on, and the new schedule's turn waits for the lock.

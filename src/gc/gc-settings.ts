@@ -6,6 +6,7 @@ import type { GcConfig, GcSettingsInput } from "../config/gc";
 import { parseSchedule } from "../config/schedule";
 import type { LiveSettings } from "../metadata/live-settings";
 import { SettingGroup, type SettingChange, type SettingView } from "../metadata/setting-group";
+import type { StoredSetting } from "../metadata/settings-store";
 
 /** The keys in the setting table; the Settings page's own (src/auth/auth-settings.ts) sit next to these. */
 export const GC_SETTING_KEYS = { schedule: "gc.schedule", grace: "gc.grace", untagged: "gc.untagged" } as const;
@@ -13,8 +14,8 @@ export const GC_SETTING_KEYS = { schedule: "gc.schedule", grace: "gc.grace", unt
 export type { SettingChange, SettingView };
 
 export interface GcSettingsView {
-  /** Null: no scheduled collection. */
-  schedule: SettingView<string | null>;
+  /** Null: no scheduled collection. `error`: the stored schedule cannot be armed, so none runs. */
+  schedule: SettingView<string | null> & { error?: string };
   /** Milliseconds, with `text` as people write it. */
   grace: SettingView<number> & { text: string; defaultText: string };
   untagged: SettingView<boolean>;
@@ -30,12 +31,15 @@ interface GcValues {
 export class GcSettings {
   private readonly group: SettingGroup<GcValues>;
 
-  constructor(configured: Pick<GcConfig, "schedule" | "grace" | "untagged">, live: LiveSettings | null) {
+  constructor(
+    configured: Pick<GcConfig, "schedule" | "grace" | "untagged">,
+    private readonly live: LiveSettings | null,
+  ) {
     this.group = new SettingGroup<GcValues>(
       {
-        schedule: { key: GC_SETTING_KEYS.schedule, configured: configured.schedule ?? null, valid: isScheduleText },
-        grace: { key: GC_SETTING_KEYS.grace, configured: configured.grace, valid: isDuration },
-        untagged: { key: GC_SETTING_KEYS.untagged, configured: configured.untagged, valid: (v) => typeof v === "boolean" },
+        schedule: { key: GC_SETTING_KEYS.schedule, configured: configured.schedule ?? null, valid: VALID.schedule },
+        grace: { key: GC_SETTING_KEYS.grace, configured: configured.grace, valid: VALID.grace },
+        untagged: { key: GC_SETTING_KEYS.untagged, configured: configured.untagged, valid: VALID.untagged },
       },
       live,
     );
@@ -49,9 +53,21 @@ export class GcSettings {
     return this.group.value("untagged");
   }
 
-  /** Undefined: no schedule. */
+  /** Undefined: no schedule (also when the stored one cannot be armed, see scheduleError). */
   get schedule(): string | undefined {
+    if (this.scheduleError) return undefined;
     return this.group.value("schedule") || undefined;
+  }
+
+  /**
+   * Why the stored schedule cannot be armed (stored before the API refused it, or written by hand), else
+   * undefined. Such a value turns scheduled collection off rather than stop the server from starting.
+   */
+  get scheduleError(): string | undefined {
+    const stored = this.live?.get(GC_SETTING_KEYS.schedule);
+    if (!stored || typeof stored.value !== "string") return undefined;
+    const problem = scheduleProblem(stored.value);
+    return problem && `${problem}; scheduled garbage collection is off until the schedule is changed or reset`;
   }
 
   /** Called when a stored value changes, from this replica or another. */
@@ -62,8 +78,9 @@ export class GcSettings {
   view(): GcSettingsView {
     const grace = this.group.view("grace");
     const schedule = this.group.view("schedule");
+    const scheduleError = this.scheduleError;
     return {
-      schedule: { ...schedule, value: schedule.value || null },
+      schedule: scheduleError ? { ...schedule, value: null, source: "ui", error: scheduleError } : { ...schedule, value: schedule.value || null },
       grace: { ...grace, text: formatDuration(grace.value), defaultText: formatDuration(grace.default) },
       untagged: this.group.view("untagged"),
     };
@@ -80,14 +97,40 @@ export class GcSettings {
   }
 }
 
-function isScheduleText(v: unknown): boolean {
-  if (typeof v !== "string") return false;
+/** Why a schedule text cannot be armed; undefined when it can ("" is no schedule). */
+function scheduleProblem(text: string): string | undefined {
   try {
-    if (v !== "") parseSchedule(v);
-    return true;
-  } catch {
-    return false;
+    if (text !== "") parseSchedule(text);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
+}
+
+function isScheduleText(v: unknown): boolean {
+  return typeof v === "string" && !scheduleProblem(v);
+}
+
+const VALID: Record<keyof typeof GC_SETTING_KEYS, (v: unknown) => boolean> = {
+  schedule: isScheduleText,
+  grace: isDuration,
+  untagged: (v) => typeof v === "boolean",
+};
+
+/** What is wrong with the stored GC settings (for `berth doctor`), one sentence each. */
+export function storedGcSettingProblems(stored: ReadonlyMap<string, StoredSetting>): string[] {
+  const problems: string[] = [];
+  for (const [field, key] of Object.entries(GC_SETTING_KEYS) as Array<[keyof typeof GC_SETTING_KEYS, string]>) {
+    const setting = stored.get(key);
+    if (!setting) continue;
+    if (field === "schedule" && typeof setting.value === "string") {
+      const problem = scheduleProblem(setting.value);
+      if (problem) problems.push(`stored setting ${key}: ${problem}; scheduled garbage collection is off until it is changed or reset`);
+    } else if (!VALID[field](setting.value)) {
+      problems.push(`stored setting ${key} has an invalid value ${JSON.stringify(setting.value)}; the configured value is used`);
+    }
+  }
+  return problems;
 }
 
 function isDuration(v: unknown): boolean {

@@ -37,7 +37,15 @@ export class GcScheduler {
 
   private arm(): void {
     if (this.stopped) return;
-    const due = this.schedule.next(this.now());
+    let due: Date;
+    try {
+      due = this.schedule.next(this.now());
+    } catch (err) {
+      // A schedule that cannot be armed stops scheduling; it must never take the server down with it.
+      this.logger?.error({ err, schedule: this.schedule.text }, "garbage collection schedule disabled: it cannot be armed");
+      this.nextRun = null;
+      return;
+    }
     this.nextRun = due;
     const wait = () => {
       const left = due.getTime() - this.now().getTime();

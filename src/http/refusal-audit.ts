@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request } from "express";
 import type { EventSink } from "../events/event-bus";
 import { parseBasic, parseBearer } from "../auth/authenticator";
-import { claimedSubject } from "../auth/tokens";
+import { claimedSubject, type TokenService } from "../auth/tokens";
 import { DomainError } from "../kernel/errors";
 import { callerNamed, eventOrigin, notedCaller, type CallerLike } from "./event-origin";
 import { toOciError } from "./errors";
@@ -14,17 +14,23 @@ import { toOciError } from "./errors";
  *   right, an immutable tag, administrators only, a wrong CSRF token, a robot signing in to the UI. Except
  *   an anonymous caller's read (a browser peeking at a private page), and quota refusals, which their
  *   handler records with the quota's figures ("quota.exceeded").
- * - 401 only for a Bearer token refused as invalid (expired, forged, its account disabled or changed):
+ * - 401 only for a Bearer token we signed that is refused (expired, its account disabled or changed):
  *   someone holds a credential that no longer works. Not the challenge a client gets before it
  *   authenticates (docker sends one before every authenticated operation), not a token that merely lacks
  *   a scope the client will fetch next (insufficient_scope), and not a wrong password, which the
  *   authenticator records already as a refused "login".
  */
-export function refusalAudit(events: EventSink): ErrorRequestHandler {
+export function refusalAudit(events: EventSink, tokens?: Pick<TokenService, "signedHere">): ErrorRequestHandler {
   return (err, req, _res, next) => {
     try {
       const refusal = refusalOf(err, req);
-      if (refusal) events.record(refusal);
+      if (refusal?.detail.status === 401) {
+        // Only a token we signed (expired, or its account changed) is someone's credential; a forged
+        // string is not worth a row — recording those would let any client grow the audit log for free.
+        // Checked off the response's path: the answer does not wait for the event.
+        const bearer = parseBearer(req.headers.authorization);
+        if (bearer && tokens) void tokens.signedHere(bearer).then((ours) => ours && events.record(refusal));
+      } else if (refusal) events.record(refusal);
     } finally {
       next(err);
     }

@@ -122,7 +122,11 @@ export interface AccountStore {
 
 /** AccountStore on Prisma: admin-side CRUD (see docs/data-access.md). */
 export class PrismaAccountStore implements AccountStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** The quota a project created here starts with (projects.defaultQuota); null: unlimited. */
+    private readonly options: { defaultQuotaBytes: number | null } = { defaultQuotaBytes: null },
+  ) {}
 
   findUser(username: string): Promise<UserRow | null> {
     return this.prisma.user.findUnique({ where: { username } });
@@ -241,6 +245,11 @@ export class PrismaAccountStore implements AccountStore {
           WHERE project.implicit AND ${adopt}
         RETURNING id, name, public, owner_id AS "ownerId", created_at AS "createdAt", implicit`;
       if (inserted.length) {
+        const quota = this.options.defaultQuotaBytes;
+        if (quota !== null) {
+          // The usage row comes with the project (a trigger); an adopted implicit project keeps a quota it was given.
+          await tx.$executeRaw`UPDATE project_usage SET quota_bytes = ${BigInt(quota)}::bigint WHERE project_id = ${inserted[0].id} AND quota_bytes IS NULL`;
+        }
         if (ownerId !== null) {
           // Upsert: an adopted implicit project may already count the owner among its members.
           const key = { projectId: inserted[0].id, userId: ownerId };
@@ -254,6 +263,9 @@ export class PrismaAccountStore implements AccountStore {
   }
 
   async updateProject(name: string, data: { public?: boolean }): Promise<ProjectRow | null> {
+    // With nothing to change Prisma sends a SELECT, whose count the PGlite adapter reports as 0 rows: the
+    // project would seem not to exist. Nothing to change is answered by looking the project up.
+    if (Object.values(data).every((v) => v === undefined)) return this.findProject(name);
     const result = await this.prisma.project.updateMany({ where: { name }, data });
     return result.count ? this.findProject(name) : null;
   }
@@ -297,6 +309,15 @@ export class PrismaAccountStore implements AccountStore {
       // its repository FOR KEY SHARE and then writes those rows, so taking them first would deadlock with it.
       await tx.$queryRaw`SELECT id FROM repository WHERE project_id = ${locked.id} FOR UPDATE`;
       await tx.project.delete({ where: { id: locked.id } });
+      // Robot permissions name projects (members and rules go by the cascade): the project's go with it, and a
+      // robot left with none is disabled, its tokens with it, as Harbor deletes a project's robots.
+      await tx.$executeRaw`
+        UPDATE robot SET permissions = COALESCE(
+          (SELECT jsonb_agg(p) FROM jsonb_array_elements(permissions) p WHERE p->>'project' <> ${name}), '[]'::jsonb)
+        WHERE permissions @> jsonb_build_array(jsonb_build_object('project', ${name}::text))`;
+      await tx.$executeRaw`
+        UPDATE robot SET disabled = true, credential_generation = credential_generation + 1
+        WHERE permissions = '[]'::jsonb AND NOT disabled`;
       return { deleted: true, repositories };
     }, { timeout: 10 * 60_000 }); // a large project's cascade takes a while
   }

@@ -18,11 +18,14 @@ export interface DatabaseTarget {
 
 type Report = (severity: "ok" | "warn", message: string) => void;
 
+/** Further read-only checks on an up-to-date schema (e.g. of stored settings). */
+export type SchemaInspection = (session: Pick<SqlSession, "query">) => Promise<void>;
+
 /**
  * Checks, changing nothing, that the database answers and how its schema compares with the migrations.
  * An embedded database open in a running Berth is left alone (PGlite is single-process).
  */
-export async function probeDatabase(target: DatabaseTarget, add: Report): Promise<void> {
+export async function probeDatabase(target: DatabaseTarget, add: Report, inspect?: SchemaInspection): Promise<void> {
   const { timeoutMs, describe } = target;
   if (target.url) {
     const where = target.where;
@@ -35,7 +38,7 @@ export async function probeDatabase(target: DatabaseTarget, add: Report): Promis
     try {
       const [row] = (await client.query<{ version: string }>("SELECT current_setting('server_version') AS version")).rows;
       add("ok", `PostgreSQL ${row.version} at ${where} answers`);
-      await checkMigrations(pgSession(client), add);
+      if (await checkMigrations(pgSession(client), add)) await inspect?.(pgSession(client));
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -68,7 +71,7 @@ export async function probeDatabase(target: DatabaseTarget, add: Report): Promis
     try {
       await db.query("SELECT 1");
       add("ok", `embedded database ${dir} opens and answers`);
-      await checkMigrations(pgliteSession(db), add);
+      if (await checkMigrations(pgliteSession(db), add)) await inspect?.(pgliteSession(db));
     } finally {
       await db.close();
     }
@@ -77,12 +80,13 @@ export async function probeDatabase(target: DatabaseTarget, add: Report): Promis
   }
 }
 
-async function checkMigrations(session: SqlSession, add: Report): Promise<void> {
+/** True when the schema is up to date. */
+async function checkMigrations(session: SqlSession, add: Report): Promise<boolean> {
   const known = readMigrations(defaultMigrationsDir());
   const [exists] = await session.query<{ t: string | null }>(`SELECT to_regclass('"_prisma_migrations"')::text AS t`);
   if (!exists?.t) {
     add("warn", `no migrations applied yet (${known.length} pending); \`berth migrate\` or the next start applies them`);
-    return;
+    return false;
   }
   const rows = await session.query<{ migration_name: string; finished_at: Date | null; rolled_back_at: Date | null }>(
     `SELECT migration_name, finished_at, rolled_back_at FROM "_prisma_migrations"`,
@@ -92,8 +96,12 @@ async function checkMigrations(session: SqlSession, add: Report): Promise<void> 
   if (failed.length) throw new Error(`migration ${failed[0].migration_name} is recorded as started but not finished: repair it by hand (see berth migrate)`);
   const applied = new Set(live.map((r) => r.migration_name));
   const pending = known.filter((m) => !applied.has(m.name));
-  if (pending.length) add("warn", `${pending.length} migration(s) pending (${pending.map((m) => m.name).join(", ")}); the next start applies them`);
-  else add("ok", `schema up to date (${known.length} migrations)`);
+  if (pending.length) {
+    add("warn", `${pending.length} migration(s) pending (${pending.map((m) => m.name).join(", ")}); the next start applies them`);
+    return false;
+  }
+  add("ok", `schema up to date (${known.length} migrations)`);
+  return true;
 }
 
 function isAlive(pid: number): boolean {

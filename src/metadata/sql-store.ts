@@ -44,7 +44,17 @@ const QUOTA_EXCEEDED = "BR002";
 
 /** The refusal with the figures the database put in the error's DETAIL. */
 function quotaExceeded(err: unknown): DomainError {
-  const figures = JSON.parse((err as { detail: string }).detail) as { project: string; quota: number; used: number; needed: number };
+  return quotaRefusal(JSON.parse((err as { detail: string }).detail) as QuotaFigures, err);
+}
+
+interface QuotaFigures {
+  project: string;
+  quota: number;
+  used: number;
+  needed: number;
+}
+
+function quotaRefusal(figures: QuotaFigures, err?: unknown): DomainError {
   const detail = { project: figures.project, quotaBytes: Number(figures.quota), usedBytes: Number(figures.used), neededBytes: Number(figures.needed) };
   return new DomainError("QuotaExceeded", detail, {
     cause: err,
@@ -313,12 +323,28 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async advanceUpload(id: string, expectedOffset: number, next: { offset: number; driverState: WriterState }): Promise<boolean> {
-    const rows = await this.run(
-      `UPDATE upload SET "offset" = $1, driver_state = $2::jsonb, updated_at = now()
-       WHERE id = $3::uuid AND "offset" = $4 RETURNING 1`,
+    // In the same statement, a project with a quota is asked whether the session would still fit: an upload
+    // growing past it is refused as it grows, not only when it is finished (its bytes stay on disk until then).
+    const [row] = await this.run<{ advanced: boolean; quota: string | null; used: string | null; project: string | null }>(
+      `WITH cap AS (
+         SELECT p.name AS project, q.quota_bytes AS quota,
+                q.used_bytes + COALESCE((SELECT sum(d.size_bytes) FROM project_usage_delta d WHERE d.project_id = q.project_id), 0) AS used
+           FROM upload up JOIN repository r ON r.id = up.repository_id JOIN project p ON p.id = r.project_id
+           JOIN project_usage q ON q.project_id = p.id AND q.quota_bytes IS NOT NULL
+          WHERE up.id = $3::uuid),
+       advanced AS (
+         UPDATE upload SET "offset" = $1, driver_state = $2::jsonb, updated_at = now()
+          WHERE id = $3::uuid AND "offset" = $4 AND NOT EXISTS (SELECT 1 FROM cap WHERE cap.used + $1 > cap.quota)
+          RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM advanced) AS advanced, cap.quota::text AS quota, cap.used::text AS used, cap.project
+         FROM (SELECT 1) one LEFT JOIN cap ON true`,
       [next.offset, JSON.stringify(next.driverState), id, expectedOffset],
     );
-    return rows.length > 0;
+    if (row.advanced) return true;
+    if (row.quota !== null && Number(row.used) + next.offset > Number(row.quota)) {
+      throw quotaRefusal({ project: row.project!, quota: Number(row.quota), used: Number(row.used), needed: next.offset });
+    }
+    return false;
   }
 
   async deleteUpload(id: string): Promise<boolean> {

@@ -28,9 +28,9 @@ export interface Stores {
   webhooks: WebhookStore;
 }
 
-export function createStores(database: Database): Stores {
+export function createStores(database: Database, options: { defaultProjectQuotaBytes?: number | null } = {}): Stores {
   return {
-    accounts: new PrismaAccountStore(database.prisma),
+    accounts: new PrismaAccountStore(database.prisma, { defaultQuotaBytes: options.defaultProjectQuotaBytes ?? null }),
     signingKeys: new PrismaSigningKeyStore(database.prisma),
     webSessions: new PrismaWebSessionStore(database.prisma),
     projectRules: new PrismaProjectRuleStore(database.prisma),

@@ -3,8 +3,10 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { Agent, fetch, ProxyAgent } from "undici";
-import type { Config, UpstreamConfig } from "../config";
+import { anonymousMirrorPullWarning, type Config, type UpstreamConfig } from "../config";
 import { probeDatabase } from "../metadata/database-check";
+import { SqlSettingStore } from "../metadata/settings-store";
+import { storedGcSettingProblems } from "../gc/gc-settings";
 import { NetworkGuard } from "../proxy/network-guard";
 import { createStorageDriver } from "../storage/factory";
 import { unbracketHost } from "../kernel/addresses";
@@ -65,6 +67,8 @@ function checkConfig(config: Config, add: Add): void {
   if (!loopback && !config.auth.enabled) add("config", "warn", `auth is off on the non-loopback address ${config.listen}: anyone who can reach it may push and delete`);
   if (config.tls && config.externalUrl?.startsWith("http://")) add("config", "warn", `externalUrl ${config.externalUrl} is http:// while Berth serves HTTPS`);
   if (!loopback && config.metrics.enabled && !config.metrics.token) add("config", "warn", "/metrics is open to anyone who can reach Berth; set metrics.token or filter it at the proxy");
+  const anonymousPull = anonymousMirrorPullWarning(config);
+  if (anonymousPull) add("config", "warn", anonymousPull);
   if (config.trustedProxies.includes("any")) add("config", "warn", "trustedProxies includes `any`: every client can set its own address with X-Forwarded-For");
   for (const e of config.notifications.endpoints) {
     if (!e.secret) add("config", "warn", `webhook ${e.name} has no secret: receivers cannot verify that notifications come from Berth`);
@@ -130,6 +134,12 @@ async function checkDatabase(config: Config, timeoutMs: number, add: Add): Promi
   await probeDatabase(
     { url: config.databaseUrl, where: config.databaseUrl ? redactUrl(config.databaseUrl) : "", dataDir: config.dataDir, timeoutMs, describe },
     (severity, message) => add("database", severity, message),
+    async (session) => {
+      // A stored setting the server cannot use is ignored or switched off there (with a logged error): said here too.
+      const problems = storedGcSettingProblems(await new SqlSettingStore(session).all());
+      for (const problem of problems) add("settings", "fail", problem);
+      if (!problems.length) add("settings", "ok", "stored settings are valid");
+    },
   );
 }
 

@@ -77,7 +77,15 @@ export class UploadService {
       const upload = await this.load(repository, id);
       const { writer, offset } = await this.appendChunk(upload, body, range);
       const driverState = await writer.suspend();
-      if (!(await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState }))) {
+      let advanced: boolean;
+      try {
+        advanced = await this.store.advanceUpload(upload.id, upload.offset, { offset, driverState });
+      } catch (err) {
+        // A session grown past its project's quota is cancelled: its bytes would otherwise stay until the timeout.
+        if (err instanceof DomainError && err.code === "QuotaExceeded") await this.discard(upload.id);
+        throw err;
+      }
+      if (!advanced) {
         this.hashers.delete(upload.id);
         throw changedMeanwhile();
       }

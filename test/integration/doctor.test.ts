@@ -7,6 +7,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import pg from "pg";
 import { makeTestCertificates, type TestCertificates } from "../support/certificates";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { startTestRegistry, type TestRegistry } from "../support/registry";
@@ -85,6 +86,23 @@ describe("berth doctor", () => {
     expect(stdout).not.toMatch(/^(warn|FAIL)/m);
   });
 
+  it("fails on a stored GC schedule the server cannot arm (saved before the API refused it)", async () => {
+    const env = { BERTH_DATA_DIR: path.join(work, "data-settings"), DATABASE_URL: database.url };
+    expect((await berth(["migrate"], env)).code).toBe(0);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO setting (key, value) VALUES ('gc.schedule', '"0 0 31 2 *"')`);
+      const { code, stdout } = await berth(["doctor"], env);
+      expect(code).toBe(1);
+      expect(stdout).toMatch(/^FAIL {2}settings .*gc\.schedule: schedule "0 0 31 2 \*" never comes due.*scheduled garbage collection is off/m);
+    } finally {
+      await client.query(`DELETE FROM setting WHERE key = 'gc.schedule'`);
+      await client.end();
+    }
+    expect((await berth(["doctor"], env)).stdout).toMatch(/^ok {4}settings .*stored settings are valid$/m);
+  });
+
   it("prints one FAIL line per broken dependency and exits 1", async () => {
     const notADir = path.join(work, "a-file");
     await writeFile(notADir, "storage cannot live under a file");
@@ -126,6 +144,13 @@ describe("berth doctor", () => {
     expect(fresh.stdout).toMatch(/^warn {2}config .*serving plain HTTP on 0\.0\.0\.0:5000/m);
     expect(fresh.stdout).toMatch(/^warn {2}config .*auth is off/m);
     expect(fresh.stdout).toMatch(/^warn {2}config .*\/metrics is open/m);
+
+    // A mirror that logs in upstream: anonymous pull is off unless asked for, and then a warning.
+    const mirrorEnv = { BERTH_DATA_DIR: path.join(work, "data-fresh"), BERTH_MIRROR_UPSTREAM: upstream.url, BERTH_MIRROR_USERNAME: "bot", BERTH_MIRROR_PASSWORD: "bot-secret", BERTH_MIRROR_ALLOW_PRIVATE_NETWORKS: "true" };
+    expect((await berth(["doctor"], mirrorEnv)).stdout).not.toMatch(/anonymousPull/);
+    const yaml = path.join(work, "anonymous-pull.yaml");
+    await writeFile(yaml, "mirror:\n  anonymousPull: true\n");
+    expect((await berth(["doctor"], { ...mirrorEnv, BERTH_CONFIG: yaml })).stdout).toMatch(/^warn {2}config .*mirror\.anonymousPull is on while upstream default has credentials/m);
 
     // An existing embedded database that no Berth holds open is opened (not migrated) and compared.
     const embedded = { BERTH_DATA_DIR: path.join(work, "data-embedded") };

@@ -213,6 +213,7 @@ describe("GC settings in the database", () => {
     [{ schedule: "61 * * * *" }, "schedule"],
     [{ schedule: "* * * * * *" }, "schedule"],
     [{ schedule: "@every 10ms" }, "schedule"],
+    [{ schedule: "0 0 31 2 *" }, "schedule"],
     [{ untagged: "yes" }, "untagged"],
     [{ retention: false }, "retention"],
     [{ grace: "1h\u0000" }, "grace"],
@@ -222,7 +223,31 @@ describe("GC settings in the database", () => {
     const answer = (await res.json()) as { errors: Array<{ code: string; message: string; detail?: unknown }> };
     expect(answer.errors[0].code).toBe("INVALID_REQUEST");
     expect(JSON.stringify(answer.errors[0])).toContain(field);
-    expect((await settingsOf(a.url)).grace.source).toBe("config");
+    const after = await settingsOf(a.url);
+    expect([after.grace.source, after.schedule.source]).toEqual(["config", "config"]);
+  });
+
+  it("a stored schedule that never comes due turns scheduling off, says why, and stops no replica from starting", async () => {
+    // As stored before the API refused it: every start used to die arming it.
+    await a.deps.database.query(`INSERT INTO setting (key, value) VALUES ('gc.schedule', '"0 0 31 2 *"')`);
+    const view = await waitFor("replica b reading the row", async () => {
+      const v = await settingsOf(b.url);
+      return v.schedule.error ? v : null;
+    }, { timeoutMs: PROPAGATION_LIMIT_MS });
+    expect(view.schedule).toMatchObject({ value: null, source: "ui", error: expect.stringMatching(/never comes due.*scheduled garbage collection is off/) });
+    expect(view.nextRun).toBeNull();
+    expect(() => b.deps.gc.startSchedule()).not.toThrow();
+    expect(b.deps.gc.nextScheduledRun()).toBeNull();
+    const c = await startAuthRegistry({ config: { databaseUrl: database.url } });
+    try {
+      expect(c.deps.gc.startSchedule()).toBeNull();
+      // Setting a good schedule arms it again.
+      await json(api(a.url, "PUT", "/gc/settings", { schedule: "@every 6h" }));
+      await waitFor("replica c arming the fixed schedule", async () => c.deps.gc.nextScheduledRun(), { timeoutMs: PROPAGATION_LIMIT_MS });
+      expect((await settingsOf(c.url)).schedule.error).toBeUndefined();
+    } finally {
+      await c.stop();
+    }
   });
 
   it("ignores a value written by hand in SQL that is not of the right type", async () => {
@@ -235,7 +260,8 @@ describe("GC settings in the database", () => {
       return v.untagged.value === false ? v : null;
     }, { timeoutMs: PROPAGATION_LIMIT_MS });
     expect(view.grace).toMatchObject({ value: HOUR, source: "config" });
-    expect(view.schedule).toMatchObject({ value: null, source: "config" });
+    // A schedule that cannot be armed is not replaced by the configured one: scheduling is off, with the reason shown.
+    expect(view.schedule).toMatchObject({ value: null, source: "ui", error: expect.stringContaining("minute field") });
     expect(b.deps.gc.settings.grace).toBe(HOUR);
   });
 

@@ -374,6 +374,31 @@ describe("mirror mode with auth on and anonymousPull off", () => {
   });
 });
 
+describe("mirror mode with auth on and an upstream with credentials", () => {
+  it("keeps anonymous clients out by default (the upstream's private images are not everyone's); an explicit true lets them in", async () => {
+    const upstream = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD } } });
+    const image = buildImage({ layers: 1, layerSize: 2_000 });
+    await pushImageAs(upstream.url, admin, "vendor/private", image, "1");
+    const hub = { name: "hub", url: upstream.url, prefix: "", username: admin.username, password: admin.password, timeoutSeconds: 10 };
+    const closed = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD }, mirror: { upstreams: [hub] } } });
+    const open = await startTestRegistry({ config: { auth: { enabled: true, adminPassword: ADMIN_PASSWORD }, mirror: { anonymousPull: true, upstreams: [hub] } } });
+    try {
+      expect(closed.deps.config.mirror.anonymousPull).toBe(false);
+      const anonymous = await getWithChallenge(`${closed.url}/v2/vendor/private/manifests/1`, { accept: ACCEPT });
+      await expectOciError(anonymous.res, 401, "UNAUTHORIZED");
+      const viaAdmin = await getWithChallenge(`${closed.url}/v2/vendor/private/manifests/1`, { accept: ACCEPT, creds: admin });
+      expect(viaAdmin.res.status).toBe(200);
+      const openly = await getWithChallenge(`${open.url}/v2/vendor/private/manifests/1`, { accept: ACCEPT });
+      expect(openly.res.status).toBe(200);
+      expect(await bodyBytes(openly.res)).toEqual(image.bytes);
+    } finally {
+      await open.stop();
+      await closed.stop();
+      await upstream.stop();
+    }
+  });
+});
+
 describe("pushes to names the default upstream serves", () => {
   let upstream: TestRegistry;
   let open: TestRegistry;

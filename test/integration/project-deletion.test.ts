@@ -123,6 +123,53 @@ describe.each<DatabaseKind>(["postgres", "embedded"])("deleting a project (%s)",
     expect(n).toBe(0);
   });
 
+  test("the robot attack: a deleted project's robot permissions go with it, and no robot reaches a new project of the same name", async () => {
+    const bob = await createUser();
+    const project = `gone${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    const other = `kept${uniqueSuffix()}`.slice(0, 30).toLowerCase();
+    for (const name of [project, other]) expect((await call("POST", "/api/v1/projects", ADMIN, { name })).status).toBe(201);
+    const robot = async (permissions: unknown): Promise<Creds> => {
+      const res = await call("POST", "/api/v1/robots", ADMIN, { name: `r${uniqueSuffix()}`.slice(0, 30).toLowerCase(), permissions });
+      expect(res.status).toBe(201);
+      const body = (await res.json()) as { robot: { name: string }; secret: string };
+      return { username: body.robot.name, password: body.secret };
+    };
+    const only = await robot([{ project, actions: ["pull", "push"] }]);
+    const both = await robot([{ project, actions: ["pull", "push"] }, { project: other, actions: ["pull"] }]);
+    const raced = await robot([{ project, actions: ["pull", "push"] }]);
+    const robots = async () => ((await (await call("GET", "/api/v1/robots", ADMIN)).json()) as Array<{ name: string; disabled: boolean; permissions: unknown[] }>);
+
+    // As if `raced` had been granted while the project was being deleted: its permission names the project
+    // but was granted on the old row, which goes without the clean-up a deletion through Berth does.
+    const [{ id }] = await registry.deps.database.query<{ id: number }>(`SELECT id FROM project WHERE name = $1`, [project]);
+    expect((await call("DELETE", `/api/v1/projects/${project}`, ADMIN)).status).toBe(204);
+    await registry.deps.database.query(
+      `UPDATE robot SET permissions = $2::jsonb, disabled = false WHERE name = $1`,
+      [raced.username, JSON.stringify([{ project, actions: ["pull", "push"], projectId: id }])],
+    );
+
+    const after = await robots();
+    expect(after.find((r) => r.name === only.username)).toMatchObject({ disabled: true, permissions: [] });
+    expect(after.find((r) => r.name === both.username)).toMatchObject({ disabled: false, permissions: [{ project: other, actions: ["pull"] }] });
+
+    // Bob re-creates the name with a private image: no old robot can read or overwrite it.
+    const image = await pushImageAs(url(), `${project}/private`, "v1", basic(bob.username, bob.password));
+    for (const bot of [only, both, raced]) {
+      const res = await getManifestAs(url(), `${project}/private`, "v1", basic(bot.username, bot.password));
+      expect([401, 403, 404]).toContain(res.status);
+      // A disabled robot gets no token at all; the others get one granting nothing.
+      const token = await tokenFor(url(), bot, `repository:${project}/private:pull,push`).catch(() => null);
+      if (token) expect(JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).access).toEqual([]);
+      expect(token === null).toBe(bot === only);
+      const overwrite = await putManifestAs(url(), `${project}/private`, "v1", image, basic(bot.username, bot.password));
+      expect([401, 403]).toContain(overwrite.status);
+    }
+    expect((await getManifestAs(url(), `${project}/private`, "v1", basic(bob.username, bob.password))).status).toBe(200);
+    // The robot that kept a permission still works where it has one.
+    await pushImageAs(url(), `${other}/app`, "v1", basic(ADMIN.username, ADMIN.password));
+    expect((await getManifestAs(url(), `${other}/app`, "v1", basic(both.username, both.password))).status).toBe(200);
+  });
+
   test("an empty project is deleted without force; a missing one is 404; the CLI-side service refuses the same way", async () => {
     const empty = `empty${uniqueSuffix()}`.slice(0, 30).toLowerCase();
     expect((await call("POST", "/api/v1/projects", ADMIN, { name: empty })).status).toBe(201);

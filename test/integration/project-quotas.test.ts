@@ -16,7 +16,7 @@ import {
 } from "../support/auth-helpers";
 import { buildImage, digestOf, randomBytes, type BuiltImage } from "../support/oci-client";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
-import type { TestRegistry } from "../support/registry";
+import type { DatabaseKind, TestRegistry } from "../support/registry";
 import { waitFor } from "../support/wait-for";
 
 jest.setTimeout(180_000);
@@ -285,3 +285,85 @@ function withLayer(image: BuiltImage, data: Buffer): BuiltImage {
   if (bytes.equals(image.bytes)) throw new Error("the layer's descriptor was not found in the manifest");
   return { ...image, bytes, digest: digestOf(bytes), descriptor: { ...image.descriptor, digest: digestOf(bytes), size: bytes.length }, layers: [{ data, descriptor }] };
 }
+
+describe("an upload session growing past the quota", () => {
+  test("is refused at the PATCH that overshoots (403 DENIED naming quota and usage) and cancelled, its bytes gone", async () => {
+    const project = await newProject("qgrow");
+    await setQuota(project, "10KiB");
+    const repo = `${project}/app`;
+    expect((await pushBlobAs(a.url, repo, randomBytes(9 * 1024), ADMIN)).status).toBe(201);
+    const start = await v2(a.url, `/v2/${repo}/blobs/uploads/`, ADMIN, { method: "POST" });
+    expect(start.status).toBe(202);
+    const location = new URL(start.headers.get("location")!, a.url).toString();
+    const patch = (offset: number, data: Buffer) =>
+      fetch(location, {
+        method: "PATCH",
+        headers: { Authorization: ADMIN, "Content-Type": "application/octet-stream", "Content-Range": `${offset}-${offset + data.length - 1}` },
+        body: data,
+      });
+    // Room for 1 KiB: half of it is accepted, the next chunk would overshoot.
+    expect((await patch(0, randomBytes(512))).status).toBe(202);
+    const refused = await refusal(await patch(512, randomBytes(10 * 1024)));
+    expect(refused).toMatchObject({ status: 403, code: "DENIED" });
+    expect(refused.message).toBe(`project ${project} storage quota 10.0 KiB exceeded: 9.00 KiB used, this push needs 10.5 KiB more`);
+    // The session is gone: no further chunk, and its partial data is not kept until the upload timeout.
+    expect((await patch(512, randomBytes(10))).status).toBe(404);
+    const [{ n }] = await a.deps.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM upload u JOIN repository r ON r.id = u.repository_id WHERE r.name = $1`, [repo]);
+    expect(n).toBe(0);
+    expect((await figures(project)).usedBytes).toBe(9 * 1024);
+  });
+
+  test("an unlimited project's session grows freely", async () => {
+    const project = await newProject("qfree");
+    const start = await v2(a.url, `/v2/${project}/app/blobs/uploads/`, ADMIN, { method: "POST" });
+    const location = new URL(start.headers.get("location")!, a.url).toString();
+    const res = await fetch(location, { method: "PATCH", headers: { Authorization: ADMIN, "Content-Type": "application/octet-stream" }, body: randomBytes(64 * 1024) });
+    expect(res.status).toBe(202);
+    expect((await fetch(location, { method: "DELETE", headers: { Authorization: ADMIN } })).status).toBe(204);
+  });
+});
+
+describe.each<DatabaseKind>(["postgres", "embedded"])("a quota-only PATCH (%s)", (kind) => {
+  let registry: TestRegistry;
+  const patch = (project: string, body: unknown) =>
+    fetch(`${registry.url}/api/v1/projects/${project}`, { method: "PATCH", headers: { Authorization: ADMIN, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    registry = await startAuthRegistry({ database: kind });
+  });
+  afterAll(() => registry?.stop());
+
+  test("sets and lifts the quota of an existing project, and answers 404 only for a missing one", async () => {
+    const project = uniqueName("qonly");
+    const created = await fetch(`${registry.url}/api/v1/projects`, { method: "POST", headers: { Authorization: ADMIN, "Content-Type": "application/json" }, body: JSON.stringify({ name: project }) });
+    expect(created.status).toBe(201);
+    const set = await patch(project, { quota: "10MiB" });
+    expect({ status: set.status, body: await set.json() }).toMatchObject({ status: 200, body: { name: project, quotaBytes: 10 * 1024 ** 2 } });
+    const lifted = await patch(project, { quota: null });
+    expect({ status: lifted.status, body: await lifted.json() }).toMatchObject({ status: 200, body: { name: project, quotaBytes: null } });
+    expect((await patch(uniqueName("nosuch"), { quota: "10MiB" })).status).toBe(404);
+  });
+});
+
+describe("projects.defaultQuota", () => {
+  test("caps every project created from then on, by the API or by a push; an existing quota is kept", async () => {
+    const capped = await startAuthRegistry({ config: { databaseUrl: database.url, projects: { defaultQuota: "64KiB" } } });
+    try {
+      const viaApi = uniqueName("qdefapi");
+      const created = await fetch(`${capped.url}/api/v1/projects`, { method: "POST", headers: { Authorization: ADMIN, "Content-Type": "application/json" }, body: JSON.stringify({ name: viaApi }) });
+      expect(created.status).toBe(201);
+      expect(((await created.json()) as ProjectBody).quotaBytes).toBe(64 * 1024);
+
+      const viaPush = uniqueName("qdefpush");
+      await pushImageAs(capped.url, `${viaPush}/app`, "v1", ADMIN, buildImage({ layers: 1, layerSize: 1024 }));
+      expect((await figures(viaPush)).quotaBytes).toBe(64 * 1024);
+      const refused = await refusal(await pushBlobAs(capped.url, `${viaPush}/app`, randomBytes(80 * 1024), ADMIN));
+      expect(refused).toMatchObject({ status: 403, code: "DENIED" });
+
+      // Projects from before keep what they had: none here (replica a runs without the default).
+      expect((await figures(await newProject("qdefold"))).quotaBytes).toBeNull();
+    } finally {
+      await capped.stop();
+    }
+  });
+});

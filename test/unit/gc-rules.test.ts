@@ -64,8 +64,8 @@ describe("schedules", () => {
     ["@every 10ms", /at least 1s/],
     ["@every soon", /invalid duration/],
     ["0 0 31 2 *", /never comes due/],
-  ])("refuses %j", (text, message) => {
-    expect(() => parseSchedule(text).next(new Date())).toThrow(message);
+  ])("refuses %j when parsed, before anything stores or arms it", (text, message) => {
+    expect(() => parseSchedule(text)).toThrow(message);
   });
 
   test("the scheduler runs the job when due, re-arms after it, and stop waits for a running job", async () => {
@@ -208,6 +208,7 @@ describe("gc configuration", () => {
   test.each([
     [{ gc: { grace: "soon" } }, /gc\.grace: invalid duration/],
     [{ gc: { schedule: "every day" } }, /gc\.schedule: schedule "every day"/],
+    [{ gc: { schedule: "0 0 30 2 *" } }, /gc\.schedule: schedule "0 0 30 2 \*" never comes due/],
     [{ gc: { batchSize: 0 } }, /gc\.batchSize/],
     [{ gc: { colour: "blue" } }, /gc\.colour: Unrecognized key/],
     [{ retention: [{ project: "team" }] }, /retention\.0: a retention rule needs keepLatest, deleteOlderThanDays or both/],
