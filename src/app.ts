@@ -128,6 +128,8 @@ function registryHeaders(deps: AppDeps): RequestHandler {
 }
 
 function requestLog(logger: Logger): RequestHandler {
+  // One line per request is an info-level log: below that level nothing is timed or listened for.
+  if (!logger.isLevelEnabled("info")) return (_req, _res, next) => next();
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     const url = req.url;
