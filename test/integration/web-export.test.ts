@@ -110,13 +110,15 @@ test("bad query parameters are 400 naming the field; a platform the index lacks 
   await expectOciError(await fetch(exportUrl("exp/app", "nope", "?platform=all")), 404, "MANIFEST_UNKNOWN");
 });
 
-test("an index whose child is no longer stored cannot be exported whole, but its stored platforms can", async () => {
+test("an index whose child is not stored here cannot be exported whole, but its stored platforms can", async () => {
   const stored = buildImage({ config: platformConfig("amd64"), layers: 1, layerSize: 100 });
   const absent = buildImage({ config: platformConfig("arm64", "v8"), layers: 1, layerSize: 100 });
   await seedImage(registry.deps, "exp/partial", stored);
   await seedImage(registry.deps, "exp/partial", absent);
   await seedManifest(registry.deps, "exp/partial", buildIndex([stored, absent]), "p");
-  expect((await fetch(`${registry.url}/v2/exp/partial/manifests/${absent.digest}`, { method: "DELETE" })).status).toBe(202);
+  // The API refuses to delete a child an index references; a partial index (as a mirror may hold) is made
+  // behind its back.
+  await registry.deps.database.query(`DELETE FROM manifest WHERE digest = $1 AND repository_id = (SELECT id FROM repository WHERE name = $2)`, [absent.digest, "exp/partial"]);
   const res = await fetch(exportUrl("exp/partial", "p", "?platform=all"));
   expect((await expectOciError(res, 404, "MANIFEST_UNKNOWN")).errors[0]).toMatchObject({ detail: `the index's linux/arm64/v8 manifest (${absent.digest}) is not stored here` });
   await fetchArchive(exportUrl("exp/partial", "p", "?platform=linux/amd64"));
