@@ -71,8 +71,8 @@ describe("berth gc", () => {
     [["gc", "--grace", "soon"], /--grace: invalid duration "soon"/],
     [["gc", "--frobnicate"], /Unknown option '--frobnicate'/],
     [["gc", "--dry-run=yes"], /Option '--dry-run' does not take an argument/],
-    [["--dry-run", "gc"], /unknown command --dry-run/],
-    [["serve", "--dry-run"], /unexpected argument --dry-run/],
+    [["--dry-run", "gc"], /unknown option --dry-run/],
+    [["serve", "--dry-run"], /unknown option --dry-run/],
   ])("usage errors: %j", async (args, message) => {
     await expect(run("node", [MAIN, ...args, "--data-dir", dataDir])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(message) });
   });
