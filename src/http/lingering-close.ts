@@ -64,12 +64,23 @@ function linger(req: IncomingMessage, socket: Socket, bounds: typeof LINGER): vo
 
 /**
  * Counts request body bytes as the HTTP parser hands them over, without consuming the stream (a 'data'
- * listener would switch it to flowing mode under the handler's feet).
+ * listener would switch it to flowing mode under the handler's feet). Several parts of a request watch its
+ * bytes (metrics, the body limit, the minimum rate, a linger): `push` is wrapped once per request and each
+ * chunk visits the watchers in turn, rather than running one wrapper inside another per watcher.
  */
 export function countPushed(req: IncomingMessage, onBytes: (n: number) => void): void {
+  const known = watchers.get(req);
+  if (known) return void known.push(onBytes);
+  const list = [onBytes];
+  watchers.set(req, list);
   const push = req.push;
   req.push = function (chunk: unknown, encoding?: BufferEncoding) {
-    if (chunk) onBytes(typeof chunk === "string" ? Buffer.byteLength(chunk, encoding) : (chunk as Uint8Array).length);
+    if (chunk) {
+      const n = typeof chunk === "string" ? Buffer.byteLength(chunk, encoding) : (chunk as Uint8Array).length;
+      for (const watch of list) watch(n);
+    }
     return push.call(this, chunk, encoding);
   };
 }
+
+const watchers = new WeakMap<IncomingMessage, Array<(n: number) => void>>();
